@@ -1,0 +1,193 @@
+//! Reading an OSM Ops GitOps repository (a directory or an extracted Flux artifact) into a
+//! validated [`DesiredState`]. Nothing here touches the network: every problem in the repository is
+//! collected into one [`RepoError`] so that nothing is sent to OSM when any file is bad.
+
+mod config;
+mod nsinstance;
+mod package;
+mod tarball;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use config::{OpsConfig, CONFIG_FILE_NAME, DEFAULT_FILE_EXTENSIONS};
+pub use nsinstance::{Kdu, NsInstance};
+pub use package::{Package, PackageKind, PACKAGES_DIR};
+pub use tarball::{build_package_tarball, PackageTarball};
+
+/// One thing wrong with the repository, located by file (relative to the repository root) and,
+/// where it applies, by field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(file: impl Into<String>, field: Option<&str>, message: impl Into<String>) -> Self {
+        Problem {
+            file: file.into(),
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}: field '{}': {}", self.file, field, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in a repository, reported together.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct RepoError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for RepoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problem(s) in the repository", self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What Git says OSM should look like.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    /// NS instances, sorted by name.
+    pub ns_instances: Vec<NsInstance>,
+    /// OSM packages in onboarding order (VNF packages before the NS packages that use them).
+    pub packages: Vec<Package>,
+    /// Non-fatal remarks, e.g. an ignored `connectionFile`.
+    pub warnings: Vec<String>,
+    /// Directory (relative to the root) that was scanned.
+    pub target_dir: PathBuf,
+}
+
+impl DesiredState {
+    pub fn package(&self, id: &str) -> Option<&Package> {
+        self.packages.iter().find(|p| p.id == id)
+    }
+}
+
+/// Options that override `osm_ops_config.yaml` (the controller's `spec.path`/`fileExtensions`).
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub path: Option<PathBuf>,
+    pub file_extensions: Option<Vec<String>>,
+    /// True when credentials come from elsewhere, so a `connectionFile` is ignored with a warning.
+    pub credentials_from_elsewhere: bool,
+}
+
+/// Reads and validates the repository rooted at `root`.
+pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, RepoError> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let config = match OpsConfig::load(root) {
+        Ok(c) => c,
+        Err(p) => return Err(RepoError { problems: vec![p] }),
+    };
+    if let Some(conn) = &config.connection_file {
+        if opts.credentials_from_elsewhere {
+            warnings.push(format!(
+                "{CONFIG_FILE_NAME}: connectionFile '{conn}' is ignored: OSM credentials come from the command line or the OsmSync Secret"
+            ));
+        }
+    }
+    let target_rel = opts
+        .path
+        .clone()
+        .unwrap_or_else(|| config.target_dir.clone());
+    let target = match config::resolve_inside(root, &target_rel) {
+        Ok(t) => t,
+        Err(msg) => {
+            return Err(RepoError {
+                problems: vec![Problem::new(CONFIG_FILE_NAME, Some("targetDir"), msg)],
+            })
+        }
+    };
+    let extensions = opts
+        .file_extensions
+        .clone()
+        .unwrap_or_else(|| config.file_extensions.clone());
+
+    let ns_instances = nsinstance::read_ns_instances(root, &target, &extensions, &mut problems);
+    let packages = package::read_packages(root, &target, &mut problems);
+    problems.sort_by(|a, b| (&a.file, &a.field, &a.message).cmp(&(&b.file, &b.field, &b.message)));
+    problems.dedup();
+    if !problems.is_empty() {
+        return Err(RepoError { problems });
+    }
+    Ok(DesiredState {
+        ns_instances,
+        packages,
+        warnings,
+        target_dir: target_rel,
+    })
+}
+
+/// Path of `path` relative to `root`, with `/` separators, for messages.
+pub(crate) fn display_rel(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let s = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    if s.is_empty() {
+        ".".to_owned()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared_examples() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples")
+    }
+
+    #[test]
+    fn original_demo_reads_as_its_authors_meant() {
+        let root = shared_examples().join("original-demo");
+        if !root.exists() {
+            eprintln!("shared examples not present; covered by examples/openldap test");
+            return;
+        }
+        let state = read_repository(&root, &ReadOptions::default()).expect("demo is valid");
+        assert_eq!(state.ns_instances.len(), 1);
+        let ns = &state.ns_instances[0];
+        assert_eq!(ns.name, "ldap");
+        assert_eq!(ns.nsd_name, "openldap_ns");
+        assert_eq!(ns.vnf_name, "openldap");
+        assert_eq!(ns.vim_account_name, "mylocation1");
+        assert_eq!(ns.kdu.name, "ldap");
+        assert_eq!(ns.kdu.params.as_ref().unwrap()["replicaCount"], "1");
+        let ids: Vec<_> = state.packages.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["openldap_knf", "openldap_ns"], "VNF package first");
+        assert_eq!(state.packages[0].kind, PackageKind::Vnf);
+        assert_eq!(state.packages[1].kind, PackageKind::Ns);
+        assert_eq!(state.packages[1].vnfd_refs, ["openldap_knf"]);
+    }
+
+    #[test]
+    fn connection_file_is_ignored_with_a_warning_when_credentials_come_from_elsewhere() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/openldap");
+        let opts = ReadOptions {
+            credentials_from_elsewhere: true,
+            ..Default::default()
+        };
+        let state = read_repository(&root, &opts).unwrap();
+        assert!(state.warnings.iter().any(|w| w.contains("connectionFile")));
+    }
+}

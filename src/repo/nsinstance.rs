@@ -1,0 +1,357 @@
+//! `kind: NsInstance` documents: the original OSM Ops schema, validated strictly so that a typo
+//! is an error naming file and field rather than a silently ignored key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{display_rel, Problem};
+
+pub const NS_INSTANCE_KIND: &str = "NsInstance";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kdu {
+    pub name: String,
+    /// Helm values for the KDU; `None` when the document has no `params`.
+    pub params: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NsInstance {
+    pub name: String,
+    pub description: Option<String>,
+    pub nsd_name: String,
+    /// The member VNF index (vnf-profile id) the KDU belongs to.
+    pub vnf_name: String,
+    pub vim_account_name: String,
+    pub kdu: Kdu,
+    /// File the document came from, relative to the repository root.
+    pub source: String,
+}
+
+impl NsInstance {
+    /// Digest of everything that determines what OSM should run, recorded in the inventory.
+    pub fn digest(&self) -> String {
+        let canonical = serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "nsdName": self.nsd_name,
+            "vnfName": self.vnf_name,
+            "vimAccountName": self.vim_account_name,
+            "kdu": {"name": self.kdu.name, "params": self.kdu.params},
+        });
+        // serde_json's Map is a BTreeMap here (no preserve_order feature), so keys are sorted.
+        let bytes = serde_json::to_vec(&canonical).expect("JSON values always serialize");
+        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// The params to send to OSM: an object, never null (the NBI rejects `primitive_params: null`).
+    pub fn params_or_empty(&self) -> Map<String, Value> {
+        self.kdu.params.clone().unwrap_or_default()
+    }
+}
+
+/// Characters the NBI's `ns_instantiate` schema refuses in `nsName` (osm-nbi.md §7.2).
+const FORBIDDEN_NAME_CHARS: [char; 6] = [',', ';', '(', ')', '\'', '"'];
+
+pub(crate) fn check_ns_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err("must be 1 to 255 characters long".into());
+    }
+    if let Some(c) = name.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c)) {
+        return Err(format!("contains '{c}', which OSM does not accept in NS names"));
+    }
+    Ok(())
+}
+
+/// Scans `target` recursively for files ending with one of `extensions` and parses every document.
+pub(crate) fn read_ns_instances(
+    root: &Path,
+    target: &Path,
+    extensions: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<NsInstance> {
+    let mut files = Vec::new();
+    collect_files(root, target, extensions, &mut files, problems);
+    files.sort();
+    let mut out: Vec<NsInstance> = Vec::new();
+    for file in files {
+        let rel = display_rel(root, &file);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => out.extend(parse_documents(&rel, &text, problems)),
+            Err(e) => problems.push(Problem::new(&rel, None, format!("cannot read: {e}"))),
+        }
+    }
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for ns in &out {
+        by_name.entry(&ns.name).or_default().push(&ns.source);
+    }
+    for (name, sources) in by_name.iter().filter(|(_, s)| s.len() > 1) {
+        for src in sources {
+            problems.push(Problem::new(
+                *src,
+                Some("name"),
+                format!(
+                    "NS instance name '{name}' is declared {} times (in {}); names must be unique",
+                    sources.len(),
+                    sources.join(", ")
+                ),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    extensions: &[String],
+    out: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(Problem::new(display_rel(root, dir), None, format!("cannot list: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            // Packages are read separately; VCS metadata is never desired state.
+            if name == super::PACKAGES_DIR || name == ".git" {
+                continue;
+            }
+            collect_files(root, &path, extensions, out, problems);
+        } else if ft.is_file() && extensions.iter().any(|ext| name.ends_with(ext.as_str())) {
+            out.push(path);
+        }
+    }
+}
+
+/// Parses every YAML document of one file; empty documents are skipped.
+pub(crate) fn parse_documents(file: &str, text: &str, problems: &mut Vec<Problem>) -> Vec<NsInstance> {
+    let mut out = Vec::new();
+    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let label = |i: usize| format!("{file} (document {})", i + 1);
+        let value = match serde_yaml::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(Problem::new(label(index), None, format!("invalid YAML: {e}")));
+                // The YAML stream cannot be resumed after a syntax error.
+                break;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        match parse_document(file, &value) {
+            Ok(ns) => out.push(ns),
+            Err(mut errs) => {
+                for p in &mut errs {
+                    p.file = label(index);
+                }
+                problems.extend(errs);
+            }
+        }
+    }
+    out
+}
+
+fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let Some(map) = value.as_mapping() else {
+        return Err(vec![Problem::new(file, None, "a document must be a mapping")]);
+    };
+    let kind = map.get("kind").and_then(|k| k.as_str());
+    match kind {
+        Some(NS_INSTANCE_KIND) => {}
+        Some(other) => {
+            return Err(vec![Problem::new(
+                file,
+                Some("kind"),
+                format!("unknown kind '{other}' (supported: {NS_INSTANCE_KIND})"),
+            )])
+        }
+        None => return Err(vec![Problem::new(file, Some("kind"), "missing required field")]),
+    }
+    const KNOWN: [&str; 7] = ["kind", "name", "description", "nsdName", "vnfName", "vimAccountName", "kdu"];
+    for key in map.keys() {
+        match key.as_str() {
+            Some(k) if KNOWN.contains(&k) => {}
+            Some(k) => problems.push(Problem::new(file, Some(k), "unknown field")),
+            None => problems.push(Problem::new(file, None, "field names must be strings")),
+        }
+    }
+    let mut string_field = |name: &str, required: bool| -> Option<String> {
+        match map.get(name) {
+            None | Some(serde_yaml::Value::Null) => {
+                if required {
+                    problems.push(Problem::new(file, Some(name), "missing required field"));
+                }
+                None
+            }
+            Some(serde_yaml::Value::String(s)) if required && s.trim().is_empty() => {
+                problems.push(Problem::new(file, Some(name), "must not be empty"));
+                None
+            }
+            Some(serde_yaml::Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                problems.push(Problem::new(file, Some(name), "must be a string"));
+                None
+            }
+        }
+    };
+    let name = string_field("name", true);
+    let description = string_field("description", false);
+    let nsd_name = string_field("nsdName", true);
+    let vnf_name = string_field("vnfName", true);
+    let vim_account_name = string_field("vimAccountName", true);
+    if let Some(n) = &name {
+        if let Err(msg) = check_ns_name(n) {
+            problems.push(Problem::new(file, Some("name"), msg));
+        }
+    }
+    if let Some(d) = &description {
+        if d.contains('"') {
+            problems.push(Problem::new(file, Some("description"), "must not contain '\"' (OSM refuses it)"));
+        }
+    }
+    let kdu = parse_kdu(file, map.get("kdu"), &mut problems);
+    match (name, nsd_name, vnf_name, vim_account_name, kdu) {
+        (Some(name), Some(nsd_name), Some(vnf_name), Some(vim_account_name), Some(kdu)) if problems.is_empty() => {
+            Ok(NsInstance {
+                name,
+                description,
+                nsd_name,
+                vnf_name,
+                vim_account_name,
+                kdu,
+                source: file.to_owned(),
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn parse_kdu(file: &str, value: Option<&serde_yaml::Value>, problems: &mut Vec<Problem>) -> Option<Kdu> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        problems.push(Problem::new(file, Some("kdu"), "missing required field"));
+        return None;
+    };
+    let Some(map) = value.as_mapping() else {
+        problems.push(Problem::new(file, Some("kdu"), "must be a mapping with 'name' and optional 'params'"));
+        return None;
+    };
+    for key in map.keys() {
+        match key.as_str() {
+            Some("name") | Some("params") => {}
+            Some(k) => problems.push(Problem::new(file, Some(&format!("kdu.{k}")), "unknown field")),
+            None => problems.push(Problem::new(file, Some("kdu"), "field names must be strings")),
+        }
+    }
+    let name = match map.get("name") {
+        Some(serde_yaml::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        None | Some(serde_yaml::Value::Null) => {
+            problems.push(Problem::new(file, Some("kdu.name"), "missing required field"));
+            None
+        }
+        Some(_) => {
+            problems.push(Problem::new(file, Some("kdu.name"), "must be a non-empty string"));
+            None
+        }
+    };
+    let params = match map.get("params") {
+        None | Some(serde_yaml::Value::Null) => None,
+        Some(v @ serde_yaml::Value::Mapping(_)) => match serde_json::to_value(v) {
+            Ok(Value::Object(m)) => Some(m),
+            Ok(_) => None,
+            Err(e) => {
+                problems.push(Problem::new(file, Some("kdu.params"), format!("cannot be represented as JSON: {e}")));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(Problem::new(file, Some("kdu.params"), "must be a mapping of Helm values"));
+            None
+        }
+    };
+    name.map(|name| Kdu { name, params })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "kind: NsInstance\nname: ldap\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: vim1\nkdu:\n  name: ldap\n  params:\n    replicaCount: 2\n";
+
+    fn parse(text: &str) -> (Vec<NsInstance>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let out = parse_documents("f.ops.yaml", text, &mut problems);
+        (out, problems)
+    }
+
+    #[test]
+    fn several_documents_per_file() {
+        let text = format!("{VALID}---\n{}", VALID.replace("name: ldap\nnsd", "name: ldap2\nnsd"));
+        let (out, problems) = parse(&text);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].name, "ldap2");
+        assert_eq!(out[0].kdu.params.as_ref().unwrap()["replicaCount"], 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_fields_are_named_together() {
+        let (out, problems) = parse("kind: NsInstance\nname: x\nnsdname: typo\nvnfName: v\nkdu:\n  name: k\n  parms: {}\n");
+        assert!(out.is_empty());
+        let fields: Vec<_> = problems.iter().filter_map(|p| p.field.clone()).collect();
+        for expected in ["nsdname", "nsdName", "vimAccountName", "kdu.parms"] {
+            assert!(fields.iter().any(|f| f == expected), "missing {expected} in {fields:?}");
+        }
+        assert!(problems.iter().all(|p| p.file == "f.ops.yaml (document 1)"));
+    }
+
+    #[test]
+    fn names_the_nbi_would_reject_are_errors() {
+        let (_, problems) = parse(&VALID.replace("name: ldap\nnsd", "name: \"ld(ap)\"\nnsd"));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("'('"), "{problems:?}");
+    }
+
+    #[test]
+    fn unknown_kind_is_an_error() {
+        let (_, problems) = parse("kind: invalid\nname: t1\n");
+        assert_eq!(problems[0].field.as_deref(), Some("kind"));
+        assert!(problems[0].message.contains("unknown kind 'invalid'"));
+    }
+
+    #[test]
+    fn invalid_yaml_is_reported() {
+        let (_, problems) = parse("kind: [unclosed\n");
+        assert!(problems[0].message.starts_with("invalid YAML"));
+    }
+
+    #[test]
+    fn digest_changes_with_params_only() {
+        let (out, _) = parse(VALID);
+        let mut changed = out[0].clone();
+        assert_eq!(changed.digest(), out[0].digest());
+        changed.kdu.params.as_mut().unwrap().insert("replicaCount".into(), 3.into());
+        assert_ne!(changed.digest(), out[0].digest());
+    }
+
+    #[test]
+    fn missing_params_become_an_empty_object() {
+        let (out, _) = parse("kind: NsInstance\nname: a\nnsdName: n\nvnfName: v\nvimAccountName: vim\nkdu:\n  name: k\n");
+        assert_eq!(out[0].params_or_empty(), Map::new());
+    }
+}
