@@ -1,4 +1,8 @@
+#![recursion_limit = "512"]
 //! OSM Ops: GitOps for Open Source MANO. See `ARCHITECTURE.md` in the shared design folder and
 //! `docs/architecture.md` for the module map.
 
+pub mod osm;
+pub mod plan;
 pub mod repo;
+pub mod sim;

@@ -21,7 +21,10 @@ impl Default for OpsConfig {
     fn default() -> Self {
         OpsConfig {
             target_dir: PathBuf::from("."),
-            file_extensions: DEFAULT_FILE_EXTENSIONS.iter().map(|s| s.to_string()).collect(),
+            file_extensions: DEFAULT_FILE_EXTENSIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             connection_file: None,
         }
     }
@@ -68,7 +71,10 @@ impl OpsConfig {
                     let mut exts = Vec::new();
                     for item in list {
                         let ext = item.as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
-                            bad(Some("fileExtensions"), "entries must be non-empty strings".into())
+                            bad(
+                                Some("fileExtensions"),
+                                "entries must be non-empty strings".into(),
+                            )
                         })?;
                         exts.push(ext.to_owned());
                     }

@@ -63,7 +63,9 @@ pub(crate) fn check_ns_name(name: &str) -> Result<(), String> {
         return Err("must be 1 to 255 characters long".into());
     }
     if let Some(c) = name.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c)) {
-        return Err(format!("contains '{c}', which OSM does not accept in NS names"));
+        return Err(format!(
+            "contains '{c}', which OSM does not accept in NS names"
+        ));
     }
     Ok(())
 }
@@ -117,7 +119,11 @@ fn collect_files(
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            problems.push(Problem::new(display_rel(root, dir), None, format!("cannot list: {e}")));
+            problems.push(Problem::new(
+                display_rel(root, dir),
+                None,
+                format!("cannot list: {e}"),
+            ));
             return;
         }
     };
@@ -138,14 +144,22 @@ fn collect_files(
 }
 
 /// Parses every YAML document of one file; empty documents are skipped.
-pub(crate) fn parse_documents(file: &str, text: &str, problems: &mut Vec<Problem>) -> Vec<NsInstance> {
+pub(crate) fn parse_documents(
+    file: &str,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<NsInstance> {
     let mut out = Vec::new();
     for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let label = |i: usize| format!("{file} (document {})", i + 1);
         let value = match serde_yaml::Value::deserialize(doc) {
             Ok(v) => v,
             Err(e) => {
-                problems.push(Problem::new(label(index), None, format!("invalid YAML: {e}")));
+                problems.push(Problem::new(
+                    label(index),
+                    None,
+                    format!("invalid YAML: {e}"),
+                ));
                 // The YAML stream cannot be resumed after a syntax error.
                 break;
             }
@@ -169,7 +183,11 @@ pub(crate) fn parse_documents(file: &str, text: &str, problems: &mut Vec<Problem
 fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, Vec<Problem>> {
     let mut problems = Vec::new();
     let Some(map) = value.as_mapping() else {
-        return Err(vec![Problem::new(file, None, "a document must be a mapping")]);
+        return Err(vec![Problem::new(
+            file,
+            None,
+            "a document must be a mapping",
+        )]);
     };
     let kind = map.get("kind").and_then(|k| k.as_str());
     match kind {
@@ -181,9 +199,23 @@ fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, V
                 format!("unknown kind '{other}' (supported: {NS_INSTANCE_KIND})"),
             )])
         }
-        None => return Err(vec![Problem::new(file, Some("kind"), "missing required field")]),
+        None => {
+            return Err(vec![Problem::new(
+                file,
+                Some("kind"),
+                "missing required field",
+            )])
+        }
     }
-    const KNOWN: [&str; 7] = ["kind", "name", "description", "nsdName", "vnfName", "vimAccountName", "kdu"];
+    const KNOWN: [&str; 7] = [
+        "kind",
+        "name",
+        "description",
+        "nsdName",
+        "vnfName",
+        "vimAccountName",
+        "kdu",
+    ];
     for key in map.keys() {
         match key.as_str() {
             Some(k) if KNOWN.contains(&k) => {}
@@ -222,12 +254,18 @@ fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, V
     }
     if let Some(d) = &description {
         if d.contains('"') {
-            problems.push(Problem::new(file, Some("description"), "must not contain '\"' (OSM refuses it)"));
+            problems.push(Problem::new(
+                file,
+                Some("description"),
+                "must not contain '\"' (OSM refuses it)",
+            ));
         }
     }
     let kdu = parse_kdu(file, map.get("kdu"), &mut problems);
     match (name, nsd_name, vnf_name, vim_account_name, kdu) {
-        (Some(name), Some(nsd_name), Some(vnf_name), Some(vim_account_name), Some(kdu)) if problems.is_empty() => {
+        (Some(name), Some(nsd_name), Some(vnf_name), Some(vim_account_name), Some(kdu))
+            if problems.is_empty() =>
+        {
             Ok(NsInstance {
                 name,
                 description,
@@ -242,30 +280,54 @@ fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, V
     }
 }
 
-fn parse_kdu(file: &str, value: Option<&serde_yaml::Value>, problems: &mut Vec<Problem>) -> Option<Kdu> {
+fn parse_kdu(
+    file: &str,
+    value: Option<&serde_yaml::Value>,
+    problems: &mut Vec<Problem>,
+) -> Option<Kdu> {
     let Some(value) = value.filter(|v| !v.is_null()) else {
         problems.push(Problem::new(file, Some("kdu"), "missing required field"));
         return None;
     };
     let Some(map) = value.as_mapping() else {
-        problems.push(Problem::new(file, Some("kdu"), "must be a mapping with 'name' and optional 'params'"));
+        problems.push(Problem::new(
+            file,
+            Some("kdu"),
+            "must be a mapping with 'name' and optional 'params'",
+        ));
         return None;
     };
     for key in map.keys() {
         match key.as_str() {
             Some("name") | Some("params") => {}
-            Some(k) => problems.push(Problem::new(file, Some(&format!("kdu.{k}")), "unknown field")),
-            None => problems.push(Problem::new(file, Some("kdu"), "field names must be strings")),
+            Some(k) => problems.push(Problem::new(
+                file,
+                Some(&format!("kdu.{k}")),
+                "unknown field",
+            )),
+            None => problems.push(Problem::new(
+                file,
+                Some("kdu"),
+                "field names must be strings",
+            )),
         }
     }
     let name = match map.get("name") {
         Some(serde_yaml::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
         None | Some(serde_yaml::Value::Null) => {
-            problems.push(Problem::new(file, Some("kdu.name"), "missing required field"));
+            problems.push(Problem::new(
+                file,
+                Some("kdu.name"),
+                "missing required field",
+            ));
             None
         }
         Some(_) => {
-            problems.push(Problem::new(file, Some("kdu.name"), "must be a non-empty string"));
+            problems.push(Problem::new(
+                file,
+                Some("kdu.name"),
+                "must be a non-empty string",
+            ));
             None
         }
     };
@@ -275,12 +337,20 @@ fn parse_kdu(file: &str, value: Option<&serde_yaml::Value>, problems: &mut Vec<P
             Ok(Value::Object(m)) => Some(m),
             Ok(_) => None,
             Err(e) => {
-                problems.push(Problem::new(file, Some("kdu.params"), format!("cannot be represented as JSON: {e}")));
+                problems.push(Problem::new(
+                    file,
+                    Some("kdu.params"),
+                    format!("cannot be represented as JSON: {e}"),
+                ));
                 None
             }
         },
         Some(_) => {
-            problems.push(Problem::new(file, Some("kdu.params"), "must be a mapping of Helm values"));
+            problems.push(Problem::new(
+                file,
+                Some("kdu.params"),
+                "must be a mapping of Helm values",
+            ));
             None
         }
     };
@@ -301,7 +371,10 @@ mod tests {
 
     #[test]
     fn several_documents_per_file() {
-        let text = format!("{VALID}---\n{}", VALID.replace("name: ldap\nnsd", "name: ldap2\nnsd"));
+        let text = format!(
+            "{VALID}---\n{}",
+            VALID.replace("name: ldap\nnsd", "name: ldap2\nnsd")
+        );
         let (out, problems) = parse(&text);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(out.len(), 2);
@@ -311,11 +384,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_missing_fields_are_named_together() {
-        let (out, problems) = parse("kind: NsInstance\nname: x\nnsdname: typo\nvnfName: v\nkdu:\n  name: k\n  parms: {}\n");
+        let (out, problems) = parse(
+            "kind: NsInstance\nname: x\nnsdname: typo\nvnfName: v\nkdu:\n  name: k\n  parms: {}\n",
+        );
         assert!(out.is_empty());
         let fields: Vec<_> = problems.iter().filter_map(|p| p.field.clone()).collect();
         for expected in ["nsdname", "nsdName", "vimAccountName", "kdu.parms"] {
-            assert!(fields.iter().any(|f| f == expected), "missing {expected} in {fields:?}");
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "missing {expected} in {fields:?}"
+            );
         }
         assert!(problems.iter().all(|p| p.file == "f.ops.yaml (document 1)"));
     }
@@ -345,7 +423,12 @@ mod tests {
         let (out, _) = parse(VALID);
         let mut changed = out[0].clone();
         assert_eq!(changed.digest(), out[0].digest());
-        changed.kdu.params.as_mut().unwrap().insert("replicaCount".into(), 3.into());
+        changed
+            .kdu
+            .params
+            .as_mut()
+            .unwrap()
+            .insert("replicaCount".into(), 3.into());
         assert_ne!(changed.digest(), out[0].digest());
     }
 

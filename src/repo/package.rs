@@ -13,7 +13,9 @@ use super::{display_rel, Problem};
 
 pub const PACKAGES_DIR: &str = "osm-pkgs";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub enum PackageKind {
     /// A VNF (or KNF) package: a VNFD.
     Vnf,
@@ -49,15 +51,27 @@ pub struct Package {
     pub digest: String,
 }
 
-pub(crate) fn read_packages(root: &Path, target: &Path, problems: &mut Vec<Problem>) -> Vec<Package> {
+pub(crate) fn read_packages(
+    root: &Path,
+    target: &Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<Package> {
     let dir = target.join(PACKAGES_DIR);
     if !dir.is_dir() {
         return Vec::new();
     }
     let mut folders: Vec<_> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect(),
+        Ok(entries) => entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.path())
+            .collect(),
         Err(e) => {
-            problems.push(Problem::new(display_rel(root, &dir), None, format!("cannot list: {e}")));
+            problems.push(Problem::new(
+                display_rel(root, &dir),
+                None,
+                format!("cannot list: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -110,8 +124,10 @@ fn read_package(root: &Path, folder: &Path) -> Result<Package, Problem> {
     let desc_rel = format!("{source}/{descriptor_name}");
     let text = std::fs::read_to_string(folder.join(&descriptor_name))
         .map_err(|e| Problem::new(&desc_rel, None, format!("cannot read: {e}")))?;
-    let (kind, id, vnfd_refs) = sniff_descriptor(&text, &folder_name).map_err(|m| Problem::new(&desc_rel, None, m))?;
-    let tarball = build_package_tarball(folder, &folder_name).map_err(|m| Problem::new(&source, None, m))?;
+    let (kind, id, vnfd_refs) =
+        sniff_descriptor(&text, &folder_name).map_err(|m| Problem::new(&desc_rel, None, m))?;
+    let tarball =
+        build_package_tarball(folder, &folder_name).map_err(|m| Problem::new(&source, None, m))?;
     Ok(Package {
         kind,
         id,
@@ -125,17 +141,27 @@ fn read_package(root: &Path, folder: &Path) -> Result<Package, Problem> {
 }
 
 fn is_descriptor_name(name: &str) -> bool {
-    [".yaml", ".yml", ".json"].iter().any(|ext| name.ends_with(ext))
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// Reads kind, id and VNFD references from a descriptor. SOL006 envelopes (`vnfd:`, `nsd: {nsd: [..]}`,
 /// with or without the `etsi-nfv-*:` prefix) decide the kind; without an envelope the original
 /// `_knf`/`_ns` folder-name convention is the fallback.
-pub(crate) fn sniff_descriptor(text: &str, folder: &str) -> Result<(PackageKind, String, Vec<String>), String> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+pub(crate) fn sniff_descriptor(
+    text: &str,
+    folder: &str,
+) -> Result<(PackageKind, String, Vec<String>), String> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
     let map = value.as_mapping().ok_or("descriptor must be a mapping")?;
     let get = |k: &str| map.get(k);
-    if get("vnfd:vnfd-catalog").is_some() || get("nsd:nsd-catalog").is_some() || get("vnfd-catalog").is_some() || get("nsd-catalog").is_some() {
+    if get("vnfd:vnfd-catalog").is_some()
+        || get("nsd:nsd-catalog").is_some()
+        || get("vnfd-catalog").is_some()
+        || get("nsd-catalog").is_some()
+    {
         return Err("old OSM information model (*-catalog) descriptors are not supported by current OSM; use SOL006".into());
     }
     if let Some(vnfd) = get("vnfd").or_else(|| get("etsi-nfv-vnfd:vnfd")) {
@@ -175,14 +201,30 @@ fn nsd_fields(desc: &serde_yaml::Value) -> Result<(PackageKind, String, Vec<Stri
     let id = descriptor_id(desc)?;
     let mut refs = BTreeSet::new();
     if let Some(list) = desc.get("vnfd-id") {
-        let list = list.as_sequence().ok_or("'vnfd-id' must be a list of VNFD ids")?;
+        let list = list
+            .as_sequence()
+            .ok_or("'vnfd-id' must be a list of VNFD ids")?;
         for item in list {
-            refs.insert(item.as_str().ok_or("'vnfd-id' entries must be strings")?.to_owned());
+            refs.insert(
+                item.as_str()
+                    .ok_or("'vnfd-id' entries must be strings")?
+                    .to_owned(),
+            );
         }
     }
     // vnf-profiles name VNFDs too; the NBI checks them against the project's VNFDs as well.
-    for df in desc.get("df").and_then(|d| d.as_sequence()).into_iter().flatten() {
-        for profile in df.get("vnf-profile").and_then(|p| p.as_sequence()).into_iter().flatten() {
+    for df in desc
+        .get("df")
+        .and_then(|d| d.as_sequence())
+        .into_iter()
+        .flatten()
+    {
+        for profile in df
+            .get("vnf-profile")
+            .and_then(|p| p.as_sequence())
+            .into_iter()
+            .flatten()
+        {
             if let Some(v) = profile.get("vnfd-id").and_then(|v| v.as_str()) {
                 refs.insert(v.to_owned());
             }
@@ -222,16 +264,26 @@ fn order_packages(packages: Vec<Package>, problems: &mut Vec<Problem>) -> Vec<Pa
     // checked against OSM at plan time.
     let mut indegree: BTreeMap<&str, usize> = by_id.keys().map(|k| (k.as_str(), 0)).collect();
     for p in by_id.values() {
-        let n = p.vnfd_refs.iter().filter(|r| by_id.contains_key(*r)).count();
+        let n = p
+            .vnfd_refs
+            .iter()
+            .filter(|r| by_id.contains_key(*r))
+            .count();
         indegree.insert(&p.id, n);
     }
-    let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+    let mut ready: BTreeSet<&str> = indegree
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| *k)
+        .collect();
     let mut order: Vec<String> = Vec::new();
     while let Some(id) = ready.pop_first() {
         order.push(id.to_owned());
         for p in by_id.values() {
             if p.vnfd_refs.iter().any(|r| r == id) {
-                let n = indegree.get_mut(p.id.as_str()).expect("every id has a degree");
+                let n = indegree
+                    .get_mut(p.id.as_str())
+                    .expect("every id has a degree");
                 *n -= 1;
                 if *n == 0 {
                     ready.insert(&p.id);
@@ -240,7 +292,11 @@ fn order_packages(packages: Vec<Package>, problems: &mut Vec<Problem>) -> Vec<Pa
         }
     }
     if order.len() < by_id.len() {
-        let stuck: Vec<_> = by_id.keys().filter(|k| !order.contains(k)).cloned().collect();
+        let stuck: Vec<_> = by_id
+            .keys()
+            .filter(|k| !order.contains(k))
+            .cloned()
+            .collect();
         for id in &stuck {
             problems.push(Problem::new(
                 &by_id[id].source,
@@ -250,7 +306,10 @@ fn order_packages(packages: Vec<Package>, problems: &mut Vec<Problem>) -> Vec<Pa
         }
         return Vec::new();
     }
-    order.into_iter().filter_map(|id| by_id.remove(&id)).collect()
+    order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect()
 }
 
 #[cfg(test)]
@@ -261,8 +320,11 @@ mod tests {
     fn kind_and_id_come_from_the_descriptor_not_the_folder() {
         let (kind, id, _) = sniff_descriptor("vnfd:\n  id: real_id\n", "whatever_ns").unwrap();
         assert_eq!((kind, id.as_str()), (PackageKind::Vnf, "real_id"));
-        let (kind, id, refs) =
-            sniff_descriptor("etsi-nfv-nsd:nsd:\n  nsd:\n  - id: n1\n    vnfd-id: [b, a]\n", "x").unwrap();
+        let (kind, id, refs) = sniff_descriptor(
+            "etsi-nfv-nsd:nsd:\n  nsd:\n  - id: n1\n    vnfd-id: [b, a]\n",
+            "x",
+        )
+        .unwrap();
         assert_eq!((kind, id.as_str()), (PackageKind::Ns, "n1"));
         assert_eq!(refs, ["a", "b"]);
     }
@@ -297,7 +359,11 @@ mod tests {
     fn vnf_packages_go_before_the_ns_packages_that_reference_them() {
         let dir = tempfile::tempdir().unwrap();
         let pkgs = dir.path().join(PACKAGES_DIR);
-        write(&pkgs, "a_ns/nsd.yaml", "nsd:\n  nsd:\n  - id: a_ns\n    vnfd-id: [z_knf]\n");
+        write(
+            &pkgs,
+            "a_ns/nsd.yaml",
+            "nsd:\n  nsd:\n  - id: a_ns\n    vnfd-id: [z_knf]\n",
+        );
         write(&pkgs, "z_knf/vnfd.yaml", "vnfd:\n  id: z_knf\n");
         write(&pkgs, "m_knf/vnfd.yaml", "vnfd:\n  id: m_knf\n");
         let mut problems = Vec::new();
@@ -320,8 +386,12 @@ mod tests {
         read_packages(dir.path(), dir.path(), &mut problems);
         let text: Vec<_> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 3, "{text:?}");
-        assert!(text.iter().any(|t| t.contains("osm-pkgs/none") && t.contains("no descriptor")));
-        assert!(text.iter().any(|t| t.contains("osm-pkgs/two") && t.contains("2 descriptor files")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("osm-pkgs/none") && t.contains("no descriptor")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("osm-pkgs/two") && t.contains("2 descriptor files")));
         assert!(text.iter().any(|t| t.contains("'same' is also used")));
     }
 
@@ -329,10 +399,19 @@ mod tests {
     fn ns_referencing_ns_package_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let pkgs = dir.path().join(PACKAGES_DIR);
-        write(&pkgs, "a/nsd.yaml", "nsd:\n  nsd:\n  - id: a\n    vnfd-id: [b]\n");
+        write(
+            &pkgs,
+            "a/nsd.yaml",
+            "nsd:\n  nsd:\n  - id: a\n    vnfd-id: [b]\n",
+        );
         write(&pkgs, "b/nsd.yaml", "nsd:\n  nsd:\n  - id: b\n");
         let mut problems = Vec::new();
         read_packages(dir.path(), dir.path(), &mut problems);
-        assert!(problems.iter().any(|p| p.message.contains("is an NS package")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("is an NS package")),
+            "{problems:?}"
+        );
     }
 }

@@ -36,8 +36,14 @@ pub fn build_package_tarball(folder: &Path, top_dir: &str) -> Result<PackageTarb
     let mut contents = Vec::with_capacity(files.len());
     let mut checksums = String::new();
     for (rel, executable) in &files {
-        let data = std::fs::read(folder.join(rel)).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
-        checksums.push_str(&format!("{}\t{}/{}\n", hex::encode(Md5::digest(&data)), top_dir, slash(rel)));
+        let data = std::fs::read(folder.join(rel))
+            .map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
+        checksums.push_str(&format!(
+            "{}\t{}/{}\n",
+            hex::encode(Md5::digest(&data)),
+            top_dir,
+            slash(rel)
+        ));
         contents.push((rel.clone(), *executable, data));
     }
 
@@ -51,7 +57,13 @@ pub fn build_package_tarball(folder: &Path, top_dir: &str) -> Result<PackageTarb
     // Sorted entries; checksums.txt sorts among the files like osmclient places it at the top dir.
     let mut entries: Vec<(String, u32, &[u8])> = contents
         .iter()
-        .map(|(rel, exec, data)| (format!("{top_dir}/{}", slash(rel)), if *exec { EXEC_MODE } else { FILE_MODE }, data.as_slice()))
+        .map(|(rel, exec, data)| {
+            (
+                format!("{top_dir}/{}", slash(rel)),
+                if *exec { EXEC_MODE } else { FILE_MODE },
+                data.as_slice(),
+            )
+        })
         .collect();
     let checksum_path = format!("{top_dir}/{CHECKSUMS_FILE}");
     entries.push((checksum_path, FILE_MODE, checksums.as_bytes()));
@@ -64,10 +76,15 @@ pub fn build_package_tarball(folder: &Path, top_dir: &str) -> Result<PackageTarb
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, &path, data).map_err(|e| format!("cannot add {path} to the package: {e}"))?;
+        tar.append_data(&mut header, &path, data)
+            .map_err(|e| format!("cannot add {path} to the package: {e}"))?;
     }
-    let gz = tar.into_inner().map_err(|e| format!("cannot finish the package tarball: {e}"))?;
-    let bytes = gz.finish().map_err(|e| format!("cannot compress the package: {e}"))?;
+    let gz = tar
+        .into_inner()
+        .map_err(|e| format!("cannot finish the package tarball: {e}"))?;
+    let bytes = gz
+        .finish()
+        .map_err(|e| format!("cannot compress the package: {e}"))?;
     Ok(PackageTarball {
         md5: hex::encode(Md5::digest(&bytes)),
         digest: format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
@@ -88,20 +105,34 @@ fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<(), Str
 }
 
 fn slash(p: &Path) -> String {
-    p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Collects regular files (with their executable bit) and directories below `base/rel`.
 /// Symbolic links are refused: they could point outside the repository.
-fn walk(base: &Path, rel: &Path, files: &mut Vec<(PathBuf, bool)>, dirs: &mut Vec<PathBuf>) -> Result<(), String> {
+fn walk(
+    base: &Path,
+    rel: &Path,
+    files: &mut Vec<(PathBuf, bool)>,
+    dirs: &mut Vec<PathBuf>,
+) -> Result<(), String> {
     let dir = base.join(rel);
-    let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
         let child = rel.join(entry.file_name());
-        let ft = entry.file_type().map_err(|e| format!("cannot stat {}: {e}", child.display()))?;
+        let ft = entry
+            .file_type()
+            .map_err(|e| format!("cannot stat {}: {e}", child.display()))?;
         if ft.is_symlink() {
-            return Err(format!("'{}' is a symbolic link; packages may only contain regular files", slash(&child)));
+            return Err(format!(
+                "'{}' is a symbolic link; packages may only contain regular files",
+                slash(&child)
+            ));
         } else if ft.is_dir() {
             dirs.push(child.clone());
             walk(base, &child, files, dirs)?;
@@ -117,7 +148,10 @@ fn walk(base: &Path, rel: &Path, files: &mut Vec<(PathBuf, bool)>, dirs: &mut Ve
 #[cfg(unix)]
 fn is_executable(entry: &std::fs::DirEntry) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    entry.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    entry
+        .metadata()
+        .map(|m| m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -167,7 +201,10 @@ mod tests {
         assert_eq!(ta.bytes, tb.bytes);
         assert_eq!(ta.md5, tb.md5);
         std::fs::write(b.path().join("charts/x/values.yaml"), "a: 2\n").unwrap();
-        assert_ne!(build_package_tarball(b.path(), "pkg").unwrap().digest, ta.digest);
+        assert_ne!(
+            build_package_tarball(b.path(), "pkg").unwrap().digest,
+            ta.digest
+        );
     }
 
     #[test]
@@ -179,7 +216,14 @@ mod tests {
         let names: Vec<_> = m.iter().map(|(p, ..)| p.as_str()).collect();
         assert_eq!(
             names,
-            ["pkg/", "pkg/charts/", "pkg/charts/x/", "pkg/charts/x/values.yaml", "pkg/checksums.txt", "pkg/vnfd.yaml"]
+            [
+                "pkg/",
+                "pkg/charts/",
+                "pkg/charts/x/",
+                "pkg/charts/x/values.yaml",
+                "pkg/checksums.txt",
+                "pkg/vnfd.yaml"
+            ]
         );
         // Every member lives inside the top directory, no absolute or '..' paths, fixed mtime.
         for (path, is_dir, mtime, _) in &m {
@@ -191,11 +235,28 @@ mod tests {
         }
         let depth2_yaml: Vec<_> = names
             .iter()
-            .filter(|n| n.matches('/').count() == 1 && (n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json")))
+            .filter(|n| {
+                n.matches('/').count() == 1
+                    && (n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json"))
+            })
             .collect();
-        assert_eq!(depth2_yaml, [&"pkg/vnfd.yaml"], "exactly one descriptor at depth 2");
-        let checksums = String::from_utf8(m.iter().find(|(p, ..)| p == "pkg/checksums.txt").unwrap().3.clone()).unwrap();
-        let expected = format!("{}\tpkg/vnfd.yaml", hex::encode(Md5::digest(b"vnfd:\n  id: a\n")));
+        assert_eq!(
+            depth2_yaml,
+            [&"pkg/vnfd.yaml"],
+            "exactly one descriptor at depth 2"
+        );
+        let checksums = String::from_utf8(
+            m.iter()
+                .find(|(p, ..)| p == "pkg/checksums.txt")
+                .unwrap()
+                .3
+                .clone(),
+        )
+        .unwrap();
+        let expected = format!(
+            "{}\tpkg/vnfd.yaml",
+            hex::encode(Md5::digest(b"vnfd:\n  id: a\n"))
+        );
         assert!(checksums.contains(&expected), "{checksums}");
         assert!(!checksums.contains("stale"));
         assert_eq!(t.md5, hex::encode(Md5::digest(&t.bytes)));

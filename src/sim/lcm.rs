@@ -1,0 +1,176 @@
+//! A fake LCM: moves operations from PROCESSING to COMPLETED or FAILED after a delay and updates
+//! the NS record the way LCM does (osm-nbi.md §8). Mode "none" reproduces an NBI without LCM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::db::{Collection, Db};
+use super::nbi::now;
+use super::Shared;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LcmMode {
+    /// Operations complete (or fail, per the failure rules) after the configured delay.
+    Auto,
+    /// No LCM: operations stay PROCESSING forever and NS instances stay NOT_INSTANTIATED.
+    None,
+}
+
+/// Makes the next `remaining` operations of a type (optionally of one NS name) fail with `message`.
+#[derive(Debug, Clone)]
+pub struct FailRule {
+    pub op_type: String,
+    pub ns_name: Option<String>,
+    pub message: String,
+    pub remaining: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LcmState {
+    pub mode: LcmMode,
+    pub delay: Duration,
+    pub fail_rules: Vec<FailRule>,
+}
+
+/// Called by the NBI when it has queued an operation (with the DB lock held).
+pub fn schedule(
+    shared: &Arc<Shared>,
+    db: &mut Db,
+    op_id: &str,
+    nsr_id: &str,
+    op_type: &str,
+    ns_name: &str,
+) {
+    let (mode, delay, failure) = {
+        let mut lcm = shared.lcm.lock().expect("sim lcm lock");
+        let failure = lcm
+            .fail_rules
+            .iter_mut()
+            .find(|r| {
+                r.remaining > 0
+                    && r.op_type == op_type
+                    && r.ns_name.as_deref().is_none_or(|n| n == ns_name)
+            })
+            .map(|r| {
+                r.remaining -= 1;
+                r.message.clone()
+            });
+        (lcm.mode, lcm.delay, failure)
+    };
+    if mode == LcmMode::None {
+        return;
+    }
+    // LCM picks the operation up at once and marks the NS as busy.
+    if let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id) {
+        match op_type {
+            "instantiate" => {
+                nsr["nsState"] = json!("BUILDING");
+                nsr["currentOperation"] = json!("INSTANTIATING");
+                nsr["detailed-status"] = json!("creating");
+            }
+            "terminate" => {
+                nsr["nsState"] = json!("TERMINATING");
+                nsr["currentOperation"] = json!("TERMINATING");
+            }
+            _ => nsr["currentOperation"] = json!("RUNNING ACTION"),
+        }
+        nsr["currentOperationID"] = json!(op_id);
+    }
+    let shared = shared.clone();
+    let op_id = op_id.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let mut db = shared.db.lock().expect("sim db lock");
+        finish(&mut db, &op_id, failure);
+    });
+}
+
+/// Completes (or fails) one operation and applies its effect on the NS record.
+pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) {
+    let t = now();
+    let Some(op) = db.nslcmops.iter_mut().find(|o| o["_id"] == op_id) else {
+        return;
+    };
+    if op["operationState"] != "PROCESSING" {
+        return;
+    }
+    let op_type = op["lcmOperationType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let nsr_id = op["nsInstanceId"].as_str().unwrap_or_default().to_owned();
+    let autoremove = op.pointer("/operationParams/autoremove") == Some(&json!(true));
+    op["statusEnteredTime"] = json!(t);
+    op["queuePosition"] = json!(0);
+    match &failure {
+        None => {
+            op["operationState"] = json!("COMPLETED");
+            op["detailed-status"] = json!("Done");
+            op["stage"] = json!("");
+        }
+        Some(msg) => {
+            op["operationState"] = json!("FAILED");
+            op["errorMessage"] = json!(msg);
+            op["detailed-status"] = json!(msg);
+            op["stage"] = json!(format!("Stage 2/3: deployment of KDUs. {msg}"));
+        }
+    }
+    let ok = failure.is_none();
+    if op_type == "terminate" && ok && autoremove {
+        // NBI's Kafka listener deletes the NSR, its VNFRs and operations once terminate completes.
+        remove_ns(db, &nsr_id);
+        return;
+    }
+    let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id.as_str()) else {
+        return;
+    };
+    nsr["currentOperation"] = json!("IDLE");
+    nsr["currentOperationID"] = Value::Null;
+    match (op_type.as_str(), ok) {
+        ("instantiate", true) => {
+            nsr["nsState"] = json!("READY");
+            nsr["_admin"]["nsState"] = json!("INSTANTIATED");
+            nsr["detailed-status"] = json!("Done");
+            nsr["operational-status"] = json!("running");
+            nsr["config-status"] = json!("configured");
+        }
+        ("instantiate", false) => {
+            // LCM-8 flips _admin.nsState to INSTANTIATED before deploying, so a failed
+            // instantiate leaves an INSTANTIATED but BROKEN NS.
+            nsr["nsState"] = json!("BROKEN");
+            nsr["_admin"]["nsState"] = json!("INSTANTIATED");
+            nsr["operational-status"] = json!("failed");
+            nsr["errorDescription"] = json!(format!(
+                "Operation: INSTANTIATING.{op_id}, Stage 2/3: deployment of KDUs."
+            ));
+            nsr["errorDetail"] = json!(failure);
+            nsr["detailed-status"] = json!(failure);
+        }
+        ("terminate", true) => {
+            nsr["nsState"] = json!("NOT_INSTANTIATED");
+            nsr["_admin"]["nsState"] = json!("NOT_INSTANTIATED");
+        }
+        ("terminate", false) => nsr["nsState"] = json!("BROKEN"),
+        _ => {}
+    }
+    if ok && op_type == "instantiate" {
+        for vnfr in db
+            .vnfrs
+            .iter_mut()
+            .filter(|v| v["nsr-id-ref"] == nsr_id.as_str())
+        {
+            vnfr["_admin"]["nsState"] = json!("INSTANTIATED");
+            for kdur in vnfr["kdur"].as_array_mut().into_iter().flatten() {
+                kdur["status"] = json!("READY");
+            }
+        }
+    }
+}
+
+pub fn remove_ns(db: &mut Db, nsr_id: &str) {
+    db.remove_where(Collection::Nsrs, |r| r["_id"] == nsr_id);
+    db.remove_where(Collection::Vnfrs, |r| r["nsr-id-ref"] == nsr_id);
+    db.remove_where(Collection::NsLcmOps, |r| r["nsInstanceId"] == nsr_id);
+}

@@ -1,0 +1,619 @@
+//! The OSM NBI simulator: an in-memory NBI (axum) that follows osm-nbi.md, with a fake LCM, fault
+//! injection, a request/byte log and seeding. It deliberately shares no parsing or tarball code
+//! with `repo/` or `osm/`: it exists to catch their bugs.
+
+mod db;
+mod lcm;
+mod nbi;
+mod pkg;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, Method, Response, Uri};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub use lcm::{FailRule, LcmMode};
+
+use db::{Db, Project, User};
+use nbi::{Reply, Status};
+
+/// Who and what exists in a fresh simulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Seed {
+    #[serde(default)]
+    pub projects: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<SeedUser>,
+    #[serde(default)]
+    pub vim_accounts: Vec<SeedVim>,
+    #[serde(default)]
+    pub k8s_clusters: Vec<SeedK8sCluster>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedUser {
+    pub name: String,
+    pub password: String,
+    /// Project names; the first is the user's default project.
+    pub projects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedVim {
+    pub name: String,
+    /// Project name; defaults to the first project.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedK8sCluster {
+    pub name: String,
+    /// Name of the VIM account the cluster is attached to.
+    pub vim_account: String,
+}
+
+impl Default for Seed {
+    /// Ready for the examples: user admin/admin in project admin, VIM `mylocation1` with a K8s cluster.
+    fn default() -> Self {
+        Seed {
+            projects: vec!["admin".into()],
+            users: vec![SeedUser {
+                name: "admin".into(),
+                password: "admin".into(),
+                projects: vec!["admin".into()],
+            }],
+            vim_accounts: vec![SeedVim {
+                name: "mylocation1".into(),
+                project: None,
+            }],
+            k8s_clusters: vec![SeedK8sCluster {
+                name: "k8s-mylocation1".into(),
+                vim_account: "mylocation1".into(),
+            }],
+        }
+    }
+}
+
+impl Seed {
+    pub fn from_yaml(text: &str) -> Result<Seed, String> {
+        serde_yaml::from_str(text).map_err(|e| format!("invalid simulator seed: {e}"))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub token_ttl: Duration,
+    /// The internal auth backend's 1 s sleep when a user logs in again within 2 s.
+    pub token_throttle: bool,
+    /// Refuse KNF instantiation without a K8s cluster on the VIM (400), as the NBI does.
+    pub check_k8scluster: bool,
+    pub lcm_mode: LcmMode,
+    pub lcm_delay: Duration,
+    pub seed: Seed,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            token_ttl: Duration::from_secs(3600),
+            token_throttle: true,
+            check_k8scluster: true,
+            lcm_mode: LcmMode::Auto,
+            lcm_delay: Duration::from_secs(2),
+            seed: Seed::default(),
+        }
+    }
+}
+
+/// What a fault does to the requests it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// Answer this status with an NBI error body, without processing the request.
+    Status(u16),
+    /// Close the connection without processing the request or answering.
+    Drop,
+    /// Process the request, then close the connection without answering (outcome unknown).
+    DropAfterProcessing,
+    /// Wait before processing.
+    Latency(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: Option<Method>,
+    /// Matches when the request path contains this text (e.g. `/nslcm/v1/ns_instances_content`).
+    pub path_contains: String,
+    pub action: FaultAction,
+    /// How many matching requests the fault applies to.
+    pub remaining: usize,
+}
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub connection: u64,
+}
+
+impl LogEntry {
+    pub fn is_write(&self) -> bool {
+        self.method != "GET" && !self.path.ends_with("/admin/v1/tokens")
+    }
+}
+
+pub struct Shared {
+    db: Mutex<Db>,
+    config: SimConfig,
+    lcm: Mutex<lcm::LcmState>,
+    log: Mutex<Vec<LogEntry>>,
+    faults: Mutex<Vec<Fault>>,
+    connections: AtomicU64,
+}
+
+/// Marks a response whose connection must be dropped instead of answered.
+#[derive(Clone, Copy)]
+struct DropConnection;
+
+#[derive(Debug)]
+struct DroppedByFault;
+
+impl std::fmt::Display for DroppedByFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DroppedByFault {}
+
+#[derive(Clone, Copy)]
+struct ConnectionId(u64);
+
+/// A running simulator; stops when dropped.
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Simulator {
+    /// Starts on an ephemeral port of 127.0.0.1.
+    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        Self::start_on("127.0.0.1:0".parse().expect("valid address"), config).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, config: SimConfig) -> std::io::Result<Simulator> {
+        let db = seed_db(&config.seed).map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared {
+            db: Mutex::new(db),
+            lcm: Mutex::new(lcm::LcmState {
+                mode: config.lcm_mode,
+                delay: config.lcm_delay,
+                fail_rules: vec![],
+            }),
+            config,
+            log: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            connections: AtomicU64::new(0),
+        });
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let conn_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = conn_shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |mut req: hyper::Request<hyper::body::Incoming>| {
+                            let app = app.clone();
+                            req.extensions_mut().insert(ConnectionId(conn));
+                            async move {
+                                let resp = match app.oneshot(req.map(Body::new)).await {
+                                    Ok(r) => r,
+                                    Err(never) => match never {},
+                                };
+                                if resp.extensions().get::<DropConnection>().is_some() {
+                                    return Err(DroppedByFault);
+                                }
+                                Ok(resp)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Simulator { addr, shared, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL including `/osm`, as clients use it.
+    pub fn url(&self) -> String {
+        format!("http://{}/osm", self.addr)
+    }
+
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.shared.log.lock().expect("sim log lock").clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.shared.log.lock().expect("sim log lock").clear();
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared
+            .faults
+            .lock()
+            .expect("sim faults lock")
+            .push(fault);
+    }
+
+    /// Makes every issued token expired (as if an hour had passed).
+    pub fn expire_tokens(&self) {
+        let mut db = self.shared.db.lock().expect("sim db lock");
+        for t in db.tokens.values_mut() {
+            t.expires = nbi::now() - 1.0;
+        }
+    }
+
+    /// Deletes every token (as `DELETE /tokens/<id>` or an NBI restart with a fresh DB would).
+    pub fn revoke_tokens(&self) {
+        self.shared.db.lock().expect("sim db lock").tokens.clear();
+    }
+
+    pub fn set_lcm(&self, mode: LcmMode, delay: Duration) {
+        let mut lcm = self.shared.lcm.lock().expect("sim lcm lock");
+        lcm.mode = mode;
+        lcm.delay = delay;
+    }
+
+    pub fn fail_next(&self, op_type: &str, ns_name: Option<&str>, count: usize, message: &str) {
+        self.shared
+            .lcm
+            .lock()
+            .expect("sim lcm lock")
+            .fail_rules
+            .push(FailRule {
+                op_type: op_type.into(),
+                ns_name: ns_name.map(str::to_owned),
+                message: message.into(),
+                remaining: count,
+            });
+    }
+
+    /// Completes every PROCESSING operation now (for "no LCM" tests that later want progress).
+    pub fn complete_pending_ops(&self) {
+        let mut db = self.shared.db.lock().expect("sim db lock");
+        let ids: Vec<String> = db
+            .nslcmops
+            .iter()
+            .filter(|o| o["operationState"] == "PROCESSING")
+            .filter_map(|o| o["_id"].as_str().map(str::to_owned))
+            .collect();
+        for id in ids {
+            lcm::finish(&mut db, &id, None);
+        }
+    }
+
+    pub fn ns_instances(&self) -> Vec<Value> {
+        self.shared.db.lock().expect("sim db lock").nsrs.clone()
+    }
+
+    pub fn vnf_instances(&self) -> Vec<Value> {
+        self.shared.db.lock().expect("sim db lock").vnfrs.clone()
+    }
+
+    pub fn operations(&self) -> Vec<Value> {
+        self.shared.db.lock().expect("sim db lock").nslcmops.clone()
+    }
+
+    pub fn vnf_packages(&self) -> Vec<Value> {
+        self.shared.db.lock().expect("sim db lock").vnfds.clone()
+    }
+
+    pub fn ns_packages(&self) -> Vec<Value> {
+        self.shared.db.lock().expect("sim db lock").nsds.clone()
+    }
+
+    /// `_id` of a VIM account by name.
+    pub fn vim_id(&self, name: &str) -> Option<String> {
+        let db = self.shared.db.lock().expect("sim db lock");
+        db.vim_accounts
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["_id"].as_str())
+            .map(str::to_owned)
+    }
+
+    /// Adds an NS record directly, bypassing the NBI (for "someone else created it" scenarios).
+    pub fn insert_ns_record(&self, record: Value) {
+        self.shared
+            .db
+            .lock()
+            .expect("sim db lock")
+            .nsrs
+            .push(record);
+    }
+}
+
+fn seed_db(seed: &Seed) -> Result<Db, String> {
+    let mut db = Db::default();
+    for name in &seed.projects {
+        db.projects.push(Project {
+            id: nbi::new_id(),
+            name: name.clone(),
+        });
+    }
+    let project_id = |db: &Db, name: &str| {
+        db.projects
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.id.clone())
+    };
+    for u in &seed.users {
+        let projects = u
+            .projects
+            .iter()
+            .map(|p| {
+                project_id(&db, p)
+                    .ok_or_else(|| format!("user '{}' names unknown project '{p}'", u.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        db.users.push(User {
+            id: nbi::new_id(),
+            name: u.name.clone(),
+            password: u.password.clone(),
+            projects,
+        });
+    }
+    let t = nbi::now();
+    let admin = |pid: &str| json!({"created": t, "modified": t, "projects_read": [pid], "projects_write": [pid], "operationalState": "ENABLED", "detailed-status": "Done"});
+    for v in &seed.vim_accounts {
+        let pname = v
+            .project
+            .clone()
+            .or_else(|| seed.projects.first().cloned())
+            .ok_or("a VIM account needs a project")?;
+        let pid = project_id(&db, &pname)
+            .ok_or_else(|| format!("VIM '{}' names unknown project '{pname}'", v.name))?;
+        if db
+            .vim_accounts
+            .iter()
+            .any(|x| x["name"] == v.name.as_str() && db::readable_by(x, &pid))
+        {
+            return Err(format!("name '{}' already exists for vim_accounts", v.name));
+        }
+        db.vim_accounts.push(json!({
+            "_id": nbi::new_id(), "name": v.name, "vim_type": "openstack", "description": Value::Null,
+            "vim_url": "http://openstack.example:5000/v3", "vim_user": "osm", "vim_password": "<encrypted>",
+            "vim_tenant_name": "osm", "config": {}, "schema_version": "1.11", "_admin": admin(&pid),
+        }));
+    }
+    for k in &seed.k8s_clusters {
+        let vim = db
+            .vim_accounts
+            .iter()
+            .find(|v| v["name"] == k.vim_account.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "k8s cluster '{}' names unknown VIM '{}'",
+                    k.name, k.vim_account
+                )
+            })?;
+        let pid = vim["_admin"]["projects_read"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        db.k8sclusters.push(json!({
+            "_id": nbi::new_id(), "name": k.name, "vim_account": vim["_id"], "k8s_version": "1.29",
+            "nets": {"mgmtnet": "mgmt"}, "namespace": "kube-system", "cni": ["calico"], "credentials": "<encrypted>",
+            "_admin": admin(&pid),
+        }));
+    }
+    Ok(db)
+}
+
+fn take_fault(shared: &Shared, method: &Method, path: &str) -> Option<FaultAction> {
+    let mut faults = shared.faults.lock().expect("sim faults lock");
+    let f = faults.iter_mut().find(|f| {
+        f.remaining > 0
+            && f.method.as_ref().is_none_or(|m| m == method)
+            && path.contains(f.path_contains.as_str())
+    })?;
+    f.remaining -= 1;
+    Some(f.action.clone())
+}
+
+fn header_bytes(headers: &HeaderMap) -> u64 {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum()
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    Extension(ConnectionId(conn)): Extension<ConnectionId>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response<Body> {
+    let path = uri.path().to_owned();
+    let query_str = uri.query().unwrap_or("").to_owned();
+    let request_bytes = (method.as_str().len() + uri.to_string().len() + 11) as u64
+        + header_bytes(&headers)
+        + body.len() as u64;
+    let fault = take_fault(&shared, &method, &path);
+    if let Some(FaultAction::Latency(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let accept = headers
+        .get("accept")
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let reply = match &fault {
+        Some(FaultAction::Drop) => {
+            record(
+                &shared,
+                &method,
+                &path,
+                &query_str,
+                0,
+                request_bytes,
+                0,
+                conn,
+            );
+            let mut r = Response::new(Body::empty());
+            r.extensions_mut().insert(DropConnection);
+            return r;
+        }
+        Some(FaultAction::Status(code)) => Reply::error(
+            Status::from_u16(*code).unwrap_or(Status::INTERNAL_SERVER_ERROR),
+            format!("injected fault: {code}"),
+        ),
+        _ => match path.strip_prefix("/osm/") {
+            Some(rest) => {
+                let segments = rest
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let query = form_urlencoded::parse(query_str.as_bytes())
+                    .into_owned()
+                    .collect();
+                nbi::dispatch(
+                    &shared,
+                    nbi::Request {
+                        method: method.clone(),
+                        segments,
+                        query,
+                        headers,
+                        body,
+                    },
+                )
+                .await
+            }
+            None => Reply::error(
+                Status::METHOD_NOT_ALLOWED,
+                format!("Unexpected URL item {path}"),
+            ),
+        },
+    };
+    let mut response = render(reply, &accept);
+    let body_len = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let response_bytes = 17 + header_bytes(response.headers()) + body_len;
+    record(
+        &shared,
+        &method,
+        &path,
+        &query_str,
+        response.status().as_u16(),
+        request_bytes,
+        response_bytes,
+        conn,
+    );
+    if fault == Some(FaultAction::DropAfterProcessing) {
+        response.extensions_mut().insert(DropConnection);
+    }
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    status: u16,
+    req: u64,
+    resp: u64,
+    conn: u64,
+) {
+    shared.log.lock().expect("sim log lock").push(LogEntry {
+        method: method.to_string(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        status,
+        request_bytes: req,
+        response_bytes: resp,
+        connection: conn,
+    });
+}
+
+/// JSON when `Accept` has application/json, YAML for `*/*`, application/yaml or no Accept;
+/// errors with an unmatched Accept are JSON (osm-nbi.md §1.3).
+fn render(reply: Reply, accept: &str) -> Response<Body> {
+    let wants_json = accept.contains("application/json");
+    let wants_yaml =
+        accept.is_empty() || accept.contains("application/yaml") || accept.contains("*/*");
+    let (content_type, bytes) = match &reply.body {
+        None => (None, Vec::new()),
+        Some(v) if wants_json || (!wants_yaml && reply.status.as_u16() >= 300) || !wants_yaml => {
+            let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+            s.push('\n');
+            (Some("application/json; charset=utf-8"), s.into_bytes())
+        }
+        Some(v) => (
+            Some("application/yaml"),
+            format!("---\n{}", serde_yaml::to_string(v).unwrap_or_default()).into_bytes(),
+        ),
+    };
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("Server", "osmops-nbi-sim");
+    if let Some(ct) = content_type {
+        builder = builder.header("Content-Type", ct);
+    }
+    builder = builder.header("Content-Length", bytes.len().to_string());
+    for (k, v) in reply.headers {
+        builder = builder.header(k, v);
+    }
+    builder.body(Body::from(bytes)).expect("valid response")
+}
