@@ -2,6 +2,9 @@
 //! OSM Ops: GitOps for Open Source MANO. See `ARCHITECTURE.md` in the shared design folder and
 //! `docs/architecture.md` for the module map.
 
+pub mod cli;
+pub mod duration;
+pub mod engine;
 pub mod osm;
 pub mod plan;
 pub mod repo;

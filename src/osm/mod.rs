@@ -356,9 +356,6 @@ impl NbiClient {
         let req = req.build()?;
         let sent = request_size(&req);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        if req.method() != Method::GET {
-            self.counters.writes.fetch_add(1, Ordering::Relaxed);
-        }
         self.counters.bytes_sent.fetch_add(sent, Ordering::Relaxed);
         let resp = self.http.execute(req).await?;
         let status = resp.status();
@@ -415,6 +412,9 @@ impl NbiClient {
                     .body(bytes.as_ref().clone()),
             };
             let started = std::time::Instant::now();
+            if !call.idempotent() {
+                self.counters.writes.fetch_add(1, Ordering::Relaxed);
+            }
             let result = self.send(req).await;
             let unknown = |reason: String| NbiError::OutcomeUnknown {
                 method: call.method.to_string(),

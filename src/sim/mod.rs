@@ -595,7 +595,8 @@ fn render(reply: Reply, accept: &str) -> Response<Body> {
         accept.is_empty() || accept.contains("application/yaml") || accept.contains("*/*");
     let (content_type, bytes) = match &reply.body {
         None => (None, Vec::new()),
-        Some(v) if wants_json || (!wants_yaml && reply.status.as_u16() >= 300) || !wants_yaml => {
+        // Unmatched Accept: errors (and, here, everything else) fall back to JSON.
+        Some(v) if wants_json || !wants_yaml => {
             let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
             s.push('\n');
             (Some("application/json; charset=utf-8"), s.into_bytes())

@@ -1,0 +1,427 @@
+//! The `osmops` command line: argument parsing, wiring, exit codes and human output.
+//! Exit codes: 0 success, 1 OSM or operation failure, 2 invalid input (nothing sent to OSM).
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_duration;
+use crate::engine::{self, EngineError, EngineOptions};
+use crate::osm::{ClientOptions, Credentials, NbiClient, Secret};
+use crate::plan::Inventory;
+use crate::repo::{self, ReadOptions};
+use crate::sim::{LcmMode, Seed, SimConfig, Simulator};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "osmops",
+    version,
+    about = "GitOps for Open Source MANO: make OSM match the desired state kept in Git"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what `apply` would change in OSM, without changing anything.
+    Plan(RunArgs),
+    /// Make OSM match the repository: onboard packages, create/upgrade NS instances, prune.
+    Apply(ApplyArgs),
+    /// Run the OSM NBI simulator.
+    Sim(SimArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Repository directory (with osm_ops_config.yaml, or NsInstance files and osm-pkgs/).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// OSM NBI base URL, e.g. https://osm.example.com:9999/osm. Without it (and without a
+    /// connection file) an embedded NBI simulator is used.
+    #[arg(long, env = "OSMOPS_URL")]
+    osm_url: Option<String>,
+    #[arg(long, env = "OSMOPS_USER")]
+    user: Option<String>,
+    #[arg(long, env = "OSMOPS_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    #[arg(long, env = "OSMOPS_PROJECT")]
+    project: Option<String>,
+    /// Credentials file in the original OSM Ops format (hostname, project, user, password).
+    #[arg(long, env = "OSMOPS_CONNECTION_FILE")]
+    connection_file: Option<PathBuf>,
+    /// Extra CA certificate(s) (PEM) to trust for the NBI's TLS certificate.
+    #[arg(long, env = "OSMOPS_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify the NBI's TLS certificate (explicit, logged opt-out).
+    #[arg(long)]
+    insecure_skip_tls_verify: bool,
+    /// Delete NS instances and packages this state file owns that are no longer in the repository.
+    #[arg(long)]
+    prune: bool,
+    /// State file recording what this repository owns in OSM (needed for --prune).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Follow started OSM operations until they complete (`--wait=false` to fire and forget).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    wait: bool,
+    /// How long to follow operations, e.g. 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// NS writes in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+}
+
+#[derive(Args, Debug)]
+struct SimArgs {
+    #[arg(long, default_value = "127.0.0.1:9999")]
+    listen: std::net::SocketAddr,
+    /// YAML seed (projects, users, vimAccounts, k8sClusters); default: admin/admin + VIM mylocation1.
+    #[arg(long)]
+    seed: Option<PathBuf>,
+    /// Disable the NBI's 1 s re-login throttle.
+    #[arg(long)]
+    no_token_throttle: bool,
+    /// Delay before the fake LCM completes an operation.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    lcm_delay: Duration,
+    /// Run without LCM: operations stay PROCESSING forever.
+    #[arg(long)]
+    no_lcm: bool,
+}
+
+/// Where the NBI is and how to log in; the embedded simulator is kept alive alongside.
+struct Target {
+    client: NbiClient,
+    _sim: Option<Simulator>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Osm(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Input(_) => ExitCode::from(2),
+            CliError::Osm(_) => ExitCode::from(1),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OSMOPS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Plan(args) => run_plan(args).await,
+            Command::Apply(args) => run_apply(args).await,
+            Command::Sim(args) => run_sim(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// The original `nbi-connection.yaml`: `hostname: host:port`, `project`, `user`, `password`
+/// (plus `url`, which OSM Ops also accepts).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionFile {
+    hostname: Option<String>,
+    url: Option<String>,
+    project: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+async fn connect(args: &RunArgs, announce: bool) -> Result<Target, CliError> {
+    let mut url = args.osm_url.clone();
+    let mut user = args.user.clone();
+    let mut password = args.password.clone();
+    let mut project = args.project.clone();
+    if let Some(path) = &args.connection_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Input(format!(
+                "cannot read connection file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let f: ConnectionFile = serde_yaml::from_str(&text).map_err(|e| {
+            CliError::Input(format!("invalid connection file {}: {e}", path.display()))
+        })?;
+        if url.is_none() {
+            url = f.url.or_else(|| {
+                f.hostname.map(|h| {
+                    // The original operator spoke plain HTTP to host:port (behind an nginx front).
+                    tracing::warn!("connection file gives only 'hostname': using plain http://{h}/osm like the original OSM Ops; set 'url' for https");
+                    format!("http://{h}/osm")
+                })
+            });
+        }
+        user = user.or(f.user);
+        password = password.or(f.password);
+        project = project.or(f.project);
+    }
+    let ca_pem =
+        match &args.ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| {
+                CliError::Input(format!("cannot read CA file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+    let (url, creds, sim) = match url {
+        Some(url) => {
+            let missing: Vec<&str> = [
+                ("--user", user.is_none()),
+                ("--password", password.is_none()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(n, _)| *n)
+            .collect();
+            if !missing.is_empty() {
+                return Err(CliError::Input(format!(
+                    "missing OSM credentials: {} (flags, OSMOPS_* variables or --connection-file)",
+                    missing.join(", ")
+                )));
+            }
+            let creds = Credentials {
+                user: user.unwrap_or_default(),
+                password: Secret::new(password.unwrap_or_default()),
+                project: project.unwrap_or_else(|| "admin".into()),
+            };
+            (url, creds, None)
+        }
+        None => {
+            let config = SimConfig {
+                lcm_delay: Duration::from_secs(1),
+                ..SimConfig::default()
+            };
+            let sim = Simulator::start(config)
+                .await
+                .map_err(|e| CliError::Osm(format!("cannot start the embedded simulator: {e}")))?;
+            if announce {
+                println!(
+                    "No --osm-url given: using the embedded OSM NBI simulator at {} (user admin, project admin, VIM account mylocation1).",
+                    sim.url()
+                );
+            }
+            let creds = Credentials {
+                user: "admin".into(),
+                password: Secret::new("admin"),
+                project: "admin".into(),
+            };
+            (sim.url(), creds, Some(sim))
+        }
+    };
+    let mut opts = ClientOptions::new(url);
+    opts.ca_pem = ca_pem;
+    opts.insecure_skip_tls_verify = args.insecure_skip_tls_verify;
+    let client = NbiClient::new(opts, creds).map_err(|e| CliError::Input(e.to_string()))?;
+    Ok(Target { client, _sim: sim })
+}
+
+fn read_repo(args: &RunArgs, credentials_given: bool) -> Result<repo::DesiredState, CliError> {
+    if args.prune && args.state.is_none() {
+        return Err(CliError::Input(
+            "--prune needs --state FILE: OSM Ops only prunes what it recorded as its own".into(),
+        ));
+    }
+    let opts = ReadOptions {
+        credentials_from_elsewhere: credentials_given,
+        ..Default::default()
+    };
+    let state = repo::read_repository(&args.dir, &opts).map_err(|e| {
+        CliError::Input(format!(
+            "{}: {e}\nNothing was sent to OSM.",
+            args.dir.display()
+        ))
+    })?;
+    for w in &state.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(state)
+}
+
+fn load_state(path: Option<&Path>) -> Result<Inventory, CliError> {
+    let Some(path) = path else {
+        return Ok(Inventory::default());
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| CliError::Input(format!("invalid state file {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inventory::default()),
+        Err(e) => Err(CliError::Input(format!(
+            "cannot read state file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn save_state(path: &Path, inv: &Inventory) -> Result<(), CliError> {
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_string_pretty(inv).expect("inventory serializes");
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError::Osm(format!("cannot write state file {}: {e}", path.display())))
+}
+
+fn engine_error(e: EngineError) -> CliError {
+    match e {
+        EngineError::Invalid(_) => CliError::Input(e.to_string()),
+        EngineError::Nbi(_) => CliError::Osm(e.to_string()),
+    }
+}
+
+async fn run_plan(args: RunArgs) -> Result<ExitCode, CliError> {
+    let text = args.output == OutputFormat::Text;
+    let desired = read_repo(&args, args.osm_url.is_some() || args.user.is_some())?;
+    let inventory = load_state(args.state.as_deref())?;
+    let target = connect(&args, text).await?;
+    let opts = EngineOptions {
+        prune: args.prune,
+        ..Default::default()
+    };
+    let plan = engine::preview(&target.client, &desired, &inventory, &opts)
+        .await
+        .map_err(engine_error)?;
+    if text {
+        print!("{}", output::plan_table(&plan));
+        println!(
+            "{} change(s) planned. {}.",
+            plan.writes(),
+            output::traffic(&target.client.counters().snapshot())
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("plan serializes")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
+    let run = &args.run;
+    let text = run.output == OutputFormat::Text;
+    let desired = read_repo(run, run.osm_url.is_some() || run.user.is_some())?;
+    let inventory = load_state(run.state.as_deref())?;
+    let target = connect(run, text).await?;
+    let opts = EngineOptions {
+        prune: run.prune,
+        wait: args.wait,
+        timeout: args.timeout,
+        concurrency: args.concurrency,
+        poll_interval: Duration::from_millis(500),
+    };
+    let printed_plan = std::sync::atomic::AtomicBool::new(false);
+    let progress = |plan: &crate::plan::Plan, p: &engine::Progress| {
+        if !text {
+            return;
+        }
+        if !printed_plan.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            print!("{}", output::plan_table(plan));
+        }
+        if let Some(line) = output::progress_line(plan, p) {
+            println!("{line}");
+        }
+    };
+    let outcome = engine::reconcile(&target.client, &desired, &inventory, &opts, &progress)
+        .await
+        .map_err(engine_error)?;
+    if let Some(path) = &run.state {
+        save_state(path, &outcome.inventory)?;
+    }
+    if text {
+        if !printed_plan.load(std::sync::atomic::Ordering::Relaxed) {
+            print!("{}", output::plan_table(&outcome.plan));
+        }
+        println!("{}", output::outcome_summary(&outcome));
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).expect("outcome serializes")
+        );
+    }
+    Ok(if outcome.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_sim(args: SimArgs) -> Result<ExitCode, CliError> {
+    let seed = match &args.seed {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| CliError::Input(format!("cannot read seed {}: {e}", p.display())))?;
+            Seed::from_yaml(&text).map_err(CliError::Input)?
+        }
+        None => Seed::default(),
+    };
+    let config = SimConfig {
+        token_throttle: !args.no_token_throttle,
+        lcm_mode: if args.no_lcm {
+            LcmMode::None
+        } else {
+            LcmMode::Auto
+        },
+        lcm_delay: args.lcm_delay,
+        seed,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start_on(args.listen, config)
+        .await
+        .map_err(|e| CliError::Osm(format!("cannot listen on {}: {e}", args.listen)))?;
+    println!("OSM NBI simulator listening on {}", sim.url());
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::Osm(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
