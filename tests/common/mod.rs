@@ -1,0 +1,113 @@
+#![allow(dead_code)]
+//! Shared helpers: a fast simulator, a client for it, and repositories written to temp dirs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use osmops::engine::{self, EngineOptions, Outcome};
+use osmops::osm::{ClientOptions, Credentials, NbiClient, Secret};
+use osmops::plan::Inventory;
+use osmops::repo::{read_repository, DesiredState, ReadOptions};
+use osmops::sim::{SimConfig, Simulator};
+
+/// A simulator without the token throttle and with a quick LCM, for fast tests.
+pub async fn fast_sim() -> Simulator {
+    Simulator::start(SimConfig {
+        token_throttle: false,
+        lcm_delay: Duration::from_millis(50),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+pub fn client(sim: &Simulator) -> NbiClient {
+    let mut opts = ClientOptions::new(sim.url());
+    opts.retry_base_delay = Duration::from_millis(10);
+    NbiClient::new(
+        opts,
+        Credentials {
+            user: "admin".into(),
+            password: Secret::new("admin"),
+            project: "admin".into(),
+        },
+    )
+    .unwrap()
+}
+
+pub fn opts() -> EngineOptions {
+    EngineOptions {
+        poll_interval: Duration::from_millis(20),
+        timeout: Duration::from_secs(10),
+        ..EngineOptions::default()
+    }
+}
+
+pub fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+pub const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap:1.2.7\n  mgmt-cp: mgmt-ext\n";
+
+pub const NSD: &str = "nsd:\n  nsd:\n  - id: openldap_ns\n    name: openldap_ns\n    designer: OSM\n    version: '1.0'\n    description: NS with one KNF\n    df:\n    - id: default-df\n      vnf-profile:\n      - id: openldap\n        vnfd-id: openldap_knf\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: openldap\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - openldap_knf\n";
+
+pub fn ns_doc(name: &str, replicas: Option<&str>) -> String {
+    let mut s = format!("kind: NsInstance\nname: {name}\ndescription: test NS {name}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n");
+    if let Some(r) = replicas {
+        s.push_str(&format!("  params:\n    replicaCount: \"{r}\"\n"));
+    }
+    s
+}
+
+/// A repository with the OpenLDAP packages and one NsInstance file per (name, replicas).
+pub fn repo(instances: &[(&str, Option<&str>)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "osm-pkgs/openldap_knf/openldap_vnfd.yaml", VNFD);
+    write(dir.path(), "osm-pkgs/openldap_ns/openldap_nsd.yaml", NSD);
+    for (name, r) in instances {
+        write(
+            dir.path(),
+            &format!("{name}.osmops.yaml"),
+            &ns_doc(name, *r),
+        );
+    }
+    dir
+}
+
+pub fn desired(root: &Path) -> DesiredState {
+    read_repository(root, &ReadOptions::default()).expect("valid repository")
+}
+
+pub async fn reconcile(
+    client: &NbiClient,
+    root: &Path,
+    inv: &Inventory,
+    opts: &EngineOptions,
+) -> Outcome {
+    engine::reconcile(client, &desired(root), inv, opts, &|_, _| {})
+        .await
+        .expect("reconcile runs")
+}
+
+pub fn summary(o: &Outcome) -> Vec<String> {
+    o.plan
+        .actions
+        .iter()
+        .map(|a| format!("{} {} {}", a.operation.label(), a.kind.label(), a.name))
+        .collect()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_osmops"))
+}
+
+/// Writes (non-token) requests in the simulator log.
+pub fn writes(sim: &Simulator) -> Vec<String> {
+    sim.log()
+        .iter()
+        .filter(|e| e.is_write())
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect()
+}

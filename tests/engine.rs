@@ -1,0 +1,420 @@
+//! The engine against the NBI simulator over real HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use osmops::engine::ActionStatus;
+use osmops::plan::{Inventory, Operation};
+use osmops::sim::{Fault, FaultAction, LcmMode};
+use serde_json::json;
+
+#[tokio::test]
+async fn lifecycle_create_noop_upgrade_prune() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", Some("1")), ("ldap2", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    assert_eq!(
+        summary(&o),
+        [
+            "create VnfPackage openldap_knf",
+            "create NsPackage openldap_ns",
+            "create NsInstance ldap",
+            "create NsInstance ldap2"
+        ]
+    );
+    assert_eq!(o.operations.len(), 2);
+    assert!(o.operations.iter().all(|op| op.state == "COMPLETED"));
+    assert_eq!(sim.ns_instances().len(), 2);
+    assert!(sim.ns_instances().iter().all(|n| n["nsState"] == "READY"));
+    let inv = o.inventory.clone();
+    assert_eq!(inv.ns_instances.len(), 2);
+    assert_eq!(inv.packages.len(), 2);
+
+    // Rerun: a no-op with zero writes.
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &inv, &opts()).await;
+    assert_eq!(o.plan.writes(), 0, "{:?}", summary(&o));
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    assert!(o.results.iter().all(|r| r.status == ActionStatus::NoOp));
+
+    // Change params: exactly one upgrade, with a readable reason.
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("3")));
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    let upgrades: Vec<_> = o
+        .plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.operation, Operation::UpgradeNs { .. }))
+        .collect();
+    assert_eq!(upgrades.len(), 1);
+    assert_eq!(upgrades[0].reason, "replicaCount 1→3");
+    assert_eq!(writes(&sim).len(), 1, "{:?}", writes(&sim));
+    assert!(writes(&sim)[0].ends_with("/action"));
+    let action_op = sim
+        .operations()
+        .into_iter()
+        .find(|op| op["lcmOperationType"] == "action")
+        .unwrap();
+    assert_eq!(
+        action_op["operationParams"]["primitive_params"],
+        json!({"replicaCount": "3"})
+    );
+    assert_eq!(action_op["operationState"], "COMPLETED");
+
+    // And again: the completed upgrade makes it a no-op.
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert_eq!(o.plan.writes(), 0, "{:?}", summary(&o));
+
+    // Remove a file and prune: the NS is terminated and deleted; packages stay (still in Git).
+    std::fs::remove_file(dir.path().join("ldap2.osmops.yaml")).unwrap();
+    let mut prune = opts();
+    prune.prune = true;
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
+    assert!(!o.failed(), "{}", o.summary());
+    assert_eq!(o.plan.count("delete"), 1);
+    let names: Vec<_> = sim
+        .ns_instances()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["ldap"]);
+    assert!(!o.inventory.ns_instances.contains_key("ldap2"));
+
+    // Remove everything: NS, then NSD, then VNFD are deleted in one reconcile.
+    for f in ["ldap.osmops.yaml"] {
+        std::fs::remove_file(dir.path().join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    assert_eq!(
+        summary(&o),
+        [
+            "delete NsInstance ldap",
+            "delete NsPackage openldap_ns",
+            "delete VnfPackage openldap_knf"
+        ]
+    );
+    assert!(
+        sim.ns_instances().is_empty()
+            && sim.ns_packages().is_empty()
+            && sim.vnf_packages().is_empty()
+    );
+    assert!(o.inventory.is_empty());
+}
+
+#[tokio::test]
+async fn prune_never_touches_what_the_inventory_does_not_own() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("mine", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    // Someone else creates an NS with the same NSD.
+    let other = repo(&[("theirs", None)]);
+    reconcile(&c, other.path(), &Inventory::default(), &opts()).await;
+    std::fs::remove_file(dir.path().join("mine.osmops.yaml")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
+    let mut prune = opts();
+    prune.prune = true;
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
+    assert_eq!(
+        summary(&o),
+        [
+            "delete NsInstance mine",
+            "blocked NsPackage openldap_ns",
+            "blocked VnfPackage openldap_knf"
+        ]
+    );
+    assert!(o.plan.actions[1].reason.contains("theirs"));
+    let names: Vec<_> = sim
+        .ns_instances()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["theirs"]);
+    assert_eq!(sim.ns_packages().len(), 1);
+}
+
+#[tokio::test]
+async fn package_create_unchanged_then_content_change_reuploads() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert_eq!(o.plan.count("create"), 2);
+    // Without any inventory the digest in OSM's stored file name still proves "unchanged".
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert_eq!(o.plan.count("unchanged"), 2, "{:?}", summary(&o));
+    assert!(writes(&sim).is_empty());
+    // Change a file deep inside the package: the whole package is re-uploaded with PUT package_content.
+    write(
+        dir.path(),
+        "osm-pkgs/openldap_knf/helm-charts/values.yaml",
+        "replicaCount: 1\n",
+    );
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert_eq!(
+        summary(&o),
+        [
+            "update VnfPackage openldap_knf",
+            "unchanged NsPackage openldap_ns"
+        ]
+    );
+    let w = writes(&sim);
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].starts_with("PUT /osm/vnfpkgm/v1/vnf_packages/") && w[0].ends_with("/package_content"),
+        "{w:?}"
+    );
+    let rec = &sim.vnf_packages()[0];
+    assert_eq!(rec["_admin"]["revision"], 2);
+}
+
+#[tokio::test]
+async fn vnf_packages_are_onboarded_before_the_ns_packages_that_need_them() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    // Folder names sort the NS package first; content decides the order.
+    write(dir.path(), "osm-pkgs/a_ns/nsd.yaml", NSD);
+    write(dir.path(), "osm-pkgs/z_knf/vnfd.yaml", VNFD);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed(), "{}", o.summary());
+    let w = writes(&sim);
+    assert_eq!(
+        w,
+        [
+            "POST /osm/vnfpkgm/v1/vnf_packages_content",
+            "POST /osm/nsd/v1/ns_descriptors_content"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn token_expiry_in_the_middle_of_a_batch_logs_in_once_more() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let names: Vec<String> = (0..6).map(|i| format!("ns{i}")).collect();
+    let list: Vec<(&str, Option<&str>)> = names.iter().map(|n| (n.as_str(), Some("1"))).collect();
+    let dir = repo(&list);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert_eq!(c.counters().snapshot().logins, 1);
+    // OSM now rejects the token our client still believes fresh; six concurrent upgrades follow.
+    sim.expire_tokens();
+    for n in &names {
+        write(
+            dir.path(),
+            &format!("{n}.osmops.yaml"),
+            &ns_doc(n, Some("2")),
+        );
+    }
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert!(!o.failed(), "{}", o.summary());
+    assert_eq!(o.plan.count("upgrade"), 6);
+    assert_eq!(
+        c.counters().snapshot().logins,
+        2,
+        "one re-login shared by all concurrent requests"
+    );
+    let unauthorized = sim.log().iter().filter(|e| e.status == 401).count();
+    assert!(unauthorized >= 1);
+}
+
+#[tokio::test]
+async fn dropped_connection_on_create_is_resolved_by_relisting_without_duplicates() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", Some("1"))]);
+    sim.inject(Fault {
+        method: Some(axum::http::Method::POST),
+        path_contains: "/nslcm/v1/ns_instances_content".into(),
+        action: FaultAction::DropAfterProcessing,
+        remaining: 1,
+    });
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed(), "{}", o.summary());
+    let r = &o.results[2];
+    assert!(
+        r.message.contains("confirmed by re-listing"),
+        "{}",
+        r.message
+    );
+    assert!(r.nslcmop_id.is_some(), "instantiate op found by re-listing");
+    assert_eq!(sim.ns_instances().len(), 1);
+    let posts = sim
+        .log()
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.ends_with("ns_instances_content"))
+        .count();
+    assert_eq!(posts, 1, "the create was never re-sent");
+    // A rerun creates nothing new.
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert_eq!(o.plan.writes(), 0, "{:?}", summary(&o));
+    assert_eq!(sim.ns_instances().len(), 1);
+}
+
+#[tokio::test]
+async fn server_error_on_create_fails_then_rerun_creates_exactly_one() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", None)]);
+    // Onboard packages first, then make the NS create fail with 500 (NBI rolls back on errors).
+    let o = reconcile(&c, repo(&[]).path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed());
+    for (action, what) in [
+        (FaultAction::Status(500), "500"),
+        (FaultAction::Drop, "dropped"),
+    ] {
+        sim.inject(Fault {
+            method: Some(axum::http::Method::POST),
+            path_contains: "ns_instances_content".into(),
+            action,
+            remaining: 1,
+        });
+        let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+        assert!(o.failed(), "{what}: {}", o.summary());
+        assert!(sim.ns_instances().is_empty(), "{what}");
+    }
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed(), "{}", o.summary());
+    assert_eq!(sim.ns_instances().len(), 1);
+}
+
+#[tokio::test]
+async fn upgrade_while_instantiate_processing_is_blocked_without_a_409_storm() {
+    let sim = fast_sim().await;
+    sim.set_lcm(LcmMode::None, Duration::ZERO);
+    let c = client(&sim);
+    let dir = repo(&[("ldap", Some("1"))]);
+    let mut no_wait = opts();
+    no_wait.wait = false;
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &no_wait).await;
+    assert_eq!(o.plan.count("create"), 3);
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    sim.clear_log();
+    for _ in 0..3 {
+        let o = reconcile(&c, dir.path(), &o.inventory, &no_wait).await;
+        let a = o.plan.actions.iter().find(|a| a.name == "ldap").unwrap();
+        assert_eq!(a.operation, Operation::Blocked);
+        assert!(a.reason.contains("still PROCESSING"), "{}", a.reason);
+        assert!(o.incomplete());
+    }
+    assert!(
+        writes(&sim).is_empty(),
+        "no action sent: {:?}",
+        writes(&sim)
+    );
+    assert!(sim.log().iter().all(|e| e.status != 409));
+    // Once LCM finishes, the upgrade goes through.
+    sim.complete_pending_ops();
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &no_wait).await;
+    assert_eq!(o.plan.count("upgrade"), 1, "{:?}", summary(&o));
+}
+
+#[tokio::test]
+async fn duplicate_live_names_are_reported_not_guessed() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("twin", None)]);
+    reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    // Someone creates a second NS with the same name directly in OSM (the NBI allows it).
+    let nsd = sim.ns_packages()[0]["_id"].as_str().unwrap().to_owned();
+    let vim = sim.vim_id("mylocation1").unwrap();
+    c.create_ns_instance(json!({"nsName": "twin", "nsdId": nsd, "vimAccountId": vim}))
+        .await
+        .unwrap();
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    let a = o.plan.actions.iter().find(|a| a.name == "twin").unwrap();
+    assert_eq!(a.operation, Operation::Blocked);
+    assert!(
+        a.reason.contains("2 NS instances in OSM are named 'twin'"),
+        "{}",
+        a.reason
+    );
+    assert!(writes(&sim).is_empty());
+}
+
+#[tokio::test]
+async fn failing_operation_is_reported_with_osms_message() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    sim.fail_next(
+        "instantiate",
+        Some("ldap"),
+        1,
+        "Error deploying KDU: helm install failed: timed out waiting for the condition",
+    );
+    let dir = repo(&[("ldap", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(o.failed());
+    assert_eq!(o.operations[0].state, "FAILED");
+    let msg = &o.results[2].message;
+    assert!(
+        msg.contains("helm install failed: timed out waiting for the condition"),
+        "{msg}"
+    );
+    // The failed NS is still owned, so prune could remove it.
+    assert!(o.inventory.ns_instances.contains_key("ldap"));
+}
+
+#[tokio::test]
+async fn plan_problems_against_osm_stop_everything_before_the_first_write() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ok", None)]);
+    let mut bad = ns_doc("bad", None);
+    bad = bad.replace("mylocation1", "nowhere");
+    write(dir.path(), "bad.osmops.yaml", &bad);
+    let err = osmops::engine::reconcile(
+        &c,
+        &desired(dir.path()),
+        &Inventory::default(),
+        &opts(),
+        &|_, _| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("vimAccountName 'nowhere'"),
+        "{err}"
+    );
+    assert!(
+        writes(&sim).is_empty(),
+        "nothing half-applied: {:?}",
+        writes(&sim)
+    );
+}
+
+#[tokio::test]
+async fn unchanged_reconcile_costs_at_most_three_requests() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let names: Vec<String> = (0..20).map(|i| format!("knf{i}")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // Packages onboarded beforehand; the repository holds only NsInstance documents.
+    reconcile(&c, repo(&[]).path(), &Inventory::default(), &opts()).await;
+    for n in &names {
+        write(
+            dir.path(),
+            &format!("{n}.osmops.yaml"),
+            &ns_doc(n, Some("1")),
+        );
+    }
+    let fresh = client(&sim);
+    let o = reconcile(&fresh, dir.path(), &Inventory::default(), &opts()).await;
+    assert_eq!(o.plan.count("create"), 20);
+    let before = fresh.counters().snapshot();
+    let o = reconcile(&fresh, dir.path(), &o.inventory, &opts()).await;
+    let used = fresh.counters().snapshot().since(&before);
+    assert_eq!(o.plan.writes(), 0);
+    assert!(used.requests <= 3, "{used:?}");
+}
