@@ -267,14 +267,16 @@ async fn connect(args: &RunArgs, announce: bool) -> Result<Target, CliError> {
     Ok(Target { client, _sim: sim })
 }
 
-fn read_repo(args: &RunArgs, credentials_given: bool) -> Result<repo::DesiredState, CliError> {
+fn read_repo(args: &RunArgs) -> Result<repo::DesiredState, CliError> {
     if args.prune && args.state.is_none() {
         return Err(CliError::Input(
             "--prune needs --state FILE: OSM Ops only prunes what it recorded as its own".into(),
         ));
     }
+    // The CLI takes credentials from flags, OSMOPS_* variables, --connection-file or the embedded
+    // simulator, never from a path named inside the repository.
     let opts = ReadOptions {
-        credentials_from_elsewhere: credentials_given,
+        credentials_from_elsewhere: true,
         ..Default::default()
     };
     let state = repo::read_repository(&args.dir, &opts).map_err(|e| {
@@ -321,7 +323,7 @@ fn engine_error(e: EngineError) -> CliError {
 
 async fn run_plan(args: RunArgs) -> Result<ExitCode, CliError> {
     let text = args.output == OutputFormat::Text;
-    let desired = read_repo(&args, args.osm_url.is_some() || args.user.is_some())?;
+    let desired = read_repo(&args)?;
     let inventory = load_state(args.state.as_deref())?;
     let target = connect(&args, text).await?;
     let opts = EngineOptions {
@@ -350,7 +352,7 @@ async fn run_plan(args: RunArgs) -> Result<ExitCode, CliError> {
 async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let run = &args.run;
     let text = run.output == OutputFormat::Text;
-    let desired = read_repo(run, run.osm_url.is_some() || run.user.is_some())?;
+    let desired = read_repo(run)?;
     let inventory = load_state(run.state.as_deref())?;
     let target = connect(run, text).await?;
     let opts = EngineOptions {

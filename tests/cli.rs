@@ -1,0 +1,287 @@
+//! The `osmops` binary: output, exit codes, credentials, state file.
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+use osmops::sim::Simulator;
+
+async fn run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin())
+            .args(args)
+            .env_remove("OSMOPS_URL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn against(sim: &Simulator, cmd: &str, dir: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        cmd.into(),
+        dir.display().to_string(),
+        "--osm-url".into(),
+        sim.url(),
+    ];
+    v.extend(
+        [
+            "--user",
+            "admin",
+            "--password",
+            "admin",
+            "--project",
+            "admin",
+        ]
+        .map(String::from),
+    );
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+#[tokio::test]
+async fn embedded_default_applies_the_example_and_says_so_first() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/openldap");
+    let o = run(vec!["apply".into(), root.display().to_string()]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains("embedded OSM NBI simulator"),
+        "{out}"
+    );
+    assert!(out.contains("create  VnfPackage  openldap_knf"), "{out}");
+    assert!(out.contains("(instantiate of NS ldap): COMPLETED"), "{out}");
+    assert!(out.contains("Apply succeeded"), "{out}");
+    assert!(
+        err.contains("connectionFile"),
+        "the original connectionFile is reported as ignored: {err}"
+    );
+}
+
+#[tokio::test]
+async fn plan_writes_nothing() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    let o = run(against(&sim, "plan", dir.path(), &[])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("ACTION  KIND        NAME          REASON"),
+        "{out}"
+    );
+    assert!(out.contains("3 change(s) planned"), "{out}");
+    assert!(writes(&sim).is_empty());
+}
+
+#[tokio::test]
+async fn every_kind_of_invalid_repo_exits_2_and_sends_nothing() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("good", None)]);
+    write(
+        dir.path(),
+        "kind.osmops.yaml",
+        "kind: NsInstances\nname: x\n",
+    );
+    write(
+        dir.path(),
+        "missing.osmops.yaml",
+        "kind: NsInstance\nname: m\nnsdName: openldap_ns\nvnfName: openldap\nkdu:\n  name: ldap\n",
+    );
+    write(
+        dir.path(),
+        "badname.osmops.yaml",
+        &ns_doc("bad;name", None).replace("name: bad;name", "name: \"bad;name\""),
+    );
+    write(dir.path(), "dup.osmops.yaml", &ns_doc("good", None));
+    write(
+        dir.path(),
+        "typo.osmops.yaml",
+        &format!("{}replicas: 3\n", ns_doc("typo", None)),
+    );
+    write(
+        dir.path(),
+        "broken.osmops.yaml",
+        "kind: NsInstance\nname: [unclosed\n",
+    );
+    write(dir.path(), "osm-pkgs/two_knf/a.yaml", "vnfd: {id: a}\n");
+    write(dir.path(), "osm-pkgs/two_knf/b.yaml", "vnfd: {id: b}\n");
+    write(dir.path(), "osm-pkgs/none_knf/README.md", "no descriptor\n");
+    let o = run(against(&sim, "apply", dir.path(), &[])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    for expected in [
+        "kind.osmops.yaml (document 1): field 'kind': unknown kind 'NsInstances'",
+        "missing.osmops.yaml (document 1): field 'vimAccountName': missing required field",
+        "badname.osmops.yaml (document 1): field 'name': contains ';'",
+        "dup.osmops.yaml: field 'name': NS instance name 'good' is declared 2 times",
+        "typo.osmops.yaml (document 1): field 'replicas': unknown field",
+        "broken.osmops.yaml (document 1): invalid YAML",
+        "osm-pkgs/two_knf: 2 descriptor files",
+        "osm-pkgs/none_knf: no descriptor file",
+        "Nothing was sent to OSM",
+    ] {
+        assert!(err.contains(expected), "missing '{expected}' in:\n{err}");
+    }
+    assert!(sim.log().is_empty(), "zero requests: {:?}", sim.log());
+}
+
+#[tokio::test]
+async fn desired_state_that_does_not_fit_osm_exits_2_without_writes() {
+    let sim = fast_sim().await;
+    let dir = repo(&[]);
+    write(
+        dir.path(),
+        "x.osmops.yaml",
+        &ns_doc("x", None).replace("mylocation1", "atlantis"),
+    );
+    let o = run(against(&sim, "apply", dir.path(), &[])).await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("vimAccountName 'atlantis' does not exist in OSM"),
+        "{err}"
+    );
+    assert!(writes(&sim).is_empty());
+}
+
+#[tokio::test]
+async fn failed_operation_exits_1_with_osms_message() {
+    let sim = fast_sim().await;
+    sim.fail_next(
+        "instantiate",
+        None,
+        1,
+        "FAILED Executing kdu instantiate: helm failed",
+    );
+    let dir = repo(&[("ldap", None)]);
+    let o = run(against(&sim, "apply", dir.path(), &[])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("Apply FAILED"), "{out}");
+    assert!(
+        out.contains("FAILED Executing kdu instantiate: helm failed"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_nbi_and_bad_credentials_exit_1_without_leaking_the_password() {
+    let dir = repo(&[("ldap", None)]);
+    let o = run(vec![
+        "apply".into(),
+        dir.path().display().to_string(),
+        "--osm-url".into(),
+        "http://127.0.0.1:9/osm".into(),
+        "--user".into(),
+        "admin".into(),
+        "--password".into(),
+        "s3cr3t-pw".into(),
+    ])
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("cannot reach OSM NBI at http://127.0.0.1:9/osm"),
+        "{err}"
+    );
+    let sim = fast_sim().await;
+    let mut args = against(&sim, "apply", dir.path(), &[]);
+    let pw = args.iter().position(|a| a == "--password").unwrap() + 1;
+    args[pw] = "s3cr3t-pw".into();
+    let o = run(args).await;
+    let (out2, err2) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err2.contains("OSM login failed for user 'admin'")
+            && err2.contains("Invalid username/password"),
+        "{err2}"
+    );
+    for s in [out, err, out2, err2] {
+        assert!(!s.contains("s3cr3t-pw"));
+    }
+}
+
+#[tokio::test]
+async fn state_file_makes_reruns_noops_and_enables_prune() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", Some("1")), ("b", None)]);
+    let state = dir.path().join("osmops.state.json");
+    let st = state.display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(saved["nsInstances"]["a"]["osmId"].is_string(), "{saved}");
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("4 unchanged") && out.contains("(0 writes)"),
+        "{out}"
+    );
+    std::fs::remove_file(dir.path().join("b.osmops.yaml")).unwrap();
+    let o = run(against(&sim, "apply", dir.path(), &["--prune"])).await;
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--prune without --state is refused"
+    );
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--prune", "--output", "json"],
+    ))
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let outcome: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    let deletes: Vec<_> = outcome["plan"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["operation"]["type"] == "deleteNs")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(sim.ns_instances().len(), 1);
+}
+
+#[tokio::test]
+async fn original_connection_file_format_is_accepted() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", None)]);
+    let conn = dir.path().join("nbi-connection.yaml");
+    std::fs::write(
+        &conn,
+        format!(
+            "hostname: {}\nproject: admin\nuser: admin\npassword: admin\n",
+            sim.addr()
+        ),
+    )
+    .unwrap();
+    let o = run(vec![
+        "plan".into(),
+        dir.path().display().to_string(),
+        "--connection-file".into(),
+        conn.display().to_string(),
+    ])
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("3 change(s) planned"), "{out}");
+    assert!(
+        err.contains("plain http://"),
+        "plain HTTP is called out: {err}"
+    );
+}

@@ -1,0 +1,153 @@
+//! The original Go project's fixtures (../shared/examples/original-fixtures), read by this
+//! implementation. Where results differ from the Go version, docs/migration.md says why.
+
+use std::path::{Path, PathBuf};
+
+use osmops::repo::{read_repository, PackageKind, ReadOptions, RepoError};
+
+fn fixtures() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/original-fixtures");
+    assert!(
+        p.is_dir(),
+        "the shared fixtures must sit beside the repository: {}",
+        p.display()
+    );
+    p
+}
+
+fn read(rel: &str) -> Result<osmops::repo::DesiredState, RepoError> {
+    read_repository(&fixtures().join(rel), &ReadOptions::default())
+}
+
+fn problems(rel: &str) -> Vec<String> {
+    read(rel)
+        .unwrap_err()
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn cfg_store_fixtures() {
+    // test_1: valid config, target holds only the (ignored) secret.
+    let s = read("cfg/store_test_dir/test_1").unwrap();
+    assert!(s.ns_instances.is_empty() && s.packages.is_empty());
+    // test_2: config in the wrong file name: defaults apply (root, .osmops.yaml) and nothing matches.
+    let s = read("cfg/store_test_dir/test_2").unwrap();
+    assert!(s.ns_instances.is_empty());
+    // test_3: targetDir missing.
+    assert_eq!(
+        problems("cfg/store_test_dir/test_3"),
+        ["osm_ops_config.yaml: field 'targetDir': directory 'deploy.me' does not exist"]
+    );
+    // test_4: connectionFile missing: credentials come from elsewhere, so it does not matter.
+    assert!(read("cfg/store_test_dir/test_4").is_ok());
+    // test_5: no fileExtensions: defaults; a file directly under osm-pkgs/ is not a package.
+    let s = read("cfg/store_test_dir/test_5").unwrap();
+    assert!(s.packages.is_empty());
+    // test_6: a bad kind and two empty package descriptors are all reported together.
+    let p = problems("cfg/store_test_dir/test_6");
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p[0].contains("deploy.me/k1.ops.yaml (document 1): field 'kind': unknown kind 'invalid'"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("deploy.me/osm-pkgs/p1/dummy.yaml"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with("deploy.me/osm-pkgs/p2/dummy.yaml"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn engine_reconcile_fixtures() {
+    assert!(read("engine/reconcile_test_dir/test_1").is_ok());
+    assert!(read("engine/reconcile_test_dir/test_2").is_ok());
+    // The Go engine skipped k1 and processed k2/k3; OSM Ops refuses the whole repository.
+    assert_eq!(problems("engine/reconcile_test_dir/test_3").len(), 1);
+    assert_eq!(problems("engine/reconcile_test_dir/test_4").len(), 3);
+    assert_eq!(problems("engine/reconcile_test_dir/test_5").len(), 3);
+}
+
+fn package_repo(folders: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in folders {
+        let src = fixtures().join(f);
+        let dst = dir.path().join("osm-pkgs").join(src.file_name().unwrap());
+        copy_dir(&src, &dst);
+    }
+    dir
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn nbic_and_pkgr_package_fixtures() {
+    let dir = package_repo(&[
+        "pkgr/build_pkg_test_dir/openldap_knf",
+        "pkgr/build_pkg_test_dir/openldap_nested",
+    ]);
+    let s = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    let got: Vec<_> = s
+        .packages
+        .iter()
+        .map(|p| (p.kind, p.id.as_str(), p.folder.as_str()))
+        .collect();
+    // openldap_nested keeps its VNFD one level down, which is not a descriptor for OSM: it is the
+    // NS package openldap_ns, ordered after the VNF package it references.
+    assert_eq!(
+        got,
+        [
+            (PackageKind::Vnf, "openldap_knf", "openldap_knf"),
+            (PackageKind::Ns, "openldap_ns", "openldap_nested")
+        ]
+    );
+
+    // "unsupported" (no _knf suffix) is a perfectly good SOL006 VNFD: the descriptor decides.
+    let dir = package_repo(&["nbic/packages_test_dir/unsupported"]);
+    let s = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    assert_eq!(s.packages[0].id, "openldap_knf");
+
+    for (folder, expected) in [
+        (
+            "nbic/packages_test_dir/create_knf",
+            "descriptor has no 'id'",
+        ),
+        (
+            "nbic/packages_test_dir/update_many_desc/openldap_knf",
+            "2 descriptor files",
+        ),
+        (
+            "nbic/packages_test_dir/update_no_desc/openldap_ns",
+            "no descriptor file",
+        ),
+    ] {
+        let dir = package_repo(&[folder]);
+        let err = read_repository(dir.path(), &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{folder}: {err}");
+    }
+}
+
+#[test]
+fn original_demo() {
+    let root = fixtures().join("../original-demo");
+    let s = read_repository(&root, &ReadOptions::default()).unwrap();
+    assert_eq!(s.ns_instances.len(), 1);
+    assert_eq!(s.packages.len(), 2);
+}
