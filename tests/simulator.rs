@@ -1,0 +1,764 @@
+//! The simulator follows osm-nbi.md. Exercised with a raw HTTP client and hand-built tarballs, so
+//! these tests share nothing with the product's client or package builder.
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::*;
+use md5::{Digest, Md5};
+use osmops::sim::{Fault, FaultAction, LcmMode, Seed, SimConfig, Simulator};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct Raw {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Raw {
+    async fn login(sim: &Simulator, user: &str, pw: &str, project: &str) -> Raw {
+        let http = reqwest::Client::new();
+        let base = sim.url();
+        let r = http
+            .post(format!("{base}/admin/v1/tokens"))
+            .header("Accept", "application/json")
+            .json(&json!({"username": user, "password": pw, "project_id": project}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        Raw {
+            http,
+            base,
+            token: v["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json")
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .req(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn upload(&self, path: &str, tgz: Vec<u8>, md5: Option<String>) -> (StatusCode, Value) {
+        let md5 = md5.unwrap_or_else(|| hex::encode(Md5::digest(&tgz)));
+        let r = self
+            .req(reqwest::Method::POST, path)
+            .header("Content-Type", "application/gzip")
+            .header("Content-Filename", "pkg.tar.gz")
+            .header("Content-File-MD5", md5)
+            .body(tgz)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .req(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A tar.gz with the given (path, content) members; directories end in '/'.
+fn tgz(members: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content) in members {
+        let mut h = tar::Header::new_gnu();
+        if path.ends_with('/') {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+        } else {
+            h.set_size(content.len() as u64);
+        }
+        h.set_mode(0o644);
+        // set_path refuses '..' and absolute paths, so write the raw name for hostile cases.
+        let name = h.as_old_mut();
+        name.name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, content.as_bytes()).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&b.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+fn vnf_pkg() -> Vec<u8> {
+    tgz(&[("knf/", ""), ("knf/vnfd.yaml", VNFD)])
+}
+
+fn ns_pkg() -> Vec<u8> {
+    tgz(&[("ns/", ""), ("ns/nsd.yaml", NSD)])
+}
+
+async fn onboarded(sim: &Simulator) -> (Raw, String) {
+    let raw = Raw::login(sim, "admin", "admin", "admin").await;
+    assert_eq!(
+        raw.upload("vnfpkgm/v1/vnf_packages_content", vnf_pkg(), None)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (s, v) = raw
+        .upload("nsd/v1/ns_descriptors_content", ns_pkg(), None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    (raw, v["id"].as_str().unwrap().to_owned())
+}
+
+fn ns_body(sim: &Simulator, nsd: &str, name: &str) -> Value {
+    json!({"nsName": name, "nsdId": nsd, "vimAccountId": sim.vim_id("mylocation1").unwrap(),
+           "additionalParamsForVnf": [{"member-vnf-index": "openldap", "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "2"}}]}]})
+}
+
+#[tokio::test]
+async fn errors_are_code_status_detail_and_unknown_routes_are_405() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let (s, v) = raw.get("nslcm/v1/no_such_topic").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(v["status"], 405);
+    assert!(v["detail"].as_str().unwrap().contains("no_such_topic"));
+    let (s, _) = raw.delete("nslcm/v1/ns_lcm_op_occs").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn content_negotiation_json_yaml() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let url = format!("{}/admin/v1/vim_accounts", sim.url());
+    for (accept, starts, ct) in [
+        (Some("application/json"), "[", "application/json"),
+        (Some("*/*"), "---", "application/yaml"),
+        (None, "---", "application/yaml"),
+    ] {
+        let mut r = raw.http.get(&url).bearer_auth(&raw.token);
+        if let Some(a) = accept {
+            r = r.header("Accept", a);
+        }
+        let resp = r.send().await.unwrap();
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(ct),
+            "{accept:?}"
+        );
+        assert!(resp.text().await.unwrap().starts_with(starts), "{accept:?}");
+    }
+    // YAML request bodies are accepted (a JSON text sent as application/yaml too).
+    let r = raw
+        .http
+        .post(format!("{}/admin/v1/tokens", sim.url()))
+        .header("Content-Type", "application/yaml")
+        .header("Accept", "application/json")
+        .body("username: admin\npassword: admin\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn token_rules() {
+    let sim = fast_sim().await;
+    let http = reqwest::Client::new();
+    let login = |body: Value| {
+        http.post(format!("{}/admin/v1/tokens", sim.url()))
+            .header("Accept", "application/json")
+            .json(&body)
+            .send()
+    };
+    let r = login(json!({"username": "admin", "password": "nope"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["detail"],
+        "Invalid username/password"
+    );
+    let r = login(json!({"username": "admin", "password": "admin", "project_id": "other"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["detail"],
+        "project other not allowed for this user"
+    );
+    let r = login(json!({"username": "admin", "password": "admin", "project_id": "admin"}))
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("location"));
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["id"], t["_id"]);
+    let expires = t["expires"].as_f64().unwrap() - t["issued_at"].as_f64().unwrap();
+    assert!((expires - 3600.0).abs() < 1.0);
+    // The project id works as well as its name.
+    let r = login(json!({"username": "admin", "password": "admin", "project_id": t["project_id"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let url = format!("{}/nslcm/v1/ns_instances_content", sim.url());
+    let detail = |r: reqwest::Response| async move {
+        r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let r = http
+        .get(&url)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        detail(r).await,
+        "Needed a token or Authorization http header"
+    );
+    let r = http
+        .get(&url)
+        .header("Accept", "application/json")
+        .bearer_auth("bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail(r).await,
+        "Invalid Token or Authorization HTTP header"
+    );
+    sim.expire_tokens();
+    let r = http
+        .get(&url)
+        .header("Accept", "application/json")
+        .bearer_auth(t["id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail(r).await,
+        "Expired Token or Authorization HTTP header"
+    );
+}
+
+#[tokio::test]
+async fn relogin_within_two_seconds_is_throttled_by_one_second() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    Raw::login(&sim, "admin", "admin", "admin").await;
+    let t = Instant::now();
+    Raw::login(&sim, "admin", "admin", "admin").await;
+    // A deliberate server-side sleep, not a speed measurement: only the lower bound is checked.
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn projects_never_see_each_others_records() {
+    let seed = Seed::from_yaml(
+        "projects: [alpha, beta]\nusers:\n- {name: a, password: pa, projects: [alpha]}\n- {name: b, password: pb, projects: [beta]}\nvimAccounts:\n- {name: vim-a, project: alpha}\n- {name: vim-b, project: beta}\n",
+    )
+    .unwrap();
+    let sim = Simulator::start(SimConfig {
+        token_throttle: false,
+        seed,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let a = Raw::login(&sim, "a", "pa", "alpha").await;
+    let b = Raw::login(&sim, "b", "pb", "beta").await;
+    assert_eq!(
+        a.upload("vnfpkgm/v1/vnf_packages_content", vnf_pkg(), None)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        a.get("vnfpkgm/v1/vnf_packages")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(b
+        .get("vnfpkgm/v1/vnf_packages")
+        .await
+        .1
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let names = |v: Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(b.get("admin/v1/vim_accounts").await.1), ["vim-b"]);
+    // The same descriptor id in another project is not a duplicate.
+    assert_eq!(
+        b.upload("vnfpkgm/v1/vnf_packages_content", vnf_pkg(), None)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn package_upload_rules() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let up =
+        |tgz: Vec<u8>, md5: Option<String>| raw.upload("vnfpkgm/v1/vnf_packages_content", tgz, md5);
+    let (s, v) = up(vnf_pkg(), Some("0".repeat(32))).await;
+    assert_eq!(
+        (s, v["detail"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "Error, MD5 mismatch")
+    );
+    let (s, _) = up(
+        vnf_pkg(),
+        Some(hex::encode(Md5::digest(vnf_pkg())).to_uppercase()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "uppercase hex is a mismatch too");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            tgz(&[("vnfd.yaml", VNFD)]),
+            "All files must be inside a dir",
+        ),
+        (
+            tgz(&[("./", ""), ("./knf/", ""), ("./knf/vnfd.yaml", VNFD)]),
+            "Not found any descriptor file",
+        ),
+        (
+            tgz(&[("knf/", ""), ("knf/a.yaml", VNFD), ("knf/b.yml", VNFD)]),
+            "Found more than one descriptor file",
+        ),
+        (
+            tgz(&[("knf/", ""), ("knf/../../etc/x.yaml", VNFD)]),
+            "Absolute path or '..' are not allowed",
+        ),
+        (
+            tgz(&[("/knf/vnfd.yaml", VNFD)]),
+            "Absolute path or '..' are not allowed",
+        ),
+        (vnf_pkg()[..40].to_vec(), "Compressed file ended"),
+        (
+            tgz(&[
+                ("knf/", ""),
+                ("knf/vnfd.yaml", "vnfd:vnfd-catalog:\n  vnfd: []\n"),
+            ]),
+            "SOL006",
+        ),
+    ];
+    for (body, expected) in cases {
+        let (s, v) = up(body, None).await;
+        assert!(
+            s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "{expected}: {s}"
+        );
+        assert!(
+            v["detail"].as_str().unwrap().contains(expected),
+            "{expected}: {v}"
+        );
+    }
+    assert!(
+        sim.vnf_packages().is_empty(),
+        "failed uploads leave nothing behind"
+    );
+    // Deeper YAML files are not descriptors; a good upload answers 201 + Location + {id}.
+    let r = raw
+        .req(reqwest::Method::POST, "vnfpkgm/v1/vnf_packages_content")
+        .header("Content-Type", "application/gzip")
+        .header("Content-Filename", "openldap.tar.gz")
+        .body(tgz(&[
+            ("knf/", ""),
+            ("knf/vnfd.yaml", VNFD),
+            ("knf/charts/", ""),
+            ("knf/charts/values.yaml", "a: 1"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(loc, format!("/osm/vnfpkgm/v1/vnf_packages_content/{id}"));
+    let (_, rec) = raw.get(&format!("vnfpkgm/v1/vnf_packages/{id}")).await;
+    assert_eq!(rec["id"], "openldap_knf");
+    assert_eq!(rec["_admin"]["storage"]["zipfile"], "openldap.tar.gz");
+    assert_eq!(rec["_admin"]["onboardingState"], "ONBOARDED");
+    assert_eq!(rec["onboardingState"], "ONBOARDED");
+    assert!(rec["_links"]["packageContent"]["href"].is_string());
+    let (s, v) = up(vnf_pkg(), None).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["detail"],
+        "vnfd with id 'openldap_knf' already exists for this project"
+    );
+    // Descriptor id addressing is not a thing: only _id.
+    assert_eq!(
+        raw.get("vnfpkgm/v1/vnf_packages/openldap_knf").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn nsd_needs_its_vnfds_and_packages_in_use_cannot_be_deleted() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let (s, v) = raw
+        .upload("nsd/v1/ns_descriptors_content", ns_pkg(), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["detail"],
+        "Descriptor error at 'vnfd-id'='openldap_knf' references a non existing vnfd"
+    );
+    let (_, v) = raw
+        .upload("vnfpkgm/v1/vnf_packages_content", vnf_pkg(), None)
+        .await;
+    let vnfd = v["id"].as_str().unwrap().to_owned();
+    let (_, v) = raw
+        .upload("nsd/v1/ns_descriptors_content", ns_pkg(), None)
+        .await;
+    let nsd = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = raw
+        .delete(&format!("vnfpkgm/v1/vnf_packages_content/{vnfd}"))
+        .await;
+    assert_eq!(
+        (s, v["detail"].as_str().unwrap()),
+        (
+            StatusCode::CONFLICT,
+            "There is at least one NS package referencing this descriptor"
+        )
+    );
+    let (s, _) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = raw
+        .delete(&format!("nsd/v1/ns_descriptors_content/{nsd}"))
+        .await;
+    assert_eq!(
+        (s, v["detail"].as_str().unwrap()),
+        (
+            StatusCode::CONFLICT,
+            "There is at least one NS instance using this descriptor"
+        )
+    );
+    let (s, _) = raw
+        .delete(&format!("nsd/v1/ns_descriptors_content/{nsd}?FORCE=True"))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn ns_create_validation_and_record_shape() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let good = ns_body(&sim, &nsd, "ldap");
+    let mut cases = vec![];
+    let mut b = good.clone();
+    b["nsname"] = json!("typo");
+    cases.push((
+        b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Additional properties are not allowed ('nsname' was unexpected)",
+    ));
+    let mut b = good.clone();
+    b["nsdId"] = json!("openldap_ns");
+    cases.push((
+        b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Format error at 'nsdId'",
+    ));
+    let mut b = good.clone();
+    b["nsName"] = json!("a(b)");
+    cases.push((
+        b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Format error at 'nsName'",
+    ));
+    let mut b = good.clone();
+    b["vimAccountId"] = json!(uuid::Uuid::new_v4().to_string());
+    cases.push((b, StatusCode::BAD_REQUEST, "not present for the project"));
+    let mut b = good.clone();
+    b["nsdId"] = json!(uuid::Uuid::new_v4().to_string());
+    cases.push((b, StatusCode::NOT_FOUND, "Not found any nsd"));
+    for (body, status, detail) in cases {
+        let (s, v) = raw.post_json("nslcm/v1/ns_instances_content", body).await;
+        assert_eq!(s, status, "{detail}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains(detail),
+            "{detail}: {v}"
+        );
+    }
+    assert!(sim.ns_instances().is_empty(), "rolled back");
+    let r = raw
+        .req(reqwest::Method::POST, "nslcm/v1/ns_instances_content")
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        loc,
+        format!(
+            "/osm/nslcm/v1/ns_instances_content/{}",
+            v["id"].as_str().unwrap()
+        )
+    );
+    assert!(v["nslcmop_id"].is_string());
+    // Duplicate names are allowed by the NBI.
+    assert_eq!(
+        raw.post_json("nslcm/v1/ns_instances_content", good.clone())
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (_, rec) = raw
+        .get(&format!(
+            "nslcm/v1/ns_instances/{}",
+            v["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(rec["nsd"]["id"], "openldap_ns", "the record embeds its NSD");
+    assert_eq!(rec["_admin"]["nsState"], "NOT_INSTANTIATED");
+    assert!(rec["instantiate_params"]
+        .get("additionalParamsForVnf")
+        .is_none());
+    let size = serde_json::to_string_pretty(&rec).unwrap().len();
+    assert!(size > 4000, "realistic record size, got {size} bytes");
+    let (_, vnfrs) = raw
+        .get(&format!(
+            "nslcm/v1/vnf_instances?nsr-id-ref={}",
+            v["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        vnfrs[0]["kdur"][0]["additionalParams"],
+        "{\"replicaCount\":\"2\"}"
+    );
+    let (_, ops) = raw
+        .get(&format!(
+            "nslcm/v1/ns_lcm_op_occs?nsInstanceId={}",
+            v["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ops[0]["lcmOperationType"], "instantiate");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, all) = raw.get("nslcm/v1/ns_lcm_op_occs").await;
+    assert_eq!(all[0]["queuePosition"], 0, "the fake LCM set the number 0");
+    let (_, none) = raw.get("nslcm/v1/ns_lcm_op_occs?queuePosition=0").await;
+    assert!(
+        none.as_array().unwrap().is_empty(),
+        "string query values never match numbers"
+    );
+}
+
+#[tokio::test]
+async fn knf_needs_a_k8s_cluster_on_the_vim() {
+    let seed = Seed::from_yaml("projects: [admin]\nusers: [{name: admin, password: admin, projects: [admin]}]\nvimAccounts: [{name: mylocation1}]\n").unwrap();
+    let sim = Simulator::start(SimConfig {
+        token_throttle: false,
+        seed,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let (raw, nsd) = onboarded(&sim).await;
+    let (s, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("No k8scluster with requirements="),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn actions_follow_the_nbi_gates() {
+    let sim = fast_sim().await;
+    sim.set_lcm(LcmMode::None, Duration::ZERO);
+    let (raw, nsd) = onboarded(&sim).await;
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let path = format!("nslcm/v1/ns_instances/{id}/action");
+    let upgrade = json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {"a": "1"}});
+    let (s, v) = raw.post_json(&path, upgrade.clone()).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["detail"],
+        format!("ns_instance '{id}' cannot be 'action' because it is not instantiated")
+    );
+    sim.complete_pending_ops();
+    let mut null_params = upgrade.clone();
+    null_params["primitive_params"] = Value::Null;
+    let (s, _) = raw.post_json(&path, null_params).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "null primitive_params is refused (the Go operator's bug)"
+    );
+    let (s, _) = raw
+        .post_json(
+            &path,
+            json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive_params": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut bad = upgrade.clone();
+    bad["member_vnf_index"] = json!("nope");
+    assert_eq!(raw.post_json(&path, bad).await.0, StatusCode::BAD_REQUEST);
+    let mut bad = upgrade.clone();
+    bad["kdu_name"] = json!("nope");
+    assert_eq!(raw.post_json(&path, bad).await.0, StatusCode::BAD_REQUEST);
+    let r = raw
+        .req(reqwest::Method::POST, &path)
+        .json(&upgrade)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/osm/nslcm/v1/ns_lcm_op_occs/"));
+}
+
+#[tokio::test]
+async fn delete_semantics_terminate_then_autoremove() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    // Never deployed yet? With a 50 ms LCM it is instantiated shortly.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        raw.delete(&format!("nslcm/v1/ns_instances/{id}")).await.0,
+        StatusCode::CONFLICT,
+        "SOL005 delete does not terminate"
+    );
+    let (s, v) = raw
+        .delete(&format!("nslcm/v1/ns_instances_content/{id}"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let op = v["_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sim.ns_instances().is_empty(), "autoremoved after terminate");
+    assert_eq!(
+        raw.get(&format!("nslcm/v1/ns_lcm_op_occs/{op}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Not instantiated: immediate 204.
+    sim.set_lcm(LcmMode::None, Duration::ZERO);
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "y"))
+        .await;
+    assert_eq!(
+        raw.delete(&format!(
+            "nslcm/v1/ns_instances_content/{}",
+            v["id"].as_str().unwrap()
+        ))
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn fault_injection_and_request_log() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    sim.inject(Fault {
+        method: None,
+        path_contains: "vim_accounts".into(),
+        action: FaultAction::Status(503),
+        remaining: 2,
+    });
+    assert_eq!(
+        raw.get("admin/v1/vim_accounts").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        raw.get("admin/v1/vim_accounts").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        raw.get("admin/v1/vim_accounts").await.0,
+        StatusCode::OK,
+        "only the next N requests"
+    );
+    sim.inject(Fault {
+        method: None,
+        path_contains: "k8sclusters".into(),
+        action: FaultAction::Drop,
+        remaining: 1,
+    });
+    assert!(
+        raw.req(reqwest::Method::GET, "admin/v1/k8sclusters")
+            .send()
+            .await
+            .is_err(),
+        "connection dropped"
+    );
+    sim.inject(Fault {
+        method: None,
+        path_contains: "k8sclusters".into(),
+        action: FaultAction::Latency(Duration::from_millis(300)),
+        remaining: 1,
+    });
+    let t = Instant::now();
+    assert_eq!(raw.get("admin/v1/k8sclusters").await.0, StatusCode::OK);
+    assert!(t.elapsed() >= Duration::from_millis(290));
+    let log = sim.log();
+    // login, three vim_accounts, the dropped request (status 0), the slow one.
+    assert_eq!(log.len(), 6);
+    assert_eq!(log[4].status, 0);
+    assert!(log.iter().all(|e| e.request_bytes > 0));
+    assert!(log[1].response_bytes > 0);
+}
