@@ -87,9 +87,7 @@ async fn lifecycle_create_noop_upgrade_prune() {
     assert!(!o.inventory.ns_instances.contains_key("ldap2"));
 
     // Remove everything: NS, then NSD, then VNFD are deleted in one reconcile.
-    for f in ["ldap.osmops.yaml"] {
-        std::fs::remove_file(dir.path().join(f)).unwrap();
-    }
+    std::fs::remove_file(dir.path().join("ldap.osmops.yaml")).unwrap();
     std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
     let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
     assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
