@@ -10,8 +10,8 @@ use super::follow::{follow, OperationReport};
 use super::{ActionResult, ActionStatus, EngineOptions, Progress, ProgressFn};
 use crate::osm::{NbiClient, NbiError, NsDeletion};
 use crate::plan::{
-    package_filename, Action, Inventory, LiveState, NsEntry, NsdRef, ObjectKind, Operation,
-    PackageEntry, Plan,
+    package_filename, Inventory, LiveState, NsEntry, NsdRef, ObjectKind, Operation, PackageEntry,
+    Plan,
 };
 use crate::repo::{DesiredState, NsInstance, PackageKind};
 
@@ -174,6 +174,12 @@ pub(super) async fn apply(
     }
 
     // Phase 2: NS creates and upgrades, independent of each other, with bounded concurrency.
+    let by_name: HashMap<&str, &NsInstance> = desired
+        .ns_instances
+        .iter()
+        .map(|n| (n.name.as_str(), n))
+        .collect();
+    let by_name = &by_name;
     let known_ns_ids: HashSet<&str> = live
         .ns_instances
         .iter()
@@ -194,10 +200,8 @@ pub(super) async fn apply(
     let done: Vec<(usize, ActionResult)> = stream::iter(ns_jobs)
         .map(|i| {
             let a = &plan.actions[i];
-            let want = desired
-                .ns_instances
-                .iter()
-                .find(|n| n.name == a.name)
+            let want = *by_name
+                .get(a.name.as_str())
                 .expect("planned NS come from the desired state");
             let nsd_ids = &nsd_ids;
             let failed_pkgs = &failed_pkgs;
@@ -539,14 +543,98 @@ pub(super) fn next_inventory(
     ops: &[OperationReport],
 ) -> Inventory {
     let mut inv = old.clone();
+    let by_name: HashMap<&str, &NsInstance> = desired
+        .ns_instances
+        .iter()
+        .map(|n| (n.name.as_str(), n))
+        .collect();
+    let op_states: HashMap<&str, &str> = ops
+        .iter()
+        .map(|o| (o.nslcmop_id.as_str(), o.state.as_str()))
+        .collect();
     for (a, r) in plan.actions.iter().zip(results) {
-        apply_to_inventory(&mut inv, desired, a, r, ops);
+        let op_state = r
+            .nslcmop_id
+            .as_deref()
+            .and_then(|id| op_states.get(id).copied());
+        match (a.kind, &a.operation, r.status) {
+            (
+                ObjectKind::NsInstance,
+                Operation::CreateNs { .. }
+                | Operation::UpgradeNs { .. }
+                | Operation::Unchanged { .. },
+                ActionStatus::Succeeded | ActionStatus::NoOp,
+            ) => {
+                let want = by_name
+                    .get(a.name.as_str())
+                    .expect("planned NS come from the desired state");
+                if let Some(id) = &r.osm_id {
+                    inv.ns_instances.insert(
+                        a.name.clone(),
+                        NsEntry {
+                            osm_id: id.clone(),
+                            digest: want.digest(),
+                        },
+                    );
+                }
+            }
+            (ObjectKind::NsInstance, Operation::CreateNs { .. }, ActionStatus::Failed) => {
+                // The NS exists in OSM even though its instantiate failed: own it so prune can remove it.
+                if let Some(id) = &r.osm_id {
+                    inv.ns_instances.insert(
+                        a.name.clone(),
+                        NsEntry {
+                            osm_id: id.clone(),
+                            digest: String::new(),
+                        },
+                    );
+                }
+            }
+            // Gone at once (204) or terminated and autoremoved.
+            (ObjectKind::NsInstance, Operation::DeleteNs { .. }, ActionStatus::Succeeded)
+                if r.nslcmop_id.is_none() || op_state == Some("COMPLETED") =>
+            {
+                inv.ns_instances.remove(&a.name);
+            }
+            (
+                ObjectKind::VnfPackage | ObjectKind::NsPackage,
+                Operation::CreatePackage
+                | Operation::UpdatePackage { .. }
+                | Operation::Unchanged { .. },
+                ActionStatus::Succeeded | ActionStatus::NoOp,
+            ) => {
+                let pkg = desired
+                    .package(&a.name)
+                    .expect("planned packages come from the desired state");
+                if let Some(id) = &r.osm_id {
+                    inv.packages.insert(
+                        a.name.clone(),
+                        PackageEntry {
+                            kind: pkg.kind,
+                            osm_id: id.clone(),
+                            digest: pkg.digest.clone(),
+                        },
+                    );
+                }
+            }
+            (
+                ObjectKind::VnfPackage | ObjectKind::NsPackage,
+                Operation::DeletePackage { .. },
+                ActionStatus::Succeeded,
+            ) => {
+                inv.packages.remove(&a.name);
+            }
+            _ => {}
+        }
     }
     // Forget owned objects that are neither desired nor in OSM any more.
+    let live_ids: HashSet<&str> = live
+        .ns_instances
+        .iter()
+        .map(|n| n.osm_id.as_str())
+        .collect();
     inv.ns_instances.retain(|name, e| {
-        desired.ns_instances.iter().any(|n| &n.name == name)
-            || live.ns_instances.iter().any(|n| n.osm_id == e.osm_id)
-                && still_owned(plan, results, name)
+        by_name.contains_key(name.as_str()) || live_ids.contains(e.osm_id.as_str())
     });
     inv.packages.retain(|id, e| {
         if desired.package(id).is_some() {
@@ -560,95 +648,4 @@ pub(super) fn next_inventory(
             .is_none_or(|l| l.iter().any(|p| p.osm_id == e.osm_id))
     });
     inv
-}
-
-fn still_owned(plan: &Plan, results: &[ActionResult], name: &str) -> bool {
-    !plan.actions.iter().zip(results).any(|(a, r)| {
-        a.kind == ObjectKind::NsInstance
-            && a.name == name
-            && matches!(a.operation, Operation::DeleteNs { .. })
-            && r.status == ActionStatus::Succeeded
-            && r.nslcmop_id.is_none()
-    })
-}
-
-fn apply_to_inventory(
-    inv: &mut Inventory,
-    desired: &DesiredState,
-    a: &Action,
-    r: &ActionResult,
-    ops: &[OperationReport],
-) {
-    let op_done = |r: &ActionResult| {
-        r.nslcmop_id
-            .as_ref()
-            .and_then(|id| ops.iter().find(|o| &o.nslcmop_id == id))
-            .map(|o| o.state.as_str())
-    };
-    match (a.kind, &a.operation, r.status) {
-        (
-            ObjectKind::NsInstance,
-            Operation::CreateNs { .. } | Operation::UpgradeNs { .. } | Operation::Unchanged { .. },
-            ActionStatus::Succeeded | ActionStatus::NoOp,
-        ) => {
-            let want = desired
-                .ns_instances
-                .iter()
-                .find(|n| n.name == a.name)
-                .expect("desired NS");
-            if let Some(id) = &r.osm_id {
-                inv.ns_instances.insert(
-                    a.name.clone(),
-                    NsEntry {
-                        osm_id: id.clone(),
-                        digest: want.digest(),
-                    },
-                );
-            }
-        }
-        (ObjectKind::NsInstance, Operation::CreateNs { .. }, ActionStatus::Failed) => {
-            // The NS exists in OSM even though its instantiate failed: own it so prune can remove it.
-            if let Some(id) = &r.osm_id {
-                inv.ns_instances.insert(
-                    a.name.clone(),
-                    NsEntry {
-                        osm_id: id.clone(),
-                        digest: String::new(),
-                    },
-                );
-            }
-        }
-        (ObjectKind::NsInstance, Operation::DeleteNs { .. }, ActionStatus::Succeeded)
-            if r.nslcmop_id.is_none() || op_done(r) == Some("COMPLETED") =>
-        {
-            inv.ns_instances.remove(&a.name);
-        }
-        (
-            ObjectKind::VnfPackage | ObjectKind::NsPackage,
-            Operation::CreatePackage
-            | Operation::UpdatePackage { .. }
-            | Operation::Unchanged { .. },
-            ActionStatus::Succeeded | ActionStatus::NoOp,
-        ) => {
-            let pkg = desired.package(&a.name).expect("desired package");
-            if let Some(id) = &r.osm_id {
-                inv.packages.insert(
-                    a.name.clone(),
-                    PackageEntry {
-                        kind: pkg.kind,
-                        osm_id: id.clone(),
-                        digest: pkg.digest.clone(),
-                    },
-                );
-            }
-        }
-        (
-            ObjectKind::VnfPackage | ObjectKind::NsPackage,
-            Operation::DeletePackage { .. },
-            ActionStatus::Succeeded,
-        ) => {
-            inv.packages.remove(&a.name);
-        }
-        _ => {}
-    }
 }

@@ -5,7 +5,7 @@
 
 mod inventory;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -316,12 +316,25 @@ struct KduHistory<'a> {
     processing: Option<&'a OpRecord>,
 }
 
-fn kdu_history<'a>(ops: &'a [OpRecord], ns: &NsRecord, want: &NsInstance) -> KduHistory<'a> {
-    let mut mine: Vec<&OpRecord> = ops
-        .iter()
-        .filter(|o| o.ns_instance_id == ns.osm_id)
-        .collect();
-    mine.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+/// Operations grouped by NS instance id, oldest first.
+type OpsByNs<'a> = HashMap<&'a str, Vec<&'a OpRecord>>;
+
+fn group_ops(ops: &[OpRecord]) -> OpsByNs<'_> {
+    let mut by_ns: OpsByNs = HashMap::new();
+    for op in ops {
+        by_ns
+            .entry(op.ns_instance_id.as_str())
+            .or_default()
+            .push(op);
+    }
+    for list in by_ns.values_mut() {
+        list.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+    }
+    by_ns
+}
+
+fn kdu_history<'a>(ops: &OpsByNs<'a>, ns: &NsRecord, want: &NsInstance) -> KduHistory<'a> {
+    let mine = ops.get(ns.osm_id.as_str()).cloned().unwrap_or_default();
     let mut h = KduHistory {
         requested: None,
         instantiate: None,
@@ -379,14 +392,13 @@ fn plan_ns_instances(
     inventory: &Inventory,
     p: &mut Plan,
 ) {
-    let no_ops: Vec<OpRecord> = Vec::new();
-    let ops = live.operations.as_ref().unwrap_or(&no_ops);
+    let ops = group_ops(live.operations.as_deref().unwrap_or_default());
+    let mut by_name: HashMap<&str, Vec<&NsRecord>> = HashMap::new();
+    for n in &live.ns_instances {
+        by_name.entry(n.name.as_str()).or_default().push(n);
+    }
     for want in &desired.ns_instances {
-        let matches: Vec<&NsRecord> = live
-            .ns_instances
-            .iter()
-            .filter(|n| n.name == want.name)
-            .collect();
+        let matches: Vec<&NsRecord> = by_name.get(want.name.as_str()).cloned().unwrap_or_default();
         let action = |operation, reason: String| Action {
             kind: ObjectKind::NsInstance,
             name: want.name.clone(),
@@ -401,7 +413,7 @@ fn plan_ns_instances(
                     continue;
                 }
             },
-            [ns] => plan_ns_existing(want, ns, ops, inventory, &action),
+            [ns] => plan_ns_existing(want, ns, &ops, inventory, &action),
             many => {
                 let ids: Vec<&str> = many.iter().map(|n| n.osm_id.as_str()).collect();
                 action(
@@ -466,7 +478,7 @@ fn plan_ns_create(
 fn plan_ns_existing(
     want: &NsInstance,
     ns: &NsRecord,
-    ops: &[OpRecord],
+    ops: &OpsByNs<'_>,
     inventory: &Inventory,
     action: &dyn Fn(Operation, String) -> Action,
 ) -> Action {
@@ -567,11 +579,21 @@ fn prune_ns_instances(
     p: &mut Plan,
 ) -> BTreeSet<String> {
     let mut deleted = BTreeSet::new();
+    let wanted: HashSet<&str> = desired
+        .ns_instances
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    let by_id: HashMap<&str, &NsRecord> = live
+        .ns_instances
+        .iter()
+        .map(|n| (n.osm_id.as_str(), n))
+        .collect();
     for (name, entry) in &inventory.ns_instances {
-        if desired.ns_instances.iter().any(|n| &n.name == name) {
+        if wanted.contains(name.as_str()) {
             continue;
         }
-        if let Some(ns) = live.ns_instances.iter().find(|n| n.osm_id == entry.osm_id) {
+        if let Some(ns) = by_id.get(entry.osm_id.as_str()) {
             let reason = if ns.ns_state == "TERMINATING" {
                 "not in Git (already terminating)"
             } else {
