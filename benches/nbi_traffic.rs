@@ -1,1 +1,393 @@
-fn main() {}
+//! NBI traffic benchmark (a bench binary, not a timed test). Against the simulator with realistic
+//! record sizes and its 1 s / 2 s token throttle ON, compares for N KNF creates and N upgrades:
+//!   (a) the OSM Ops engine (one session, token reuse, one list per collection, keep-alive), and
+//!   (b) a baseline replaying the `osm` CLI's request pattern from osm-nbi.md §9 (one login per
+//!       command, a new connection per request, full list downloads).
+//! Then a reconcile of 1,000 unchanged KNFs (writes, requests, engine CPU time).
+//!
+//!     cargo bench --bench nbi_traffic                 # N = 10 and 100, plus the 1,000 no-op
+//!     OSMOPS_BENCH_N=10 cargo bench --bench nbi_traffic
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use osmops::engine::{self, EngineOptions};
+use osmops::osm::{ClientOptions, Credentials, NbiClient, Secret};
+use osmops::plan::Inventory;
+use osmops::repo::{read_repository, ReadOptions};
+use osmops::sim::{SimConfig, Simulator};
+use serde_json::{json, Value};
+
+const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU using a helm-chart for openldap version 1.2.7\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap:1.2.7\n  mgmt-cp: mgmt-ext\n";
+const NSD: &str = "nsd:\n  nsd:\n  - id: openldap_ns\n    name: openldap_ns\n    designer: OSM\n    version: '1.0'\n    description: NS consisting of a single KNF openldap_knf connected to mgmt network\n    df:\n    - id: default-df\n      vnf-profile:\n      - id: openldap\n        vnfd-id: openldap_knf\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: openldap\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - openldap_knf\n";
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    requests: usize,
+    connections: u64,
+    bytes: u64,
+    wall: Duration,
+}
+
+fn traffic(sim: &Simulator, conns_before: u64, wall: Duration) -> Traffic {
+    let log = sim.log();
+    Traffic {
+        requests: log.len(),
+        connections: sim.connections() - conns_before,
+        bytes: log.iter().map(|e| e.request_bytes + e.response_bytes).sum(),
+        wall,
+    }
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn ns_repo(dir: &Path, n: usize, replicas: u32) {
+    for i in 0..n {
+        write(
+            dir,
+            &format!("knf{i:04}.osmops.yaml"),
+            &format!("kind: NsInstance\nname: knf{i:04}\ndescription: benchmark KNF {i}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  params:\n    replicaCount: \"{replicas}\"\n"),
+        );
+    }
+}
+
+fn creds() -> Credentials {
+    Credentials {
+        user: "admin".into(),
+        password: Secret::new("admin"),
+        project: "admin".into(),
+    }
+}
+
+async fn realistic_sim() -> Simulator {
+    Simulator::start(SimConfig {
+        token_throttle: true,
+        lcm_delay: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Onboards the OpenLDAP packages (not measured) and waits out the token throttle window.
+async fn onboard(sim: &Simulator) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "osm-pkgs/openldap_knf/vnfd.yaml", VNFD);
+    write(dir.path(), "osm-pkgs/openldap_ns/nsd.yaml", NSD);
+    let c = NbiClient::new(ClientOptions::new(sim.url()), creds()).unwrap();
+    let desired = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    engine::reconcile(
+        &c,
+        &desired,
+        &Inventory::default(),
+        &EngineOptions::default(),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    sim.clear_log();
+}
+
+async fn wait_instantiated(sim: &Simulator, n: usize) {
+    loop {
+        let ready = sim
+            .ns_instances()
+            .iter()
+            .filter(|r| r["_admin"]["nsState"] == "INSTANTIATED")
+            .count();
+        if ready >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the token throttle window pass so both contenders start alike.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+}
+
+async fn engine_run(n: usize) -> (Traffic, Traffic) {
+    let sim = realistic_sim().await;
+    onboard(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    ns_repo(dir.path(), n, 1);
+    let opts = EngineOptions {
+        wait: false,
+        ..EngineOptions::default()
+    };
+    // One session for both runs, as the controller keeps it across reconciles.
+    let client = NbiClient::new(ClientOptions::new(sim.url()), creds()).unwrap();
+    let c0 = sim.connections();
+    let t = Instant::now();
+    let desired = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    let out = engine::reconcile(&client, &desired, &Inventory::default(), &opts, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(out.plan.count("create"), n);
+    let creates = traffic(&sim, c0, t.elapsed());
+    wait_instantiated(&sim, n).await;
+    sim.clear_log();
+    ns_repo(dir.path(), n, 2);
+    let c0 = sim.connections();
+    let t = Instant::now();
+    let desired = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    let out = engine::reconcile(&client, &desired, &out.inventory, &opts, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(out.plan.count("upgrade"), n, "{}", out.summary());
+    (creates, traffic(&sim, c0, t.elapsed()))
+}
+
+/// One `osm` CLI command: its own process (here: its own HTTP client without connection reuse).
+struct CliCommand {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl CliCommand {
+    async fn start(base: &str) -> CliCommand {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let mut c = CliCommand {
+            http,
+            base: base.to_owned(),
+            token: String::new(),
+        };
+        let v = c
+            .send(
+                reqwest::Method::POST,
+                "admin/v1/tokens",
+                Some(json!({"username": "admin", "password": "admin", "project_id": "admin"})),
+            )
+            .await;
+        c.token = v["id"].as_str().unwrap().to_owned();
+        c
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .http
+            .request(method, format!("{}/{path}", self.base))
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/yaml")
+            .header(
+                "User-Agent",
+                "PycURL/7.45.2 libcurl/7.88.1 OpenSSL/3.0.11 zlib/1.2.13",
+            );
+        if !self.token.is_empty() {
+            r = r.bearer_auth(&self.token);
+        }
+        if let Some(b) = body {
+            r = r.body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.unwrap_or(Value::Null)
+    }
+}
+
+async fn baseline_run(n: usize) -> (Traffic, Traffic) {
+    let sim = realistic_sim().await;
+    onboard(&sim).await;
+    let base = sim.url();
+    let get = reqwest::Method::GET;
+    let c0 = sim.connections();
+    let t = Instant::now();
+    for i in 0..n {
+        // osm ns-create --ns_name knfI --nsd_name openldap_ns --vim_account mylocation1 --config ...
+        let cli = CliCommand::start(&base).await;
+        let nsds = cli.send(get.clone(), "nsd/v1/ns_descriptors", None).await;
+        let nsd = nsds
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "openldap_ns")
+            .unwrap()["_id"]
+            .clone();
+        let vims = cli.send(get.clone(), "admin/v1/vim_accounts", None).await;
+        let vim = vims
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "mylocation1")
+            .unwrap()["_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        cli.send(get.clone(), &format!("admin/v1/vim_accounts/{vim}"), None)
+            .await;
+        cli.send(get.clone(), &format!("admin/v1/vim_accounts/{vim}"), None)
+            .await;
+        let body = json!({"nsName": format!("knf{i:04}"), "nsdId": nsd, "vimAccountId": vim, "nsDescription": format!("benchmark KNF {i}"),
+            "additionalParamsForVnf": [{"member-vnf-index": "openldap", "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "1"}}]}]});
+        cli.send(
+            reqwest::Method::POST,
+            "nslcm/v1/ns_instances_content",
+            Some(body),
+        )
+        .await;
+    }
+    let creates = traffic(&sim, c0, t.elapsed());
+    wait_instantiated(&sim, n).await;
+    sim.clear_log();
+    let c0 = sim.connections();
+    let t = Instant::now();
+    for i in 0..n {
+        // osm ns-action knfI --vnf_name openldap --kdu_name ldap --action_name upgrade --params ...
+        let cli = CliCommand::start(&base).await;
+        let name = format!("knf{i:04}");
+        let all = cli
+            .send(get.clone(), "nslcm/v1/ns_instances_content", None)
+            .await;
+        let _again = cli
+            .send(get.clone(), "nslcm/v1/ns_instances_content", None)
+            .await;
+        let id = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name.as_str())
+            .unwrap()["_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let body = json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {"replicaCount": "2"}});
+        cli.send(
+            reqwest::Method::POST,
+            &format!("nslcm/v1/ns_instances/{id}/action"),
+            Some(body),
+        )
+        .await;
+    }
+    (creates, traffic(&sim, c0, t.elapsed()))
+}
+
+fn row(label: &str, e: Traffic, b: Traffic) -> String {
+    format!(
+        "| {label} | {} / {} | {} / {} | {:.1} / {:.1} | {:.3} / {:.3} | {:.1}x | {:.1}% | {:.1}x |",
+        e.requests,
+        b.requests,
+        e.connections,
+        b.connections,
+        e.bytes as f64 / 1024.0,
+        b.bytes as f64 / 1024.0,
+        e.wall.as_secs_f64(),
+        b.wall.as_secs_f64(),
+        b.requests as f64 / e.requests as f64,
+        100.0 * (1.0 - e.bytes as f64 / b.bytes as f64),
+        b.wall.as_secs_f64() / e.wall.as_secs_f64(),
+    )
+}
+
+/// CPU time (user + system) of the calling thread, from /proc (10 ms resolution).
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // Fields after the command name: state is not numeric, so utime/stime are at 10 and 11 here.
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn unchanged_1000() {
+    // The simulator gets its own runtime and threads so the engine's CPU time can be read from
+    // the one thread that runs it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let sim = Simulator::start(SimConfig {
+                token_throttle: true,
+                lcm_delay: Duration::from_millis(100),
+                ..SimConfig::default()
+            })
+            .await
+            .unwrap();
+            tx.send(sim.url()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let url = rx.recv().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let n = 1000;
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "osm-pkgs/openldap_knf/vnfd.yaml", VNFD);
+        write(dir.path(), "osm-pkgs/openldap_ns/nsd.yaml", NSD);
+        let setup = NbiClient::new(ClientOptions::new(url.clone()), creds()).unwrap();
+        let d = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+        engine::reconcile(&setup, &d, &Inventory::default(), &EngineOptions::default(), &|_, _| {}).await.unwrap();
+        std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
+        ns_repo(dir.path(), n, 1);
+        let d = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+        let opts = EngineOptions { wait: true, timeout: Duration::from_secs(600), poll_interval: Duration::from_millis(500), concurrency: 8, ..EngineOptions::default() };
+        let out = engine::reconcile(&setup, &d, &Inventory::default(), &opts, &|_, _| {}).await.unwrap();
+        assert!(!out.failed(), "{}", out.summary());
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // The measured reconcile: a fresh session (one login), like a restarted controller.
+        let client = NbiClient::new(ClientOptions::new(url.clone()), creds()).unwrap();
+        let cpu0 = thread_cpu();
+        let t = Instant::now();
+        let d = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+        let parse_cpu = thread_cpu() - cpu0;
+        let out = engine::reconcile(&client, &d, &out.inventory, &opts, &|_, _| {}).await.unwrap();
+        let wall = t.elapsed();
+        let cpu = thread_cpu() - cpu0;
+        let c = client.counters().snapshot();
+        println!("\n## Reconcile of {n} unchanged KNFs (fresh session, inventory present)\n");
+        println!("| writes | requests | bytes received | wall time | engine CPU (incl. repo read) | repo read CPU |");
+        println!("|---|---|---|---|---|---|");
+        println!(
+            "| {} | {} | {:.1} KiB | {:.3} s | {:.2} s | {:.2} s |",
+            out.plan.writes(),
+            c.requests,
+            c.bytes_received as f64 / 1024.0,
+            wall.as_secs_f64(),
+            cpu.as_secs_f64(),
+            parse_cpu.as_secs_f64()
+        );
+        assert_eq!(out.plan.writes(), 0);
+    });
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("OSMOPS_BENCH_N")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10, 100]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "## Engine vs. `osm` CLI request pattern (token throttle on, realistic record sizes)\n"
+    );
+    println!("| scenario | requests (engine / CLI) | TCP connections | KiB (engine / CLI) | wall s (engine / CLI) | requests ratio | bytes saved | wall ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for n in sizes {
+        let (ec, eu) = rt.block_on(engine_run(n));
+        let (bc, bu) = rt.block_on(baseline_run(n));
+        println!("{}", row(&format!("{n} KNF creates"), ec, bc));
+        println!("{}", row(&format!("{n} KNF upgrades"), eu, bu));
+    }
+    drop(rt);
+    if std::env::var("OSMOPS_BENCH_SKIP_NOOP").is_err() {
+        unchanged_1000();
+    }
+}

@@ -1,1 +1,98 @@
-fn main() {}
+//! Pure hot paths (a bench binary, not a timed test): `plan()` on 10,000 NS instances and reading
+//! a repository of 1,000 NsInstance files.
+//!
+//!     cargo bench --bench plan_scale
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use osmops::osm::{NsRecord, OpRecord, PackageRecord, VimAccount};
+use osmops::plan::{plan, Inventory, LiveState, PlanOptions};
+use osmops::repo::{read_repository, DesiredState, Kdu, NsInstance, ReadOptions};
+use serde_json::json;
+
+fn measure<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[0], times[runs / 2])
+}
+
+fn main() {
+    let n = 10_000;
+    let desired = DesiredState {
+        ns_instances: (0..n)
+            .map(|i| NsInstance {
+                name: format!("knf{i:05}"),
+                description: None,
+                nsd_name: "openldap_ns".into(),
+                vnf_name: "openldap".into(),
+                vim_account_name: "vim1".into(),
+                kdu: Kdu {
+                    name: "ldap".into(),
+                    params: json!({"replicaCount": if i % 10 == 0 { "3" } else { "2" }})
+                        .as_object()
+                        .cloned(),
+                },
+                source: format!("knf{i:05}.osmops.yaml"),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let live = LiveState {
+        vim_accounts: Some(vec![VimAccount { osm_id: "vim".into(), name: "vim1".into() }]),
+        vnf_packages: None,
+        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![] }]),
+        ns_instances: (0..n)
+            .map(|i| {
+                NsRecord::from_value(&json!({"_id": format!("id{i}"), "name": format!("knf{i:05}"), "nsd-ref": "openldap_ns",
+                    "nsd-id": "nsd", "nsState": "READY", "_admin": {"nsState": "INSTANTIATED"}}))
+                .unwrap()
+            })
+            .collect(),
+        operations: Some(
+            (0..n)
+                .map(|i| {
+                    OpRecord::from_value(&json!({"_id": format!("op{i}"), "nsInstanceId": format!("id{i}"), "lcmOperationType": "instantiate",
+                        "operationState": "COMPLETED", "startTime": i as f64,
+                        "operationParams": {"additionalParamsForVnf": [{"member-vnf-index": "openldap",
+                            "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "2"}}]}]}}))
+                    .unwrap()
+                })
+                .collect(),
+        ),
+    };
+    let inv = Inventory::default();
+    let p = plan(&desired, &live, &inv, PlanOptions::default());
+    assert_eq!(p.count("upgrade"), n / 10);
+    assert_eq!(p.count("unchanged"), n - n / 10);
+    let (min, median) = measure(21, || {
+        plan(&desired, &live, &inv, PlanOptions { prune: true })
+    });
+    println!("## Pure hot paths\n");
+    println!("| what | min | median |");
+    println!("|---|---|---|");
+    println!("| plan() on {n} NS instances ({} upgrades, {} unchanged, prune on) | {:.1} ms | {:.1} ms |", n / 10, n - n / 10, min.as_secs_f64() * 1e3, median.as_secs_f64() * 1e3);
+
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..1000 {
+        std::fs::write(
+            dir.path().join(format!("knf{i:04}.osmops.yaml")),
+            format!("kind: NsInstance\nname: knf{i:04}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: vim1\nkdu:\n  name: ldap\n  params:\n    replicaCount: \"2\"\n"),
+        )
+        .unwrap();
+    }
+    let (min, median) = measure(11, || {
+        read_repository(dir.path(), &ReadOptions::default()).unwrap()
+    });
+    println!(
+        "| read + validate a repository of 1000 NsInstance files | {:.1} ms | {:.1} ms |",
+        min.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e3
+    );
+}
