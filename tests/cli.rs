@@ -285,3 +285,17 @@ async fn original_connection_file_format_is_accepted() {
         "plain HTTP is called out: {err}"
     );
 }
+
+#[tokio::test]
+async fn multi_knf_example_applies_and_reruns_as_a_noop() {
+    let sim = fast_sim().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-knf");
+    let o = run(against(&sim, "apply", &root, &[])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("8 created"), "{out}");
+    assert_eq!(sim.ns_instances().len(), 4);
+    let o = run(against(&sim, "plan", &root, &[])).await;
+    let (out, _) = text(&o);
+    assert!(out.contains("0 change(s) planned"), "{out}");
+}
