@@ -452,26 +452,17 @@ impl NbiClient {
                         body,
                     });
                 }
-                // Connection refused: nothing reached OSM, so even a write can be sent again.
-                Err(e) if e.is_connect() && attempt < self.opts.max_retries => {
+                // A refused connection reached nothing, so even a write can be sent again; any
+                // other transport error is only safe to retry for reads.
+                Err(e) if e.is_connect() || call.idempotent() => {
+                    if attempt >= self.opts.max_retries {
+                        return Err(NbiError::Unreachable {
+                            url: self.base.clone(),
+                            reason: describe(&e),
+                        });
+                    }
                     attempt += 1;
                     self.backoff(attempt).await;
-                }
-                Err(e) if e.is_connect() => {
-                    return Err(NbiError::Unreachable {
-                        url: self.base.clone(),
-                        reason: describe(&e),
-                    })
-                }
-                Err(_) if call.idempotent() && attempt < self.opts.max_retries => {
-                    attempt += 1;
-                    self.backoff(attempt).await;
-                }
-                Err(e) if call.idempotent() => {
-                    return Err(NbiError::Unreachable {
-                        url: self.base.clone(),
-                        reason: describe(&e),
-                    })
                 }
                 Err(e) => return Err(unknown(describe(&e))),
             }

@@ -13,6 +13,18 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
+/// A list of strings (`vnfd-id` of an NSD or an NS record); non-strings are skipped.
+fn str_list(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(|l| l.as_array())
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn osm_id(v: &Value) -> Result<String, String> {
     str_at(v, &["_id"])
         .map(str::to_owned)
@@ -66,15 +78,7 @@ pub struct PackageRecord {
 
 impl PackageRecord {
     pub fn from_value(v: &Value) -> Result<Self, String> {
-        let vnfd_refs = v
-            .get("vnfd-id")
-            .and_then(|l| l.as_array())
-            .map(|l| {
-                l.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let vnfd_refs = str_list(v, "vnfd-id");
         Ok(PackageRecord {
             osm_id: osm_id(v)?,
             id: str_at(v, &["id"]).map(str::to_owned),
@@ -123,15 +127,7 @@ impl NsRecord {
                 .unwrap_or("NOT_INSTANTIATED")
                 .to_owned(),
             current_operation: str_at(v, &["currentOperation"]).map(str::to_owned),
-            vnfd_osm_ids: v
-                .get("vnfd-id")
-                .and_then(|l| l.as_array())
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            vnfd_osm_ids: str_list(v, "vnfd-id"),
         })
     }
 
