@@ -35,6 +35,8 @@ enum Command {
     Apply(ApplyArgs),
     /// Run the OSM NBI simulator.
     Sim(SimArgs),
+    /// Print the OsmSync CustomResourceDefinition (YAML), generated from the Rust types.
+    Crd,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -157,6 +159,10 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => run_plan(args).await,
             Command::Apply(args) => run_apply(args).await,
             Command::Sim(args) => run_sim(args).await,
+            Command::Crd => {
+                print!("{}", crate::api::crd_yaml());
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {

@@ -1,0 +1,352 @@
+//! The `OsmSync` custom resource (osmops.io/v1alpha1), its status, condition types and reasons,
+//! and the minimal view of Flux sources the controller needs. Types only: no I/O, no logic beyond
+//! small accessors.
+
+pub mod flux;
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "osmops.io";
+pub const VERSION: &str = "v1alpha1";
+/// Finalizer that lets the controller prune OSM objects before the OsmSync disappears.
+pub const FINALIZER: &str = "osmops.io/finalizer";
+/// Set by `flux reconcile`-style tooling to ask for an immediate reconcile.
+pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Go/Flux duration strings: "30s", "5m", "1h30m".
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+/// Condition types, as in Flux.
+pub mod condition {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+}
+
+/// Condition reasons: Flux's where Flux has one, CamelCase additions otherwise.
+pub mod reason {
+    pub const RECONCILIATION_SUCCEEDED: &str = "ReconciliationSucceeded";
+    pub const RECONCILIATION_FAILED: &str = "ReconciliationFailed";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    pub const ARTIFACT_FAILED: &str = "ArtifactFailed";
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    pub const PRUNE_FAILED: &str = "PruneFailed";
+    pub const VALIDATION_FAILED: &str = "ValidationFailed";
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    pub const INVALID_SECRET: &str = "InvalidSecret";
+    pub const OSM_UNREACHABLE: &str = "OSMUnreachable";
+    pub const OPERATION_FAILED: &str = "OperationFailed";
+    pub const OPERATION_TIMEOUT: &str = "OperationTimeout";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const SUSPENDED: &str = "Suspended";
+}
+
+/// OsmSync makes one OSM deployment match the OSM Ops repository found in a Flux source artifact.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "osmops.io",
+    version = "v1alpha1",
+    kind = "OsmSync",
+    namespaced,
+    status = "OsmSyncStatus",
+    shortname = "osms",
+    category = "osmops",
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.lastAppliedRevision"}"#,
+    printcolumn = r#"{"name":"Suspended","type":"boolean","jsonPath":".spec.suspend"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct OsmSyncSpec {
+    /// The Flux source whose artifact holds the OSM Ops repository.
+    pub source_ref: SourceReference,
+    /// Path inside the artifact to the repository root. Defaults to the artifact root, where an
+    /// `osm_ops_config.yaml` (if any) chooses the target directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// NsInstance file suffixes; overrides `fileExtensions` of `osm_ops_config.yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_extensions: Option<Vec<String>>,
+    /// How often to reconcile (also re-checks drift in OSM), e.g. `5m`.
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub interval: String,
+    /// Requeue period after a failure; defaults to `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub retry_interval: Option<String>,
+    /// Bound for applying and following OSM operations; defaults to `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub timeout: Option<String>,
+    /// Stop reconciling (status is kept).
+    #[serde(default)]
+    pub suspend: bool,
+    /// Terminate/delete the NS instances and packages this OsmSync created once they leave Git.
+    #[serde(default)]
+    pub prune: bool,
+    /// Wait for OSM operations to complete before reporting Ready.
+    #[serde(default = "default_true")]
+    pub wait: bool,
+    /// OsmSyncs that must be Ready before this one is reconciled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<DependencyReference>,
+    /// The OSM cluster to drive.
+    pub osm: OsmEndpoint,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum SourceKind {
+    GitRepository,
+    OCIRepository,
+    Bucket,
+    ExternalArtifact,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::GitRepository => "GitRepository",
+            SourceKind::OCIRepository => "OCIRepository",
+            SourceKind::Bucket => "Bucket",
+            SourceKind::ExternalArtifact => "ExternalArtifact",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceReference {
+    pub kind: SourceKind,
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Defaults to the OsmSync's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Defaults to `source.toolkit.fluxcd.io/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyReference {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Defaults to the OsmSync's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OsmEndpoint {
+    /// Secret in the OsmSync's namespace with keys `url` (or the original `hostname: host:port`),
+    /// `user`, `password`, `project` and optionally `ca.crt`.
+    pub secret_ref: LocalObjectReference,
+    /// Do not verify the NBI's TLS certificate. Logged as a warning on every session.
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalObjectReference {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A standard Kubernetes condition (metav1.Condition).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// True, False or Unknown.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// RFC 3339 time of the last status change.
+    pub last_transition_time: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OsmSyncStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Revision of the last artifact applied successfully, e.g. `main@sha1:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// Revision of the last artifact an apply was attempted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// The last `reconcile.fluxcd.io/requestedAt` value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// What this OsmSync owns in OSM; prune only ever touches these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<SyncInventory>,
+    /// The last reconciles, newest first, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+impl OsmSyncStatus {
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+impl OsmSync {
+    /// Ready=True for the current generation (what `kubectl wait --for=condition=Ready` checks).
+    pub fn is_ready(&self) -> bool {
+        let generation = self.metadata.generation;
+        self.status.as_ref().is_some_and(|s| {
+            s.condition(condition::READY)
+                .is_some_and(|c| c.status == "True")
+                && (generation.is_none() || s.observed_generation == generation)
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncInventory {
+    #[serde(default)]
+    pub ns_instances: Vec<NsInventoryEntry>,
+    #[serde(default)]
+    pub packages: Vec<PackageInventoryEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NsInventoryEntry {
+    pub name: String,
+    pub osm_id: String,
+    /// Digest of the NsInstance document last applied.
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageInventoryEntry {
+    /// Descriptor id.
+    pub id: String,
+    /// `VnfPackage` or `NsPackage`.
+    pub kind: String,
+    pub osm_id: String,
+    /// Content digest of the package last uploaded.
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub revision: String,
+    pub start_time: String,
+    pub end_time: String,
+    /// Succeeded, Failed or Incomplete.
+    pub result: String,
+    /// Actions per kind of change: create, update, upgrade, delete, unchanged, blocked.
+    #[serde(default)]
+    pub counts: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationEntry {
+    pub nslcmop_id: String,
+    pub ns_name: String,
+    /// instantiate, action (KDU upgrade) or terminate.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// OSM's final operationState, or TIMEOUT / UNKNOWN.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The CRD as YAML, as `osmops crd` prints it and `crds/` holds it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    format!(
+        "---\n{}",
+        serde_yaml::to_string(&OsmSync::crd()).expect("the CRD serializes")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_crd_is_up_to_date() {
+        let committed = include_str!("../../crds/osmops.io_osmsyncs.yaml");
+        assert!(committed == crd_yaml(), "crds/osmops.io_osmsyncs.yaml is stale: run `cargo run -- crd > crds/osmops.io_osmsyncs.yaml`");
+    }
+
+    #[test]
+    fn crd_has_flux_like_printer_columns_validation_and_status() {
+        let crd: serde_json::Value = serde_yaml::from_str(&crd_yaml()).unwrap();
+        let v = &crd["spec"]["versions"][0];
+        let cols: Vec<&str> = v["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(cols, ["Age", "Ready", "Status", "Revision", "Suspended"]);
+        assert_eq!(v["subresources"]["status"], serde_json::json!({}));
+        assert_eq!(crd["spec"]["names"]["shortNames"][0], "osms");
+        let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let required: Vec<&str> = spec["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert!(
+            required.contains(&"interval")
+                && required.contains(&"sourceRef")
+                && required.contains(&"osm"),
+            "{required:?}"
+        );
+        assert_eq!(spec["properties"]["interval"]["pattern"], DURATION_PATTERN);
+        let kinds = &spec["properties"]["sourceRef"]["properties"]["kind"]["enum"];
+        assert_eq!(
+            kinds,
+            &serde_json::json!([
+                "GitRepository",
+                "OCIRepository",
+                "Bucket",
+                "ExternalArtifact"
+            ])
+        );
+    }
+
+    #[test]
+    fn spec_defaults_follow_flux() {
+        let s: OsmSyncSpec = serde_yaml::from_str(
+            "sourceRef: {kind: GitRepository, name: repo}\ninterval: 5m\nosm: {secretRef: {name: osm}}\n",
+        )
+        .unwrap();
+        assert!(s.wait && !s.prune && !s.suspend);
+        assert!(!s.osm.insecure_skip_tls_verify);
+        assert!(serde_yaml::from_str::<OsmSyncSpec>("sourceRef: {kind: HelmRepository, name: r}\ninterval: 5m\nosm: {secretRef: {name: o}}\n").is_err());
+    }
+}
