@@ -10,3 +10,4 @@ pub mod osm;
 pub mod plan;
 pub mod repo;
 pub mod sim;
+pub mod source;

@@ -1,6 +1,8 @@
 #![allow(dead_code)]
 //! Shared helpers: a fast simulator, a client for it, and repositories written to temp dirs.
 
+pub mod artifacts;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
