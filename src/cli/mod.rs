@@ -37,6 +37,54 @@ enum Command {
     Sim(SimArgs),
     /// Print the OsmSync CustomResourceDefinition (YAML), generated from the Rust types.
     Crd,
+    /// Run the Kubernetes controller reconciling OsmSync objects (kubeconfig or in-cluster).
+    Controller(ControllerArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogEncoding {
+    Console,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct ControllerArgs {
+    /// OsmSyncs reconciled at once.
+    #[arg(long, default_value_t = 4)]
+    concurrent: u16,
+    /// Requeue period while dependencies or sources are not ready.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    requeue_dependency: Duration,
+    /// Refuse sourceRefs and dependsOn entries in other namespaces.
+    #[arg(long)]
+    no_cross_namespace_refs: bool,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Only reconcile while holding the leader Lease.
+    #[arg(long)]
+    leader_elect: bool,
+    /// Namespace of the leader Lease (default: the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    #[arg(long, default_value = "osmops-controller-leader")]
+    leader_election_id: String,
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    leader_election_lease_duration: Duration,
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    #[arg(long, default_value = "0.0.0.0:9440")]
+    health_addr: std::net::SocketAddr,
+    /// Largest source artifact accepted, in bytes.
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    max_artifact_size: u64,
+    /// How often followed OSM operations are polled.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    operation_poll_interval: Duration,
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    #[arg(long, value_enum, default_value_t = LogEncoding::Console)]
+    log_encoding: LogEncoding,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,6 +211,7 @@ pub fn main() -> ExitCode {
                 print!("{}", crate::api::crd_yaml());
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Controller(args) => run_controller(args).await,
         }
     });
     match result {
@@ -431,5 +480,89 @@ async fn run_sim(args: SimArgs) -> Result<ExitCode, CliError> {
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| CliError::Osm(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
+    use crate::controller::{self, Context, ControllerOptions, LeaderElection, Metrics};
+    let client = kube::Client::try_default().await.map_err(|e| {
+        CliError::Osm(format!(
+            "cannot reach the Kubernetes API (kubeconfig or in-cluster): {e}"
+        ))
+    })?;
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("osmops-{}", uuid::Uuid::new_v4().simple()));
+    let fetch = crate::source::FetchOptions {
+        max_download_bytes: args.max_artifact_size,
+        ..Default::default()
+    };
+    let opts = ControllerOptions {
+        concurrent: args.concurrent,
+        requeue_dependency: args.requeue_dependency,
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
+        namespace: args.watch_namespace.clone(),
+        fetch,
+        poll_interval: args.operation_poll_interval,
+    };
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let http = tokio::spawn(controller::serve_http(
+        metrics.clone(),
+        args.metrics_addr,
+        args.health_addr,
+    ));
+    let ctx = std::sync::Arc::new(Context::new(
+        client.clone(),
+        opts,
+        metrics,
+        identity.clone(),
+    ));
+    tracing::info!(identity = %identity, namespace = ?args.watch_namespace, "starting the OsmSync controller");
+    if args.leader_elect {
+        let le = LeaderElection::new(
+            client,
+            &args.leader_election_namespace,
+            &args.leader_election_id,
+            &identity,
+            args.leader_election_lease_duration,
+        );
+        tokio::select! {
+            _ = le.acquire() => {}
+            _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
+        }
+        // The controller wants a Sync shutdown future; the lease renewal runs on its own task.
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = le.hold() => tracing::error!("leadership lost: stopping"),
+                _ = shutdown_signal() => {}
+            }
+            let _ = stop_tx.send(());
+        });
+        controller::run(ctx, async move {
+            let _ = stop_rx.await;
+        })
+        .await;
+    } else {
+        controller::run(ctx, shutdown_signal()).await;
+    }
+    http.abort();
+    tracing::info!("controller stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,249 @@
+//! The Kubernetes controller: reconciles `OsmSync` objects with kube-runtime, watches the four Flux
+//! source kinds and maps their changes to the OsmSyncs that reference them, serves metrics and
+//! probes, and optionally runs only while holding a leader Lease. It never talks to the NBI
+//! itself: the engine does.
+
+mod events;
+mod leader;
+mod metrics;
+mod reconcile;
+mod secret;
+pub mod status;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, ResourceExt};
+
+pub use leader::LeaderElection;
+pub use metrics::Metrics;
+pub use reconcile::{reconcile, ReconcileError};
+
+use crate::api::flux::source_resource;
+use crate::api::{OsmSync, SourceKind, RECONCILE_REQUESTED_AT};
+use crate::osm::{ClientOptions, NbiClient, NbiError};
+use crate::source::FetchOptions;
+use secret::OsmConnection;
+
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// OsmSyncs reconciled at once (Flux's `--concurrent`).
+    pub concurrent: u16,
+    /// Requeue period while dependencies or sources are not ready (Flux's `--requeue-dependency`).
+    pub requeue_dependency: Duration,
+    pub no_cross_namespace_refs: bool,
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    pub fetch: FetchOptions,
+    /// How often followed OSM operations are polled.
+    pub poll_interval: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            concurrent: 4,
+            requeue_dependency: Duration::from_secs(30),
+            no_cross_namespace_refs: false,
+            namespace: None,
+            fetch: FetchOptions::default(),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// NBI sessions shared across reconciles, one per (Secret, its resourceVersion, TLS settings).
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<(String, String, bool), Arc<NbiClient>>>,
+}
+
+impl Sessions {
+    fn get(
+        &self,
+        secret: &str,
+        version: &str,
+        conn: OsmConnection,
+        insecure: bool,
+    ) -> Result<Arc<NbiClient>, NbiError> {
+        let key = (secret.to_owned(), version.to_owned(), insecure);
+        let mut map = self.map.lock().expect("sessions lock");
+        if let Some(c) = map.get(&key) {
+            return Ok(c.clone());
+        }
+        // A changed Secret makes older sessions for it useless.
+        map.retain(|(s, _, _), _| s != secret);
+        let mut opts = ClientOptions::new(conn.url);
+        opts.ca_pem = conn.ca_pem;
+        opts.insecure_skip_tls_verify = insecure;
+        let client = Arc::new(NbiClient::new(opts, conn.credentials)?);
+        map.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub opts: ControllerOptions,
+    pub metrics: Arc<Metrics>,
+    pub sessions: Sessions,
+    /// Artifact downloads.
+    pub http: reqwest::Client,
+    /// This instance, for events and leases.
+    pub identity: String,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        opts: ControllerOptions,
+        metrics: Arc<Metrics>,
+        identity: String,
+    ) -> Context {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(300))
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .expect("a default HTTP client builds");
+        Context {
+            client,
+            opts,
+            metrics,
+            sessions: Sessions::default(),
+            http,
+            identity,
+        }
+    }
+}
+
+fn error_policy(sync: Arc<OsmSync>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(osmsync = %sync.name_any(), kind = err.metric_label(), error = %err, "reconcile error");
+    ctx.metrics.count_result(err.metric_label());
+    let retry = sync
+        .spec
+        .retry_interval
+        .as_deref()
+        .and_then(|r| crate::duration::parse_duration(r).ok())
+        .unwrap_or(Duration::from_secs(30));
+    Action::requeue(retry.min(Duration::from_secs(60)))
+}
+
+/// What makes an OsmSync worth reconciling again: a new generation, a reconcile request, a
+/// deletion or a finalizer change. Status writes change none of these, so they cause no loop.
+fn trigger_hash(sync: &OsmSync) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sync.metadata.generation.hash(&mut h);
+    sync.annotations().get(RECONCILE_REQUESTED_AT).hash(&mut h);
+    sync.metadata.deletion_timestamp.is_some().hash(&mut h);
+    sync.finalizers().hash(&mut h);
+    Some(h.finish())
+}
+
+/// The OsmSyncs whose `sourceRef` points at `source`.
+pub fn syncs_for_source(
+    store: &Store<OsmSync>,
+    kind: SourceKind,
+    source: &DynamicObject,
+) -> Vec<ObjectRef<OsmSync>> {
+    let (name, ns) = (source.name_any(), source.namespace().unwrap_or_default());
+    store
+        .state()
+        .iter()
+        .filter(|s| {
+            let r = &s.spec.source_ref;
+            let sync_ns = s.namespace().unwrap_or_default();
+            r.kind == kind && r.name == name && r.namespace.as_deref().unwrap_or(&sync_ns) == ns
+        })
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
+        .collect()
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let syncs: Api<OsmSync> = match &ctx.opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (reader, writer) = reflector::store();
+    let main = watcher(syncs, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash, Default::default());
+    let mut controller = Controller::for_stream(main, reader.clone());
+    for kind in [
+        SourceKind::GitRepository,
+        SourceKind::OCIRepository,
+        SourceKind::Bucket,
+        SourceKind::ExternalArtifact,
+    ] {
+        let resource = source_resource(kind, None);
+        let api: Api<DynamicObject> = match &ctx.opts.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        let store = reader.clone();
+        controller =
+            controller.watches_with(api, resource, watcher::Config::default(), move |src| {
+                syncs_for_source(&store, kind, &src)
+            });
+    }
+    controller
+        .with_config(ControllerConfig::default().concurrency(ctx.opts.concurrent))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}
+
+/// `/metrics` on one address, `/healthz` and `/readyz` on another (they may be equal).
+pub async fn serve_http(
+    metrics: Arc<Metrics>,
+    metrics_addr: SocketAddr,
+    health_addr: SocketAddr,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let metrics_app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.encode(),
+                )
+            }
+        }),
+    );
+    let health_app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }));
+    if metrics_addr == health_addr {
+        let listener = tokio::net::TcpListener::bind(metrics_addr).await?;
+        return axum::serve(listener, metrics_app.merge(health_app)).await;
+    }
+    let ml = tokio::net::TcpListener::bind(metrics_addr).await?;
+    let hl = tokio::net::TcpListener::bind(health_addr).await?;
+    let (a, b) = tokio::join!(axum::serve(ml, metrics_app), axum::serve(hl, health_app));
+    a.and(b)
+}
