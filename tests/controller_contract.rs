@@ -577,3 +577,150 @@ async fn reconcile_engine(
 ) -> osmops::engine::Outcome {
     common::reconcile(c, root, &osmops::plan::Inventory::default(), &opts()).await
 }
+
+#[tokio::test]
+async fn cross_namespace_source_is_refused_when_blocked() {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let opts = ControllerOptions {
+        no_cross_namespace_refs: true,
+        ..ControllerOptions::default()
+    };
+    let ctx = Arc::new(Context::new(
+        kube::Client::new(svc, "default"),
+        opts,
+        Arc::new(Metrics::default()),
+        "t".into(),
+    ));
+    let mut h = Harness { handle, ctx };
+    let mut obj = sync_json(json!({}), true);
+    obj["spec"]["sourceRef"]["namespace"] = json!("flux-system");
+    let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
+    let s = h
+        .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
+        .await;
+    let conds = s.body["status"]["conditions"].as_array().unwrap().clone();
+    let ready = ready_condition(&s.body);
+    assert_eq!(ready["reason"], "AccessDenied");
+    assert_eq!(ready["message"], "can't access 'GitRepository/flux-system/repo', cross-namespace references have been blocked");
+    assert!(
+        conds
+            .iter()
+            .any(|c| c["type"] == "Stalled" && c["status"] == "True"),
+        "stalled until the spec changes"
+    );
+    reply(s.respond, 200, obj.clone());
+    let e = h
+        .expect(Method::POST, "/api/v1/namespaces/ops/events")
+        .await;
+    reply(e.respond, 201, e.body.clone());
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+}
+
+#[tokio::test]
+async fn an_unchanged_revision_writes_no_status_and_no_event() {
+    let mut h = harness();
+    let sim = fast_sim().await;
+    let server = ArtifactServer::start().await;
+    let (url, digest) = server.publish("repo.tar.gz", tar_dir(repo(&[("ldap", Some("1"))]).path()));
+    let mut obj = sync_json(json!({}), true);
+    let (status, _, _) = drive_to_osm(&mut h, &obj, &url, &digest, &sim.url()).await;
+    // The next periodic reconcile sees the status the first one wrote.
+    obj["status"] = status["final"]["status"].clone();
+    obj["metadata"]["annotations"] =
+        json!({"reconcile.fluxcd.io/requestedAt": "2026-11-24T12:00:00Z"});
+    let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
+    let s = h.expect(Method::GET, &format!("{GITREPOS}/repo")).await;
+    reply(s.respond, 200, gitrepo(&url, &digest, true));
+    let s = h
+        .expect(Method::GET, "/api/v1/namespaces/ops/secrets/osm-creds")
+        .await;
+    reply(s.respond, 200, secret(&sim.url()));
+    // Only the handled request time changes: one status write, no event.
+    let s = h
+        .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
+        .await;
+    assert_eq!(
+        s.body["status"]["lastHandledReconcileAt"],
+        "2026-11-24T12:00:00Z"
+    );
+    assert_eq!(
+        s.body["status"]["history"].as_array().unwrap().len(),
+        1,
+        "no history entry for a no-op"
+    );
+    reply(s.respond, 200, obj.clone());
+    assert_eq!(
+        task.await.unwrap().unwrap(),
+        Action::requeue(Duration::from_secs(300))
+    );
+    h.assert_idle().await;
+    // Without the annotation change nothing at all is written.
+    obj["status"]["lastHandledReconcileAt"] = json!("2026-11-24T12:00:00Z");
+    let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
+    let s = h.expect(Method::GET, &format!("{GITREPOS}/repo")).await;
+    reply(s.respond, 200, gitrepo(&url, &digest, true));
+    let s = h
+        .expect(Method::GET, "/api/v1/namespaces/ops/secrets/osm-creds")
+        .await;
+    reply(s.respond, 200, secret(&sim.url()));
+    task.await.unwrap().unwrap();
+    h.assert_idle().await;
+    let logins = sim
+        .log()
+        .iter()
+        .filter(|e| e.path.ends_with("/admin/v1/tokens"))
+        .count();
+    assert_eq!(logins, 1, "the NBI session is reused across reconciles");
+}
+
+#[tokio::test]
+async fn metrics_and_probes_are_served() {
+    let mut h = harness();
+    let obj = sync_json(json!({"suspend": true}), true);
+    reconcile(sync(&obj), h.ctx.clone()).await.unwrap();
+    h.assert_idle().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = tokio::spawn(osmops::controller::serve_http(
+        h.ctx.metrics.clone(),
+        addr,
+        addr,
+    ));
+    let http = reqwest::Client::new();
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(r) = http.get(format!("http://{addr}/metrics")).send().await {
+            body = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(body.contains("gotk_reconcile_duration_seconds_count{kind=\"OsmSync\",name=\"demo\",namespace=\"ops\"} 1"), "{body}");
+    assert!(
+        body.contains(
+            "controller_runtime_reconcile_total{controller=\"osmsync\",result=\"success\"} 1"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("osmops_nbi_requests_total"), "{body}");
+    assert_eq!(
+        http.get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.abort();
+}
