@@ -542,23 +542,7 @@ async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
             &identity,
             args.leader_election_lease_duration,
         );
-        tokio::select! {
-            _ = le.acquire() => {}
-            _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
-        }
-        // The controller wants a Sync shutdown future; the lease renewal runs on its own task.
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = le.hold() => tracing::error!("leadership lost: stopping"),
-                _ = shutdown_signal() => {}
-            }
-            let _ = stop_tx.send(());
-        });
-        controller::run(ctx, async move {
-            let _ = stop_rx.await;
-        })
-        .await;
+        controller::run_with_leader_election(ctx, le, shutdown_signal()).await;
     } else {
         controller::run(ctx, shutdown_signal()).await;
     }

@@ -247,3 +247,46 @@ pub async fn serve_http(
     let (a, b) = tokio::join!(axum::serve(ml, metrics_app), axum::serve(hl, health_app));
     a.and(b)
 }
+
+/// Runs the controller only while holding the leader Lease: waits to become leader, then
+/// reconciles until leadership is lost or `shutdown` resolves. Everything runs in the calling task,
+/// so stopping that task also stops renewing the lease, like a killed process.
+pub async fn run_with_leader_election(
+    ctx: Arc<Context>,
+    le: LeaderElection,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watch_shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        std::future::pending::<()>().await
+    };
+    let lead = async {
+        let mut stopped = stop_rx.clone();
+        tokio::select! {
+            _ = le.acquire() => {}
+            _ = stopped.changed() => return,
+        }
+        // The controller wants a Sync shutdown future: renewal signals it through a channel.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut stopped = stop_rx.clone();
+        let hold = async {
+            tokio::select! {
+                _ = le.hold() => tracing::error!("leadership lost: stopping"),
+                _ = stopped.changed() => {}
+            }
+            let _ = done_tx.send(());
+        };
+        tokio::join!(
+            run(ctx, async move {
+                let _ = done_rx.await;
+            }),
+            hold
+        );
+    };
+    tokio::select! {
+        _ = lead => {}
+        _ = watch_shutdown => {}
+    }
+}

@@ -2,6 +2,7 @@
 //! Shared helpers: a fast simulator, a client for it, and repositories written to temp dirs.
 
 pub mod artifacts;
+pub mod kube_emulator;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

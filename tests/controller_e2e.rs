@@ -1,0 +1,412 @@
+//! Layer 2 of k8s-test-harness.md: the real kube-runtime Controller, watcher, finalizer helper and
+//! Lease leader election against the Kubernetes API emulator, with real tar.gz artifacts served
+//! over HTTP and the NBI simulator. kubectl reads the same emulator.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::artifacts::{tar_dir, ArtifactServer};
+use common::kube_emulator::KubeEmulator;
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use osmops::api::flux::source_resource;
+use osmops::api::{OsmSync, SourceKind};
+use osmops::controller::{self, Context, ControllerOptions, LeaderElection, Metrics};
+use osmops::sim::Simulator;
+use osmops::source::FetchOptions;
+use serde_json::json;
+
+struct World {
+    emu: KubeEmulator,
+    sim: Simulator,
+    artifacts: ArtifactServer,
+    client: kube::Client,
+}
+
+fn ctl_opts() -> ControllerOptions {
+    ControllerOptions {
+        requeue_dependency: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(20),
+        fetch: FetchOptions {
+            localhost_override: None,
+            retry_delay: Duration::from_millis(10),
+            ..FetchOptions::default()
+        },
+        ..ControllerOptions::default()
+    }
+}
+
+fn context(client: &kube::Client, identity: &str) -> Arc<Context> {
+    Arc::new(Context::new(
+        client.clone(),
+        ctl_opts(),
+        Arc::new(Metrics::default()),
+        identity.into(),
+    ))
+}
+
+async fn world() -> World {
+    let emu = KubeEmulator::start().await;
+    let sim = fast_sim().await;
+    let artifacts = ArtifactServer::start().await;
+    let client = emu.client();
+    let data = [
+        ("url", sim.url()),
+        ("user", "admin".to_owned()),
+        ("password", "admin".to_owned()),
+        ("project", "admin".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), ByteString(v.into_bytes())))
+    .collect();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("osm-creds".into()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), "ops")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let repo_res = source_resource(SourceKind::GitRepository, None);
+    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ops", &repo_res);
+    let mut obj = DynamicObject::new("repo", &repo_res);
+    obj.data = json!({"spec": {"interval": "1m", "url": "https://git.example.org/osm.git"}});
+    repos.create(&PostParams::default(), &obj).await.unwrap();
+    World {
+        emu,
+        sim,
+        artifacts,
+        client,
+    }
+}
+
+impl World {
+    /// Publishes a repository as a new artifact revision of the GitRepository (as source-controller would).
+    async fn publish(&self, rev: &str, dir: &std::path::Path) {
+        let (url, digest) = self
+            .artifacts
+            .publish(&format!("{rev}.tar.gz"), tar_dir(dir));
+        let repos: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            "ops",
+            &source_resource(SourceKind::GitRepository, None),
+        );
+        let status = json!({"status": {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": format!("stored artifact for revision '{rev}'"), "lastTransitionTime": "2026-11-24T10:00:00Z"}],
+            "artifact": {"url": url, "revision": rev, "digest": digest, "lastUpdateTime": "2026-11-24T10:00:00Z"}}});
+        repos
+            .patch_status("repo", &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .unwrap();
+    }
+
+    fn syncs(&self) -> Api<OsmSync> {
+        Api::namespaced(self.client.clone(), "ops")
+    }
+
+    async fn create_sync(&self, name: &str) {
+        let sync: OsmSync = serde_json::from_value(json!({
+            "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": name, "namespace": "ops"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "retryInterval": "2s",
+                     "timeout": "30s", "prune": true, "osm": {"secretRef": {"name": "osm-creds"}}}
+        }))
+        .unwrap();
+        self.syncs()
+            .create(&PostParams::default(), &sync)
+            .await
+            .unwrap();
+    }
+
+    /// Waits until `check` holds for the OsmSync, or fails with its last status.
+    async fn wait_for(&self, name: &str, what: &str, check: impl Fn(&OsmSync) -> bool) -> OsmSync {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let s = self.syncs().get_opt(name).await.unwrap();
+            if let Some(s) = &s {
+                if check(s) {
+                    return s.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}: {:#?}", s.map(|s| s.status));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn applied(s: &OsmSync, rev: &str) -> bool {
+    s.is_ready()
+        && s.status
+            .as_ref()
+            .and_then(|st| st.last_applied_revision.as_deref())
+            == Some(rev)
+}
+
+fn ready_reason(s: &OsmSync) -> Option<String> {
+    s.status
+        .as_ref()
+        .and_then(|st| st.condition("Ready"))
+        .map(|c| c.reason.clone())
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl is installed");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitops_lifecycle_through_the_real_controller() {
+    let w = world().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    w.publish(
+        "main@sha1:1111111111111111111111111111111111111111",
+        dir.path(),
+    )
+    .await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctl = tokio::spawn(controller::run(context(&w.client, "ctl-1"), async move {
+        let _ = stop_rx.await;
+    }));
+    w.create_sync("demo").await;
+
+    // GitRepository + Secret + OsmSync → OSM reaches the desired state, Ready=True.
+    let s = w
+        .wait_for("demo", "first revision applied", |s| {
+            applied(s, "main@sha1:1111111111111111111111111111111111111111")
+        })
+        .await;
+    assert!(s
+        .metadata
+        .finalizers
+        .as_ref()
+        .unwrap()
+        .contains(&"osmops.io/finalizer".to_owned()));
+    let st = s.status.clone().unwrap();
+    assert_eq!(st.observed_generation, s.metadata.generation);
+    assert_eq!(st.history.len(), 1);
+    assert_eq!(w.sim.ns_instances().len(), 1);
+    assert_eq!(w.sim.ns_instances()[0]["nsState"], "READY");
+
+    // kubectl sees Flux-like printer columns and `kubectl wait` returns.
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = w.emu.kubeconfig(tmp.path());
+    let (code, out, err) = kubectl(&kc, &["get", "osmsyncs", "-n", "ops"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "AGE", "READY", "STATUS", "REVISION", "SUSPENDED"],
+        "{out}"
+    );
+    assert!(
+        out.contains("True")
+            && out.contains("Applied revision: main@sha1:1111111111111111111111111111111111111111"),
+        "{out}"
+    );
+    let (code, out, err) = kubectl(&kc, &["get", "osms", "demo", "-n", "ops"]);
+    assert_eq!(code, 0, "short name works: {out}\n{err}");
+    let (code, out, err) = kubectl(
+        &kc,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "osmsync/demo",
+            "-n",
+            "ops",
+            "--timeout=20s",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("condition met"), "{out}");
+
+    // A new artifact revision → one upgrade and a new history entry.
+    let writes_before = writes(&w.sim).len();
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    w.publish(
+        "main@sha1:2222222222222222222222222222222222222222",
+        dir.path(),
+    )
+    .await;
+    let s = w
+        .wait_for("demo", "second revision applied", |s| {
+            applied(s, "main@sha1:2222222222222222222222222222222222222222")
+        })
+        .await;
+    let st = s.status.unwrap();
+    assert_eq!(st.history.len(), 2);
+    assert_eq!(st.history[0].counts.get("upgrade"), Some(&1));
+    assert_eq!(st.history[0].operations[0].type_, "action");
+    assert_eq!(st.history[0].operations[0].state, "COMPLETED");
+    let new_writes: Vec<String> = writes(&w.sim)[writes_before..].to_vec();
+    assert_eq!(new_writes.len(), 1, "{new_writes:?}");
+    assert!(new_writes[0].ends_with("/action"));
+
+    // A broken revision → Ready=False with the validation message, OSM untouched.
+    write(
+        dir.path(),
+        "broken.osmops.yaml",
+        "kind: NsInstance\nname: broken\n",
+    );
+    let requests_before = w.sim.log().len();
+    w.publish(
+        "main@sha1:3333333333333333333333333333333333333333",
+        dir.path(),
+    )
+    .await;
+    let s = w
+        .wait_for("demo", "validation failure", |s| {
+            ready_reason(s).as_deref() == Some("ValidationFailed")
+        })
+        .await;
+    let st = s.status.unwrap();
+    let ready = st.condition("Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains("broken.osmops.yaml (document 1): field 'nsdName': missing required field"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(
+        st.last_attempted_revision.as_deref(),
+        Some("main@sha1:3333333333333333333333333333333333333333")
+    );
+    assert_eq!(
+        st.last_applied_revision.as_deref(),
+        Some("main@sha1:2222222222222222222222222222222222222222")
+    );
+    assert_eq!(w.sim.log().len(), requests_before, "OSM untouched");
+
+    // The fixed revision → Ready again.
+    std::fs::remove_file(dir.path().join("broken.osmops.yaml")).unwrap();
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("3")));
+    w.publish(
+        "main@sha1:4444444444444444444444444444444444444444",
+        dir.path(),
+    )
+    .await;
+    w.wait_for("demo", "fixed revision applied", |s| {
+        applied(s, "main@sha1:4444444444444444444444444444444444444444")
+    })
+    .await;
+
+    // Events were recorded with the revision annotation.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), "ops");
+    let evs = events.list(&Default::default()).await.unwrap();
+    let ok = evs
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("ReconciliationSucceeded"))
+        .expect("a success event");
+    assert!(ok
+        .message
+        .as_deref()
+        .unwrap()
+        .starts_with("Reconciliation finished in"));
+    assert!(ok
+        .metadata
+        .annotations
+        .as_ref()
+        .unwrap()
+        .contains_key("osmops.io/revision"));
+    assert!(evs
+        .items
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("ValidationFailed")
+            && e.type_.as_deref() == Some("Warning")));
+
+    // Deletion with prune removes the NS instances, then the finalizer goes and the object with it.
+    w.syncs()
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while w.syncs().get_opt("demo").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "OsmSync not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(w.sim.ns_instances().is_empty(), "pruned on deletion");
+    assert!(w.sim.vnf_packages().is_empty() && w.sim.ns_packages().is_empty());
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), ctl)
+        .await
+        .expect("graceful shutdown")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_failover_between_two_replicas() {
+    let w = world().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    w.publish("main@sha1:aaaa", dir.path()).await;
+    let lease = Duration::from_secs(2);
+    let replica = |id: &'static str| {
+        let ctx = context(&w.client, id);
+        let le = LeaderElection::new(
+            w.client.clone(),
+            "ops",
+            "osmops-controller-leader",
+            id,
+            lease,
+        );
+        tokio::spawn(controller::run_with_leader_election(
+            ctx,
+            le,
+            std::future::pending::<()>(),
+        ))
+    };
+    let a = replica("replica-a");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = replica("replica-b");
+    w.create_sync("demo").await;
+    w.wait_for("demo", "applied by the leader", |s| {
+        applied(s, "main@sha1:aaaa")
+    })
+    .await;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(w.client.clone(), "ops");
+    let holder =
+        |l: k8s_openapi::api::coordination::v1::Lease| l.spec.unwrap().holder_identity.unwrap();
+    assert_eq!(
+        holder(leases.get("osmops-controller-leader").await.unwrap()),
+        "replica-a"
+    );
+
+    // Kill the leader without releasing the lease; the other replica takes over once it expires.
+    a.abort();
+    let killed = Instant::now();
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    w.publish("main@sha1:bbbb", dir.path()).await;
+    w.wait_for("demo", "applied by the new leader", |s| {
+        applied(s, "main@sha1:bbbb")
+    })
+    .await;
+    assert_eq!(
+        holder(leases.get("osmops-controller-leader").await.unwrap()),
+        "replica-b"
+    );
+    assert!(
+        killed.elapsed() >= Duration::from_secs(1),
+        "took over only after the lease lapsed"
+    );
+    b.abort();
+}
