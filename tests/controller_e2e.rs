@@ -410,3 +410,92 @@ async fn leader_failover_between_two_replicas() {
     );
     b.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_binary_runs_from_a_kubeconfig_and_stops_gracefully() {
+    let w = world().await;
+    let dir = repo(&[("ldap", None)]);
+    w.publish("main@sha1:cccc", dir.path()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = w.emu.kubeconfig(tmp.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(bin())
+        .args([
+            "controller",
+            "--leader-elect",
+            "--leader-election-namespace",
+            "ops",
+            "--metrics-addr",
+            &addr,
+            "--health-addr",
+            &addr,
+        ])
+        .args([
+            "--operation-poll-interval",
+            "50ms",
+            "--log-encoding",
+            "json",
+        ])
+        .env("KUBECONFIG", &kc)
+        .env("POD_NAME", "osmops-controller-0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    w.create_sync("demo").await;
+    w.wait_for("demo", "applied by the binary", |s| {
+        applied(s, "main@sha1:cccc")
+    })
+    .await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("gotk_reconcile_duration_seconds_count{kind=\"OsmSync\",name=\"demo\",namespace=\"ops\"}"), "{metrics}");
+    assert!(
+        metrics.contains("osmops_osm_operations_total{type=\"instantiate\",state=\"COMPLETED\"} 1"),
+        "{metrics}"
+    );
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(w.client.clone(), "ops");
+    let lease = leases.get("osmops-controller-leader").await.unwrap();
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some("osmops-controller-0")
+    );
+    // SIGTERM → graceful shutdown, exit code 0.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(0), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with('{') && l.contains("controller stopped")),
+        "JSON logs: {logs}"
+    );
+    assert!(!logs.contains("\"admin\""), "no credentials in logs");
+}

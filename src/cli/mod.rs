@@ -183,15 +183,25 @@ impl CliError {
     }
 }
 
+fn init_logging(default_level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OSMOPS_LOG")
+        .unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OSMOPS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    match &cli.command {
+        Command::Controller(a) => init_logging(&a.log_level, a.log_encoding == LogEncoding::Json),
+        _ => init_logging("warn", false),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -483,6 +493,9 @@ async fn run_sim(args: SimArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long running reconciles may take to finish after SIGTERM.
+const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -534,17 +547,42 @@ async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
         identity.clone(),
     ));
     tracing::info!(identity = %identity, namespace = ?args.watch_namespace, "starting the OsmSync controller");
-    if args.leader_elect {
-        let le = LeaderElection::new(
-            client,
-            &args.leader_election_namespace,
-            &args.leader_election_id,
-            &identity,
-            args.leader_election_lease_duration,
-        );
-        controller::run_with_leader_election(ctx, le, shutdown_signal()).await;
-    } else {
-        controller::run(ctx, shutdown_signal()).await;
+    // One signal listener feeds the graceful stop and a deadline after which we exit anyway
+    // (a reconcile stuck on an unreachable API must not keep the pod alive forever).
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(());
+        let _ = force_tx.send(());
+    });
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    let work = async move {
+        if args.leader_elect {
+            let le = LeaderElection::new(
+                client,
+                &args.leader_election_namespace,
+                &args.leader_election_id,
+                &identity,
+                args.leader_election_lease_duration,
+            );
+            controller::run_with_leader_election(ctx, le, stop).await;
+        } else {
+            controller::run(ctx, stop).await;
+        }
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = async move {
+            if force_rx.await.is_ok() {
+                tokio::time::sleep(GRACEFUL_SHUTDOWN_TIMEOUT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!("graceful shutdown did not finish in time; exiting"),
     }
     http.abort();
     tracing::info!("controller stopped");
