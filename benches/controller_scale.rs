@@ -156,6 +156,8 @@ async fn main() {
             "4",
             "--operation-poll-interval",
             "200ms",
+            "--grpc-addr",
+            "127.0.0.1:0",
         ])
         .args([
             "--metrics-addr",

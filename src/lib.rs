@@ -7,6 +7,8 @@ pub mod cli;
 pub mod controller;
 pub mod duration;
 pub mod engine;
+pub mod grpc;
+pub mod journal;
 pub mod osm;
 pub mod plan;
 pub mod repo;

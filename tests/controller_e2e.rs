@@ -440,6 +440,8 @@ async fn the_controller_binary_runs_from_a_kubeconfig_and_stops_gracefully() {
             "50ms",
             "--log-encoding",
             "json",
+            "--grpc-addr",
+            "127.0.0.1:0",
         ])
         .env("KUBECONFIG", &kc)
         .env("POD_NAME", "osmops-controller-0")

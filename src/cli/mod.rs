@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 1 OSM or operation failure, 2 invalid input (nothing sent to OSM).
 
 mod output;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +40,23 @@ enum Command {
     Crd,
     /// Run the Kubernetes controller reconciling OsmSync objects (kubeconfig or in-cluster).
     Controller(ControllerArgs),
+    /// Read syncs, plans and OSM operations from the controller's gRPC API.
+    Get {
+        #[command(subcommand)]
+        what: remote::GetWhat,
+        #[command(flatten)]
+        grpc: remote::GrpcArgs,
+    },
+    /// Follow the controller's event stream (reconciles, plans, OSM operations).
+    Events {
+        /// Resume after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[command(flatten)]
+        grpc: remote::GrpcArgs,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,6 +103,20 @@ struct ControllerArgs {
     log_level: String,
     #[arg(long, value_enum, default_value_t = LogEncoding::Console)]
     log_encoding: LogEncoding,
+    /// Address of the gRPC API.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    grpc_addr: std::net::SocketAddr,
+    /// TLS certificate and key (PEM) for the gRPC API.
+    #[arg(long, requires = "grpc_tls_key")]
+    grpc_tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "grpc_tls_cert")]
+    grpc_tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    #[arg(long, requires = "grpc_tls_cert")]
+    grpc_client_ca: Option<PathBuf>,
+    /// File holding the bearer token gRPC clients must send (e.g. a mounted Secret).
+    #[arg(long)]
+    grpc_token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -222,6 +254,21 @@ pub fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Controller(args) => run_controller(args).await,
+            Command::Get { what, grpc } => match remote::get(&grpc, &what).await {
+                Ok(out) => {
+                    print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(CliError::Osm(e)),
+            },
+            Command::Events {
+                after,
+                namespace,
+                grpc,
+            } => remote::events(&grpc, after, namespace)
+                .await
+                .map(|_| ExitCode::SUCCESS)
+                .map_err(CliError::Osm),
         }
     });
     match result {
@@ -546,6 +593,41 @@ async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
         metrics,
         identity.clone(),
     ));
+    let token = match &args.grpc_token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| {
+                    CliError::Input(format!(
+                        "cannot read --grpc-token-file {}: {e}",
+                        p.display()
+                    ))
+                })?
+                .trim()
+                .to_owned(),
+        )
+        .filter(|t| !t.is_empty()),
+        None => None,
+    };
+    let tls = args
+        .grpc_tls_cert
+        .clone()
+        .map(|cert| crate::grpc::TlsFiles {
+            cert,
+            key: args
+                .grpc_tls_key
+                .clone()
+                .expect("clap requires the key with the cert"),
+            client_ca: args.grpc_client_ca.clone(),
+        });
+    let (grpc_stop_tx, grpc_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let grpc = tokio::spawn(crate::grpc::serve_addr(
+        ctx.clone(),
+        args.grpc_addr,
+        crate::grpc::GrpcOptions { tls, token },
+        async move {
+            let _ = grpc_stop_rx.await;
+        },
+    ));
     tracing::info!(identity = %identity, namespace = ?args.watch_namespace, "starting the OsmSync controller");
     // One signal listener feeds the graceful stop and a deadline after which we exit anyway
     // (a reconcile stuck on an unreachable API must not keep the pod alive forever).
@@ -585,6 +667,10 @@ async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
         } => tracing::warn!("graceful shutdown did not finish in time; exiting"),
     }
     http.abort();
+    let _ = grpc_stop_tx.send(());
+    if let Ok(Err(e)) = grpc.await {
+        tracing::error!(error = %e, "gRPC server failed");
+    }
     tracing::info!("controller stopped");
     Ok(ExitCode::SUCCESS)
 }

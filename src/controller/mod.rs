@@ -6,6 +6,7 @@
 mod events;
 mod leader;
 mod metrics;
+mod preview;
 mod reconcile;
 mod secret;
 pub mod status;
@@ -25,6 +26,7 @@ use kube::{Client, ResourceExt};
 
 pub use leader::LeaderElection;
 pub use metrics::Metrics;
+pub use preview::{nbi_for_sync, preview_plan, AccessError};
 pub use reconcile::{reconcile, ReconcileError};
 
 use crate::api::flux::source_resource;
@@ -99,6 +101,8 @@ pub struct Context {
     pub http: reqwest::Client,
     /// This instance, for events and leases.
     pub identity: String,
+    /// Plans, operations and events for the gRPC API.
+    pub journal: Arc<crate::journal::Journal>,
 }
 
 impl Context {
@@ -121,6 +125,7 @@ impl Context {
             sessions: Sessions::default(),
             http,
             identity,
+            journal: Arc::default(),
         }
     }
 }

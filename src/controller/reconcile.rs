@@ -144,6 +144,7 @@ async fn fail(
     api: &Api<OsmSync>,
     ctx: &Context,
     sync: &OsmSync,
+    started: Instant,
     current: &mut OsmSyncStatus,
     mut next: OsmSyncStatus,
     reason: &str,
@@ -164,6 +165,12 @@ async fn fail(
         .map(|c| (&c.reason, &c.message))
         != Some((&reason.to_owned(), &message));
     write_status(api, sync, current, &next).await?;
+    ctx.journal.reconcile_finished(
+        sync,
+        &next,
+        revision.unwrap_or_default(),
+        started.elapsed().as_secs_f64(),
+    );
     if changed {
         publish(
             &ctx.client,
@@ -192,6 +199,8 @@ async fn apply(
     let ns = sync.namespace().unwrap_or_default();
     let mut current = sync.status.clone().unwrap_or_default();
     let mut next = current.clone();
+    ctx.journal.observe_sync(sync);
+    let key = (ns.clone(), sync.name_any());
     if sync.spec.suspend {
         tracing::info!(osmsync = %sync.name_any(), "reconciliation is suspended for this object");
         return Ok(Action::await_change());
@@ -206,6 +215,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 reason::INVALID_SPEC,
@@ -242,6 +252,7 @@ async fn apply(
             api,
             ctx,
             sync,
+            started,
             &mut current,
             next,
             reason::DEPENDENCY_NOT_READY,
@@ -263,6 +274,7 @@ async fn apply(
             api,
             ctx,
             sync,
+            started,
             &mut current,
             next,
             reason::ACCESS_DENIED,
@@ -284,6 +296,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 reason::ARTIFACT_FAILED,
@@ -308,6 +321,7 @@ async fn apply(
             api,
             ctx,
             sync,
+            started,
             &mut current,
             next,
             reason::ARTIFACT_FAILED,
@@ -325,6 +339,7 @@ async fn apply(
         .or_else(|| artifact.checksum.as_ref().map(|c| format!("sha256:{c}")))
         .unwrap_or_default();
     next.last_attempted_revision = Some(revision.clone());
+    ctx.journal.reconcile_started(&key, &revision);
 
     // Say what is happening when there is new work (new generation, new revision, or not Ready).
     let ready_now = current
@@ -358,6 +373,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 reason::ARTIFACT_FAILED,
@@ -382,6 +398,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 reason::VALIDATION_FAILED,
@@ -402,6 +419,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 r,
@@ -422,7 +440,13 @@ async fn apply(
     };
     let inventory = inventory_from_status(next.inventory.as_ref());
     let start = status::now_rfc3339();
-    let outcome = match engine::reconcile(&nbi, &desired, &inventory, &opts, &|_, _| {}).await {
+    let journal = ctx.journal.clone();
+    let on_progress = |_: &crate::plan::Plan, p: &engine::Progress| {
+        if let engine::Progress::Operation { report } = p {
+            journal.operation_seen(&key, &revision, report);
+        }
+    };
+    let outcome = match engine::reconcile(&nbi, &desired, &inventory, &opts, &on_progress).await {
         Ok(o) => o,
         Err(EngineError::Invalid(problems)) => {
             let msg = format!(
@@ -433,6 +457,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 reason::VALIDATION_FAILED,
@@ -454,6 +479,7 @@ async fn apply(
                 api,
                 ctx,
                 sync,
+                started,
                 &mut current,
                 next,
                 r,
@@ -466,6 +492,7 @@ async fn apply(
         }
     };
     ctx.metrics.observe_outcome(&outcome);
+    ctx.journal.plan_applied(&key, &revision, &outcome);
     next.inventory = Some(inventory_to_status(&outcome.inventory));
     if outcome.plan.writes() > 0
         || outcome.failed()
@@ -508,6 +535,7 @@ async fn finish(
             api,
             ctx,
             sync,
+            started,
             &mut current,
             next,
             r,
@@ -523,6 +551,8 @@ async fn finish(
         mark_progressing(&mut next, generation, reason::PROGRESSING_WITH_RETRY, &msg);
         next.observed_generation = generation;
         write_status(api, sync, &mut current, &next).await?;
+        ctx.journal
+            .reconcile_finished(sync, &next, revision, started.elapsed().as_secs_f64());
         return Ok(Action::requeue(ctx.opts.requeue_dependency.min(iv.retry)));
     }
     let was_ready = current
@@ -537,6 +567,8 @@ async fn finish(
     );
     next.last_applied_revision = Some(revision.to_owned());
     write_status(api, sync, &mut current, &next).await?;
+    ctx.journal
+        .reconcile_finished(sync, &next, revision, started.elapsed().as_secs_f64());
     if outcome.plan.writes() > 0 || revision_changed || !was_ready {
         let msg = format!(
             "Reconciliation finished in {}, next run in {}\n{}",
@@ -607,7 +639,7 @@ fn failure_lines(o: &Outcome) -> String {
 }
 
 /// The NBI session for this OsmSync's Secret, or a (reason, message) to report.
-async fn session(
+pub(super) async fn session(
     ctx: &Context,
     sync: &OsmSync,
     ns: &str,
@@ -651,6 +683,7 @@ async fn cleanup(
     let inventory = inventory_from_status(sync.status.as_ref().and_then(|s| s.inventory.as_ref()));
     if !sync.spec.prune || sync.spec.suspend || inventory.is_empty() {
         tracing::info!(osmsync = %sync.name_any(), "deleted without pruning OSM objects");
+        ctx.journal.forget_sync(&ns, &sync.name_any());
         return Ok(Action::await_change());
     }
     let mut current = sync.status.clone().unwrap_or_default();
@@ -725,6 +758,7 @@ async fn cleanup(
                 &ctx.identity,
             )
             .await;
+            ctx.journal.forget_sync(&ns, &sync.name_any());
             Ok(Action::await_change())
         }
         other => {

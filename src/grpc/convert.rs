@@ -1,0 +1,104 @@
+//! Journal records → protobuf messages.
+
+use super::pb;
+use crate::journal::{EventKind, JournalEvent, OperationRecord, PlanRecord, SyncSummary};
+
+pub fn rfc3339(epoch: f64) -> String {
+    if epoch <= 0.0 {
+        return String::new();
+    }
+    k8s_openapi::jiff::Timestamp::from_second(epoch as i64)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+pub fn sync_ref(namespace: &str, name: &str) -> Option<pb::SyncRef> {
+    Some(pb::SyncRef {
+        namespace: namespace.into(),
+        name: name.into(),
+    })
+}
+
+pub fn sync(s: &SyncSummary) -> pb::Sync {
+    pb::Sync {
+        r#ref: sync_ref(&s.namespace, &s.name),
+        ready: s.ready.clone(),
+        reason: s.reason.clone(),
+        message: s.message.clone(),
+        last_applied_revision: s.last_applied_revision.clone(),
+        last_attempted_revision: s.last_attempted_revision.clone(),
+        suspended: s.suspended,
+        last_reconcile_time: s.last_reconcile_time.clone(),
+        source: s.source.clone(),
+    }
+}
+
+pub fn plan(p: &PlanRecord) -> pb::Plan {
+    pb::Plan {
+        r#ref: sync_ref(&p.namespace, &p.name),
+        revision: p.revision.clone(),
+        computed_at: p.computed_at.clone(),
+        actions: p
+            .actions
+            .iter()
+            .map(|a| pb::PlanAction {
+                kind: a.kind.clone(),
+                name: a.name.clone(),
+                operation: a.operation.clone(),
+                reason: a.reason.clone(),
+                outcome: a.outcome.clone(),
+                outcome_message: a.outcome_message.clone(),
+                osm_id: a.osm_id.clone(),
+                nslcmop_id: a.nslcmop_id.clone(),
+            })
+            .collect(),
+        applied: p.applied,
+        problems: p.problems.clone(),
+    }
+}
+
+pub fn operation(o: &OperationRecord) -> pb::Operation {
+    pb::Operation {
+        nslcmop_id: o.nslcmop_id.clone(),
+        r#ref: sync_ref(&o.namespace, &o.sync),
+        ns_name: o.ns_name.clone(),
+        ns_instance_id: o.ns_instance_id.clone(),
+        r#type: o.op_type.clone(),
+        state: o.state.clone(),
+        start_time: rfc3339(o.start_time),
+        end_time: o.end_time.map(rfc3339).unwrap_or_default(),
+        error: o.error.clone(),
+        revision: o.revision.clone(),
+    }
+}
+
+pub fn event(e: &JournalEvent) -> pb::Event {
+    let kind = match &e.kind {
+        EventKind::ReconcileStarted { revision } => {
+            pb::event::Kind::ReconcileStarted(pb::ReconcileStarted {
+                revision: revision.clone(),
+            })
+        }
+        EventKind::ReconcileFinished {
+            revision,
+            ready,
+            reason,
+            message,
+            duration_seconds,
+        } => pb::event::Kind::ReconcileFinished(pb::ReconcileFinished {
+            revision: revision.clone(),
+            ready: ready.clone(),
+            reason: reason.clone(),
+            message: message.clone(),
+            duration_seconds: *duration_seconds,
+        }),
+        EventKind::PlanComputed(p) => pb::event::Kind::PlanComputed(plan(p)),
+        EventKind::OperationChanged(o) => pb::event::Kind::OperationChanged(operation(o)),
+    };
+    pb::Event {
+        sequence: e.sequence,
+        time: e.time.clone(),
+        r#ref: sync_ref(&e.namespace, &e.name),
+        kind: Some(kind),
+    }
+}

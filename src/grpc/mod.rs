@@ -1,0 +1,14 @@
+//! The gRPC side API (tonic), generated from `proto/` by build.rs, served from the controller
+//! process. Read-only except PreviewPlan (which writes nothing to OSM either). The data comes from
+//! the journal; running operations are refreshed from OSM through the OsmSync's NBI session.
+
+mod convert;
+mod server;
+
+pub use server::{serve, serve_addr, GrpcOptions, OsmOpsService, ServeError, TlsFiles};
+
+pub mod pb {
+    tonic::include_proto!("osmops.v1");
+    /// Descriptor set for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("osmops_descriptor");
+}
