@@ -3,6 +3,7 @@
 //! probes, and optionally runs only while holding a leader Lease. It never talks to the NBI
 //! itself: the engine does.
 
+mod artifact;
 mod events;
 mod leader;
 mod metrics;

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 
+use super::artifact::Unresolved;
 use super::reconcile::session;
 use super::status::inventory_from_status;
 use super::Context;
-use crate::api::flux::{source_resource, SourceState};
 use crate::api::OsmSync;
 use crate::engine::{self, EngineError, EngineOptions};
 use crate::osm::NbiClient;
@@ -58,20 +58,21 @@ pub async fn preview_plan(
     revision: Option<&str>,
 ) -> Result<(String, Plan), AccessError> {
     let sync = get_sync(ctx, ns, name).await?;
-    let src = &sync.spec.source_ref;
-    let src_ns = src.namespace.clone().unwrap_or_else(|| ns.to_owned());
-    let label = format!("{}/{src_ns}/{}", src.kind.as_str(), src.name);
-    let resource = source_resource(src.kind, src.api_version.as_deref());
-    let src_api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &src_ns, &resource);
-    let obj = src_api
-        .get_opt(&src.name)
+    let resolved = match super::artifact::resolve(ctx, &sync, ns)
         .await
         .map_err(|e| AccessError::Unavailable(format!("Kubernetes API: {e}")))?
-        .ok_or_else(|| AccessError::FailedPrecondition(format!("Source '{label}' not found")))?;
-    let state = SourceState::from_object(&obj);
-    let artifact = state.artifact.filter(|_| state.ready).ok_or_else(|| {
-        AccessError::FailedPrecondition(format!("Source '{label}' has no ready artifact"))
-    })?;
+    {
+        Ok(r) => r,
+        Err(Unresolved::Missing(msg) | Unresolved::Blocked(msg)) => {
+            return Err(AccessError::FailedPrecondition(msg))
+        }
+        Err(Unresolved::NotReady { label, .. }) => {
+            return Err(AccessError::FailedPrecondition(format!(
+                "Source '{label}' has no ready artifact"
+            )))
+        }
+    };
+    let (label, artifact, digest) = (resolved.label, resolved.artifact, resolved.digest);
     if let Some(wanted) = revision.filter(|r| !r.is_empty()) {
         if wanted != artifact.revision {
             return Err(AccessError::NotFound(format!(
@@ -80,11 +81,6 @@ pub async fn preview_plan(
             )));
         }
     }
-    let digest = artifact
-        .digest
-        .clone()
-        .or_else(|| artifact.checksum.as_ref().map(|c| format!("sha256:{c}")))
-        .unwrap_or_default();
     let snapshot = crate::source::fetch(
         &ctx.http,
         &artifact.url,

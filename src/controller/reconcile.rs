@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
 use kube::ResourceExt;
@@ -22,7 +22,6 @@ use super::status::{
     mark_ready, push_history,
 };
 use super::Context;
-use crate::api::flux::{source_resource, SourceState};
 use crate::api::{reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::{self, EngineError, EngineOptions, Outcome};
@@ -138,55 +137,63 @@ async fn write_status(
     Ok(())
 }
 
-/// Ends a reconcile with Ready=False, an event and a requeue.
-#[allow(clippy::too_many_arguments)]
-async fn fail(
-    api: &Api<OsmSync>,
-    ctx: &Context,
-    sync: &OsmSync,
+/// What every phase of one reconcile needs to report.
+struct Run<'a> {
+    api: &'a Api<OsmSync>,
+    ctx: &'a Context,
+    sync: &'a OsmSync,
     started: Instant,
-    current: &mut OsmSyncStatus,
-    mut next: OsmSyncStatus,
-    reason: &str,
-    message: String,
-    stalled: bool,
-    revision: Option<&str>,
-    requeue: Option<Duration>,
-) -> Result<Action, ReconcileError> {
-    mark_failed(
-        &mut next,
-        sync.metadata.generation,
-        reason,
-        &message,
-        stalled,
-    );
-    let changed = current
-        .condition(crate::api::condition::READY)
-        .map(|c| (&c.reason, &c.message))
-        != Some((&reason.to_owned(), &message));
-    write_status(api, sync, current, &next).await?;
-    ctx.journal.reconcile_finished(
-        sync,
-        &next,
-        revision.unwrap_or_default(),
-        started.elapsed().as_secs_f64(),
-    );
-    if changed {
-        publish(
-            &ctx.client,
-            sync,
-            EventType::Warning,
+}
+
+impl Run<'_> {
+    /// Ends a reconcile with Ready=False, an event and a requeue.
+    #[allow(clippy::too_many_arguments)]
+    async fn fail(
+        &self,
+        current: &mut OsmSyncStatus,
+        mut next: OsmSyncStatus,
+        reason: &str,
+        message: String,
+        stalled: bool,
+        revision: Option<&str>,
+        requeue: Option<Duration>,
+    ) -> Result<Action, ReconcileError> {
+        let (api, ctx, sync, started) = (self.api, self.ctx, self.sync, self.started);
+        mark_failed(
+            &mut next,
+            sync.metadata.generation,
             reason,
             &message,
-            revision,
-            &ctx.identity,
-        )
-        .await;
+            stalled,
+        );
+        let changed = current
+            .condition(crate::api::condition::READY)
+            .map(|c| (&c.reason, &c.message))
+            != Some((&reason.to_owned(), &message));
+        write_status(api, sync, current, &next).await?;
+        ctx.journal.reconcile_finished(
+            sync,
+            &next,
+            revision.unwrap_or_default(),
+            started.elapsed().as_secs_f64(),
+        );
+        if changed {
+            publish(
+                &ctx.client,
+                sync,
+                EventType::Warning,
+                reason,
+                &message,
+                revision,
+                &ctx.identity,
+            )
+            .await;
+        }
+        tracing::warn!(osmsync = %sync.name_any(), reason, %message, "reconciliation failed");
+        Ok(requeue
+            .map(Action::requeue)
+            .unwrap_or_else(Action::await_change))
     }
-    tracing::warn!(osmsync = %sync.name_any(), reason, %message, "reconciliation failed");
-    Ok(requeue
-        .map(Action::requeue)
-        .unwrap_or_else(Action::await_change))
 }
 
 async fn apply(
@@ -200,6 +207,12 @@ async fn apply(
     let mut current = sync.status.clone().unwrap_or_default();
     let mut next = current.clone();
     ctx.journal.observe_sync(sync);
+    let run = Run {
+        api,
+        ctx,
+        sync,
+        started,
+    };
     let key = (ns.clone(), sync.name_any());
     if sync.spec.suspend {
         tracing::info!(osmsync = %sync.name_any(), "reconciliation is suspended for this object");
@@ -211,20 +224,17 @@ async fn apply(
     let iv = match Intervals::from(sync) {
         Ok(iv) => iv,
         Err(msg) => {
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
-                &mut current,
-                next,
-                reason::INVALID_SPEC,
-                msg,
-                true,
-                None,
-                None,
-            )
-            .await
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::INVALID_SPEC,
+                    msg,
+                    true,
+                    None,
+                    None,
+                )
+                .await
         }
     };
 
@@ -248,96 +258,72 @@ async fn apply(
             waiting.join(", "),
             format_duration(wait)
         );
-        return fail(
-            api,
-            ctx,
-            sync,
-            started,
-            &mut current,
-            next,
-            reason::DEPENDENCY_NOT_READY,
-            msg,
-            false,
-            None,
-            Some(wait),
-        )
-        .await;
-    }
-
-    // Source artifact.
-    let src = &sync.spec.source_ref;
-    let src_ns = src.namespace.clone().unwrap_or_else(|| ns.clone());
-    let label = format!("{}/{src_ns}/{}", src.kind.as_str(), src.name);
-    if ctx.opts.no_cross_namespace_refs && src_ns != ns {
-        let msg = format!("can't access '{label}', cross-namespace references have been blocked");
-        return fail(
-            api,
-            ctx,
-            sync,
-            started,
-            &mut current,
-            next,
-            reason::ACCESS_DENIED,
-            msg,
-            true,
-            None,
-            None,
-        )
-        .await;
-    }
-    let resource = source_resource(src.kind, src.api_version.as_deref());
-    let src_api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &src_ns, &resource);
-    let retry_dep = ctx.opts.requeue_dependency;
-    let state = match src_api.get_opt(&src.name).await? {
-        Some(obj) => SourceState::from_object(&obj),
-        None => {
-            let msg = format!("Source '{label}' not found");
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
+        return run
+            .fail(
                 &mut current,
                 next,
-                reason::ARTIFACT_FAILED,
+                reason::DEPENDENCY_NOT_READY,
                 msg,
                 false,
                 None,
-                Some(retry_dep),
+                Some(wait),
             )
             .await;
+    }
+
+    // Source artifact.
+    let retry_dep = ctx.opts.requeue_dependency;
+    let resolved = match super::artifact::resolve(ctx, sync, &ns).await? {
+        Ok(r) => r,
+        Err(super::artifact::Unresolved::Blocked(msg)) => {
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::ACCESS_DENIED,
+                    msg,
+                    true,
+                    None,
+                    None,
+                )
+                .await;
+        }
+        Err(super::artifact::Unresolved::Missing(msg)) => {
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::ARTIFACT_FAILED,
+                    msg,
+                    false,
+                    None,
+                    Some(retry_dep),
+                )
+                .await;
+        }
+        Err(super::artifact::Unresolved::NotReady { source_message, .. }) => {
+            let why = source_message
+                .map(|m| format!(" (source: {m})"))
+                .unwrap_or_default();
+            let msg = format!(
+                "Source artifact not found, retrying in {}{why}",
+                format_duration(retry_dep)
+            );
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::ARTIFACT_FAILED,
+                    msg,
+                    false,
+                    None,
+                    Some(retry_dep),
+                )
+                .await;
         }
     };
-    let Some(artifact) = state.artifact.filter(|_| state.ready) else {
-        let why = state
-            .message
-            .map(|m| format!(" (source: {m})"))
-            .unwrap_or_default();
-        let msg = format!(
-            "Source artifact not found, retrying in {}{why}",
-            format_duration(retry_dep)
-        );
-        return fail(
-            api,
-            ctx,
-            sync,
-            started,
-            &mut current,
-            next,
-            reason::ARTIFACT_FAILED,
-            msg,
-            false,
-            None,
-            Some(retry_dep),
-        )
-        .await;
-    };
+    let (artifact, digest) = (resolved.artifact, resolved.digest);
     let revision = artifact.revision.clone();
-    let digest = artifact
-        .digest
-        .clone()
-        .or_else(|| artifact.checksum.as_ref().map(|c| format!("sha256:{c}")))
-        .unwrap_or_default();
     next.last_attempted_revision = Some(revision.clone());
     ctx.journal.reconcile_started(&key, &revision);
 
@@ -369,20 +355,17 @@ async fn apply(
         Ok(s) => s,
         Err(e) => {
             let msg = format!("failed to fetch artifact for revision {revision}: {e}");
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
-                &mut current,
-                next,
-                reason::ARTIFACT_FAILED,
-                msg,
-                false,
-                Some(&revision),
-                Some(iv.retry),
-            )
-            .await;
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::ARTIFACT_FAILED,
+                    msg,
+                    false,
+                    Some(&revision),
+                    Some(iv.retry),
+                )
+                .await;
         }
     };
     let read_opts = ReadOptions {
@@ -394,20 +377,17 @@ async fn apply(
         Ok(d) => d,
         Err(e) => {
             let msg = format!("validation failed for revision {revision}: {e}");
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
-                &mut current,
-                next,
-                reason::VALIDATION_FAILED,
-                msg,
-                false,
-                Some(&revision),
-                Some(iv.retry),
-            )
-            .await;
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::VALIDATION_FAILED,
+                    msg,
+                    false,
+                    Some(&revision),
+                    Some(iv.retry),
+                )
+                .await;
         }
     };
     drop(snapshot);
@@ -415,20 +395,17 @@ async fn apply(
     let nbi = match session(ctx, sync, &ns).await? {
         Ok(c) => c,
         Err((r, msg)) => {
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
-                &mut current,
-                next,
-                r,
-                msg,
-                false,
-                Some(&revision),
-                Some(iv.retry),
-            )
-            .await
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    r,
+                    msg,
+                    false,
+                    Some(&revision),
+                    Some(iv.retry),
+                )
+                .await
         }
     };
     let opts = EngineOptions {
@@ -453,20 +430,17 @@ async fn apply(
                 "validation failed for revision {revision}: {}",
                 problems.join("; ")
             );
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
-                &mut current,
-                next,
-                reason::VALIDATION_FAILED,
-                msg,
-                false,
-                Some(&revision),
-                Some(iv.retry),
-            )
-            .await;
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    reason::VALIDATION_FAILED,
+                    msg,
+                    false,
+                    Some(&revision),
+                    Some(iv.retry),
+                )
+                .await;
         }
         Err(EngineError::Nbi(e)) => {
             let r = if e.is_unavailable() {
@@ -475,20 +449,17 @@ async fn apply(
                 reason::RECONCILIATION_FAILED
             };
             let msg = format!("revision {revision}: {e}");
-            return fail(
-                api,
-                ctx,
-                sync,
-                started,
-                &mut current,
-                next,
-                r,
-                msg,
-                false,
-                Some(&revision),
-                Some(iv.retry),
-            )
-            .await;
+            return run
+                .fail(
+                    &mut current,
+                    next,
+                    r,
+                    msg,
+                    false,
+                    Some(&revision),
+                    Some(iv.retry),
+                )
+                .await;
         }
     };
     ctx.metrics.observe_outcome(&outcome);
@@ -520,6 +491,12 @@ async fn finish(
     started: Instant,
 ) -> Result<Action, ReconcileError> {
     let generation = sync.metadata.generation;
+    let run = Run {
+        api,
+        ctx,
+        sync,
+        started,
+    };
     if outcome.failed() {
         let timeout = outcome.operations.iter().any(|o| o.state == "TIMEOUT");
         let op_failed = outcome.operations.iter().any(|o| o.failed());
@@ -531,20 +508,17 @@ async fn finish(
             reason::RECONCILIATION_FAILED
         };
         let msg = format!("revision {revision}: {}", failure_lines(outcome));
-        return fail(
-            api,
-            ctx,
-            sync,
-            started,
-            &mut current,
-            next,
-            r,
-            msg,
-            false,
-            Some(revision),
-            Some(iv.retry),
-        )
-        .await;
+        return run
+            .fail(
+                &mut current,
+                next,
+                r,
+                msg,
+                false,
+                Some(revision),
+                Some(iv.retry),
+            )
+            .await;
     }
     if outcome.incomplete() {
         let msg = format!("revision {revision}: {}", failure_lines(outcome));
