@@ -668,40 +668,11 @@ async fn tls_and_mutual_tls() {
         .unwrap();
 }
 
-/// A Python interpreter with grpcio/grpcio-tools: `OSMOPS_TEST_PYTHON` (set by .ci/run), or a venv
-/// this test creates once under the target directory from tests/python/requirements.txt.
-fn python_with_grpc() -> std::path::PathBuf {
-    if let Ok(p) = std::env::var("OSMOPS_TEST_PYTHON") {
-        return p.into();
-    }
-    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("osmops-pyvenv");
-    let python = venv.join("bin/python");
-    let lock = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("osmops-pyvenv.ready");
-    if !lock.exists() {
-        let ok = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is installed")
-            .success();
-        assert!(ok, "cannot create a Python venv");
-        let reqs =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
-        let ok = std::process::Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "-r"])
-            .arg(reqs)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "cannot install grpcio/grpcio-tools from PyPI");
-        std::fs::write(&lock, "").unwrap();
-    }
-    python
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_python_client_discovers_and_calls_the_api() {
-    let python = tokio::task::spawn_blocking(python_with_grpc).await.unwrap();
+    let python = tokio::task::spawn_blocking(common::python::python)
+        .await
+        .unwrap();
     let w = World::new().await;
     let dir = repo(&[("ldap", Some("1"))]);
     w.publish("main@sha1:pypy", dir.path()).await;

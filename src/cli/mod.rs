@@ -17,12 +17,14 @@ use crate::plan::Inventory;
 use crate::repo::{self, ReadOptions};
 use crate::sim::{LcmMode, Seed, SimConfig, Simulator};
 
+/// The build's version: `OSMOPS_VERSION` at compile time (the image build sets it), else the crate version.
+pub const VERSION: &str = match option_env!("OSMOPS_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Parser, Debug)]
-#[command(
-    name = "osmops",
-    version,
-    about = "GitOps for Open Source MANO: make OSM match the desired state kept in Git"
-)]
+#[command(name = "osmops", version = VERSION, about = "GitOps for Open Source MANO: make OSM match the desired state kept in Git")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -628,7 +630,7 @@ async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
             let _ = grpc_stop_rx.await;
         },
     ));
-    tracing::info!(identity = %identity, namespace = ?args.watch_namespace, "starting the OsmSync controller");
+    tracing::info!(version = VERSION, identity = %identity, namespace = ?args.watch_namespace, "starting the OsmSync controller");
     // One signal listener feeds the graceful stop and a deadline after which we exit anyway
     // (a reconcile stuck on an unreachable API must not keep the pod alive forever).
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

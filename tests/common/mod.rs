@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod kube_emulator;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

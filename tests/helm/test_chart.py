@@ -1,0 +1,181 @@
+"""Helm chart checks with the real Helm library (helm-python-sdk) and kubernetes-validate.
+
+    python tests/helm/test_chart.py
+Prints one line per check and a final "N passed, N failed" line; exits non-zero on failure.
+"""
+import json
+import os
+import sys
+
+import yaml  # PyYAML comes with kubernetes-validate
+import helm_python as helm
+import kubernetes_validate
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHART = os.path.join(REPO, "charts", "osmops")
+KUBE_VERSION = "1.33.0"
+# Kinds kubernetes-validate has no schema for (CRD-defined elsewhere).
+NOT_IN_KUBERNETES = {"ServiceMonitor"}
+
+ALL_ON = {
+    "replicaCount": 2,
+    "leaderElection": {"enabled": True},
+    "controller": {"watchNamespace": "flux-system", "noCrossNamespaceRefs": True, "logFormat": "console",
+                   "extraEnv": [{"name": "SOURCE_CONTROLLER_LOCALHOST", "value": "localhost:9090"}]},
+    "grpc": {"enabled": True, "tls": {"enabled": True, "secretName": "osmops-grpc-tls", "mutual": True},
+             "auth": {"enabled": True, "tokenSecretName": "osmops-grpc-token"}},
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "nfv", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}]}]}}},
+    "imagePullSecrets": [{"name": "registry"}],
+}
+
+results = []
+
+
+def check(name, fn):
+    try:
+        fn()
+        results.append((name, None))
+        print(f"ok    {name}")
+    except Exception as e:  # noqa: BLE001 - report every failure, keep going
+        results.append((name, e))
+        print(f"FAIL  {name}: {e}")
+
+
+def render(values):
+    chart = helm.Chart.load(CHART)
+    out = chart.render(values, name="osmops", namespace="osmops-system", is_install=True)
+    docs = []
+    for path, text in sorted(out.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                docs.append((path, doc))
+    return docs
+
+
+def lint_strict():
+    for values in (None, ALL_ON):
+        report = helm.lint(CHART, values, strict=True, kube_version="v" + KUBE_VERSION)
+        problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2] + report.get("errors", [])
+        assert not problems, json.dumps(problems, indent=1)
+
+
+def validate_all(values):
+    def run():
+        docs = render(values)
+        assert docs, "nothing rendered"
+        for path, doc in docs:
+            if doc["kind"] in NOT_IN_KUBERNETES:
+                assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+                continue
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    return run
+
+
+def by_kind(docs, kind):
+    return [d for _, d in docs if d["kind"] == kind]
+
+
+def security_defaults():
+    docs = render(None)
+    (dep,) = by_kind(docs, "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    (c,) = pod["containers"]
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+    assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"]), "writable /tmp for artifacts"
+    assert "--leader-elect" in c["args"]
+    ports = {p["name"] for p in c["ports"]}
+    assert ports == {"metrics", "health", "grpc"}, ports
+    (svc,) = by_kind(docs, "Service")
+    assert {p["name"] for p in svc["spec"]["ports"]} == {"metrics", "grpc"}
+    assert not by_kind(docs, "ServiceMonitor"), "ServiceMonitor is optional"
+
+
+def rbac_least_privilege():
+    for values in (None, ALL_ON):
+        docs = render(values)
+        roles = by_kind(docs, "ClusterRole") + by_kind(docs, "Role")
+        assert roles
+        for r in roles:
+            for rule in r["rules"]:
+                for field in ("apiGroups", "resources", "verbs"):
+                    assert "*" not in rule.get(field, []), f"wildcard in {r['kind']} {r['metadata']['name']}: {rule}"
+        rules = [rule for r in roles for rule in r["rules"]]
+        secrets = [rule for rule in rules if "secrets" in rule["resources"]]
+        assert secrets and all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in secrets)
+        assert any("osmsyncs/status" in rule["resources"] for rule in rules)
+        assert any("osmsyncs/finalizers" in rule["resources"] for rule in rules)
+        assert any("leases" in rule["resources"] for rule in rules)
+    docs = render(ALL_ON)
+    assert not by_kind(docs, "ClusterRole"), "a watched namespace needs no cluster-wide role"
+
+
+def all_features_wired():
+    docs = render(ALL_ON)
+    (dep,) = by_kind(docs, "Deployment")
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    args = c["args"]
+    for a in ["--grpc-tls-cert=/etc/osmops/grpc-tls/tls.crt", "--grpc-client-ca=/etc/osmops/grpc-tls/ca.crt",
+              "--grpc-token-file=/etc/osmops/grpc-auth/token", "--no-cross-namespace-refs", "--log-encoding=console"]:
+        assert a in args, (a, args)
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["WATCH_NAMESPACE"] == "flux-system"
+    assert dep["spec"]["replicas"] == 2
+    (sm,) = by_kind(docs, "ServiceMonitor")
+    assert sm["metadata"]["labels"]["release"] == "prometheus"
+
+
+def crds_identical():
+    top = open(os.path.join(REPO, "crds", "osmops.io_osmsyncs.yaml")).read()
+    chart = open(os.path.join(CHART, "crds", "osmops.io_osmsyncs.yaml")).read()
+    assert top == chart, "charts/osmops/crds must be a copy of crds/ (cp crds/*.yaml charts/osmops/crds/)"
+    crds = helm.Chart.load(CHART).crds
+    assert len(crds) == 1
+    kubernetes_validate.validate(yaml.safe_load(top), KUBE_VERSION, strict=True)
+
+
+def schema_rejects_bad_values():
+    chart = helm.Chart.load(CHART)
+    chart.validate_schema(ALL_ON)
+    for bad in ({"replicaCount": "two"}, {"controller": {"logFormat": "xml"}}, {"unknownKey": 1},
+                {"controller": {"requeueDependency": "thirty seconds"}}):
+        try:
+            chart.validate_schema(bad)
+        except Exception:  # noqa: BLE001 - any schema error is the expected outcome
+            continue
+        raise AssertionError(f"schema accepted {bad}")
+
+
+def required_secrets_are_enforced():
+    try:
+        render({"grpc": {"tls": {"enabled": True}}})
+    except Exception as e:  # noqa: BLE001
+        assert "grpc.tls.secretName is required" in str(e), e
+        return
+    raise AssertionError("rendering TLS without a Secret name succeeded")
+
+
+check("lint --strict (defaults and every option on)", lint_strict)
+check("render defaults → valid Kubernetes manifests", validate_all(None))
+check("render every option on → valid Kubernetes manifests", validate_all(ALL_ON))
+check("security defaults", security_defaults)
+check("RBAC: least privilege, no wildcards", rbac_least_privilege)
+check("every option reaches the Deployment", all_features_wired)
+check("chart CRD identical to crds/ and valid", crds_identical)
+check("values.schema.json rejects bad values", schema_rejects_bad_values)
+check("required Secrets are enforced", required_secrets_are_enforced)
+
+failed = sum(1 for _, e in results if e)
+print(f"{len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
