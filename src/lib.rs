@@ -14,3 +14,4 @@ pub mod plan;
 pub mod repo;
 pub mod sim;
 pub mod source;
+pub mod telemetry;

@@ -217,25 +217,15 @@ impl CliError {
     }
 }
 
-fn init_logging(default_level: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OSMOPS_LOG")
-        .unwrap_or_else(|_| default_level.into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match &cli.command {
-        Command::Controller(a) => init_logging(&a.log_level, a.log_encoding == LogEncoding::Json),
-        _ => init_logging("warn", false),
-    }
+    // Kept until main returns: flushes exported spans.
+    let _telemetry = match &cli.command {
+        Command::Controller(a) => {
+            crate::telemetry::init(&a.log_level, a.log_encoding == LogEncoding::Json)
+        }
+        _ => crate::telemetry::init("warn", false),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

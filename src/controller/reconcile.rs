@@ -13,6 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
 use kube::ResourceExt;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::events::{publish, EventType};
 use super::metrics::ObjectLabels;
@@ -95,12 +96,19 @@ pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, 
         namespace: ns.clone(),
     };
     let api: Api<OsmSync> = Api::namespaced(ctx.client.clone(), &ns);
+    // One trace per reconcile; its id goes into every log line of the reconcile.
+    let span = tracing::info_span!("reconcile", osmsync.namespace = %ns, osmsync.name = %labels.name, trace_id = tracing::field::Empty);
+    span.record(
+        "trace_id",
+        span.in_scope(crate::telemetry::current_trace_id),
+    );
     let result = finalizer(&api, FINALIZER, sync, |event| async {
         match event {
             FinalizerEvent::Apply(s) => apply(&api, &s, &ctx).await,
             FinalizerEvent::Cleanup(s) => cleanup(&api, &s, &ctx).await,
         }
     })
+    .instrument(span)
     .await
     .map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(inner)
@@ -132,6 +140,7 @@ async fn write_status(
         &PatchParams::default(),
         &Patch::Merge(json!({ "status": next })),
     )
+    .instrument(tracing::info_span!("status.write"))
     .await?;
     *current = next.clone();
     Ok(())
@@ -273,7 +282,10 @@ async fn apply(
 
     // Source artifact.
     let retry_dep = ctx.opts.requeue_dependency;
-    let resolved = match super::artifact::resolve(ctx, sync, &ns).await? {
+    let resolved = match super::artifact::resolve(ctx, sync, &ns)
+        .instrument(tracing::info_span!("source.resolve"))
+        .await?
+    {
         Ok(r) => r,
         Err(super::artifact::Unresolved::Blocked(msg)) => {
             return run
@@ -350,6 +362,7 @@ async fn apply(
         &digest,
         &ctx.opts.fetch,
     )
+    .instrument(tracing::info_span!("artifact.fetch", revision = %revision))
     .await
     {
         Ok(s) => s,
@@ -373,7 +386,9 @@ async fn apply(
         file_extensions: sync.spec.file_extensions.clone(),
         credentials_from_elsewhere: true,
     };
-    let desired = match read_repository(snapshot.root(), &read_opts) {
+    let desired = match tracing::info_span!("repository.read")
+        .in_scope(|| read_repository(snapshot.root(), &read_opts))
+    {
         Ok(d) => d,
         Err(e) => {
             let msg = format!("validation failed for revision {revision}: {e}");
@@ -392,7 +407,10 @@ async fn apply(
     };
     drop(snapshot);
 
-    let nbi = match session(ctx, sync, &ns).await? {
+    let nbi = match session(ctx, sync, &ns)
+        .instrument(tracing::info_span!("credentials"))
+        .await?
+    {
         Ok(c) => c,
         Err((r, msg)) => {
             return run
@@ -423,7 +441,10 @@ async fn apply(
             journal.operation_seen(&key, &revision, report);
         }
     };
-    let outcome = match engine::reconcile(&nbi, &desired, &inventory, &opts, &on_progress).await {
+    let outcome = match engine::reconcile(&nbi, &desired, &inventory, &opts, &on_progress)
+        .instrument(tracing::info_span!("engine", revision = %revision))
+        .await
+    {
         Ok(o) => o,
         Err(EngineError::Invalid(problems)) => {
             let msg = format!(
@@ -674,7 +695,10 @@ async fn cleanup(
         &format!("Deleting: pruning {what} from OSM"),
     );
     write_status(api, sync, &mut current, &next).await?;
-    let nbi = match session(ctx, sync, &ns).await? {
+    let nbi = match session(ctx, sync, &ns)
+        .instrument(tracing::info_span!("credentials"))
+        .await?
+    {
         Ok(c) => c,
         Err((r, msg)) => {
             let msg = format!(

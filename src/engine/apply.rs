@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::follow::{follow, OperationReport};
 use super::{ActionResult, ActionStatus, EngineOptions, Progress, ProgressFn};
@@ -300,6 +301,7 @@ pub(super) async fn apply(
     if opts.wait && !reports.is_empty() {
         let on_change =
             |r: &OperationReport| progress(plan, &Progress::Operation { report: r.clone() });
+        let span = tracing::info_span!("operations.follow", operations = reports.len());
         follow(
             client,
             &mut reports,
@@ -307,6 +309,7 @@ pub(super) async fn apply(
             opts.poll_interval,
             &on_change,
         )
+        .instrument(span)
         .await;
         for ((index, _), rep) in operations.iter().zip(&reports) {
             if let (Some(i), true) = (index, rep.failed()) {

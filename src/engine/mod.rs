@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::osm::{CounterSnapshot, NbiClient, NbiError, NsRecord};
 use crate::plan::{self, Inventory, LiveState, Plan, PlanOptions};
@@ -240,12 +241,17 @@ pub async fn reconcile(
     let started = std::time::Instant::now();
     let before = client.counters().snapshot();
     let plan_opts = PlanOptions { prune: opts.prune };
-    let live = load_live(client, desired, inventory, plan_opts).await?;
-    let plan = plan::plan(desired, &live, inventory, plan_opts);
+    let live = load_live(client, desired, inventory, plan_opts)
+        .instrument(tracing::info_span!("osm.read"))
+        .await?;
+    let plan =
+        tracing::info_span!("plan").in_scope(|| plan::plan(desired, &live, inventory, plan_opts));
     if !plan.problems.is_empty() {
         return Err(EngineError::Invalid(plan.problems));
     }
-    let applied = apply::apply(client, desired, &live, &plan, opts, progress).await;
+    let applied = apply::apply(client, desired, &live, &plan, opts, progress)
+        .instrument(tracing::info_span!("apply", writes = plan.writes()))
+        .await;
     let inventory = apply::next_inventory(
         desired,
         &live,

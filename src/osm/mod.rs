@@ -384,6 +384,32 @@ impl NbiClient {
 
     /// One NBI call with the token, one re-login on 401, and retries only where they are safe.
     async fn call(&self, call: &Call) -> Result<Answer, NbiError> {
+        use tracing::Instrument;
+        // One span per NBI call: method and route template only, never ids, bodies or tokens.
+        let span = tracing::info_span!(
+            "nbi.request",
+            otel.name = format!("{} {}", call.method, call.route),
+            http.request.method = %call.method,
+            url.template = call.route,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let result = self.call_unspanned(call).instrument(span.clone()).await;
+        match &result {
+            Ok(a) => {
+                span.record("http.response.status_code", a.status.as_u16());
+            }
+            Err(e) => {
+                if let Some(s) = e.status() {
+                    span.record("http.response.status_code", s);
+                }
+                span.record("error.type", e.kind());
+            }
+        }
+        result
+    }
+
+    async fn call_unspanned(&self, call: &Call) -> Result<Answer, NbiError> {
         let url = format!("{}/{}", self.base, call.path);
         let mut relogged = false;
         let mut attempt = 0;

@@ -25,6 +25,7 @@ ALL_ON = {
     "grpc": {"enabled": True, "tls": {"enabled": True, "secretName": "osmops-grpc-tls", "mutual": True},
              "auth": {"enabled": True, "tokenSecretName": "osmops-grpc-token"}},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "tracing": {"otlpEndpoint": "http://otel-collector.monitoring:4318", "serviceName": "osmops-prod"},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "nfv", "effect": "NoSchedule"}],
     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -131,6 +132,8 @@ def all_features_wired():
         assert a in args, (a, args)
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["WATCH_NAMESPACE"] == "flux-system"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.monitoring:4318"
+    assert env["OTEL_SERVICE_NAME"] == "osmops-prod"
     assert dep["spec"]["replicas"] == 2
     (sm,) = by_kind(docs, "ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "prometheus"

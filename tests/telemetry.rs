@@ -1,0 +1,291 @@
+//! OpenTelemetry: a reconcile of the real controller (on the Kubernetes API emulator, with the NBI
+//! simulator) exported over OTLP/HTTP to an in-process receiver; the span tree is asserted.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::artifacts::{tar_dir, ArtifactServer};
+use common::kube_emulator::KubeEmulator;
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use osmops::api::flux::source_resource;
+use osmops::api::{OsmSync, SourceKind};
+use osmops::controller::{self, Context, ControllerOptions, Metrics};
+use osmops::source::FetchOptions;
+use prost::Message;
+use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Clone, Debug)]
+struct SeenSpan {
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent: Vec<u8>,
+    attrs: HashMap<String, String>,
+}
+
+/// An OTLP/HTTP receiver on its own thread and runtime (the batch exporter blocks while flushing).
+fn start_receiver() -> (String, Arc<Mutex<Vec<SeenSpan>>>) {
+    let spans: Arc<Mutex<Vec<SeenSpan>>> = Arc::default();
+    let store = spans.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/v1/traces",
+                axum::routing::post(move |body: bytes::Bytes| {
+                    let store = store.clone();
+                    async move {
+                        let req = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                        let mut out = store.lock().unwrap();
+                        for rs in req.resource_spans {
+                            for ss in rs.scope_spans {
+                                for s in ss.spans {
+                                    let attrs = s
+                                        .attributes
+                                        .iter()
+                                        .map(|kv| {
+                                            let v = match kv
+                                                .value
+                                                .as_ref()
+                                                .and_then(|v| v.value.clone())
+                                            {
+                                                Some(AnyValue::StringValue(s)) => s,
+                                                Some(AnyValue::IntValue(i)) => i.to_string(),
+                                                Some(AnyValue::BoolValue(b)) => b.to_string(),
+                                                Some(AnyValue::DoubleValue(d)) => d.to_string(),
+                                                other => format!("{other:?}"),
+                                            };
+                                            (kv.key.clone(), v)
+                                        })
+                                        .collect();
+                                    out.push(SeenSpan {
+                                        name: s.name,
+                                        trace_id: s.trace_id,
+                                        span_id: s.span_id,
+                                        parent: s.parent_span_id,
+                                        attrs,
+                                    });
+                                }
+                            }
+                        }
+                        axum::http::StatusCode::OK
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap()))
+                .unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (rx.recv().unwrap(), spans)
+}
+
+#[tokio::test]
+async fn a_reconcile_is_one_trace_with_phase_nbi_and_follow_spans() {
+    let (endpoint, spans) = start_receiver();
+    let provider = osmops::telemetry::tracer_provider(Some(&endpoint)).unwrap();
+    let subscriber = tracing_subscriber::registry().with(osmops::telemetry::otel_layer(&provider));
+    // Current-thread runtime: every task of this test runs under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = KubeEmulator::start().await;
+    let sim = fast_sim().await;
+    let artifacts = ArtifactServer::start().await;
+    let client = emu.client();
+    let data = [
+        ("url", sim.url()),
+        ("user", "admin".into()),
+        ("password", "admin".into()),
+    ]
+    .into_iter()
+    .map(|(k, v): (&str, String)| (k.to_owned(), ByteString(v.into_bytes())))
+    .collect();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("osm".into()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), "ops")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let res = source_resource(SourceKind::GitRepository, None);
+    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ops", &res);
+    let mut obj = DynamicObject::new("repo", &res);
+    obj.data = json!({"spec": {"interval": "1m", "url": "https://git.example.org/osm.git"}});
+    repos.create(&PostParams::default(), &obj).await.unwrap();
+    let (url, digest) = artifacts.publish("r.tar.gz", tar_dir(repo(&[("ldap", Some("1"))]).path()));
+    let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-11-24T10:00:00Z"}],
+        "artifact": {"url": url, "revision": "main@sha1:otel", "digest": digest}}});
+    repos
+        .patch_status("repo", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
+    let opts = ControllerOptions {
+        poll_interval: Duration::from_millis(20),
+        fetch: FetchOptions {
+            localhost_override: None,
+            ..FetchOptions::default()
+        },
+        ..ControllerOptions::default()
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        opts,
+        Arc::new(Metrics::default()),
+        "ctl".into(),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctl = tokio::spawn(controller::run(ctx, async move {
+        let _ = stop_rx.await;
+    }));
+    let sync: OsmSync = serde_json::from_value(json!({
+        "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": "demo", "namespace": "ops"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "osm": {"secretRef": {"name": "osm"}}}
+    }))
+    .unwrap();
+    let syncs: Api<OsmSync> = Api::namespaced(client.clone(), "ops");
+    syncs.create(&PostParams::default(), &sync).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !syncs.get("demo").await.unwrap().is_ready() {
+        assert!(Instant::now() < deadline, "not Ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(());
+    ctl.await.unwrap();
+    let flushed = tokio::task::spawn_blocking(move || {
+        let r = provider.force_flush();
+        let _ = provider.shutdown();
+        r
+    })
+    .await
+    .unwrap();
+    flushed.expect("spans exported");
+
+    let spans = spans.lock().unwrap().clone();
+    // The reconcile that reached OSM: the root span whose trace has an engine span.
+    let engine = spans
+        .iter()
+        .find(|s| s.name == "engine")
+        .expect("an engine span");
+    let trace: Vec<&SeenSpan> = spans
+        .iter()
+        .filter(|s| s.trace_id == engine.trace_id)
+        .collect();
+    // kube-runtime opens the root span ("reconciling object"); ours sits right under it.
+    let root = trace
+        .iter()
+        .find(|s| s.parent.is_empty())
+        .expect("a root span");
+    assert_eq!(root.name, "reconciling object");
+    let ours = trace
+        .iter()
+        .find(|s| s.name == "reconcile")
+        .expect("the reconcile span");
+    assert_eq!(ours.parent, root.span_id);
+    assert_eq!(
+        ours.attrs.get("osmsync.name").map(String::as_str),
+        Some("demo")
+    );
+    assert_eq!(
+        ours.attrs.get("osmsync.namespace").map(String::as_str),
+        Some("ops")
+    );
+    assert_eq!(
+        ours.attrs.get("trace_id").map(|t| t.len()),
+        Some(32),
+        "the trace id is recorded for log lines"
+    );
+    let names: Vec<&str> = trace.iter().map(|s| s.name.as_str()).collect();
+    for expected in [
+        "source.resolve",
+        "artifact.fetch",
+        "repository.read",
+        "credentials",
+        "engine",
+        "osm.read",
+        "plan",
+        "apply",
+        "operations.follow",
+        "status.write",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "missing span {expected} in {names:?}"
+        );
+    }
+    // Parent links form a tree under the root.
+    let by_id: HashMap<&[u8], &SeenSpan> =
+        trace.iter().map(|s| (s.span_id.as_slice(), *s)).collect();
+    for s in &trace {
+        let mut cur = *s;
+        let mut hops = 0;
+        while !cur.parent.is_empty() {
+            cur = by_id
+                .get(cur.parent.as_slice())
+                .unwrap_or_else(|| panic!("span {} has a parent outside the trace", s.name));
+            hops += 1;
+            assert!(hops < 20);
+        }
+        assert_eq!(cur.name, "reconciling object");
+    }
+    // One span per NBI request: method, route template, status; no ids or credentials.
+    let nbi: Vec<&&SeenSpan> = trace
+        .iter()
+        .filter(|s| s.attrs.contains_key("url.template"))
+        .collect();
+    assert!(nbi.len() >= 6, "{nbi:?}");
+    let create = nbi
+        .iter()
+        .find(|s| s.name == "POST nslcm/v1/ns_instances_content")
+        .expect("the NS create request span");
+    assert_eq!(
+        create.attrs.get("http.request.method").map(String::as_str),
+        Some("POST")
+    );
+    assert_eq!(
+        create
+            .attrs
+            .get("http.response.status_code")
+            .map(String::as_str),
+        Some("201")
+    );
+    assert!(
+        nbi.iter()
+            .any(|s| s.name == "GET nslcm/v1/ns_lcm_op_occs/{id}"),
+        "operation follow-up requests are spans"
+    );
+    let follow = trace
+        .iter()
+        .find(|s| s.name == "operations.follow")
+        .unwrap();
+    assert!(
+        nbi.iter().any(|s| s.parent == follow.span_id),
+        "polls sit under the follow span"
+    );
+    for s in &spans {
+        for v in s.attrs.values() {
+            assert!(
+                !v.contains("password"),
+                "no credentials in span attributes: {v}"
+            );
+        }
+    }
+}
