@@ -5,7 +5,8 @@
 
 FROM rust:1.95-alpine AS build
 ARG VERSION=dev
-RUN apk add --no-cache musl-dev
+# build-base: a C compiler for ring (rustls) on musl.
+RUN apk add --no-cache musl-dev build-base
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto proto
