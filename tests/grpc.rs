@@ -363,7 +363,31 @@ async fn syncs_plans_operations_previews_and_errors() {
         Code::NotFound
     );
 
-    // PreviewPlan: a new revision previewed against live OSM with zero writes.
+    // PreviewPlan: a new revision previewed against live OSM with zero writes. The OsmSync is
+    // suspended first (and the controller seen to know it), so that only the preview looks at
+    // the new revision until it is resumed.
+    let syncs: Api<OsmSync> = Api::namespaced(w.client.clone(), "ops");
+    syncs
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c
+        .get_sync(pb::GetSyncRequest {
+            r#ref: sref("demo"),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .suspended
+    {
+        assert!(Instant::now() < deadline, "suspension not observed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("5")));
     let writes_before = writes(&w.sim).len();
     w.publish("main@sha1:2222", dir.path()).await;
@@ -395,8 +419,16 @@ async fn syncs_plans_operations_previews_and_errors() {
         "{}",
         err.message()
     );
-    // The new revision is applied by the controller meanwhile (the source changed); wait, then
-    // check that previews themselves never wrote.
+    assert_eq!(writes(&w.sim).len(), writes_before, "previews never write");
+    // Resumed, the controller applies the revision: exactly the one upgrade the preview showed.
+    syncs
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await
+        .unwrap();
     w.wait_applied("demo", "main@sha1:2222").await;
     let new_writes: Vec<String> = writes(&w.sim)[writes_before..].to_vec();
     assert_eq!(

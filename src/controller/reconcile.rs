@@ -701,28 +701,8 @@ async fn cleanup(
     {
         Ok(c) => c,
         Err((r, msg)) => {
-            let msg = format!(
-                "{msg}; cannot prune {what} (set spec.suspend=true to delete without pruning)"
-            );
-            mark_failed(
-                &mut next,
-                sync.metadata.generation,
-                reason::PRUNE_FAILED,
-                &msg,
-                false,
-            );
-            write_status(api, sync, &mut current, &next).await?;
-            publish(
-                &ctx.client,
-                sync,
-                EventType::Warning,
-                r,
-                &msg,
-                None,
-                &ctx.identity,
-            )
-            .await;
-            return Err(ReconcileError::PruneIncomplete(msg));
+            let msg = format!("{msg}; cannot prune {what}");
+            return Err(prune_failed(api, ctx, sync, &mut current, next, r, msg).await);
         }
     };
     let timeout = Intervals::from(sync)
@@ -768,26 +748,51 @@ async fn cleanup(
                 }
                 Err(e) => e.to_string(),
             };
-            let msg = format!("{msg} (set spec.suspend=true to delete without pruning)");
-            mark_failed(
-                &mut next,
-                sync.metadata.generation,
-                reason::PRUNE_FAILED,
-                &msg,
-                false,
-            );
-            write_status(api, sync, &mut current, &next).await?;
-            publish(
-                &ctx.client,
+            Err(prune_failed(
+                api,
+                ctx,
                 sync,
-                EventType::Warning,
+                &mut current,
+                next,
                 reason::PRUNE_FAILED,
-                &msg,
-                None,
-                &ctx.identity,
+                msg,
             )
-            .await;
-            Err(ReconcileError::PruneIncomplete(msg))
+            .await)
         }
     }
+}
+
+/// Deletion cannot finish pruning: PruneFailed in the status (with the escape hatch), a Warning
+/// event with `event_reason`, and an error so the finalizer stays and the deletion is retried.
+async fn prune_failed(
+    api: &Api<OsmSync>,
+    ctx: &Context,
+    sync: &OsmSync,
+    current: &mut OsmSyncStatus,
+    mut next: OsmSyncStatus,
+    event_reason: &str,
+    msg: String,
+) -> ReconcileError {
+    let msg = format!("{msg} (set spec.suspend=true to delete without pruning)");
+    mark_failed(
+        &mut next,
+        sync.metadata.generation,
+        reason::PRUNE_FAILED,
+        &msg,
+        false,
+    );
+    if let Err(e) = write_status(api, sync, current, &next).await {
+        return e;
+    }
+    publish(
+        &ctx.client,
+        sync,
+        EventType::Warning,
+        event_reason,
+        &msg,
+        None,
+        &ctx.identity,
+    )
+    .await;
+    ReconcileError::PruneIncomplete(msg)
 }
