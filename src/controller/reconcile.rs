@@ -287,50 +287,25 @@ async fn apply(
         .await?
     {
         Ok(r) => r,
-        Err(super::artifact::Unresolved::Blocked(msg)) => {
+        Err(unresolved) => {
+            use super::artifact::Unresolved;
+            // (reason, message, stalled, requeue)
+            let (r, msg, stalled, requeue) = match unresolved {
+                Unresolved::Blocked(msg) => (reason::ACCESS_DENIED, msg, true, None),
+                Unresolved::Missing(msg) => (reason::ARTIFACT_FAILED, msg, false, Some(retry_dep)),
+                Unresolved::NotReady { source_message, .. } => {
+                    let why = source_message
+                        .map(|m| format!(" (source: {m})"))
+                        .unwrap_or_default();
+                    let msg = format!(
+                        "Source artifact not found, retrying in {}{why}",
+                        format_duration(retry_dep)
+                    );
+                    (reason::ARTIFACT_FAILED, msg, false, Some(retry_dep))
+                }
+            };
             return run
-                .fail(
-                    &mut current,
-                    next,
-                    reason::ACCESS_DENIED,
-                    msg,
-                    true,
-                    None,
-                    None,
-                )
-                .await;
-        }
-        Err(super::artifact::Unresolved::Missing(msg)) => {
-            return run
-                .fail(
-                    &mut current,
-                    next,
-                    reason::ARTIFACT_FAILED,
-                    msg,
-                    false,
-                    None,
-                    Some(retry_dep),
-                )
-                .await;
-        }
-        Err(super::artifact::Unresolved::NotReady { source_message, .. }) => {
-            let why = source_message
-                .map(|m| format!(" (source: {m})"))
-                .unwrap_or_default();
-            let msg = format!(
-                "Source artifact not found, retrying in {}{why}",
-                format_duration(retry_dep)
-            );
-            return run
-                .fail(
-                    &mut current,
-                    next,
-                    reason::ARTIFACT_FAILED,
-                    msg,
-                    false,
-                    None,
-                    Some(retry_dep),
-                )
+                .fail(&mut current, next, r, msg, stalled, None, requeue)
                 .await;
         }
     };
