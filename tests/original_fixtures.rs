@@ -1,4 +1,4 @@
-//! The original Go project's fixtures (../shared/examples/original-fixtures), read by this
+//! The original Go project's fixtures (vendored under tests/fixtures/original-fixtures, provenance in tests/fixtures/README.md), read by this
 //! implementation. Where results differ from the Go version, docs/migration.md says why.
 
 use std::path::{Path, PathBuf};
@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use osmops::repo::{read_repository, PackageKind, ReadOptions, RepoError};
 
 fn fixtures() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/original-fixtures");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original-fixtures");
     assert!(
         p.is_dir(),
-        "the shared fixtures must sit beside the repository: {}",
+        "the vendored fixtures are missing: {}",
         p.display()
     );
     p
@@ -146,7 +146,8 @@ fn nbic_and_pkgr_package_fixtures() {
 
 #[test]
 fn original_demo() {
-    let root = fixtures().join("../original-demo");
+    // examples/openldap is the original demo repository, byte for byte (plus a README).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/openldap");
     let s = read_repository(&root, &ReadOptions::default()).unwrap();
     assert_eq!(s.ns_instances.len(), 1);
     assert_eq!(s.packages.len(), 2);

@@ -91,10 +91,10 @@ mod tests {
     fn reads_the_example_gitrepository() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/flux-crds/example-gitrepository.yaml"
+            "/tests/fixtures/flux-crds/example-gitrepository.yaml"
         );
         let text =
-            std::fs::read_to_string(path).expect("shared Flux fixtures sit beside the repository");
+            std::fs::read_to_string(path).expect("vendored Flux fixture");
         let obj: DynamicObject = serde_yaml::from_str(&text).unwrap();
         let s = SourceState::from_object(&obj);
         assert!(s.ready);
@@ -116,7 +116,7 @@ mod tests {
             (SourceKind::ExternalArtifact, "externalartifacts"),
         ] {
             let path = format!(
-                "{}/../shared/flux-crds/source.toolkit.fluxcd.io_{file}.yaml",
+                "{}/tests/fixtures/flux-crds/source.toolkit.fluxcd.io_{file}.yaml",
                 env!("CARGO_MANIFEST_DIR")
             );
             let crd: serde_json::Value =
