@@ -299,3 +299,16 @@ async fn multi_knf_example_applies_and_reruns_as_a_noop() {
     let (out, _) = text(&o);
     assert!(out.contains("0 change(s) planned"), "{out}");
 }
+
+#[tokio::test]
+async fn absurd_timeouts_are_refused_before_anything_is_sent() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", None)]);
+    for t in ["10000000000000000000s", "18446744073709551615s", "8761h"] {
+        let o = run(against(&sim, "apply", dir.path(), &["--timeout", t])).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{t}: {out}\n{err}");
+        assert!(err.contains("8760h"), "{t}: {err}");
+    }
+    assert!(sim.log().is_empty(), "nothing sent: {:?}", sim.log());
+}

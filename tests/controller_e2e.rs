@@ -113,10 +113,19 @@ impl World {
     }
 
     async fn create_sync(&self, name: &str) {
+        self.create_sync_with(name, json!({})).await
+    }
+
+    /// Creates an OsmSync whose spec is the default one with `overrides` merged in.
+    async fn create_sync_with(&self, name: &str, overrides: serde_json::Value) {
+        let mut spec = json!({"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "retryInterval": "2s",
+                     "timeout": "30s", "prune": true, "osm": {"secretRef": {"name": "osm-creds"}}});
+        for (k, v) in overrides.as_object().expect("overrides are an object") {
+            spec[k] = v.clone();
+        }
         let sync: OsmSync = serde_json::from_value(json!({
             "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": name, "namespace": "ops"},
-            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "retryInterval": "2s",
-                     "timeout": "30s", "prune": true, "osm": {"secretRef": {"name": "osm-creds"}}}
+            "spec": spec
         }))
         .unwrap();
         self.syncs()
@@ -500,4 +509,44 @@ async fn the_controller_binary_runs_from_a_kubeconfig_and_stops_gracefully() {
         "JSON logs: {logs}"
     );
     assert!(!logs.contains("\"admin\""), "no credentials in logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_absurd_durations_do_not_stop_the_controller_for_the_others() {
+    let w = world().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    let rev = "main@sha1:1111111111111111111111111111111111111111";
+    w.publish(rev, dir.path()).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctl = tokio::spawn(controller::run(context(&w.client, "ctl-1"), async move {
+        let _ = stop_rx.await;
+    }));
+    // These durations match the CRD's pattern (so a validating API server stores them) but are far
+    // beyond what timers hold: they once panicked inside reconcile and error_policy alike.
+    w.create_sync_with(
+        "absurd",
+        json!({"interval": "99999999h", "retryInterval": "99999999h99999999h99999999h99999999h", "timeout": "99999999.5h"}),
+    )
+    .await;
+    w.create_sync("demo").await;
+    let bad = w
+        .wait_for("absurd", "InvalidSpec", |s| {
+            ready_reason(s).as_deref() == Some("InvalidSpec")
+        })
+        .await;
+    let st = bad.status.unwrap();
+    assert!(
+        st.condition("Ready").unwrap().message.contains("8760h"),
+        "{:?}",
+        st.condition("Ready")
+    );
+    assert_eq!(st.condition("Stalled").unwrap().status, "True");
+    w.wait_for("demo", "the other OsmSync applied", |s| applied(s, rev))
+        .await;
+    assert!(!ctl.is_finished(), "the controller keeps running");
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(15), ctl)
+        .await
+        .expect("controller stops")
+        .unwrap();
 }

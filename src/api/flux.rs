@@ -93,8 +93,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/flux-crds/example-gitrepository.yaml"
         );
-        let text =
-            std::fs::read_to_string(path).expect("vendored Flux fixture");
+        let text = std::fs::read_to_string(path).expect("vendored Flux fixture");
         let obj: DynamicObject = serde_yaml::from_str(&text).unwrap();
         let s = SourceState::from_object(&obj);
         assert!(s.ready);

@@ -16,8 +16,10 @@ pub const VERSION: &str = "v1alpha1";
 pub const FINALIZER: &str = "osmops.io/finalizer";
 /// Set by `flux reconcile`-style tooling to ask for an immediate reconcile.
 pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
-/// Go/Flux duration strings: "30s", "5m", "1h30m".
-pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+/// Go/Flux duration strings: "30s", "5m", "1h30m". Bounded (at most 8 digits per component, 4
+/// components, 64 characters) so that the API server already refuses absurd values; the
+/// controller still checks the 8760h maximum ([`crate::duration::MAX_DURATION`]).
+pub const DURATION_PATTERN: &str = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$";
 
 /// Condition types, as in Flux.
 pub mod condition {
@@ -74,15 +76,24 @@ pub struct OsmSyncSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_extensions: Option<Vec<String>>,
     /// How often to reconcile (also re-checks drift in OSM), e.g. `5m`.
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$"),
+        length(max = 64)
+    )]
     pub interval: String,
     /// Requeue period after a failure; defaults to `interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$"),
+        length(max = 64)
+    )]
     pub retry_interval: Option<String>,
     /// Bound for applying and following OSM operations; defaults to `interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$"),
+        length(max = 64)
+    )]
     pub timeout: Option<String>,
     /// Stop reconciling (status is kept).
     #[serde(default)]
