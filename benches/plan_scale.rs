@@ -47,7 +47,7 @@ fn main() {
     let live = LiveState {
         vim_accounts: Some(vec![VimAccount { osm_id: "vim".into(), name: "vim1".into() }]),
         vnf_packages: None,
-        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![] }]),
+        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![] }]),
         ns_instances: (0..n)
             .map(|i| {
                 NsRecord::from_value(&json!({"_id": format!("id{i}"), "name": format!("knf{i:05}"), "nsd-ref": "openldap_ns",

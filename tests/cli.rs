@@ -127,7 +127,7 @@ async fn every_kind_of_invalid_repo_exits_2_and_sends_nothing() {
         "badname.osmops.yaml (document 1): field 'name': contains ';'",
         "dup.osmops.yaml: field 'name': NS instance name 'good' is declared 2 times",
         "typo.osmops.yaml (document 1): field 'replicas': unknown field",
-        "broken.osmops.yaml (document 1): invalid YAML",
+        "broken.osmops.yaml: invalid YAML: unclosed bracket '[' at line 2, column 7",
         "osm-pkgs/two_knf: 2 descriptor files",
         "osm-pkgs/none_knf: no descriptor file",
         "Nothing was sent to OSM",
@@ -311,4 +311,208 @@ async fn absurd_timeouts_are_refused_before_anything_is_sent() {
         assert!(err.contains("8760h"), "{t}: {err}");
     }
     assert!(sim.log().is_empty(), "nothing sent: {:?}", sim.log());
+}
+
+/// Runs `apply` and expects exit 2 with nothing sent to OSM and every `expected` text in stderr.
+async fn refused(sim: &Simulator, dir: &std::path::Path, extra: &[&str], expected: &[&str]) {
+    let o = run(against(sim, "apply", dir, extra)).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    for e in expected {
+        assert!(err.contains(e), "missing '{e}' in:\n{err}");
+    }
+    assert!(sim.log().is_empty(), "nothing sent: {:?}", sim.log());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_leaving_the_repository_are_refused_and_nothing_is_sent() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "stolen_knf/vnfd.yaml", VNFD);
+    write(outside.path(), "extra.osmops.yaml", &ns_doc("stolen", None));
+    write(outside.path(), "deploy/x.osmops.yaml", &ns_doc("x", None));
+    let sim = fast_sim().await;
+
+    // A package folder that is a link to a folder outside the repository.
+    let dir = repo(&[("ldap", None)]);
+    std::fs::remove_dir_all(dir.path().join("osm-pkgs/openldap_knf")).unwrap();
+    symlink(
+        outside.path().join("stolen_knf"),
+        dir.path().join("osm-pkgs/openldap_knf"),
+    )
+    .unwrap();
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &[
+            "osm-pkgs/openldap_knf: is a symbolic link to '",
+            "outside the repository",
+        ],
+    )
+    .await;
+
+    // An NsInstance file that is a link to a file outside.
+    let dir = repo(&[("ldap", None)]);
+    symlink(
+        outside.path().join("extra.osmops.yaml"),
+        dir.path().join("extra.osmops.yaml"),
+    )
+    .unwrap();
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &[
+            "extra.osmops.yaml: is a symbolic link to '",
+            "outside the repository",
+        ],
+    )
+    .await;
+
+    // A targetDir that is a link to a folder outside.
+    let dir = repo(&[]);
+    symlink(outside.path().join("deploy"), dir.path().join("deploy")).unwrap();
+    write(dir.path(), "osm_ops_config.yaml", "targetDir: deploy\n");
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &[
+            "targetDir",
+            "'deploy' is a symbolic link to '",
+            "outside the repository",
+        ],
+    )
+    .await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_inside_the_repository_are_followed_not_ignored() {
+    use std::os::unix::fs::symlink;
+    let sim = fast_sim().await;
+    let dir = repo(&[]);
+    write(dir.path(), "osm_ops_config.yaml", "targetDir: deploy\n");
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    std::fs::rename(
+        dir.path().join("osm-pkgs"),
+        dir.path().join("deploy/osm-pkgs"),
+    )
+    .unwrap();
+    // Documents kept elsewhere in the repository, reached through a linked file and a linked folder.
+    write(dir.path(), "library/one.yaml", &ns_doc("one", None));
+    write(
+        dir.path(),
+        "library/more/two.osmops.yaml",
+        &ns_doc("two", None),
+    );
+    symlink(
+        "../library/one.yaml",
+        dir.path().join("deploy/one.osmops.yaml"),
+    )
+    .unwrap();
+    symlink("../library/more", dir.path().join("deploy/linked")).unwrap();
+    let o = run(against(&sim, "plan", dir.path(), &["--output", "json"])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut ns: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "NsInstance")
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, ["one", "two"], "{out}");
+
+    // A link back to a folder already read is reported, not followed forever.
+    symlink("..", dir.path().join("deploy/loop")).unwrap();
+    let o = run(against(&sim, "plan", dir.path(), &[])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        err.contains(
+            "deploy/loop/deploy: reaches, through a symbolic link, a folder that is already read"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_and_hostile_input_is_refused_early() {
+    let sim = fast_sim().await;
+    // 100k-deep YAML nesting.
+    let dir = repo(&[]);
+    write(
+        dir.path(),
+        "deep.osmops.yaml",
+        &format!("{}x\n", "- ".repeat(100_000)),
+    );
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &["deep.osmops.yaml: invalid YAML: YAML exceeds the reader's limits"],
+    )
+    .await;
+    // A YAML file larger than allowed (checked from its size, not by reading it).
+    let dir = repo(&[]);
+    let f = std::fs::File::create(dir.path().join("big.osmops.yaml")).unwrap();
+    f.set_len(50 * 1024 * 1024).unwrap();
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &["big.osmops.yaml: is 52428800 bytes, more than the 4194304 bytes allowed"],
+    )
+    .await;
+    // A 1 GiB sparse file inside a package.
+    let dir = repo(&[]);
+    let f = std::fs::File::create(dir.path().join("osm-pkgs/openldap_knf/disk.img")).unwrap();
+    f.set_len(1 << 30).unwrap();
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &["osm-pkgs/openldap_knf: the package is larger than allowed (at 'disk.img'"],
+    )
+    .await;
+    // Limits are flags: a smaller package limit refuses the ordinary packages too.
+    let dir = repo(&[]);
+    refused(
+        &sim,
+        dir.path(),
+        &["--max-package-bytes", "100"],
+        &["osm-pkgs/openldap_ns: the package is larger than allowed"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn vnf_and_kdu_names_are_checked_against_the_repositorys_descriptors() {
+    let sim = fast_sim().await;
+    let dir = repo(&[]);
+    write(
+        dir.path(),
+        "a.osmops.yaml",
+        &ns_doc("a", None).replace("vnfName: openldap", "vnfName: openldpa"),
+    );
+    write(
+        dir.path(),
+        "b.osmops.yaml",
+        &ns_doc("b", None).replace("name: ldap\n", "name: lda\n"),
+    );
+    refused(
+        &sim,
+        dir.path(),
+        &[],
+        &[
+            "a.osmops.yaml: field 'vnfName': 'openldpa' is not a member VNF of NSD 'openldap_ns' (its vnf-profile ids: openldap)",
+            "b.osmops.yaml: field 'kdu.name': 'lda' is not a KDU of VNFD 'openldap_knf'",
+        ],
+    )
+    .await;
 }

@@ -14,7 +14,7 @@ use crate::duration::parse_duration;
 use crate::engine::{self, EngineError, EngineOptions};
 use crate::osm::{ClientOptions, Credentials, NbiClient, Secret};
 use crate::plan::Inventory;
-use crate::repo::{self, ReadOptions};
+use crate::repo::{self, Limits, ReadOptions};
 use crate::sim::{LcmMode, Seed, SimConfig, Simulator};
 
 /// The build's version: `OSMOPS_VERSION` at compile time (the image build sets it), else the crate version.
@@ -119,6 +119,48 @@ struct ControllerArgs {
     /// File holding the bearer token gRPC clients must send (e.g. a mounted Secret).
     #[arg(long)]
     grpc_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Bounds on what the repository reader accepts (docs/repository-format.md).
+#[derive(Args, Debug, Clone)]
+struct LimitArgs {
+    /// Largest YAML file read (osm_ops_config.yaml, NsInstance files, descriptors), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_yaml_bytes)]
+    max_yaml_bytes: u64,
+    /// Deepest nesting of YAML sequences and mappings.
+    #[arg(long, default_value_t = Limits::default().max_yaml_depth)]
+    max_yaml_depth: usize,
+    /// Most alias uses (*name) in one YAML file.
+    #[arg(long, default_value_t = Limits::default().max_yaml_aliases)]
+    max_yaml_aliases: usize,
+    /// Most YAML nodes in one file, counting those aliases expand to.
+    #[arg(long, default_value_t = Limits::default().max_yaml_nodes)]
+    max_yaml_nodes: usize,
+    /// Largest OSM package (sum of its files' sizes), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_package_bytes)]
+    max_package_bytes: u64,
+    /// Most files and folders in one OSM package.
+    #[arg(long, default_value_t = Limits::default().max_package_files)]
+    max_package_files: usize,
+    /// Most files and folders looked at while searching NsInstance files.
+    #[arg(long, default_value_t = Limits::default().max_scanned_entries)]
+    max_scanned_entries: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_yaml_bytes: self.max_yaml_bytes,
+            max_yaml_depth: self.max_yaml_depth,
+            max_yaml_aliases: self.max_yaml_aliases,
+            max_yaml_nodes: self.max_yaml_nodes,
+            max_package_bytes: self.max_package_bytes,
+            max_package_files: self.max_package_files,
+            max_scanned_entries: self.max_scanned_entries,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -159,6 +201,8 @@ struct RunArgs {
     state: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -381,6 +425,7 @@ fn read_repo(args: &RunArgs) -> Result<repo::DesiredState, CliError> {
     // simulator, never from a path named inside the repository.
     let opts = ReadOptions {
         credentials_from_elsewhere: true,
+        limits: args.limits.limits(),
         ..Default::default()
     };
     let state = repo::read_repository(&args.dir, &opts).map_err(|e| {
@@ -572,6 +617,7 @@ async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
         namespace: args.watch_namespace.clone(),
         fetch,
         poll_interval: args.operation_poll_interval,
+        limits: args.limits.limits(),
     };
     let metrics = std::sync::Arc::new(Metrics::default());
     let http = tokio::spawn(controller::serve_http(

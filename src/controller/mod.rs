@@ -48,6 +48,8 @@ pub struct ControllerOptions {
     pub fetch: FetchOptions,
     /// How often followed OSM operations are polled.
     pub poll_interval: Duration,
+    /// Bounds on what the repository reader accepts.
+    pub limits: crate::repo::Limits,
 }
 
 impl Default for ControllerOptions {
@@ -59,6 +61,7 @@ impl Default for ControllerOptions {
             namespace: None,
             fetch: FetchOptions::default(),
             poll_interval: Duration::from_secs(2),
+            limits: crate::repo::Limits::default(),
         }
     }
 }
@@ -127,6 +130,19 @@ impl Context {
             http,
             identity,
             journal: Arc::default(),
+        }
+    }
+}
+
+impl Context {
+    /// How to read an OsmSync's repository: its path and file extensions, the controller's limits;
+    /// credentials come from the Secret, never from the repository.
+    pub(crate) fn read_options(&self, sync: &OsmSync) -> crate::repo::ReadOptions {
+        crate::repo::ReadOptions {
+            path: sync.spec.path.as_ref().map(std::path::PathBuf::from),
+            file_extensions: sync.spec.file_extensions.clone(),
+            credentials_from_elsewhere: true,
+            limits: self.opts.limits.clone(),
         }
     }
 }

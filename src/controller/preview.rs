@@ -1,7 +1,6 @@
 //! Read-only access to OSM on behalf of the gRPC API: a plan computed now for an OsmSync (no
 //! writes), and the NBI session of an OsmSync for refreshing operation states.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use kube::api::Api;
@@ -14,7 +13,7 @@ use crate::api::OsmSync;
 use crate::engine::{self, EngineError, EngineOptions};
 use crate::osm::NbiClient;
 use crate::plan::Plan;
-use crate::repo::{read_repository, ReadOptions};
+use crate::repo::read_repository;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -92,11 +91,7 @@ pub async fn preview_plan(
     .map_err(|e| {
         AccessError::FailedPrecondition(format!("cannot fetch the artifact of {label}: {e}"))
     })?;
-    let read_opts = ReadOptions {
-        path: sync.spec.path.as_ref().map(PathBuf::from),
-        file_extensions: sync.spec.file_extensions.clone(),
-        credentials_from_elsewhere: true,
-    };
+    let read_opts = ctx.read_options(&sync);
     let desired = read_repository(snapshot.root(), &read_opts).map_err(|e| {
         AccessError::FailedPrecondition(format!(
             "validation failed for revision {}: {e}",

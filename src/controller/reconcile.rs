@@ -3,7 +3,6 @@
 //! Failures the user can act on end up in the status (Ready=False with a reason), not as errors;
 //! errors are left for Kubernetes API failures, which the error policy retries with backoff.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use super::Context;
 use crate::api::{reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::{self, EngineError, EngineOptions, Outcome};
-use crate::repo::{read_repository, DesiredState, ReadOptions};
+use crate::repo::{read_repository, DesiredState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -356,11 +355,7 @@ async fn apply(
                 .await;
         }
     };
-    let read_opts = ReadOptions {
-        path: sync.spec.path.as_ref().map(PathBuf::from),
-        file_extensions: sync.spec.file_extensions.clone(),
-        credentials_from_elsewhere: true,
-    };
+    let read_opts = ctx.read_options(sync);
     let desired = match tracing::info_span!("repository.read")
         .in_scope(|| read_repository(snapshot.root(), &read_opts))
     {

@@ -25,6 +25,24 @@ fn str_list(v: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The items of the array at `v[key]`; nothing when it is absent or not an array.
+fn array_at<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(|l| l.as_array()).into_iter().flatten()
+}
+
+/// Member VNFs of an NSD record (`df[].vnf-profile[]`).
+fn vnf_profiles(nsd: &Value) -> Vec<crate::repo::VnfProfile> {
+    array_at(nsd, "df")
+        .flat_map(|df| array_at(df, "vnf-profile"))
+        .filter_map(|p| {
+            Some(crate::repo::VnfProfile {
+                member: str_at(p, &["id"])?.to_owned(),
+                vnfd_id: str_at(p, &["vnfd-id"])?.to_owned(),
+            })
+        })
+        .collect()
+}
+
 fn osm_id(v: &Value) -> Result<String, String> {
     str_at(v, &["_id"])
         .map(str::to_owned)
@@ -74,6 +92,10 @@ pub struct PackageRecord {
     pub zipfile: Option<String>,
     /// `vnfd-id` list of an NSD.
     pub vnfd_refs: Vec<String>,
+    /// Member VNFs of an NSD (`df[].vnf-profile[]`).
+    pub vnf_profiles: Vec<crate::repo::VnfProfile>,
+    /// KDU names of a VNFD (`kdu[].name`).
+    pub kdus: Vec<String>,
 }
 
 impl PackageRecord {
@@ -87,6 +109,10 @@ impl PackageRecord {
                 .map(str::to_owned),
             zipfile: str_at(v, &["_admin", "storage", "zipfile"]).map(str::to_owned),
             vnfd_refs,
+            vnf_profiles: vnf_profiles(v),
+            kdus: array_at(v, "kdu")
+                .filter_map(|k| str_at(k, &["name"]).map(str::to_owned))
+                .collect(),
         })
     }
 }
@@ -108,6 +134,10 @@ pub struct NsRecord {
     pub current_operation: Option<String>,
     /// `_id`s of the VNFDs the NS uses.
     pub vnfd_osm_ids: Vec<String>,
+    /// Member VNFs of the NSD the NS was created from (the record embeds that NSD).
+    pub vnf_profiles: Vec<crate::repo::VnfProfile>,
+    /// KDUs OSM deployed for the NS, by member VNF (`_admin.deployed.K8s[]`).
+    pub deployed_kdus: Vec<(String, String)>,
 }
 
 impl NsRecord {
@@ -128,6 +158,19 @@ impl NsRecord {
                 .to_owned(),
             current_operation: str_at(v, &["currentOperation"]).map(str::to_owned),
             vnfd_osm_ids: str_list(v, "vnfd-id"),
+            vnf_profiles: v.get("nsd").map(vnf_profiles).unwrap_or_default(),
+            deployed_kdus: v
+                .pointer("/_admin/deployed/K8s")
+                .and_then(|l| l.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|k| {
+                    Some((
+                        str_at(k, &["member-vnf-index"])?.to_owned(),
+                        str_at(k, &["kdu-name"])?.to_owned(),
+                    ))
+                })
+                .collect(),
         })
     }
 

@@ -27,6 +27,8 @@ fn pkg(kind: PackageKind, id: &str, refs: &[&str], digest: &str) -> Package {
         folder: id.into(),
         source: format!("osm-pkgs/{id}"),
         vnfd_refs: refs.iter().map(|s| s.to_string()).collect(),
+        vnf_profiles: Vec::new(),
+        kdus: Vec::new(),
         tarball: Arc::new(vec![]),
         md5: String::new(),
         digest: format!("sha256:{digest}"),
@@ -49,6 +51,11 @@ fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
         ns_state: if instantiated { "READY" } else { "BUILDING" }.into(),
         current_operation: None,
         vnfd_osm_ids: vec!["vnfd-uuid".into()],
+        vnf_profiles: vec![crate::repo::VnfProfile {
+            member: "openldap".into(),
+            vnfd_id: "ldap_knf".into(),
+        }],
+        deployed_kdus: vec![("openldap".into(), "ldap".into())],
     }
 }
 
@@ -77,6 +84,11 @@ fn live_base() -> LiveState {
             name: None,
             zipfile: None,
             vnfd_refs: vec![],
+            vnf_profiles: vec![crate::repo::VnfProfile {
+                member: "openldap".into(),
+                vnfd_id: "ldap_knf".into(),
+            }],
+            kdus: vec![],
         }]),
         ns_instances: vec![],
         operations: Some(vec![]),
@@ -329,6 +341,8 @@ fn package_digest_from_inventory_or_osm_filename_decides_upload() {
         name: None,
         zipfile: Some(package_filename(&pk)),
         vnfd_refs: vec![],
+        vnf_profiles: vec![],
+        kdus: vec![],
     }]);
     assert_eq!(
         digest_from_filename(&package_filename(&pk)).as_deref(),
@@ -375,6 +389,8 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         name: None,
         zipfile: None,
         vnfd_refs: vec![],
+        vnf_profiles: vec![],
+        kdus: vec![],
     }]);
     live.ns_packages = Some(vec![PackageRecord {
         osm_id: "nsd-uuid".into(),
@@ -382,6 +398,8 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         name: None,
         zipfile: None,
         vnfd_refs: vec!["ldap_knf".into()],
+        vnf_profiles: vec![],
+        kdus: vec![],
     }]);
     let mut inv = Inventory::default();
     inv.ns_instances.insert(
@@ -455,4 +473,59 @@ fn param_change_descriptions_are_readable() {
         .unwrap()
         .clone();
     assert_eq!(describe_param_changes(&old, &new), "a 1→2, -c, +d=x");
+}
+
+#[test]
+fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
+    let mut live = live_base();
+    live.vnf_packages = Some(vec![PackageRecord {
+        osm_id: "vnfd-uuid".into(),
+        id: Some("ldap_knf".into()),
+        name: None,
+        zipfile: None,
+        vnfd_refs: vec![],
+        vnf_profiles: vec![],
+        kdus: vec!["ldap".into()],
+    }]);
+    let mut bad_member = ns("a", None);
+    bad_member.vnf_name = "openldpa".into();
+    let mut bad_kdu = ns("b", None);
+    bad_kdu.kdu.name = "lda".into();
+    let p = plan(
+        &desired(vec![bad_member, bad_kdu, ns("c", None)], vec![]),
+        &live,
+        &Inventory::default(),
+        PlanOptions::default(),
+    );
+    assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
+    assert!(
+        p.problems[0].contains("field 'vnfName': 'openldpa' is not a member VNF of NSD 'ldap_ns'")
+            && p.problems[0].contains("checked against OSM"),
+        "{}",
+        p.problems[0]
+    );
+    assert!(
+        p.problems[1].contains("field 'kdu.name': 'lda' is not a KDU of VNFD 'ldap_knf'"),
+        "{}",
+        p.problems[1]
+    );
+
+    // An existing NS is checked against its own record, without reading OSM's descriptors.
+    let mut live = live_base();
+    live.vnf_packages = None;
+    live.ns_packages = None;
+    live.ns_instances = vec![live_ns("ns1", "b", true)];
+    let mut bad_kdu = ns("b", None);
+    bad_kdu.kdu.name = "lda".into();
+    let p = plan(
+        &desired(vec![bad_kdu], vec![]),
+        &live,
+        &Inventory::default(),
+        PlanOptions::default(),
+    );
+    assert!(
+        p.problems.len() == 1 && p.problems[0].contains("'lda' is not a KDU of VNFD 'ldap_knf'"),
+        "{:?}",
+        p.problems
+    );
 }

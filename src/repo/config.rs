@@ -2,7 +2,10 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::Problem;
+use serde_json::Value;
+
+use super::fs::{Entry, Kind, RepoFs};
+use super::{yaml, Limits, Problem};
 
 pub const CONFIG_FILE_NAME: &str = "osm_ops_config.yaml";
 pub const DEFAULT_FILE_EXTENSIONS: [&str; 2] = [".osmops.yaml", ".osmops.yml"];
@@ -31,32 +34,26 @@ impl Default for OpsConfig {
 }
 
 impl OpsConfig {
-    /// Loads `osm_ops_config.yaml` from `root`, or the defaults when there is none.
-    pub fn load(root: &Path) -> Result<OpsConfig, Problem> {
-        let path = root.join(CONFIG_FILE_NAME);
-        if !path.exists() {
+    /// Loads `osm_ops_config.yaml` from the repository root, or the defaults when there is none.
+    pub(crate) fn load(fs: &RepoFs, limits: &Limits) -> Result<OpsConfig, Problem> {
+        let Some(file) = fs.resolve(&fs.root_entry().path.join(CONFIG_FILE_NAME))? else {
             return Ok(OpsConfig::default());
-        }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Problem::new(CONFIG_FILE_NAME, None, format!("cannot read: {e}")))?;
-        Self::parse(&text)
+        };
+        let text = fs.read_text(&file, limits.max_yaml_bytes)?;
+        Self::parse(&text, limits)
     }
 
-    pub fn parse(text: &str) -> Result<OpsConfig, Problem> {
+    pub fn parse(text: &str, limits: &Limits) -> Result<OpsConfig, Problem> {
         let bad = |field: Option<&str>, msg: String| Problem::new(CONFIG_FILE_NAME, field, msg);
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| bad(None, format!("invalid YAML: {e}")))?;
+        let value =
+            yaml::document(text, limits).map_err(|e| bad(None, format!("invalid YAML: {e}")))?;
         let mut config = OpsConfig::default();
         let map = match value {
-            serde_yaml::Value::Null => return Ok(config),
-            serde_yaml::Value::Mapping(m) => m,
+            Value::Null => return Ok(config),
+            Value::Object(m) => m,
             _ => return Err(bad(None, "expected a mapping".into())),
         };
         for (key, value) in map {
-            let key = key
-                .as_str()
-                .ok_or_else(|| bad(None, "keys must be strings".into()))?
-                .to_owned();
             match key.as_str() {
                 "targetDir" => {
                     let dir = value
@@ -65,7 +62,7 @@ impl OpsConfig {
                     config.target_dir = PathBuf::from(dir);
                 }
                 "fileExtensions" => {
-                    let list = value.as_sequence().ok_or_else(|| {
+                    let list = value.as_array().ok_or_else(|| {
                         bad(Some("fileExtensions"), "must be a list of strings".into())
                     })?;
                     let mut exts = Vec::new();
@@ -92,9 +89,10 @@ impl OpsConfig {
     }
 }
 
-/// Joins a relative path onto `root`, refusing absolute paths and paths that leave the root.
-pub(crate) fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf, String> {
-    let mut out = root.to_path_buf();
+/// Resolves a relative folder below the root, refusing absolute paths, `..`, folders that do not
+/// exist and links that leave the repository.
+pub(crate) fn resolve_inside(fs: &RepoFs, rel: &Path) -> Result<Entry, String> {
+    let mut out = fs.root_entry().path;
     for c in rel.components() {
         match c {
             Component::CurDir => {}
@@ -107,10 +105,11 @@ pub(crate) fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf, String>
             }
         }
     }
-    if !out.is_dir() {
-        return Err(format!("directory '{}' does not exist", rel.display()));
+    match fs.resolve(&out) {
+        Ok(Some(e)) if e.kind == Kind::Dir => Ok(e),
+        Ok(_) => Err(format!("directory '{}' does not exist", rel.display())),
+        Err(p) => Err(format!("'{}' {}", rel.display(), p.message)),
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -119,23 +118,39 @@ mod tests {
 
     #[test]
     fn defaults_when_no_extensions_are_given() {
-        let c = OpsConfig::parse("targetDir: .\nconnectionFile: secret.yaml\n").unwrap();
+        let c = OpsConfig::parse(
+            "targetDir: .\nconnectionFile: secret.yaml\n",
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(c.file_extensions, [".osmops.yaml", ".osmops.yml"]);
         assert_eq!(c.connection_file.as_deref(), Some("secret.yaml"));
     }
 
     #[test]
     fn unknown_keys_are_named() {
-        let p = OpsConfig::parse("targetDir: .\ntargetdir: x\n").unwrap_err();
+        let p = OpsConfig::parse("targetDir: .\ntargetdir: x\n", &Limits::default()).unwrap_err();
         assert_eq!(p.field.as_deref(), Some("targetdir"));
     }
 
     #[test]
     fn escaping_target_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let err = resolve_inside(dir.path(), Path::new("../etc")).unwrap_err();
+        let fs = RepoFs::new(dir.path()).unwrap();
+        let err = resolve_inside(&fs, Path::new("../etc")).unwrap_err();
         assert!(err.contains("inside the repository"), "{err}");
-        let err = resolve_inside(dir.path(), Path::new("missing")).unwrap_err();
+        let err = resolve_inside(&fs, Path::new("missing")).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_target_dir_linked_outside_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("deploy")).unwrap();
+        let fs = RepoFs::new(dir.path()).unwrap();
+        let err = resolve_inside(&fs, Path::new("deploy")).unwrap_err();
+        assert!(err.contains("outside the repository"), "{err}");
     }
 }

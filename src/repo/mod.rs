@@ -3,16 +3,18 @@
 //! collected into one [`RepoError`] so that nothing is sent to OSM when any file is bad.
 
 mod config;
+mod fs;
 mod nsinstance;
 mod package;
 mod tarball;
+mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use config::{OpsConfig, CONFIG_FILE_NAME, DEFAULT_FILE_EXTENSIONS};
 pub use nsinstance::{Kdu, NsInstance};
-pub use package::{Package, PackageKind, PACKAGES_DIR};
+pub use package::{Descriptor, Package, PackageKind, VnfProfile, PACKAGES_DIR};
 pub use tarball::{build_package_tarball, PackageTarball};
 
 /// One thing wrong with the repository, located by file (relative to the repository root) and,
@@ -78,6 +80,41 @@ impl DesiredState {
     }
 }
 
+/// Bounds on what the reader accepts, so that hostile or mistaken input is refused early, in time
+/// linear in its size and with bounded memory. The CLI and the controller expose each as a flag;
+/// docs/repository-format.md lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest YAML file read (`osm_ops_config.yaml`, NsInstance files, package descriptors).
+    pub max_yaml_bytes: u64,
+    /// Deepest nesting of YAML sequences and mappings.
+    pub max_yaml_depth: usize,
+    /// Most alias uses (`*name`) in one YAML file.
+    pub max_yaml_aliases: usize,
+    /// Most YAML nodes in one file, counting those aliases expand to.
+    pub max_yaml_nodes: usize,
+    /// Largest package: the sum of its files' sizes.
+    pub max_package_bytes: u64,
+    /// Most files and folders in one package.
+    pub max_package_files: usize,
+    /// Most files and folders looked at while searching NsInstance files.
+    pub max_scanned_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_yaml_bytes: 4 * 1024 * 1024,
+            max_yaml_depth: 64,
+            max_yaml_aliases: 10_000,
+            max_yaml_nodes: 250_000,
+            max_package_bytes: 100 * 1024 * 1024,
+            max_package_files: 10_000,
+            max_scanned_entries: 100_000,
+        }
+    }
+}
+
 /// Options that override `osm_ops_config.yaml` (the controller's `spec.path`/`fileExtensions`).
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
@@ -85,16 +122,18 @@ pub struct ReadOptions {
     pub file_extensions: Option<Vec<String>>,
     /// True when credentials come from elsewhere, so a `connectionFile` is ignored with a warning.
     pub credentials_from_elsewhere: bool,
+    pub limits: Limits,
 }
 
-/// Reads and validates the repository rooted at `root`.
+/// Reads and validates the repository rooted at `root`. Nothing outside `root` is read: links that
+/// leave it are errors naming them.
 pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, RepoError> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let config = match OpsConfig::load(root) {
-        Ok(c) => c,
-        Err(p) => return Err(RepoError { problems: vec![p] }),
-    };
+    let one = |p: Problem| RepoError { problems: vec![p] };
+    let fs = fs::RepoFs::new(root).map_err(one)?;
+    let limits = &opts.limits;
+    let config = OpsConfig::load(&fs, limits).map_err(one)?;
     if let Some(conn) = &config.connection_file {
         if opts.credentials_from_elsewhere {
             warnings.push(format!(
@@ -106,7 +145,7 @@ pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, 
         .path
         .clone()
         .unwrap_or_else(|| config.target_dir.clone());
-    let target = match config::resolve_inside(root, &target_rel) {
+    let target = match config::resolve_inside(&fs, &target_rel) {
         Ok(t) => t,
         Err(msg) => {
             return Err(RepoError {
@@ -119,8 +158,10 @@ pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, 
         .clone()
         .unwrap_or_else(|| config.file_extensions.clone());
 
-    let ns_instances = nsinstance::read_ns_instances(root, &target, &extensions, &mut problems);
-    let packages = package::read_packages(root, &target, &mut problems);
+    let ns_instances =
+        nsinstance::read_ns_instances(&fs, &target, &extensions, limits, &mut problems);
+    let packages = package::read_packages(&fs, &target, limits, &mut problems);
+    check_references(&ns_instances, &packages, &mut problems);
     problems.sort_by(|a, b| (&a.file, &a.field, &a.message).cmp(&(&b.file, &b.field, &b.message)));
     problems.dedup();
     if !problems.is_empty() {
@@ -132,6 +173,67 @@ pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, 
         warnings,
         target_dir: target_rel,
     })
+}
+
+/// Checks what each NsInstance names against the repository's own descriptors: `vnfName` must be a
+/// member VNF (vnf-profile id) of its NSD and `kdu.name` a KDU of that member's VNFD. Descriptors
+/// that are not in the repository are checked against OSM when the plan is made.
+fn check_references(ns: &[NsInstance], packages: &[Package], problems: &mut Vec<Problem>) {
+    let find = |id: &str, kind: PackageKind| packages.iter().find(|p| p.id == id && p.kind == kind);
+    for want in ns {
+        let Some(nsd) = find(&want.nsd_name, PackageKind::Ns) else {
+            continue;
+        };
+        if let Some(problem) = reference_problem(want, &nsd.vnf_profiles, |vnfd| {
+            find(vnfd, PackageKind::Vnf).map(|p| p.kdus.as_slice())
+        }) {
+            problems.push(Problem::new(&want.source, Some(problem.0), problem.1));
+        }
+    }
+}
+
+/// What is wrong with the references of `want`, given its NSD's member VNFs and a way to find the
+/// KDUs of a VNFD (`None` when the VNFD is unknown here): the field and the message.
+pub fn reference_problem<'a>(
+    want: &NsInstance,
+    profiles: &[VnfProfile],
+    kdus_of: impl Fn(&str) -> Option<&'a [String]>,
+) -> Option<(&'static str, String)> {
+    let Some(profile) = profiles.iter().find(|p| p.member == want.vnf_name) else {
+        let members: Vec<&str> = profiles.iter().map(|p| p.member.as_str()).collect();
+        return Some((
+            "vnfName",
+            format!(
+                "'{}' is not a member VNF of NSD '{}' (its vnf-profile ids: {})",
+                want.vnf_name,
+                want.nsd_name,
+                if members.is_empty() {
+                    "none".to_owned()
+                } else {
+                    members.join(", ")
+                }
+            ),
+        ));
+    };
+    let kdus = kdus_of(&profile.vnfd_id)?;
+    if kdus.contains(&want.kdu.name) {
+        return None;
+    }
+    Some((
+        "kdu.name",
+        format!(
+            "'{}' is not a KDU of VNFD '{}' (member '{}' of NSD '{}'; its KDUs: {})",
+            want.kdu.name,
+            profile.vnfd_id,
+            profile.member,
+            want.nsd_name,
+            if kdus.is_empty() {
+                "none".to_owned()
+            } else {
+                kdus.join(", ")
+            }
+        ),
+    ))
 }
 
 /// Path of `path` relative to `root`, with `/` separators, for messages.

@@ -2,13 +2,13 @@
 //! is an error naming file and field rather than a silently ignored key.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{display_rel, Problem};
+use super::fs::{Entry, Kind, RepoFs, Visited};
+use super::{yaml, Limits, Problem};
 
 pub const NS_INSTANCE_KIND: &str = "NsInstance";
 
@@ -72,20 +72,28 @@ pub(crate) fn check_ns_name(name: &str) -> Result<(), String> {
 
 /// Scans `target` recursively for files ending with one of `extensions` and parses every document.
 pub(crate) fn read_ns_instances(
-    root: &Path,
-    target: &Path,
+    fs: &RepoFs,
+    target: &Entry,
     extensions: &[String],
+    limits: &Limits,
     problems: &mut Vec<Problem>,
 ) -> Vec<NsInstance> {
     let mut files = Vec::new();
-    collect_files(root, target, extensions, &mut files, problems);
-    files.sort();
+    Scan {
+        fs,
+        extensions,
+        visited: Visited::default(),
+        budget: limits.max_scanned_entries,
+        files: &mut files,
+        problems,
+    }
+    .folder(target);
     let mut out: Vec<NsInstance> = Vec::new();
     for file in files {
-        let rel = display_rel(root, &file);
-        match std::fs::read_to_string(&file) {
-            Ok(text) => out.extend(parse_documents(&rel, &text, problems)),
-            Err(e) => problems.push(Problem::new(&rel, None, format!("cannot read: {e}"))),
+        let rel = fs.rel(&file.path);
+        match fs.read_text(&file, limits.max_yaml_bytes) {
+            Ok(text) => out.extend(parse_documents(&rel, &text, limits, problems)),
+            Err(p) => problems.push(p),
         }
     }
     let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -109,36 +117,68 @@ pub(crate) fn read_ns_instances(
     out
 }
 
-fn collect_files(
-    root: &Path,
-    dir: &Path,
-    extensions: &[String],
-    out: &mut Vec<PathBuf>,
-    problems: &mut Vec<Problem>,
-) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            problems.push(Problem::new(
-                display_rel(root, dir),
+/// One recursive scan for NsInstance files, with a bound on how much of the tree it walks.
+struct Scan<'a> {
+    fs: &'a RepoFs,
+    extensions: &'a [String],
+    visited: Visited,
+    budget: usize,
+    files: &'a mut Vec<Entry>,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Scan<'_> {
+    fn folder(&mut self, dir: &Entry) {
+        if !self.visited.first_visit(dir) {
+            self.problems.push(Problem::new(
+                self.fs.rel(&dir.path),
                 None,
-                format!("cannot list: {e}"),
+                "reaches, through a symbolic link, a folder that is already read (a link loop, or a second path to one folder)",
             ));
             return;
         }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(ft) = entry.file_type() else { continue };
-        if ft.is_dir() {
+        let entries = match self.fs.list(dir) {
+            Ok(e) => e,
+            Err(p) => {
+                self.problems.push(p);
+                return;
+            }
+        };
+        for (name, entry) in entries {
             // Packages are read separately; VCS metadata is never desired state.
             if name == super::PACKAGES_DIR || name == ".git" {
                 continue;
             }
-            collect_files(root, &path, extensions, out, problems);
-        } else if ft.is_file() && extensions.iter().any(|ext| name.ends_with(ext.as_str())) {
-            out.push(path);
+            if self.budget == 0 {
+                self.problems.push(Problem::new(
+                    self.fs.rel(&dir.path),
+                    None,
+                    "the repository has more files and folders than the reader scans (see --max-scanned-entries)",
+                ));
+                return;
+            }
+            self.budget -= 1;
+            let entry = match entry {
+                Ok(e) => e,
+                Err(p) => {
+                    self.problems.push(p);
+                    continue;
+                }
+            };
+            let wanted = self
+                .extensions
+                .iter()
+                .any(|ext| name.ends_with(ext.as_str()));
+            match entry.kind {
+                Kind::Dir => self.folder(&entry),
+                Kind::File if wanted => self.files.push(entry),
+                Kind::Other if wanted => self.problems.push(Problem::new(
+                    self.fs.rel(&entry.path),
+                    None,
+                    "is not a regular file",
+                )),
+                _ => {}
+            }
         }
     }
 }
@@ -147,31 +187,23 @@ fn collect_files(
 pub(crate) fn parse_documents(
     file: &str,
     text: &str,
+    limits: &Limits,
     problems: &mut Vec<Problem>,
 ) -> Vec<NsInstance> {
-    let mut out = Vec::new();
-    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let label = |i: usize| format!("{file} (document {})", i + 1);
-        let value = match serde_yaml::Value::deserialize(doc) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(Problem::new(
-                    label(index),
-                    None,
-                    format!("invalid YAML: {e}"),
-                ));
-                // The YAML stream cannot be resumed after a syntax error.
-                break;
-            }
-        };
-        if value.is_null() {
-            continue;
+    let docs = match yaml::documents(text, limits) {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(Problem::new(file, None, format!("invalid YAML: {e}")));
+            return Vec::new();
         }
-        match parse_document(file, &value) {
+    };
+    let mut out = Vec::new();
+    for (index, value) in docs.iter().enumerate() {
+        match parse_document(file, value) {
             Ok(ns) => out.push(ns),
             Err(mut errs) => {
                 for p in &mut errs {
-                    p.file = label(index);
+                    p.file = format!("{file} (document {})", index + 1);
                 }
                 problems.extend(errs);
             }
@@ -180,9 +212,9 @@ pub(crate) fn parse_documents(
     out
 }
 
-fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, Vec<Problem>> {
+fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>> {
     let mut problems = Vec::new();
-    let Some(map) = value.as_mapping() else {
+    let Some(map) = value.as_object() else {
         return Err(vec![Problem::new(
             file,
             None,
@@ -217,25 +249,23 @@ fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, V
         "kdu",
     ];
     for key in map.keys() {
-        match key.as_str() {
-            Some(k) if KNOWN.contains(&k) => {}
-            Some(k) => problems.push(Problem::new(file, Some(k), "unknown field")),
-            None => problems.push(Problem::new(file, None, "field names must be strings")),
+        if !KNOWN.contains(&key.as_str()) {
+            problems.push(Problem::new(file, Some(key), "unknown field"));
         }
     }
     let mut string_field = |name: &str, required: bool| -> Option<String> {
         match map.get(name) {
-            None | Some(serde_yaml::Value::Null) => {
+            None | Some(Value::Null) => {
                 if required {
                     problems.push(Problem::new(file, Some(name), "missing required field"));
                 }
                 None
             }
-            Some(serde_yaml::Value::String(s)) if required && s.trim().is_empty() => {
+            Some(Value::String(s)) if required && s.trim().is_empty() => {
                 problems.push(Problem::new(file, Some(name), "must not be empty"));
                 None
             }
-            Some(serde_yaml::Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
                 problems.push(Problem::new(file, Some(name), "must be a string"));
                 None
@@ -253,11 +283,11 @@ fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, V
         }
     }
     if let Some(d) = &description {
-        if d.contains('"') {
+        if let Some(q) = d.chars().find(|c| *c == '"' || *c == '\'') {
             problems.push(Problem::new(
                 file,
                 Some("description"),
-                "must not contain '\"' (OSM refuses it)",
+                format!("must not contain {q} (OSM refuses quotes in NS descriptions)"),
             ));
         }
     }
@@ -280,16 +310,12 @@ fn parse_document(file: &str, value: &serde_yaml::Value) -> Result<NsInstance, V
     }
 }
 
-fn parse_kdu(
-    file: &str,
-    value: Option<&serde_yaml::Value>,
-    problems: &mut Vec<Problem>,
-) -> Option<Kdu> {
+fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<Kdu> {
     let Some(value) = value.filter(|v| !v.is_null()) else {
         problems.push(Problem::new(file, Some("kdu"), "missing required field"));
         return None;
     };
-    let Some(map) = value.as_mapping() else {
+    let Some(map) = value.as_object() else {
         problems.push(Problem::new(
             file,
             Some("kdu"),
@@ -298,23 +324,17 @@ fn parse_kdu(
         return None;
     };
     for key in map.keys() {
-        match key.as_str() {
-            Some("name") | Some("params") => {}
-            Some(k) => problems.push(Problem::new(
+        if key != "name" && key != "params" {
+            problems.push(Problem::new(
                 file,
-                Some(&format!("kdu.{k}")),
+                Some(&format!("kdu.{key}")),
                 "unknown field",
-            )),
-            None => problems.push(Problem::new(
-                file,
-                Some("kdu"),
-                "field names must be strings",
-            )),
+            ));
         }
     }
     let name = match map.get("name") {
-        Some(serde_yaml::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-        None | Some(serde_yaml::Value::Null) => {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        None | Some(Value::Null) => {
             problems.push(Problem::new(
                 file,
                 Some("kdu.name"),
@@ -332,19 +352,8 @@ fn parse_kdu(
         }
     };
     let params = match map.get("params") {
-        None | Some(serde_yaml::Value::Null) => None,
-        Some(v @ serde_yaml::Value::Mapping(_)) => match serde_json::to_value(v) {
-            Ok(Value::Object(m)) => Some(m),
-            Ok(_) => None,
-            Err(e) => {
-                problems.push(Problem::new(
-                    file,
-                    Some("kdu.params"),
-                    format!("cannot be represented as JSON: {e}"),
-                ));
-                None
-            }
-        },
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m.clone()),
         Some(_) => {
             problems.push(Problem::new(
                 file,
@@ -365,7 +374,7 @@ mod tests {
 
     fn parse(text: &str) -> (Vec<NsInstance>, Vec<Problem>) {
         let mut problems = Vec::new();
-        let out = parse_documents("f.ops.yaml", text, &mut problems);
+        let out = parse_documents("f.ops.yaml", text, &Limits::default(), &mut problems);
         (out, problems)
     }
 

@@ -3,13 +3,14 @@
 //! the deterministic tarball each folder becomes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
+use super::fs::{Entry, Kind, RepoFs};
 use super::tarball::build_package_tarball;
-use super::{display_rel, Problem};
+use super::{yaml, Limits, Problem};
 
 pub const PACKAGES_DIR: &str = "osm-pkgs";
 
@@ -32,6 +33,28 @@ impl PackageKind {
     }
 }
 
+/// A member VNF of an NSD: its `vnf-profile` id (the "member VNF index" NsInstance documents
+/// call `vnfName`) and the VNFD it instantiates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VnfProfile {
+    pub member: String,
+    pub vnfd_id: String,
+}
+
+/// What OSM Ops reads from a package's descriptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub kind: PackageKind,
+    /// The descriptor `id`: how OSM identifies the package.
+    pub id: String,
+    /// For NS packages, the VNFD ids the NSD needs.
+    pub vnfd_refs: Vec<String>,
+    /// For NS packages, the member VNFs (`df[].vnf-profile[]`).
+    pub vnf_profiles: Vec<VnfProfile>,
+    /// For VNF packages, the KDU names (`kdu[].name`).
+    pub kdus: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Package {
     pub kind: PackageKind,
@@ -43,6 +66,10 @@ pub struct Package {
     pub source: String,
     /// For NS packages, the VNFD ids the NSD needs.
     pub vnfd_refs: Vec<String>,
+    /// For NS packages, the member VNFs; for VNF packages, empty.
+    pub vnf_profiles: Vec<VnfProfile>,
+    /// For VNF packages, the KDU names; for NS packages, empty.
+    pub kdus: Vec<String>,
     /// The package as OSM receives it.
     pub tarball: Arc<Vec<u8>>,
     /// Lowercase hex MD5 of `tarball` (the NBI's `Content-File-MD5`).
@@ -52,55 +79,50 @@ pub struct Package {
 }
 
 pub(crate) fn read_packages(
-    root: &Path,
-    target: &Path,
+    fs: &RepoFs,
+    target: &Entry,
+    limits: &Limits,
     problems: &mut Vec<Problem>,
 ) -> Vec<Package> {
-    let dir = target.join(PACKAGES_DIR);
-    if !dir.is_dir() {
-        return Vec::new();
-    }
-    let mut folders: Vec<_> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.path())
-            .collect(),
-        Err(e) => {
-            problems.push(Problem::new(
-                display_rel(root, &dir),
-                None,
-                format!("cannot list: {e}"),
-            ));
+    let dir = match fs.resolve(&target.path.join(PACKAGES_DIR)) {
+        Ok(Some(d)) if d.kind == Kind::Dir => d,
+        Ok(_) => return Vec::new(),
+        Err(p) => {
+            problems.push(p);
             return Vec::new();
         }
     };
-    folders.sort();
+    let entries = match fs.list(&dir) {
+        Ok(e) => e,
+        Err(p) => {
+            problems.push(p);
+            return Vec::new();
+        }
+    };
     let mut packages = Vec::new();
-    for folder in folders {
-        match read_package(root, &folder) {
-            Ok(p) => packages.push(p),
+    for (_, entry) in entries {
+        match entry {
+            Ok(folder) if folder.kind == Kind::Dir => match read_package(fs, &folder, limits) {
+                Ok(p) => packages.push(p),
+                Err(p) => problems.push(p),
+            },
+            Ok(_) => {}
             Err(p) => problems.push(p),
         }
     }
     order_packages(packages, problems)
 }
 
-fn read_package(root: &Path, folder: &Path) -> Result<Package, Problem> {
-    let source = display_rel(root, folder);
-    let folder_name = folder
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut candidates: Vec<_> = std::fs::read_dir(folder)
-        .map_err(|e| Problem::new(&source, None, format!("cannot list: {e}")))?
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| is_descriptor_name(n))
-        .collect();
-    candidates.sort();
-    let descriptor_name = match candidates.as_slice() {
+fn read_package(fs: &RepoFs, folder: &Entry, limits: &Limits) -> Result<Package, Problem> {
+    let source = fs.rel(&folder.path);
+    let mut candidates = Vec::new();
+    for (name, entry) in fs.list(folder)? {
+        let entry = entry?;
+        if entry.kind == Kind::File && is_descriptor_name(&name) {
+            candidates.push(entry);
+        }
+    }
+    let descriptor_file = match candidates.as_slice() {
         [one] => one.clone(),
         [] => {
             return Err(Problem::new(
@@ -110,30 +132,32 @@ fn read_package(root: &Path, folder: &Path) -> Result<Package, Problem> {
             ))
         }
         many => {
+            let names: Vec<&str> = many.iter().map(|e| e.name.as_str()).collect();
             return Err(Problem::new(
                 &source,
                 None,
                 format!(
                     "{} descriptor files directly inside the package folder ({}); OSM needs exactly one (move other YAML files into a subfolder)",
                     many.len(),
-                    many.join(", ")
+                    names.join(", ")
                 ),
-            ))
+            ));
         }
     };
-    let desc_rel = format!("{source}/{descriptor_name}");
-    let text = std::fs::read_to_string(folder.join(&descriptor_name))
-        .map_err(|e| Problem::new(&desc_rel, None, format!("cannot read: {e}")))?;
-    let (kind, id, vnfd_refs) =
-        sniff_descriptor(&text, &folder_name).map_err(|m| Problem::new(&desc_rel, None, m))?;
-    let tarball =
-        build_package_tarball(folder, &folder_name).map_err(|m| Problem::new(&source, None, m))?;
+    let desc_rel = fs.rel(&descriptor_file.path);
+    let text = fs.read_text(&descriptor_file, limits.max_yaml_bytes)?;
+    let desc = sniff_descriptor(&text, &folder.name, limits)
+        .map_err(|m| Problem::new(&desc_rel, None, m))?;
+    let tarball = build_package_tarball(&folder.real, &folder.name, limits)
+        .map_err(|m| Problem::new(&source, None, m))?;
     Ok(Package {
-        kind,
-        id,
-        folder: folder_name,
+        kind: desc.kind,
+        id: desc.id,
+        folder: folder.name.clone(),
         source,
-        vnfd_refs,
+        vnfd_refs: desc.vnfd_refs,
+        vnf_profiles: desc.vnf_profiles,
+        kdus: desc.kdus,
         md5: tarball.md5,
         digest: tarball.digest,
         tarball: Arc::new(tarball.bytes),
@@ -146,32 +170,38 @@ fn is_descriptor_name(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// Reads kind, id and VNFD references from a descriptor. SOL006 envelopes (`vnfd:`, `nsd: {nsd: [..]}`,
+const OLD_IM: &str = "old OSM information model descriptors (OSM 8 and earlier) are not supported by current OSM (9 and later); use SOL006";
+
+/// Reads kind, id and references from a descriptor. SOL006 envelopes (`vnfd:`, `nsd: {nsd: [..]}`,
 /// with or without the `etsi-nfv-*:` prefix) decide the kind; without an envelope the original
 /// `_knf`/`_ns` folder-name convention is the fallback.
 pub(crate) fn sniff_descriptor(
     text: &str,
     folder: &str,
-) -> Result<(PackageKind, String, Vec<String>), String> {
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
-    let map = value.as_mapping().ok_or("descriptor must be a mapping")?;
+    limits: &Limits,
+) -> Result<Descriptor, String> {
+    let value = yaml::document(text, limits).map_err(|e| format!("invalid YAML: {e}"))?;
+    let map = value.as_object().ok_or("descriptor must be a mapping")?;
     let get = |k: &str| map.get(k);
-    if get("vnfd:vnfd-catalog").is_some()
-        || get("nsd:nsd-catalog").is_some()
-        || get("vnfd-catalog").is_some()
-        || get("nsd-catalog").is_some()
+    if [
+        "vnfd:vnfd-catalog",
+        "nsd:nsd-catalog",
+        "vnfd-catalog",
+        "nsd-catalog",
+    ]
+    .iter()
+    .any(|k| get(k).is_some())
     {
-        return Err("old OSM information model (*-catalog) descriptors are not supported by current OSM; use SOL006".into());
+        return Err(format!("{OLD_IM} (found a '*-catalog' envelope)"));
     }
     if let Some(vnfd) = get("vnfd").or_else(|| get("etsi-nfv-vnfd:vnfd")) {
         return vnfd_fields(vnfd);
     }
     if let Some(nsd) = get("nsd").or_else(|| get("etsi-nfv-nsd:nsd")) {
         let inner = nsd
-            .as_mapping()
+            .as_object()
             .and_then(|m| m.get("nsd"))
-            .and_then(|l| l.as_sequence())
+            .and_then(|l| l.as_array())
             .filter(|l| l.len() == 1)
             .ok_or("'nsd' must contain a list 'nsd' of exactly one element (SOL006)")?;
         return nsd_fields(&inner[0]);
@@ -185,24 +215,53 @@ pub(crate) fn sniff_descriptor(
     Err("cannot tell the package kind: the descriptor has no 'vnfd'/'nsd' envelope and the folder name does not end in _knf, _vnf or _ns".into())
 }
 
-fn descriptor_id(desc: &serde_yaml::Value) -> Result<String, String> {
+fn descriptor_id(desc: &Value) -> Result<String, String> {
     match desc.get("id") {
-        Some(serde_yaml::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         Some(_) => Err("descriptor 'id' must be a non-empty string".into()),
         None => Err("descriptor has no 'id'".into()),
     }
 }
 
-fn vnfd_fields(desc: &serde_yaml::Value) -> Result<(PackageKind, String, Vec<String>), String> {
-    Ok((PackageKind::Vnf, descriptor_id(desc)?, Vec::new()))
+/// `desc[key]` as a list of mappings (absent → empty).
+fn list_of<'a>(desc: &'a Value, key: &str) -> Result<Vec<&'a Map<String, Value>>, String> {
+    match desc.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_object()
+                    .ok_or_else(|| format!("'{key}' entries must be mappings"))
+            })
+            .collect(),
+        Some(_) => Err(format!("'{key}' must be a list")),
+    }
 }
 
-fn nsd_fields(desc: &serde_yaml::Value) -> Result<(PackageKind, String, Vec<String>), String> {
+fn vnfd_fields(desc: &Value) -> Result<Descriptor, String> {
+    let id = descriptor_id(desc)?;
+    let mut kdus = Vec::new();
+    for kdu in list_of(desc, "kdu")? {
+        match kdu.get("name") {
+            Some(Value::String(n)) => kdus.push(n.clone()),
+            _ => return Err("every 'kdu' entry needs a string 'name'".into()),
+        }
+    }
+    Ok(Descriptor {
+        kind: PackageKind::Vnf,
+        id,
+        vnfd_refs: Vec::new(),
+        vnf_profiles: Vec::new(),
+        kdus,
+    })
+}
+
+fn nsd_fields(desc: &Value) -> Result<Descriptor, String> {
     let id = descriptor_id(desc)?;
     let mut refs = BTreeSet::new();
     if let Some(list) = desc.get("vnfd-id") {
         let list = list
-            .as_sequence()
+            .as_array()
             .ok_or("'vnfd-id' must be a list of VNFD ids")?;
         for item in list {
             refs.insert(
@@ -213,24 +272,43 @@ fn nsd_fields(desc: &serde_yaml::Value) -> Result<(PackageKind, String, Vec<Stri
         }
     }
     // vnf-profiles name VNFDs too; the NBI checks them against the project's VNFDs as well.
-    for df in desc
-        .get("df")
-        .and_then(|d| d.as_sequence())
-        .into_iter()
-        .flatten()
-    {
-        for profile in df
-            .get("vnf-profile")
-            .and_then(|p| p.as_sequence())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(v) = profile.get("vnfd-id").and_then(|v| v.as_str()) {
-                refs.insert(v.to_owned());
-            }
+    let mut profiles = Vec::new();
+    for df in list_of(desc, "df")? {
+        let df = Value::Object(df.clone());
+        for profile in list_of(&df, "vnf-profile")? {
+            let (Some(member), Some(vnfd)) = (
+                profile.get("id").and_then(|v| v.as_str()),
+                profile.get("vnfd-id").and_then(|v| v.as_str()),
+            ) else {
+                return Err("every 'vnf-profile' needs string 'id' and 'vnfd-id'".into());
+            };
+            refs.insert(vnfd.to_owned());
+            profiles.push(VnfProfile {
+                member: member.to_owned(),
+                vnfd_id: vnfd.to_owned(),
+            });
         }
     }
-    Ok((PackageKind::Ns, id, refs.into_iter().collect()))
+    // The old information model names its VNFDs in `constituent-vnfd`: read them so that the
+    // dependency order is right, but OSM 9+ refuses such descriptors, so they are an error.
+    let old: Vec<&Map<String, Value>> = list_of(desc, "constituent-vnfd")?;
+    if !old.is_empty() {
+        let names: Vec<&str> = old
+            .iter()
+            .filter_map(|c| c.get("vnfd-id-ref").and_then(|v| v.as_str()))
+            .collect();
+        return Err(format!(
+            "{OLD_IM} (found 'constituent-vnfd' referencing {})",
+            names.join(", ")
+        ));
+    }
+    Ok(Descriptor {
+        kind: PackageKind::Ns,
+        id,
+        vnfd_refs: refs.into_iter().collect(),
+        vnf_profiles: profiles,
+        kdus: Vec::new(),
+    })
 }
 
 /// Topological order: a package comes after every repository package it references; ties by id.
@@ -316,40 +394,68 @@ fn order_packages(packages: Vec<Package>, problems: &mut Vec<Problem>) -> Vec<Pa
 mod tests {
     use super::*;
 
+    fn sniff(text: &str, folder: &str) -> Result<Descriptor, String> {
+        sniff_descriptor(text, folder, &Limits::default())
+    }
+
     #[test]
     fn kind_and_id_come_from_the_descriptor_not_the_folder() {
-        let (kind, id, _) = sniff_descriptor("vnfd:\n  id: real_id\n", "whatever_ns").unwrap();
-        assert_eq!((kind, id.as_str()), (PackageKind::Vnf, "real_id"));
-        let (kind, id, refs) = sniff_descriptor(
-            "etsi-nfv-nsd:nsd:\n  nsd:\n  - id: n1\n    vnfd-id: [b, a]\n",
+        let d = sniff(
+            "vnfd:\n  id: real_id\n  kdu:\n  - name: ldap\n",
+            "whatever_ns",
+        )
+        .unwrap();
+        assert_eq!((d.kind, d.id.as_str()), (PackageKind::Vnf, "real_id"));
+        assert_eq!(d.kdus, ["ldap"]);
+        let d = sniff(
+            "etsi-nfv-nsd:nsd:\n  nsd:\n  - id: n1\n    vnfd-id: [b, a]\n    df:\n    - id: d\n      vnf-profile:\n      - {id: m1, vnfd-id: a}\n",
             "x",
         )
         .unwrap();
-        assert_eq!((kind, id.as_str()), (PackageKind::Ns, "n1"));
-        assert_eq!(refs, ["a", "b"]);
+        assert_eq!((d.kind, d.id.as_str()), (PackageKind::Ns, "n1"));
+        assert_eq!(d.vnfd_refs, ["a", "b"]);
+        assert_eq!(
+            d.vnf_profiles,
+            [VnfProfile {
+                member: "m1".into(),
+                vnfd_id: "a".into()
+            }]
+        );
     }
 
     #[test]
     fn folder_suffix_is_only_a_fallback() {
-        let (kind, id, _) = sniff_descriptor("id: plain\nkdu: []\n", "plain_knf").unwrap();
-        assert_eq!((kind, id.as_str()), (PackageKind::Vnf, "plain"));
-        let err = sniff_descriptor("id: plain\n", "plain").unwrap_err();
+        let d = sniff("id: plain\nkdu: []\n", "plain_knf").unwrap();
+        assert_eq!((d.kind, d.id.as_str()), (PackageKind::Vnf, "plain"));
+        let err = sniff("id: plain\n", "plain").unwrap_err();
         assert!(err.contains("cannot tell the package kind"));
     }
 
     #[test]
     fn nsd_must_wrap_exactly_one_descriptor() {
-        let err = sniff_descriptor("nsd:\n  nsd:\n  - id: a\n  - id: b\n", "x").unwrap_err();
+        let err = sniff("nsd:\n  nsd:\n  - id: a\n  - id: b\n", "x").unwrap_err();
         assert!(err.contains("exactly one"));
     }
 
     #[test]
-    fn old_information_model_is_refused() {
-        let err = sniff_descriptor("vnfd:vnfd-catalog:\n  vnfd: []\n", "x_knf").unwrap_err();
-        assert!(err.contains("SOL006"));
+    fn old_information_model_is_refused_with_its_references_named() {
+        let err = sniff("vnfd:vnfd-catalog:\n  vnfd: []\n", "x_knf").unwrap_err();
+        assert!(err.contains("SOL006"), "{err}");
+        // Without an envelope, the old model's references are still read (and named).
+        let err = sniff(
+            "id: old_ns\nconstituent-vnfd:\n- {member-vnf-index: '1', vnfd-id-ref: old_knf}\n",
+            "old_ns",
+        )
+        .unwrap_err();
+        assert!(err.contains("SOL006") && err.contains("old_knf"), "{err}");
     }
 
-    fn write(dir: &Path, rel: &str, text: &str) {
+    fn read(root: &std::path::Path, problems: &mut Vec<Problem>) -> Vec<Package> {
+        let fs = RepoFs::new(root).unwrap();
+        read_packages(&fs, &fs.root_entry(), &Limits::default(), problems)
+    }
+
+    fn write(dir: &std::path::Path, rel: &str, text: &str) {
         let p = dir.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
@@ -367,7 +473,7 @@ mod tests {
         write(&pkgs, "z_knf/vnfd.yaml", "vnfd:\n  id: z_knf\n");
         write(&pkgs, "m_knf/vnfd.yaml", "vnfd:\n  id: m_knf\n");
         let mut problems = Vec::new();
-        let out = read_packages(dir.path(), dir.path(), &mut problems);
+        let out = read(dir.path(), &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
         let ids: Vec<_> = out.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["m_knf", "z_knf", "a_ns"]);
@@ -383,7 +489,7 @@ mod tests {
         write(&pkgs, "dup1/d.yaml", "vnfd: {id: same}\n");
         write(&pkgs, "dup2/d.yaml", "vnfd: {id: same}\n");
         let mut problems = Vec::new();
-        read_packages(dir.path(), dir.path(), &mut problems);
+        read(dir.path(), &mut problems);
         let text: Vec<_> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 3, "{text:?}");
         assert!(text
@@ -406,7 +512,7 @@ mod tests {
         );
         write(&pkgs, "b/nsd.yaml", "nsd:\n  nsd:\n  - id: b\n");
         let mut problems = Vec::new();
-        read_packages(dir.path(), dir.path(), &mut problems);
+        read(dir.path(), &mut problems);
         assert!(
             problems
                 .iter()

@@ -10,6 +10,8 @@ use flate2::Compression;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use super::Limits;
+
 /// Fixed metadata: the tarball must not depend on checkout time, user or umask.
 const MTIME: u64 = 0;
 const DIR_MODE: u32 = 0o755;
@@ -24,11 +26,20 @@ pub struct PackageTarball {
 }
 
 /// Tars and gzips `folder` as `<top_dir>/...` (never `./<top_dir>`, which the NBI cannot read),
-/// adding a `checksums.txt` in osmclient's format.
-pub fn build_package_tarball(folder: &Path, top_dir: &str) -> Result<PackageTarball, String> {
+/// adding a `checksums.txt` in osmclient's format. The package's size and file count are checked
+/// against `limits` from metadata, before any file is read.
+pub fn build_package_tarball(
+    folder: &Path,
+    top_dir: &str,
+    limits: &Limits,
+) -> Result<PackageTarball, String> {
     let mut files = Vec::new();
     let mut dirs = Vec::new();
-    walk(folder, Path::new(""), &mut files, &mut dirs)?;
+    let mut budget = Budget {
+        files: limits.max_package_files,
+        bytes: limits.max_package_bytes,
+    };
+    walk(folder, Path::new(""), &mut budget, &mut files, &mut dirs)?;
     files.retain(|(rel, _)| rel != Path::new(CHECKSUMS_FILE));
     files.sort();
     dirs.sort();
@@ -111,11 +122,19 @@ fn slash(p: &Path) -> String {
         .join("/")
 }
 
+/// What is left of a package's allowance while walking it.
+struct Budget {
+    files: usize,
+    bytes: u64,
+}
+
 /// Collects regular files (with their executable bit) and directories below `base/rel`.
-/// Symbolic links are refused: they could point outside the repository.
+/// Symbolic links are refused: they could point outside the repository, and an OSM package must
+/// carry its own files.
 fn walk(
     base: &Path,
     rel: &Path,
+    budget: &mut Budget,
     files: &mut Vec<(PathBuf, bool)>,
     dirs: &mut Vec<PathBuf>,
 ) -> Result<(), String> {
@@ -130,13 +149,31 @@ fn walk(
             .map_err(|e| format!("cannot stat {}: {e}", child.display()))?;
         if ft.is_symlink() {
             return Err(format!(
-                "'{}' is a symbolic link; packages may only contain regular files",
+                "'{}' is a symbolic link; packages may only contain regular files and folders (a link could reach outside the repository)",
                 slash(&child)
             ));
-        } else if ft.is_dir() {
+        }
+        if budget.files == 0 {
+            return Err(
+                "the package has more files and folders than allowed (see --max-package-files)"
+                    .into(),
+            );
+        }
+        budget.files -= 1;
+        if ft.is_dir() {
             dirs.push(child.clone());
-            walk(base, &child, files, dirs)?;
+            walk(base, &child, budget, files, dirs)?;
         } else if ft.is_file() {
+            let len = entry
+                .metadata()
+                .map_err(|e| format!("cannot stat {}: {e}", child.display()))?
+                .len();
+            budget.bytes = budget.bytes.checked_sub(len).ok_or_else(|| {
+                format!(
+                    "the package is larger than allowed (at '{}'; see --max-package-bytes)",
+                    slash(&child)
+                )
+            })?;
             files.push((child, is_executable(&entry)));
         } else {
             return Err(format!("'{}' is not a regular file", slash(&child)));
@@ -196,13 +233,15 @@ mod tests {
         make(b.path());
         // Different mtimes must not matter.
         std::fs::write(b.path().join("vnfd.yaml"), "vnfd:\n  id: a\n").unwrap();
-        let ta = build_package_tarball(a.path(), "pkg").unwrap();
-        let tb = build_package_tarball(b.path(), "pkg").unwrap();
+        let ta = build_package_tarball(a.path(), "pkg", &Limits::default()).unwrap();
+        let tb = build_package_tarball(b.path(), "pkg", &Limits::default()).unwrap();
         assert_eq!(ta.bytes, tb.bytes);
         assert_eq!(ta.md5, tb.md5);
         std::fs::write(b.path().join("charts/x/values.yaml"), "a: 2\n").unwrap();
         assert_ne!(
-            build_package_tarball(b.path(), "pkg").unwrap().digest,
+            build_package_tarball(b.path(), "pkg", &Limits::default())
+                .unwrap()
+                .digest,
             ta.digest
         );
     }
@@ -211,7 +250,7 @@ mod tests {
     fn layout_follows_the_nbi_tar_rules() {
         let a = tempfile::tempdir().unwrap();
         make(a.path());
-        let t = build_package_tarball(a.path(), "pkg").unwrap();
+        let t = build_package_tarball(a.path(), "pkg", &Limits::default()).unwrap();
         let m = members(&t.bytes);
         let names: Vec<_> = m.iter().map(|(p, ..)| p.as_str()).collect();
         assert_eq!(
@@ -268,7 +307,29 @@ mod tests {
         let a = tempfile::tempdir().unwrap();
         make(a.path());
         std::os::unix::fs::symlink("/etc/passwd", a.path().join("leak")).unwrap();
-        let err = build_package_tarball(a.path(), "pkg").err().unwrap();
+        let err = build_package_tarball(a.path(), "pkg", &Limits::default())
+            .err()
+            .unwrap();
         assert!(err.contains("symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn size_and_file_count_are_bounded_before_reading() {
+        let a = tempfile::tempdir().unwrap();
+        make(a.path());
+        // A 1 GiB sparse file: refused from its metadata, never read or compressed.
+        let f = std::fs::File::create(a.path().join("huge.bin")).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let err = build_package_tarball(a.path(), "pkg", &Limits::default())
+            .err()
+            .unwrap();
+        assert!(err.contains("larger than allowed"), "{err}");
+        std::fs::remove_file(a.path().join("huge.bin")).unwrap();
+        let few = Limits {
+            max_package_files: 1,
+            ..Limits::default()
+        };
+        let err = build_package_tarball(a.path(), "pkg", &few).err().unwrap();
+        assert!(err.contains("more files and folders"), "{err}");
     }
 }
