@@ -68,12 +68,14 @@ fn main() {
         ),
     };
     let inv = Inventory::default();
-    let p = plan(&desired, &live, &inv, PlanOptions::default());
+    let p = plan(&desired, &live, &inv, &PlanOptions::default());
     assert_eq!(p.count("upgrade"), n / 10);
     assert_eq!(p.count("unchanged"), n - n / 10);
-    let (min, median) = measure(21, || {
-        plan(&desired, &live, &inv, PlanOptions { prune: true })
-    });
+    let prune = PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    };
+    let (min, median) = measure(21, || plan(&desired, &live, &inv, &prune));
     println!("## Pure hot paths\n");
     println!("| what | min | median |");
     println!("|---|---|---|");

@@ -55,11 +55,11 @@ async fn embedded_default_applies_the_example_and_says_so_first() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
-        out.lines()
+        err.lines()
             .next()
             .unwrap()
             .contains("embedded OSM NBI simulator"),
-        "{out}"
+        "the simulator is announced on stderr first: {err}"
     );
     assert!(out.contains("create  VnfPackage  openldap_knf"), "{out}");
     assert!(out.contains("(instantiate of NS ldap): COMPLETED"), "{out}");

@@ -395,10 +395,13 @@ async fn successful_reconcile_applies_the_revision_and_reports_ready() {
     );
     assert_eq!(action, Action::requeue(Duration::from_secs(300)));
     assert_eq!(sim.ns_instances().len(), 1);
+    // The Secret's user and password are both "admin" (the simulator's account); the project
+    // (also "admin", not a credential) is recorded with the inventory: nothing else may say admin.
+    let mut shown = status.clone();
+    assert_eq!(shown["final"]["status"]["inventory"]["project"], "admin");
+    shown["final"]["status"]["inventory"]["project"] = json!("-");
     assert!(
-        !serde_json::to_string(&status)
-            .unwrap()
-            .contains("\"admin\""),
+        !serde_json::to_string(&shown).unwrap().contains("\"admin\""),
         "no credentials in the status"
     );
 }
@@ -505,6 +508,8 @@ async fn deletion_with_prune_removes_owned_ns_then_the_finalizer() {
     let o = reconcile_engine(&c, dir.path()).await;
     let inv = serde_json::to_value(osmops::controller::status::inventory_to_status(
         &o.inventory,
+        &sim.url(),
+        "admin",
     ))
     .unwrap();
     let mut h = harness();
@@ -575,7 +580,12 @@ async fn reconcile_engine(
     c: &osmops::osm::NbiClient,
     root: &std::path::Path,
 ) -> osmops::engine::Outcome {
-    common::reconcile(c, root, &osmops::plan::Inventory::default(), &opts()).await
+    // As the OsmSync ops/demo would have: its mark is what proves ownership at deletion.
+    let opts = osmops::engine::EngineOptions {
+        owner: osmops::plan::Owner::controller("ops", "demo"),
+        ..opts()
+    };
+    common::reconcile(c, root, &osmops::plan::Inventory::default(), &opts).await
 }
 
 #[tokio::test]

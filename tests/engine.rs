@@ -86,9 +86,19 @@ async fn lifecycle_create_noop_upgrade_prune() {
     assert_eq!(names, ["ldap"]);
     assert!(!o.inventory.ns_instances.contains_key("ldap2"));
 
-    // Remove everything: NS, then NSD, then VNFD are deleted in one reconcile.
+    // Remove everything: refused by the prune guard unless allowed; then NS, NSD and VNFD are
+    // deleted in one reconcile.
     std::fs::remove_file(dir.path().join("ldap.osmops.yaml")).unwrap();
     std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
+    let err = osmops::engine::reconcile(&c, &desired(dir.path()), &o.inventory, &prune, &|_, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, osmops::engine::EngineError::PruneGuard(_)),
+        "{err}"
+    );
+    assert_eq!(sim.ns_instances().len(), 1, "nothing deleted");
+    prune.allow_empty = true;
     let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
     assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
     assert_eq!(
@@ -113,13 +123,18 @@ async fn prune_never_touches_what_the_inventory_does_not_own() {
     let c = client(&sim);
     let dir = repo(&[("mine", None)]);
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
-    // Someone else creates an NS with the same NSD.
+    // Another repository creates an NS with the same NSD.
     let other = repo(&[("theirs", None)]);
-    reconcile(&c, other.path(), &Inventory::default(), &opts()).await;
+    let elsewhere = osmops::engine::EngineOptions {
+        owner: osmops::plan::Owner::new("another-repo"),
+        ..opts()
+    };
+    reconcile(&c, other.path(), &Inventory::default(), &elsewhere).await;
     std::fs::remove_file(dir.path().join("mine.osmops.yaml")).unwrap();
     std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
     let mut prune = opts();
     prune.prune = true;
+    prune.allow_empty = true;
     let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
     assert_eq!(
         summary(&o),
@@ -326,7 +341,7 @@ async fn duplicate_live_names_are_reported_not_guessed() {
     // Someone creates a second NS with the same name directly in OSM (the NBI allows it).
     let nsd = sim.ns_packages()[0]["_id"].as_str().unwrap().to_owned();
     let vim = sim.vim_id("mylocation1").unwrap();
-    c.create_ns_instance(json!({"nsName": "twin", "nsdId": nsd, "vimAccountId": vim}))
+    c.create_ns_instance(&json!({"nsName": "twin", "nsdId": nsd, "vimAccountId": vim}))
         .await
         .unwrap();
     sim.clear_log();

@@ -62,7 +62,7 @@ async fn reads_are_retried_on_503_but_writes_are_not() {
         remaining: 1,
     });
     let err = c
-        .create_ns_instance(json!({"nsName": "x"}))
+        .create_ns_instance(&json!({"nsName": "x"}))
         .await
         .unwrap_err();
     match &err {
@@ -107,7 +107,7 @@ async fn nbi_errors_carry_status_code_and_detail() {
     let err = c
         .ns_action(
             "00000000-0000-4000-8000-000000000000",
-            json!({"primitive": "upgrade", "primitive_params": {}}),
+            &json!({"primitive": "upgrade", "primitive_params": {}}),
         )
         .await
         .unwrap_err();

@@ -688,8 +688,28 @@ async fn delete_semantics_terminate_then_autoremove() {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let op = v["_id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(sim.ns_instances().is_empty(), "autoremoved after terminate");
+    // As in OSM: LCM reports the terminate COMPLETED while the NS still exists, NOT_INSTANTIATED;
+    // the NBI removes NS and operations only when it reads LCM's "terminated" message.
+    let completed = wait_until(|| {
+        sim.operations()
+            .iter()
+            .any(|o| o["_id"] == op.as_str() && o["operationState"] == "COMPLETED")
+    })
+    .await;
+    assert!(completed, "terminate completes");
+    let (s, ns) = raw
+        .get(&format!("nslcm/v1/ns_instances_content/{id}"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "still there right after COMPLETED");
+    assert_eq!(ns["_admin"]["nsState"], "NOT_INSTANTIATED");
+    let gone = wait_until(|| sim.ns_instances().is_empty()).await;
+    assert!(gone, "autoremoved a while after the terminate completed");
+    assert_eq!(
+        raw.get(&format!("nslcm/v1/ns_instances_content/{id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         raw.get(&format!("nslcm/v1/ns_lcm_op_occs/{op}")).await.0,
         StatusCode::NOT_FOUND
@@ -761,4 +781,15 @@ async fn fault_injection_and_request_log() {
     assert_eq!(log[4].status, 0);
     assert!(log.iter().all(|e| e.request_bytes > 0));
     assert!(log[1].response_bytes > 0);
+}
+
+/// Polls `check` every 10 ms for up to 5 s.
+async fn wait_until(check: impl Fn() -> bool) -> bool {
+    for _ in 0..500 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
 }

@@ -45,6 +45,8 @@ pub mod reason {
     pub const OPERATION_FAILED: &str = "OperationFailed";
     pub const OPERATION_TIMEOUT: &str = "OperationTimeout";
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Prune would delete everything the OsmSync owns and `spec.allowEmpty` is false.
+    pub const PRUNE_GUARD: &str = "PruneGuard";
     pub const SUSPENDED: &str = "Suspended";
 }
 
@@ -98,9 +100,17 @@ pub struct OsmSyncSpec {
     /// Stop reconciling (status is kept).
     #[serde(default)]
     pub suspend: bool,
-    /// Terminate/delete the NS instances and packages this OsmSync created once they leave Git.
+    /// Terminate/delete the NS instances and packages this OsmSync owns once they leave Git.
     #[serde(default)]
     pub prune: bool,
+    /// Let prune delete every NS instance this OsmSync owns (for instance when the desired state
+    /// is empty). Refused by default: an emptied branch and a typo in `fileExtensions` or `path`
+    /// look alike (Argo CD's `allowEmpty`).
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// What to do when an OSM operation fails (default: nothing; the failure is reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<RemediationSpec>,
     /// Wait for OSM operations to complete before reporting Ready.
     #[serde(default = "default_true")]
     pub wait: bool,
@@ -156,6 +166,58 @@ pub struct DependencyReference {
     /// Defaults to the OsmSync's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+/// Remediation of failed OSM operations, after Flux helm-controller's `install.remediation` and
+/// `upgrade.remediation`. Every remediation step is an OSM operation, in the status history and
+/// the gRPC operation history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationSpec {
+    #[serde(default)]
+    pub instantiate: InstantiateRemediation,
+    #[serde(default)]
+    pub upgrade: UpgradeRemediation,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstantiateRemediation {
+    /// After a failed instantiate of an NS this OsmSync created: delete it and create it again,
+    /// up to this many times.
+    #[serde(default)]
+    #[schemars(range(max = 20))]
+    pub retries: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeRemediation {
+    /// After a failed KDU upgrade: send it again, up to this many times.
+    #[serde(default)]
+    #[schemars(range(max = 20))]
+    pub retries: u32,
+    /// When the retries are used up: `Rollback` upgrades the KDU back to the params OSM last
+    /// completed; `None` (the default) leaves it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<UpgradeStrategy>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum UpgradeStrategy {
+    Rollback,
+    None,
+}
+
+impl OsmSyncSpec {
+    pub fn remediation(&self) -> crate::plan::Remediation {
+        let r = self.remediation.clone().unwrap_or_default();
+        crate::plan::Remediation {
+            instantiate_retries: r.instantiate.retries,
+            upgrade_retries: r.upgrade.retries,
+            upgrade_rollback: r.upgrade.strategy == Some(UpgradeStrategy::Rollback),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -236,6 +298,13 @@ impl OsmSync {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncInventory {
+    /// The OSM (URL without user-info) and project the entries belong to. When the Secret points
+    /// elsewhere, the entries are dropped: ownership is then proven by the marks this OsmSync
+    /// leaves in OSM (see docs/osmsync.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osm_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     #[serde(default)]
     pub ns_instances: Vec<NsInventoryEntry>,
     #[serde(default)]
@@ -249,6 +318,9 @@ pub struct NsInventoryEntry {
     pub osm_id: String,
     /// Digest of the NsInstance document last applied.
     pub digest: String,
+    /// Instantiate attempts for that digest (what instantiate remediation counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instantiate_attempts: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -50,7 +50,7 @@ pub fn plan_table(plan: &Plan) -> String {
 
 pub fn progress_line(plan: &Plan, p: &Progress) -> Option<String> {
     match p {
-        Progress::ActionStarted { .. } => None,
+        Progress::ActionStarted { .. } | Progress::Inventory { .. } => None,
         Progress::ActionFinished {
             index,
             status,

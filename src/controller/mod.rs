@@ -3,10 +3,12 @@
 //! probes, and optionally runs only while holding a leader Lease. It never talks to the NBI
 //! itself: the engine does.
 
-mod artifact;
+mod cleanup;
 mod events;
+mod failure;
 mod leader;
 mod metrics;
+mod prepare;
 mod preview;
 mod reconcile;
 mod secret;

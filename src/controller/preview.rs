@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use kube::api::Api;
 
-use super::artifact::Unresolved;
-use super::reconcile::session;
-use super::status::inventory_from_status;
+use super::failure::Stop;
+use super::prepare;
+use super::status::inventory_for;
 use super::Context;
 use crate::api::OsmSync;
 use crate::engine::{self, EngineError, EngineOptions};
 use crate::osm::NbiClient;
-use crate::plan::Plan;
-use crate::repo::read_repository;
+use crate::plan::{Owner, Plan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -35,6 +34,13 @@ async fn get_sync(ctx: &Context, ns: &str, name: &str) -> Result<OsmSync, Access
         .ok_or_else(|| AccessError::NotFound(format!("OsmSync '{ns}/{name}' not found")))
 }
 
+fn access(stop: Stop) -> AccessError {
+    match stop {
+        Stop::Api(e) => AccessError::Unavailable(format!("Kubernetes API: {e}")),
+        Stop::Failure(f) => AccessError::FailedPrecondition(f.message),
+    }
+}
+
 /// The NBI session of an OsmSync (its Secret), shared with the reconciler.
 pub async fn nbi_for_sync(
     ctx: &Context,
@@ -42,14 +48,12 @@ pub async fn nbi_for_sync(
     name: &str,
 ) -> Result<Arc<NbiClient>, AccessError> {
     let sync = get_sync(ctx, ns, name).await?;
-    session(ctx, &sync, ns)
-        .await
-        .map_err(|e| AccessError::Unavailable(format!("Kubernetes API: {e}")))?
-        .map_err(|(_, msg)| AccessError::FailedPrecondition(msg))
+    prepare::credentials(ctx, &sync).await.map_err(access)
 }
 
 /// Computes the plan for an OsmSync's current artifact (or `revision`, if that is the one the
-/// source serves) against live OSM, without writing anything. Returns the revision planned.
+/// source serves) against live OSM, without writing anything: the same preparation as a
+/// reconcile (source, repository, credentials, inventory), then `engine::preview`.
 pub async fn preview_plan(
     ctx: &Context,
     ns: &str,
@@ -57,58 +61,31 @@ pub async fn preview_plan(
     revision: Option<&str>,
 ) -> Result<(String, Plan), AccessError> {
     let sync = get_sync(ctx, ns, name).await?;
-    let resolved = match super::artifact::resolve(ctx, &sync, ns)
-        .await
-        .map_err(|e| AccessError::Unavailable(format!("Kubernetes API: {e}")))?
-    {
-        Ok(r) => r,
-        Err(Unresolved::Missing(msg) | Unresolved::Blocked(msg)) => {
-            return Err(AccessError::FailedPrecondition(msg))
-        }
-        Err(Unresolved::NotReady { label, .. }) => {
-            return Err(AccessError::FailedPrecondition(format!(
-                "Source '{label}' has no ready artifact"
-            )))
-        }
-    };
-    let (label, artifact, digest) = (resolved.label, resolved.artifact, resolved.digest);
+    let source = prepare::source(ctx, &sync).await.map_err(access)?;
     if let Some(wanted) = revision.filter(|r| !r.is_empty()) {
-        if wanted != artifact.revision {
+        if wanted != source.revision() {
             return Err(AccessError::NotFound(format!(
-                "revision '{wanted}' is no longer served by {label}; its current artifact is '{}'",
-                artifact.revision
+                "revision '{wanted}' is no longer served by {}; its current artifact is '{}'",
+                source.label,
+                source.revision()
             )));
         }
     }
-    let snapshot = crate::source::fetch(
-        &ctx.http,
-        &artifact.url,
-        &artifact.revision,
-        &digest,
-        &ctx.opts.fetch,
-    )
-    .await
-    .map_err(|e| {
-        AccessError::FailedPrecondition(format!("cannot fetch the artifact of {label}: {e}"))
-    })?;
-    let read_opts = ctx.read_options(&sync);
-    let desired = read_repository(snapshot.root(), &read_opts).map_err(|e| {
-        AccessError::FailedPrecondition(format!(
-            "validation failed for revision {}: {e}",
-            artifact.revision
-        ))
-    })?;
-    let nbi = session(ctx, &sync, ns)
+    let desired = prepare::repository(ctx, &sync, &source)
         .await
-        .map_err(|e| AccessError::Unavailable(format!("Kubernetes API: {e}")))?
-        .map_err(|(_, msg)| AccessError::FailedPrecondition(msg))?;
-    let inventory = inventory_from_status(sync.status.as_ref().and_then(|s| s.inventory.as_ref()));
+        .map_err(|f| AccessError::FailedPrecondition(f.message))?;
+    let nbi = prepare::credentials(ctx, &sync).await.map_err(access)?;
+    let recorded = sync.status.as_ref().and_then(|s| s.inventory.as_ref());
+    let inventory = inventory_for(recorded, nbi.base_url(), nbi.project()).unwrap_or_default();
     let opts = EngineOptions {
         prune: sync.spec.prune,
+        allow_empty: sync.spec.allow_empty,
+        owner: Owner::controller(ns, name),
+        remediation: sync.spec.remediation(),
         ..EngineOptions::default()
     };
     match engine::preview(&nbi, &desired, &inventory, &opts).await {
-        Ok(plan) => Ok((artifact.revision, plan)),
+        Ok(plan) => Ok((source.revision().to_owned(), plan)),
         Err(EngineError::Nbi(e)) if e.is_unavailable() => {
             Err(AccessError::Unavailable(format!("OSM: {e}")))
         }

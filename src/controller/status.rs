@@ -137,8 +137,12 @@ pub fn mark_progressing(
     remove_condition(&mut s.conditions, condition::STALLED);
 }
 
-pub fn inventory_to_status(inv: &Inventory) -> SyncInventory {
+/// The inventory as the status keeps it, with the OSM (URL without user-info) and project it
+/// belongs to.
+pub fn inventory_to_status(inv: &Inventory, osm_url: &str, project: &str) -> SyncInventory {
     SyncInventory {
+        osm_url: Some(osm_url.to_owned()),
+        project: Some(project.to_owned()),
         ns_instances: inv
             .ns_instances
             .iter()
@@ -146,6 +150,7 @@ pub fn inventory_to_status(inv: &Inventory) -> SyncInventory {
                 name: name.clone(),
                 osm_id: e.osm_id.clone(),
                 digest: e.digest.clone(),
+                instantiate_attempts: Some(e.instantiate_attempts).filter(|n| *n > 0),
             })
             .collect(),
         packages: inv
@@ -159,6 +164,30 @@ pub fn inventory_to_status(inv: &Inventory) -> SyncInventory {
             })
             .collect(),
     }
+}
+
+/// The inventory recorded in the status for the OSM and project a session talks to. When the
+/// status records another OSM or project (the Secret was changed), its entries are ids in another
+/// OSM: they are dropped (`Err` names what was recorded) and ownership rests on OSM's marks.
+pub fn inventory_for(
+    s: Option<&SyncInventory>,
+    osm_url: &str,
+    project: &str,
+) -> Result<Inventory, String> {
+    let inv = inventory_from_status(s);
+    let Some(s) = s else {
+        return Ok(inv);
+    };
+    let differs =
+        |recorded: &Option<String>, now: &str| recorded.as_deref().is_some_and(|r| r != now);
+    if !inv.is_empty() && (differs(&s.osm_url, osm_url) || differs(&s.project, project)) {
+        return Err(format!(
+            "the inventory recorded OSM {} project {}",
+            s.osm_url.as_deref().unwrap_or("?"),
+            s.project.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(inv)
 }
 
 pub fn inventory_from_status(s: Option<&SyncInventory>) -> Inventory {
@@ -175,6 +204,7 @@ pub fn inventory_from_status(s: Option<&SyncInventory>) -> Inventory {
                     NsEntry {
                         osm_id: e.osm_id.clone(),
                         digest: e.digest.clone(),
+                        instantiate_attempts: e.instantiate_attempts.unwrap_or(0),
                     },
                 )
             })
@@ -285,6 +315,7 @@ mod tests {
             NsEntry {
                 osm_id: "1".into(),
                 digest: "d".into(),
+                instantiate_attempts: 0,
             },
         );
         inv.packages.insert(
@@ -295,7 +326,10 @@ mod tests {
                 digest: "e".into(),
             },
         );
-        assert_eq!(inventory_from_status(Some(&inventory_to_status(&inv))), inv);
+        assert_eq!(
+            inventory_from_status(Some(&inventory_to_status(&inv, "http://osm", "admin"))),
+            inv
+        );
     }
 
     #[test]

@@ -1,24 +1,32 @@
-//! Applying a plan in phases. Writes whose outcome is unknown (dropped connection, gateway error)
-//! are resolved by re-listing, never by sending them again.
+//! Applying a plan in phases: packages → NS creates, upgrades and remediations (with a check for
+//! duplicates created concurrently) → NS deletes → following operations → waiting for deleted NS
+//! to be gone → package deletes. Writes whose outcome is unknown (dropped connection, gateway
+//! error) are resolved by re-listing, never by sending them again. Every answered write updates
+//! the inventory at once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use super::follow::{follow, OperationReport};
+use super::follow::{follow, wait_gone, OperationReport};
+use super::record::{forget_ns, forget_vanished, record};
 use super::{ActionResult, ActionStatus, EngineOptions, Progress, ProgressFn};
-use crate::osm::{NbiClient, NbiError, NsDeletion};
-use crate::plan::{
-    package_filename, Inventory, LiveState, NsEntry, NsdRef, ObjectKind, Operation, PackageEntry,
-    Plan,
+use crate::osm::{
+    KduParams, KduUpgrade, NbiClient, NbiError, NsCreate, NsDeletion, NsRecord, VnfParams,
 };
-use crate::repo::{DesiredState, NsInstance, PackageKind};
+use crate::plan::{
+    package_filename, Inventory, LiveState, Marked, NsdRef, ObjectKind, Operation, Plan,
+};
+use crate::repo::{DesiredState, NsInstance};
 
 pub(super) struct Applied {
     pub results: Vec<ActionResult>,
     pub operations: Vec<OperationReport>,
+    pub inventory: Inventory,
 }
 
 fn result(status: ActionStatus, message: impl Into<String>) -> ActionResult {
@@ -30,625 +38,880 @@ fn result(status: ActionStatus, message: impl Into<String>) -> ActionResult {
     }
 }
 
+fn succeeded(message: impl Into<String>, osm_id: &str, op: Option<String>) -> ActionResult {
+    ActionResult {
+        status: ActionStatus::Succeeded,
+        message: message.into(),
+        osm_id: Some(osm_id.to_owned()),
+        nslcmop_id: op,
+    }
+}
+
 fn failed(e: &NbiError) -> ActionResult {
     result(ActionStatus::Failed, e.to_string())
 }
 
-/// The body of `POST ns_instances_content` for one NsInstance document.
-pub fn ns_create_body(want: &NsInstance, nsd_osm_id: &str, vim_account_id: &str) -> Value {
-    let mut body =
-        json!({"nsName": want.name, "nsdId": nsd_osm_id, "vimAccountId": vim_account_id});
-    if let Some(d) = &want.description {
-        body["nsDescription"] = json!(d);
+/// The body of `POST ns_instances_content` for one NsInstance document, marked with the owner.
+pub fn ns_create_body(
+    want: &NsInstance,
+    nsd_osm_id: &str,
+    vim_account_id: &str,
+    owner: &crate::plan::Owner,
+) -> NsCreate {
+    NsCreate {
+        ns_name: want.name.clone(),
+        nsd_id: nsd_osm_id.to_owned(),
+        vim_account_id: vim_account_id.to_owned(),
+        ns_description: Some(owner.ns_description(want.description.as_deref())),
+        additional_params_for_vnf: match &want.kdu.params {
+            Some(params) => vec![VnfParams {
+                member_vnf_index: want.vnf_name.clone(),
+                additional_params_for_kdu: vec![KduParams {
+                    kdu_name: want.kdu.name.clone(),
+                    additional_params: params.clone(),
+                }],
+            }],
+            None => Vec::new(),
+        },
     }
-    if let Some(params) = &want.kdu.params {
-        body["additionalParamsForVnf"] = json!([{
-            "member-vnf-index": want.vnf_name,
-            "additionalParamsForKdu": [{"kdu_name": want.kdu.name, "additionalParams": params}],
-        }]);
-    }
-    body
 }
 
-/// The body of the KDU upgrade action; `primitive_params` is always an object (null → 422).
-pub fn ns_upgrade_body(want: &NsInstance) -> Value {
-    json!({
-        "member_vnf_index": want.vnf_name,
-        "kdu_name": want.kdu.name,
-        "primitive": "upgrade",
-        "primitive_params": Value::Object(want.params_or_empty()),
-    })
+/// What an apply has done so far. The NS jobs run concurrently in one task, so a plain mutex,
+/// held only between awaits, is enough.
+struct State {
+    results: Vec<ActionResult>,
+    inventory: Inventory,
+    /// Operations started or found, with the action they belong to.
+    operations: Vec<(Option<usize>, OperationReport)>,
+    /// NS instances OSM confirmed gone during this apply.
+    gone: HashSet<String>,
 }
 
-pub(super) async fn apply(
-    client: &NbiClient,
-    desired: &DesiredState,
-    live: &LiveState,
-    plan: &Plan,
-    opts: &EngineOptions,
-    progress: ProgressFn<'_>,
-) -> Applied {
-    let mut results: Vec<ActionResult> = plan
-        .actions
-        .iter()
-        .map(|a| match &a.operation {
-            Operation::Unchanged { osm_id, .. } => ActionResult {
-                osm_id: osm_id.clone(),
-                ..result(ActionStatus::NoOp, "unchanged")
-            },
-            Operation::Blocked => result(ActionStatus::Blocked, a.reason.clone()),
-            _ => result(ActionStatus::Skipped, "not attempted"),
-        })
-        .collect();
-    let report = |index: usize, r: &ActionResult| {
-        progress(
-            plan,
-            &Progress::ActionFinished {
-                index,
-                status: r.status,
-                message: r.message.clone(),
-            },
-        )
-    };
+pub(super) struct Apply<'a> {
+    pub client: &'a NbiClient,
+    pub desired: &'a DesiredState,
+    pub live: &'a LiveState,
+    pub plan: &'a Plan,
+    pub opts: &'a EngineOptions,
+    pub deadline: Instant,
+    pub progress: ProgressFn<'a>,
+}
 
-    // Phase 1: packages, one at a time in dependency order.
-    let mut nsd_ids: HashMap<String, String> = live
-        .ns_packages
-        .iter()
-        .flatten()
-        .filter_map(|p| p.id.clone().map(|id| (id, p.osm_id.clone())))
-        .collect();
-    let mut failed_pkgs: HashSet<String> = HashSet::new();
-    for (i, a) in plan.actions.iter().enumerate() {
-        let (Some(kind), Operation::CreatePackage | Operation::UpdatePackage { .. }) =
-            (a.kind.package_kind(), &a.operation)
-        else {
-            continue;
-        };
-        let pkg = desired
-            .package(&a.name)
-            .expect("planned packages come from the desired state");
-        if let Some(dep) = pkg.vnfd_refs.iter().find(|r| failed_pkgs.contains(*r)) {
-            results[i] = result(
-                ActionStatus::Skipped,
-                format!("skipped: VNF package '{dep}' was not onboarded"),
-            );
-            failed_pkgs.insert(a.name.clone());
-            report(i, &results[i]);
-            continue;
-        }
-        progress(plan, &Progress::ActionStarted { index: i });
-        let filename = package_filename(pkg);
-        let r = match &a.operation {
-            Operation::CreatePackage => match client
-                .create_package(kind, pkg.tarball.clone(), &filename, &pkg.md5)
-                .await
-            {
-                Ok(id) => ActionResult {
-                    osm_id: Some(id),
-                    ..result(ActionStatus::Succeeded, "onboarded")
+impl Apply<'_> {
+    pub async fn run(self, inventory: &Inventory) -> Applied {
+        let results = self
+            .plan
+            .actions
+            .iter()
+            .map(|a| match &a.operation {
+                Operation::Unchanged { osm_id, .. } => ActionResult {
+                    osm_id: osm_id.clone(),
+                    ..result(ActionStatus::NoOp, "unchanged")
                 },
-                Err(e @ NbiError::OutcomeUnknown { .. }) => {
-                    match client.list_packages(kind, &[("id", &pkg.id)]).await {
-                        Ok(found) if !found.is_empty() => ActionResult {
-                            osm_id: Some(found[0].osm_id.clone()),
-                            ..result(
-                                ActionStatus::Succeeded,
-                                format!("onboarded (confirmed by re-listing after: {e})"),
-                            )
-                        },
-                        Ok(_) => result(
-                            ActionStatus::Failed,
-                            format!(
-                            "{e}; re-listing shows it was not onboarded, next reconcile retries"
-                        ),
-                        ),
-                        Err(e2) => result(
-                            ActionStatus::Failed,
-                            format!("{e}; re-listing failed too: {e2}"),
-                        ),
-                    }
-                }
-                Err(e) => failed(&e),
-            },
-            Operation::UpdatePackage { osm_id } => match client
-                .replace_package(kind, osm_id, pkg.tarball.clone(), &filename, &pkg.md5)
-                .await
-            {
-                Ok(()) => ActionResult {
+                Operation::Blocked => result(ActionStatus::Blocked, a.reason.clone()),
+                // Nothing is sent: the failure is OSM's, reported as it is.
+                Operation::Broken { osm_id } => ActionResult {
                     osm_id: Some(osm_id.clone()),
-                    ..result(ActionStatus::Succeeded, "re-uploaded")
+                    ..result(ActionStatus::Failed, a.reason.clone())
                 },
-                Err(e) => failed(&e),
-            },
-            _ => unreachable!("filtered above"),
-        };
-        if r.status == ActionStatus::Succeeded {
-            if kind == PackageKind::Ns {
-                nsd_ids.insert(pkg.id.clone(), r.osm_id.clone().unwrap_or_default());
+                _ => result(ActionStatus::Skipped, "not attempted"),
+            })
+            .collect();
+        let state = Mutex::new(State {
+            results,
+            inventory: inventory.clone(),
+            operations: Vec::new(),
+            gone: HashSet::new(),
+        });
+        // Unchanged objects are owned as they are now (e.g. adopted, or found again by their mark).
+        for (i, a) in self.plan.actions.iter().enumerate() {
+            if matches!(a.operation, Operation::Unchanged { .. }) {
+                let r = state.lock().expect("apply state").results[i].clone();
+                self.finish(&state, i, r);
             }
-        } else {
-            failed_pkgs.insert(a.name.clone());
         }
-        results[i] = r;
-        report(i, &results[i]);
+        self.packages(&state).await;
+        self.ns_writes(&state).await;
+        self.ns_deletes(&state).await;
+        self.follow_operations(&state).await;
+        self.confirm_gone(&state).await;
+        self.package_deletes(&state).await;
+        let mut st = state.into_inner().expect("apply state");
+        forget_vanished(&mut st.inventory, self.desired, self.live);
+        (self.progress)(
+            self.plan,
+            &Progress::Inventory {
+                inventory: st.inventory.clone(),
+            },
+        );
+        Applied {
+            results: st.results,
+            operations: st.operations.into_iter().map(|(_, r)| r).collect(),
+            inventory: st.inventory,
+        }
     }
 
-    // Phase 2: NS creates and upgrades, independent of each other, with bounded concurrency.
-    let by_name: HashMap<&str, &NsInstance> = desired
-        .ns_instances
-        .iter()
-        .map(|n| (n.name.as_str(), n))
-        .collect();
-    let by_name = &by_name;
-    let known_ns_ids: HashSet<&str> = live
-        .ns_instances
-        .iter()
-        .map(|n| n.osm_id.as_str())
-        .collect();
-    let ns_jobs: Vec<usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| {
-            matches!(
-                a.operation,
-                Operation::CreateNs { .. } | Operation::UpgradeNs { .. }
-            )
-        })
-        .map(|(i, _)| i)
-        .collect();
-    let done: Vec<(usize, ActionResult)> = stream::iter(ns_jobs)
-        .map(|i| {
-            let a = &plan.actions[i];
-            let want = *by_name
-                .get(a.name.as_str())
-                .expect("planned NS come from the desired state");
-            let nsd_ids = &nsd_ids;
-            let failed_pkgs = &failed_pkgs;
-            let known = &known_ns_ids;
-            async move {
-                progress(plan, &Progress::ActionStarted { index: i });
+    fn lock<'s>(&self, state: &'s Mutex<State>) -> std::sync::MutexGuard<'s, State> {
+        state.lock().expect("apply state")
+    }
+
+    /// Stores an action's result, updates the inventory and tells the caller.
+    fn finish(&self, state: &Mutex<State>, i: usize, r: ActionResult) {
+        let a = &self.plan.actions[i];
+        let inventory = {
+            let mut st = self.lock(state);
+            let before = st.inventory.clone();
+            record(&mut st.inventory, self.desired, a, &r);
+            st.results[i] = r.clone();
+            (st.inventory != before).then(|| st.inventory.clone())
+        };
+        if let Some(inventory) = inventory {
+            (self.progress)(self.plan, &Progress::Inventory { inventory });
+        }
+        if !matches!(a.operation, Operation::Unchanged { .. }) {
+            (self.progress)(
+                self.plan,
+                &Progress::ActionFinished {
+                    index: i,
+                    status: r.status,
+                    message: r.message,
+                },
+            );
+        }
+    }
+
+    fn started(&self, i: usize) {
+        (self.progress)(self.plan, &Progress::ActionStarted { index: i });
+    }
+
+    fn track(&self, state: &Mutex<State>, index: Option<usize>, report: OperationReport) {
+        self.lock(state).operations.push((index, report));
+    }
+
+    fn ns_gone(&self, state: &Mutex<State>, osm_id: &str) {
+        let inventory = {
+            let mut st = self.lock(state);
+            st.gone.insert(osm_id.to_owned());
+            let before = st.inventory.clone();
+            forget_ns(&mut st.inventory, osm_id);
+            (st.inventory != before).then(|| st.inventory.clone())
+        };
+        if let Some(inventory) = inventory {
+            (self.progress)(self.plan, &Progress::Inventory { inventory });
+        }
+    }
+
+    /// Phase 1: packages, one at a time in dependency order.
+    async fn packages(&self, state: &Mutex<State>) {
+        let mut failed_pkgs: HashSet<&str> = HashSet::new();
+        for (i, a) in self.plan.actions.iter().enumerate() {
+            let (Some(kind), Operation::CreatePackage | Operation::UpdatePackage { .. }) =
+                (a.kind.package_kind(), &a.operation)
+            else {
+                continue;
+            };
+            let pkg = self
+                .desired
+                .package(&a.name)
+                .expect("planned packages come from the desired state");
+            if let Some(dep) = pkg
+                .vnfd_refs
+                .iter()
+                .find(|r| failed_pkgs.contains(r.as_str()))
+            {
+                failed_pkgs.insert(&a.name);
+                self.finish(
+                    state,
+                    i,
+                    result(
+                        ActionStatus::Skipped,
+                        format!("skipped: VNF package '{dep}' was not onboarded"),
+                    ),
+                );
+                continue;
+            }
+            self.started(i);
+            let filename = package_filename(pkg, &self.opts.owner);
+            let r = match &a.operation {
+                Operation::CreatePackage => match self
+                    .client
+                    .create_package(kind, pkg.tarball.clone(), &filename, &pkg.md5)
+                    .await
+                {
+                    Ok(id) => succeeded("onboarded", &id, None),
+                    Err(e @ NbiError::OutcomeUnknown { .. }) => {
+                        match self.client.list_packages(kind, &[("id", &pkg.id)]).await {
+                            Ok(found) if !found.is_empty() => succeeded(
+                                format!("onboarded (confirmed by re-listing after: {e})"),
+                                &found[0].osm_id,
+                                None,
+                            ),
+                            Ok(_) => result(
+                                ActionStatus::Failed,
+                                format!("{e}; re-listing shows it was not onboarded, next reconcile retries"),
+                            ),
+                            Err(e2) => result(
+                                ActionStatus::Failed,
+                                format!("{e}; re-listing failed too: {e2}"),
+                            ),
+                        }
+                    }
+                    Err(e) => failed(&e),
+                },
+                Operation::UpdatePackage { osm_id } => match self
+                    .client
+                    .replace_package(kind, osm_id, pkg.tarball.clone(), &filename, &pkg.md5)
+                    .await
+                {
+                    Ok(()) => succeeded("re-uploaded", osm_id, None),
+                    Err(e) => failed(&e),
+                },
+                _ => unreachable!("filtered above"),
+            };
+            if r.status != ActionStatus::Succeeded {
+                failed_pkgs.insert(&a.name);
+            }
+            self.finish(state, i, r);
+        }
+    }
+
+    /// The NSD `_id` an NS is created with, once phase 1 has run.
+    fn nsd_osm_id(&self, state: &Mutex<State>, nsd: &NsdRef) -> Option<String> {
+        match nsd {
+            NsdRef::Live { osm_id } => Some(osm_id.clone()),
+            NsdRef::Repo { id } => {
+                let i = self
+                    .plan
+                    .actions
+                    .iter()
+                    .position(|a| a.kind == ObjectKind::NsPackage && &a.name == id)?;
+                let st = self.lock(state);
+                let r = &st.results[i];
+                matches!(r.status, ActionStatus::Succeeded | ActionStatus::NoOp)
+                    .then(|| r.osm_id.clone())
+                    .flatten()
+            }
+        }
+    }
+
+    /// Phase 2: NS creates, upgrades, rollbacks and recreates, independent of each other, with
+    /// bounded concurrency; then a check that no create duplicated a concurrent run's.
+    async fn ns_writes(&self, state: &Mutex<State>) {
+        let known: HashSet<&str> = self
+            .live
+            .ns_instances
+            .iter()
+            .map(|n| n.osm_id.as_str())
+            .collect();
+        let jobs: Vec<usize> = self
+            .plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                matches!(
+                    a.operation,
+                    Operation::CreateNs { .. }
+                        | Operation::UpgradeNs { .. }
+                        | Operation::RollbackNs { .. }
+                        | Operation::RecreateNs { .. }
+                )
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let known = &known;
+        stream::iter(jobs)
+            .map(|i| async move {
+                let a = &self.plan.actions[i];
+                let want = self
+                    .desired
+                    .ns_instance(&a.name)
+                    .expect("planned NS come from the desired state");
                 let r = match &a.operation {
                     Operation::CreateNs {
                         nsd,
                         vim_account_id,
-                    } => {
-                        let nsd_osm_id = match nsd {
-                            NsdRef::Live { osm_id } => Some(osm_id.clone()),
-                            NsdRef::Repo { id } if failed_pkgs.contains(id) => None,
-                            NsdRef::Repo { id } => nsd_ids.get(id).cloned(),
-                        };
-                        match nsd_osm_id {
-                            Some(nsd_osm_id) => {
-                                create_ns(client, want, &nsd_osm_id, vim_account_id, known).await
+                    } => match self.nsd_osm_id(state, nsd) {
+                        Some(nsd_id) => {
+                            self.started(i);
+                            self.create_ns(want, &nsd_id, vim_account_id, known).await
+                        }
+                        None => result(
+                            ActionStatus::Skipped,
+                            format!("skipped: NS package '{}' was not onboarded", want.nsd_name),
+                        ),
+                    },
+                    Operation::UpgradeNs { osm_id } => {
+                        self.started(i);
+                        self.upgrade_ns(want, osm_id, want.params_or_empty(), "upgrade")
+                            .await
+                    }
+                    Operation::RollbackNs { osm_id, params } => {
+                        self.started(i);
+                        self.upgrade_ns(want, osm_id, params.clone(), "rollback")
+                            .await
+                    }
+                    Operation::RecreateNs {
+                        osm_id,
+                        nsd,
+                        vim_account_id,
+                    } => match self.nsd_osm_id(state, nsd) {
+                        Some(nsd_id) => {
+                            self.started(i);
+                            self.recreate_ns(state, i, want, osm_id, &nsd_id, vim_account_id, known)
+                                .await
+                        }
+                        None => result(
+                            ActionStatus::Skipped,
+                            format!("skipped: NS package '{}' was not onboarded", want.nsd_name),
+                        ),
+                    },
+                    _ => unreachable!("filtered above"),
+                };
+                self.finish(state, i, r);
+            })
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+        self.check_duplicates(state).await;
+    }
+
+    async fn create_ns(
+        &self,
+        want: &NsInstance,
+        nsd_osm_id: &str,
+        vim: &str,
+        known: &HashSet<&str>,
+    ) -> ActionResult {
+        let body = ns_create_body(want, nsd_osm_id, vim, &self.opts.owner);
+        match self.client.create_ns_instance(&body).await {
+            Ok(c) => succeeded("instantiate requested", &c.osm_id, c.nslcmop_id),
+            Err(e @ NbiError::OutcomeUnknown { .. }) => {
+                // Did OSM create it before the answer was lost? A new NS with this name and this
+                // sync's mark says yes.
+                match self.client.list_ns_instances(&[("name", &want.name)]).await {
+                    Ok(found) => {
+                        let new: Vec<&NsRecord> = found
+                            .iter()
+                            .filter(|n| !known.contains(n.osm_id.as_str()))
+                            .filter(|n| {
+                                self.opts.owner.judge_ns(n.description.as_deref()) == Marked::Ours
+                            })
+                            .collect();
+                        match new.as_slice() {
+                            [] => result(
+                                ActionStatus::Failed,
+                                format!("{e}; re-listing shows no NS was created, next reconcile retries"),
+                            ),
+                            [ns] => {
+                                let op = self
+                                    .client
+                                    .list_ns_lcm_op_occs(&[
+                                        ("nsInstanceId", &ns.osm_id),
+                                        ("lcmOperationType", "instantiate"),
+                                    ])
+                                    .await
+                                    .ok()
+                                    .and_then(|ops| ops.into_iter().next().map(|o| o.osm_id));
+                                succeeded(
+                                    format!("instantiate requested (confirmed by re-listing after: {e})"),
+                                    &ns.osm_id,
+                                    op,
+                                )
                             }
+                            // Several: a concurrent run created one too; the duplicate check
+                            // after this phase keeps the oldest.
+                            many => {
+                                let mut sorted = many.to_vec();
+                                sorted.sort_by(|a, b| {
+                                    a.created
+                                        .total_cmp(&b.created)
+                                        .then_with(|| a.osm_id.cmp(&b.osm_id))
+                                });
+                                succeeded(
+                                    format!("instantiate requested (confirmed by re-listing after: {e}; {} new NS carry this sync's mark)", many.len()),
+                                    &sorted[0].osm_id,
+                                    None,
+                                )
+                            }
+                        }
+                    }
+                    Err(e2) => result(
+                        ActionStatus::Failed,
+                        format!("{e}; re-listing failed too: {e2}"),
+                    ),
+                }
+            }
+            Err(e) => failed(&e),
+        }
+    }
+
+    async fn upgrade_ns(
+        &self,
+        want: &NsInstance,
+        osm_id: &str,
+        params: Map<String, Value>,
+        what: &str,
+    ) -> ActionResult {
+        let sent_at = crate::osm::now_epoch();
+        let body = KduUpgrade::new(&want.vnf_name, &want.kdu.name, params.clone());
+        match self.client.ns_action(osm_id, &body).await {
+            Ok(op) => succeeded(format!("{what} requested"), osm_id, Some(op)),
+            Err(e @ NbiError::OutcomeUnknown { .. }) => {
+                match self
+                    .client
+                    .list_ns_lcm_op_occs(&[
+                        ("nsInstanceId", osm_id),
+                        ("lcmOperationType", "action"),
+                    ])
+                    .await
+                {
+                    Ok(ops) => {
+                        // Allow for clock skew between us and OSM when matching the start time.
+                        let mine = ops
+                            .into_iter()
+                            .filter(|o| {
+                                o.start_time >= sent_at - 30.0
+                                    && o.kdu_params(&want.vnf_name, &want.kdu.name).as_ref()
+                                        == Some(&params)
+                            })
+                            .max_by(|a, b| a.start_time.total_cmp(&b.start_time));
+                        match mine {
+                            Some(op) => succeeded(
+                                format!("{what} requested (confirmed by re-listing after: {e})"),
+                                osm_id,
+                                Some(op.osm_id),
+                            ),
                             None => result(
-                                ActionStatus::Skipped,
+                                ActionStatus::Failed,
                                 format!(
-                                    "skipped: NS package '{}' was not onboarded",
-                                    want.nsd_name
+                                    "{e}; no matching operation in OSM, next reconcile retries"
                                 ),
                             ),
                         }
                     }
-                    Operation::UpgradeNs { osm_id } => upgrade_ns(client, want, osm_id).await,
-                    _ => unreachable!("filtered above"),
-                };
-                (i, r)
+                    Err(e2) => result(
+                        ActionStatus::Failed,
+                        format!("{e}; re-listing failed too: {e2}"),
+                    ),
+                }
             }
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
-    for (i, r) in done {
-        results[i] = r;
-        report(i, &results[i]);
+            Err(e) => failed(&e),
+        }
     }
 
-    // Phase 3: NS deletes (prune).
-    let del_jobs: Vec<usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| matches!(a.operation, Operation::DeleteNs { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    let deleted: Vec<(usize, ActionResult)> = stream::iter(del_jobs)
-        .map(|i| async move {
-            let Operation::DeleteNs { osm_id } = &plan.actions[i].operation else {
-                unreachable!()
+    /// `DELETE ns_instances_content/<id>`, resolving a lost answer by re-listing.
+    async fn delete(&self, osm_id: &str) -> Result<NsDeletion, String> {
+        match self.client.delete_ns_instance(osm_id).await {
+            Ok(d) => Ok(d),
+            // Already gone (removed by OSM, or by a concurrent run): what was wanted.
+            Err(e) if e.is_status(404) => Ok(NsDeletion::Deleted),
+            Err(e @ NbiError::OutcomeUnknown { .. }) => {
+                match self.client.list_ns_instances(&[("_id", osm_id)]).await {
+                    Ok(found) if found.is_empty() => Ok(NsDeletion::Deleted),
+                    Ok(_) => match self
+                        .client
+                        .list_ns_lcm_op_occs(&[
+                            ("nsInstanceId", osm_id),
+                            ("lcmOperationType", "terminate"),
+                        ])
+                        .await
+                    {
+                        Ok(ops) => match ops.into_iter().find(|o| !o.is_terminal()) {
+                            Some(op) => Ok(NsDeletion::Terminating { op_id: op.osm_id }),
+                            None => Err(format!(
+                                "{e}; the NS is still there, next reconcile retries"
+                            )),
+                        },
+                        Err(e2) => Err(format!("{e}; re-listing failed too: {e2}")),
+                    },
+                    Err(e2) => Err(format!("{e}; re-listing failed too: {e2}")),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Remediation: delete the NS, wait until OSM has removed it, create it again. The terminate
+    /// is followed here (it is part of this action) and reported with the other operations.
+    #[allow(clippy::too_many_arguments)]
+    async fn recreate_ns(
+        &self,
+        state: &Mutex<State>,
+        i: usize,
+        want: &NsInstance,
+        old_id: &str,
+        nsd_osm_id: &str,
+        vim: &str,
+        known: &HashSet<&str>,
+    ) -> ActionResult {
+        match self.delete(old_id).await {
+            Err(msg) => {
+                return result(
+                    ActionStatus::Failed,
+                    format!("cannot delete the NS to recreate it: {msg}"),
+                )
+            }
+            Ok(NsDeletion::Deleted) => {}
+            Ok(NsDeletion::Terminating { op_id }) => {
+                if !self.opts.wait {
+                    return result(
+                        ActionStatus::Skipped,
+                        format!("terminate {op_id} requested; the NS is created again on a later reconcile, once OSM has removed it"),
+                    );
+                }
+                let mut report = [OperationReport::new(
+                    &op_id,
+                    &want.name,
+                    old_id,
+                    "terminate",
+                )];
+                let on_change = |r: &OperationReport| {
+                    (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
+                };
+                follow(
+                    self.client,
+                    &mut report,
+                    self.deadline,
+                    self.opts.poll_interval,
+                    &on_change,
+                )
+                .await;
+                let [report] = report;
+                let ok = report.succeeded();
+                let state_text = format!(
+                    "terminate {} {}{}",
+                    report.nslcmop_id,
+                    report.state,
+                    report
+                        .error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+                self.track(state, Some(i), report);
+                if !ok {
+                    return result(
+                        ActionStatus::Failed,
+                        format!("cannot recreate: {state_text}"),
+                    );
+                }
+            }
+        }
+        match wait_gone(self.client, old_id, self.deadline, self.opts.poll_interval).await {
+            Ok(true) => self.ns_gone(state, old_id),
+            Ok(false) => {
+                return result(
+                    ActionStatus::Skipped,
+                    format!("NS {old_id} was terminated but OSM still has it: created again on a later reconcile, once OSM has removed it"),
+                )
+            }
+            Err(e) => {
+                return result(
+                    ActionStatus::Failed,
+                    format!("cannot tell whether OSM removed the NS: {e}"),
+                )
+            }
+        }
+        let mut r = self.create_ns(want, nsd_osm_id, vim, known).await;
+        if r.status == ActionStatus::Succeeded {
+            r.message = format!("NS {old_id} deleted; {}", r.message);
+        }
+        r
+    }
+
+    /// After creates: when OSM now has several NS with a created name that all carry this sync's
+    /// mark, concurrent runs of this sync created them. Every run keeps the oldest and deletes
+    /// the others, so they all converge on exactly one NS per name.
+    async fn check_duplicates(&self, state: &Mutex<State>) {
+        let created: Vec<(usize, String, String)> = {
+            let st = self.lock(state);
+            self.plan
+                .actions
+                .iter()
+                .zip(&st.results)
+                .enumerate()
+                .filter(|(_, (a, r))| {
+                    matches!(
+                        a.operation,
+                        Operation::CreateNs { .. } | Operation::RecreateNs { .. }
+                    ) && r.status == ActionStatus::Succeeded
+                })
+                .filter_map(|(i, (a, r))| Some((i, a.name.clone(), r.osm_id.clone()?)))
+                .collect()
+        };
+        for chunk in created.chunks(25) {
+            let names: Vec<&str> = chunk.iter().map(|(_, n, _)| n.as_str()).collect();
+            // NS names cannot contain commas, so a comma-separated list is the NBI's `$in`.
+            let joined = names.join(",");
+            let query: Vec<(&str, &str)> = if names.len() == 1 {
+                vec![("name", names[0])]
+            } else {
+                vec![("name", joined.as_str())]
             };
-            progress(plan, &Progress::ActionStarted { index: i });
-            (i, delete_ns(client, osm_id).await)
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
-    for (i, r) in deleted {
-        results[i] = r;
-        report(i, &results[i]);
+            let found = match self.client.list_ns_instances(&query).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check created NS instances for duplicates");
+                    continue;
+                }
+            };
+            for (i, name, mine) in chunk {
+                let mut ours: Vec<&NsRecord> = found
+                    .iter()
+                    .filter(|n| &n.name == name)
+                    .filter(|n| self.opts.owner.judge_ns(n.description.as_deref()) == Marked::Ours)
+                    .collect();
+                if ours.len() < 2 {
+                    continue;
+                }
+                ours.sort_by(|a, b| {
+                    a.created
+                        .total_cmp(&b.created)
+                        .then_with(|| a.osm_id.cmp(&b.osm_id))
+                });
+                let keep = ours[0].osm_id.clone();
+                let mut notes = Vec::new();
+                for extra in &ours[1..] {
+                    let outcome = self.delete(&extra.osm_id).await;
+                    if let Ok(NsDeletion::Terminating { op_id }) = &outcome {
+                        self.track(
+                            state,
+                            None,
+                            OperationReport::new(op_id, name, &extra.osm_id, "terminate"),
+                        );
+                    }
+                    if let Ok(NsDeletion::Deleted) = &outcome {
+                        self.ns_gone(state, &extra.osm_id);
+                    }
+                    let what = match &outcome {
+                        Ok(_) => "removed",
+                        Err(_) => "could not remove",
+                    };
+                    if &extra.osm_id == mine {
+                        notes.push(format!("a concurrent run of this sync had created '{name}' first ({keep}): {what} this run's NS {mine} and using that one"));
+                    } else {
+                        notes.push(format!(
+                            "{what} newer duplicate {} created by a concurrent run",
+                            extra.osm_id
+                        ));
+                    }
+                }
+                let mut r = self.lock(state).results[*i].clone();
+                if mine != &keep {
+                    // Its instantiate belonged to the NS that was removed: nothing to follow.
+                    r.osm_id = Some(keep.clone());
+                    r.nslcmop_id = None;
+                }
+                r.message = format!("{}; {}", r.message, notes.join("; "));
+                self.finish(state, *i, r);
+            }
+        }
     }
 
-    // Follow the operations this apply started (and those it found in progress).
-    let mut operations: Vec<(Option<usize>, OperationReport)> = Vec::new();
-    for (i, (a, r)) in plan.actions.iter().zip(&results).enumerate() {
-        let ns_osm_id = r.osm_id.clone().unwrap_or_default();
-        let op_type = match &a.operation {
-            Operation::CreateNs { .. } => "instantiate",
-            Operation::UpgradeNs { .. } => "action",
-            Operation::DeleteNs { .. } => "terminate",
-            Operation::Unchanged {
-                pending_op: Some(op),
-                ..
-            } if opts.wait => {
-                operations.push((
-                    None,
-                    OperationReport::new(op, &a.name, &ns_osm_id, "pending"),
-                ));
+    /// Phase 3: NS deletes (duplicates and prune).
+    async fn ns_deletes(&self, state: &Mutex<State>) {
+        let jobs: Vec<usize> = self
+            .plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(a.operation, Operation::DeleteNs { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        stream::iter(jobs)
+            .map(|i| async move {
+                let Operation::DeleteNs { osm_id } = &self.plan.actions[i].operation else {
+                    unreachable!("filtered above")
+                };
+                self.started(i);
+                let r = match self.delete(osm_id).await {
+                    Ok(NsDeletion::Deleted) => {
+                        self.ns_gone(state, osm_id);
+                        succeeded("deleted", osm_id, None)
+                    }
+                    Ok(NsDeletion::Terminating { op_id }) => {
+                        succeeded("terminate requested", osm_id, Some(op_id))
+                    }
+                    Err(msg) => result(ActionStatus::Failed, msg),
+                };
+                self.finish(state, i, r);
+            })
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    /// Follows the operations this apply started (and those it found in progress) until they
+    /// end or the run's time is up; a failed operation fails its action.
+    async fn follow_operations(&self, state: &Mutex<State>) {
+        {
+            let mut st = self.lock(state);
+            let mut new = Vec::new();
+            for (i, (a, r)) in self.plan.actions.iter().zip(&st.results).enumerate() {
+                let ns_osm_id = r.osm_id.clone().unwrap_or_default();
+                let op_type = match &a.operation {
+                    Operation::CreateNs { .. } | Operation::RecreateNs { .. } => "instantiate",
+                    Operation::UpgradeNs { .. } | Operation::RollbackNs { .. } => "action",
+                    Operation::DeleteNs { .. } => "terminate",
+                    Operation::Unchanged {
+                        pending_op: Some(op),
+                        ..
+                    } if self.opts.wait => {
+                        new.push((
+                            None,
+                            OperationReport::new(op, &a.name, &ns_osm_id, "pending"),
+                        ));
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if let (ActionStatus::Succeeded, Some(op)) = (r.status, &r.nslcmop_id) {
+                    new.push((
+                        Some(i),
+                        OperationReport::new(op, &a.name, &ns_osm_id, op_type),
+                    ));
+                }
+            }
+            st.operations.extend(new);
+        }
+        let mut reports: Vec<OperationReport> = self
+            .lock(state)
+            .operations
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect();
+        if self.opts.wait && reports.iter().any(|r| !r.finished()) {
+            let on_change = |r: &OperationReport| {
+                (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
+            };
+            let span = tracing::info_span!("operations.follow", operations = reports.len());
+            follow(
+                self.client,
+                &mut reports,
+                self.deadline,
+                self.opts.poll_interval,
+                &on_change,
+            )
+            .instrument(span)
+            .await;
+        } else if !self.opts.wait {
+            for r in reports.iter_mut().filter(|r| !r.finished()) {
+                r.state = "UNKNOWN".into();
+                r.error = Some("not followed (--wait=false / spec.wait: false)".into());
+            }
+        }
+        let failed_actions: Vec<(usize, ActionResult)> = {
+            let mut st = self.lock(state);
+            for ((_, slot), rep) in st.operations.iter_mut().zip(&reports) {
+                *slot = rep.clone();
+            }
+            st.operations
+                .iter()
+                .filter_map(|(i, rep)| {
+                    let i = (*i)?;
+                    rep.failed().then(|| {
+                        let mut r = st.results[i].clone();
+                        r.status = ActionStatus::Failed;
+                        r.message = format!(
+                            "operation {} {}: {}",
+                            rep.nslcmop_id,
+                            rep.state,
+                            rep.error.clone().unwrap_or_default()
+                        );
+                        (i, r)
+                    })
+                })
+                .collect()
+        };
+        for (i, r) in failed_actions {
+            self.finish(state, i, r);
+        }
+    }
+
+    /// Waits until OSM has removed the NS instances this apply terminated (the terminate
+    /// completing is not enough: see `follow.rs`). Until then they stay in the inventory.
+    async fn confirm_gone(&self, state: &Mutex<State>) {
+        if !self.opts.wait {
+            return;
+        }
+        let terminated: Vec<(Option<usize>, String)> = self
+            .lock(state)
+            .operations
+            .iter()
+            .filter(|(_, r)| r.op_type == "terminate" && r.succeeded())
+            .map(|(i, r)| (*i, r.ns_osm_id.clone()))
+            .collect();
+        for (i, ns_id) in terminated {
+            if self.lock(state).gone.contains(&ns_id) {
                 continue;
             }
-            _ => continue,
-        };
-        if let (ActionStatus::Succeeded, Some(op)) = (r.status, &r.nslcmop_id) {
-            operations.push((
-                Some(i),
-                OperationReport::new(op, &a.name, &ns_osm_id, op_type),
-            ));
+            let gone = wait_gone(self.client, &ns_id, self.deadline, self.opts.poll_interval).await;
+            match (gone, i) {
+                (Ok(true), _) => self.ns_gone(state, &ns_id),
+                (outcome, Some(i)) => {
+                    let mut r = self.lock(state).results[i].clone();
+                    if r.status == ActionStatus::Succeeded {
+                        r.status = ActionStatus::Skipped;
+                        r.message = match outcome {
+                            Ok(_) => format!("{}; terminated, but OSM still lists the NS: it stays owned and is deleted again on the next reconcile", r.message),
+                            Err(e) => format!("{}; terminated, but cannot tell whether OSM removed the NS: {e}", r.message),
+                        };
+                        self.finish(state, i, r);
+                    }
+                }
+                (_, None) => {}
+            }
         }
     }
-    let mut reports: Vec<OperationReport> = operations.iter().map(|(_, r)| r.clone()).collect();
-    if opts.wait && !reports.is_empty() {
-        let on_change =
-            |r: &OperationReport| progress(plan, &Progress::Operation { report: r.clone() });
-        let span = tracing::info_span!("operations.follow", operations = reports.len());
-        follow(
-            client,
-            &mut reports,
-            opts.timeout,
-            opts.poll_interval,
-            &on_change,
-        )
-        .instrument(span)
-        .await;
-        for ((index, _), rep) in operations.iter().zip(&reports) {
-            if let (Some(i), true) = (index, rep.failed()) {
-                results[*i].status = ActionStatus::Failed;
-                results[*i].message = format!(
-                    "operation {} {}: {}",
-                    rep.nslcmop_id,
-                    rep.state,
-                    rep.error.clone().unwrap_or_default()
+
+    /// Phase 4: package deletes (prune), NS packages first, once OSM has removed their users.
+    async fn package_deletes(&self, state: &Mutex<State>) {
+        for (i, a) in self.plan.actions.iter().enumerate() {
+            let (Some(kind), Operation::DeletePackage { osm_id, waits_for }) =
+                (a.kind.package_kind(), &a.operation)
+            else {
+                continue;
+            };
+            let still_there: Vec<String> = {
+                let st = self.lock(state);
+                let names: HashMap<&str, &str> = self
+                    .live
+                    .ns_instances
+                    .iter()
+                    .map(|n| (n.osm_id.as_str(), n.name.as_str()))
+                    .collect();
+                waits_for
+                    .iter()
+                    .filter(|id| !st.gone.contains(*id))
+                    .map(|id| {
+                        names
+                            .get(id.as_str())
+                            .map_or(id.clone(), |n| (*n).to_owned())
+                    })
+                    .collect()
+            };
+            if !still_there.is_empty() {
+                self.finish(
+                    state,
+                    i,
+                    result(
+                        ActionStatus::Skipped,
+                        format!(
+                            "deferred: OSM still has NS instance(s) {} using it; the next reconcile deletes it",
+                            still_there.join(", ")
+                        ),
+                    ),
                 );
+                continue;
             }
-        }
-    } else {
-        for r in &mut reports {
-            r.state = "UNKNOWN".into();
-        }
-    }
-
-    // Phase 4: package deletes (prune), NS packages first, once their users are gone.
-    for (i, a) in plan.actions.iter().enumerate() {
-        let (Some(kind), Operation::DeletePackage { osm_id, waits_for }) =
-            (a.kind.package_kind(), &a.operation)
-        else {
-            continue;
-        };
-        let still_there: Vec<&String> = waits_for
-            .iter()
-            .filter(|name| {
-                let del = plan.actions.iter().position(|x| {
-                    x.kind == ObjectKind::NsInstance
-                        && &x.name == *name
-                        && matches!(x.operation, Operation::DeleteNs { .. })
-                });
-                let gone = del.is_some_and(|d| {
-                    results[d].status == ActionStatus::Succeeded
-                        && match &results[d].nslcmop_id {
-                            None => true,
-                            Some(op) => reports
-                                .iter()
-                                .any(|r| &r.nslcmop_id == op && r.state == "COMPLETED"),
-                        }
-                });
-                !gone
-            })
-            .collect();
-        if !still_there.is_empty() {
-            let names: Vec<&str> = still_there.iter().map(|s| s.as_str()).collect();
-            results[i] = result(
-                ActionStatus::Skipped,
-                format!(
-                    "deferred: NS instance(s) {} not terminated yet; next reconcile deletes it",
-                    names.join(", ")
-                ),
-            );
-            report(i, &results[i]);
-            continue;
-        }
-        progress(plan, &Progress::ActionStarted { index: i });
-        results[i] = match client.delete_package(kind, osm_id).await {
-            Ok(()) => ActionResult {
-                osm_id: Some(osm_id.clone()),
-                ..result(ActionStatus::Succeeded, "deleted")
-            },
-            Err(e) => failed(&e),
-        };
-        report(i, &results[i]);
-    }
-    Applied {
-        results,
-        operations: reports,
-    }
-}
-
-async fn create_ns(
-    client: &NbiClient,
-    want: &NsInstance,
-    nsd_osm_id: &str,
-    vim: &str,
-    known: &HashSet<&str>,
-) -> ActionResult {
-    match client
-        .create_ns_instance(ns_create_body(want, nsd_osm_id, vim))
-        .await
-    {
-        Ok(c) => ActionResult {
-            osm_id: Some(c.osm_id.clone()),
-            nslcmop_id: c.nslcmop_id.clone(),
-            ..result(ActionStatus::Succeeded, "instantiate requested")
-        },
-        Err(e @ NbiError::OutcomeUnknown { .. }) => {
-            // Did OSM create it before the answer was lost? A new NS with this name says yes.
-            match client.list_ns_instances(&[("name", &want.name)]).await {
-                Ok(found) => {
-                    let new: Vec<_> = found
-                        .iter()
-                        .filter(|n| !known.contains(n.osm_id.as_str()))
-                        .collect();
-                    match new.as_slice() {
-                        [] => result(
-                            ActionStatus::Failed,
-                            format!(
-                                "{e}; re-listing shows no NS was created, next reconcile retries"
-                            ),
-                        ),
-                        [ns] => {
-                            let op = client
-                                .list_ns_lcm_op_occs(&[
-                                    ("nsInstanceId", &ns.osm_id),
-                                    ("lcmOperationType", "instantiate"),
-                                ])
-                                .await
-                                .ok()
-                                .and_then(|ops| ops.into_iter().next().map(|o| o.osm_id));
-                            ActionResult {
-                                osm_id: Some(ns.osm_id.clone()),
-                                nslcmop_id: op,
-                                ..result(ActionStatus::Succeeded, format!("instantiate requested (confirmed by re-listing after: {e})"))
-                            }
-                        }
-                        many => result(
-                            ActionStatus::Failed,
-                            format!(
-                                "{e}; re-listing found {} new NS named '{}'",
-                                many.len(),
-                                want.name
-                            ),
-                        ),
-                    }
-                }
-                Err(e2) => result(
-                    ActionStatus::Failed,
-                    format!("{e}; re-listing failed too: {e2}"),
-                ),
-            }
-        }
-        Err(e) => failed(&e),
-    }
-}
-
-async fn upgrade_ns(client: &NbiClient, want: &NsInstance, osm_id: &str) -> ActionResult {
-    let sent_at = crate::osm::now_epoch();
-    match client.ns_action(osm_id, ns_upgrade_body(want)).await {
-        Ok(op) => ActionResult {
-            osm_id: Some(osm_id.into()),
-            nslcmop_id: Some(op),
-            ..result(ActionStatus::Succeeded, "upgrade requested")
-        },
-        Err(e @ NbiError::OutcomeUnknown { .. }) => {
-            let params: Map<String, Value> = want.params_or_empty();
-            match client
-                .list_ns_lcm_op_occs(&[("nsInstanceId", osm_id), ("lcmOperationType", "action")])
-                .await
-            {
-                Ok(ops) => {
-                    // Allow for clock skew between us and OSM when matching the start time.
-                    let mine = ops
-                        .into_iter()
-                        .filter(|o| {
-                            o.start_time >= sent_at - 30.0
-                                && o.kdu_params(&want.vnf_name, &want.kdu.name).as_ref()
-                                    == Some(&params)
-                        })
-                        .max_by(|a, b| a.start_time.total_cmp(&b.start_time));
-                    match mine {
-                        Some(op) => ActionResult {
-                            osm_id: Some(osm_id.into()),
-                            nslcmop_id: Some(op.osm_id),
-                            ..result(
-                                ActionStatus::Succeeded,
-                                format!("upgrade requested (confirmed by re-listing after: {e})"),
-                            )
-                        },
-                        None => result(
-                            ActionStatus::Failed,
-                            format!("{e}; no matching operation in OSM, next reconcile retries"),
-                        ),
-                    }
-                }
-                Err(e2) => result(
-                    ActionStatus::Failed,
-                    format!("{e}; re-listing failed too: {e2}"),
-                ),
-            }
-        }
-        Err(e) => failed(&e),
-    }
-}
-
-async fn delete_ns(client: &NbiClient, osm_id: &str) -> ActionResult {
-    let outcome = match client.delete_ns_instance(osm_id).await {
-        Ok(d) => Ok(d),
-        Err(e @ NbiError::OutcomeUnknown { .. }) => match client
-            .list_ns_instances(&[("_id", osm_id)])
-            .await
-        {
-            Ok(found) if found.is_empty() => Ok(NsDeletion::Deleted),
-            Ok(_) => match client
-                .list_ns_lcm_op_occs(&[("nsInstanceId", osm_id), ("lcmOperationType", "terminate")])
-                .await
-            {
-                Ok(ops) => match ops.into_iter().find(|o| !o.is_terminal()) {
-                    Some(op) => Ok(NsDeletion::Terminating { op_id: op.osm_id }),
-                    None => Err(format!(
-                        "{e}; the NS is still there, next reconcile retries"
-                    )),
-                },
-                Err(e2) => Err(format!("{e}; re-listing failed too: {e2}")),
-            },
-            Err(e2) => Err(format!("{e}; re-listing failed too: {e2}")),
-        },
-        Err(e) => Err(e.to_string()),
-    };
-    match outcome {
-        Ok(NsDeletion::Deleted) => ActionResult {
-            osm_id: Some(osm_id.into()),
-            ..result(ActionStatus::Succeeded, "deleted")
-        },
-        Ok(NsDeletion::Terminating { op_id }) => ActionResult {
-            osm_id: Some(osm_id.into()),
-            nslcmop_id: Some(op_id),
-            ..result(ActionStatus::Succeeded, "terminate requested")
-        },
-        Err(msg) => result(ActionStatus::Failed, msg),
-    }
-}
-
-/// The inventory after this apply: what this sync owns in OSM now.
-pub(super) fn next_inventory(
-    desired: &DesiredState,
-    live: &LiveState,
-    old: &Inventory,
-    plan: &Plan,
-    results: &[ActionResult],
-    ops: &[OperationReport],
-) -> Inventory {
-    let mut inv = old.clone();
-    let by_name: HashMap<&str, &NsInstance> = desired
-        .ns_instances
-        .iter()
-        .map(|n| (n.name.as_str(), n))
-        .collect();
-    let op_states: HashMap<&str, &str> = ops
-        .iter()
-        .map(|o| (o.nslcmop_id.as_str(), o.state.as_str()))
-        .collect();
-    for (a, r) in plan.actions.iter().zip(results) {
-        let op_state = r
-            .nslcmop_id
-            .as_deref()
-            .and_then(|id| op_states.get(id).copied());
-        match (a.kind, &a.operation, r.status) {
-            (
-                ObjectKind::NsInstance,
-                Operation::CreateNs { .. }
-                | Operation::UpgradeNs { .. }
-                | Operation::Unchanged { .. },
-                ActionStatus::Succeeded | ActionStatus::NoOp,
-            ) => {
-                let want = by_name
-                    .get(a.name.as_str())
-                    .expect("planned NS come from the desired state");
-                if let Some(id) = &r.osm_id {
-                    inv.ns_instances.insert(
-                        a.name.clone(),
-                        NsEntry {
-                            osm_id: id.clone(),
-                            digest: want.digest(),
-                        },
-                    );
-                }
-            }
-            (ObjectKind::NsInstance, Operation::CreateNs { .. }, ActionStatus::Failed) => {
-                // The NS exists in OSM even though its instantiate failed: own it so prune can remove it.
-                if let Some(id) = &r.osm_id {
-                    inv.ns_instances.insert(
-                        a.name.clone(),
-                        NsEntry {
-                            osm_id: id.clone(),
-                            digest: String::new(),
-                        },
-                    );
-                }
-            }
-            // Gone at once (204) or terminated and autoremoved.
-            (ObjectKind::NsInstance, Operation::DeleteNs { .. }, ActionStatus::Succeeded)
-                if r.nslcmop_id.is_none() || op_state == Some("COMPLETED") =>
-            {
-                inv.ns_instances.remove(&a.name);
-            }
-            (
-                ObjectKind::VnfPackage | ObjectKind::NsPackage,
-                Operation::CreatePackage
-                | Operation::UpdatePackage { .. }
-                | Operation::Unchanged { .. },
-                ActionStatus::Succeeded | ActionStatus::NoOp,
-            ) => {
-                let pkg = desired
-                    .package(&a.name)
-                    .expect("planned packages come from the desired state");
-                if let Some(id) = &r.osm_id {
-                    inv.packages.insert(
-                        a.name.clone(),
-                        PackageEntry {
-                            kind: pkg.kind,
-                            osm_id: id.clone(),
-                            digest: pkg.digest.clone(),
-                        },
-                    );
-                }
-            }
-            (
-                ObjectKind::VnfPackage | ObjectKind::NsPackage,
-                Operation::DeletePackage { .. },
-                ActionStatus::Succeeded,
-            ) => {
-                inv.packages.remove(&a.name);
-            }
-            _ => {}
+            self.started(i);
+            let r = match self.client.delete_package(kind, osm_id).await {
+                Ok(()) => succeeded("deleted", osm_id, None),
+                Err(e) if e.is_status(404) => succeeded("already gone", osm_id, None),
+                Err(e) => failed(&e),
+            };
+            self.finish(state, i, r);
         }
     }
-    // Forget owned objects that are neither desired nor in OSM any more.
-    let live_ids: HashSet<&str> = live
-        .ns_instances
-        .iter()
-        .map(|n| n.osm_id.as_str())
-        .collect();
-    inv.ns_instances.retain(|name, e| {
-        by_name.contains_key(name.as_str()) || live_ids.contains(e.osm_id.as_str())
-    });
-    inv.packages.retain(|id, e| {
-        if desired.package(id).is_some() {
-            return true;
-        }
-        let list = match e.kind {
-            PackageKind::Vnf => &live.vnf_packages,
-            PackageKind::Ns => &live.ns_packages,
-        };
-        list.as_ref()
-            .is_none_or(|l| l.iter().any(|p| p.osm_id == e.osm_id))
-    });
-    inv
 }

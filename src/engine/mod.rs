@@ -4,15 +4,16 @@
 
 mod apply;
 mod follow;
+mod record;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::Instrument;
 
 use crate::osm::{CounterSnapshot, NbiClient, NbiError, NsRecord};
-use crate::plan::{self, Inventory, LiveState, Plan, PlanOptions};
+use crate::plan::{self, Inventory, LiveState, Owner, Plan, PlanOptions, Remediation};
 use crate::repo::DesiredState;
 
 pub use follow::OperationReport;
@@ -20,8 +21,14 @@ pub use follow::OperationReport;
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub prune: bool,
-    /// Follow started OSM operations until they end or `timeout` passes.
+    /// Let prune delete every NS instance the sync owns (see the prune guard in `plan`).
+    pub allow_empty: bool,
+    /// Whose objects these are: creates are marked with it, prune must match it.
+    pub owner: Owner,
+    pub remediation: Remediation,
+    /// Follow started OSM operations until they end (and terminated NS until OSM removes them).
     pub wait: bool,
+    /// Bounds the whole run: reading OSM, writing, following operations.
     pub timeout: Duration,
     /// Independent NS writes in flight at once.
     pub concurrency: usize,
@@ -32,10 +39,24 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             prune: false,
+            allow_empty: false,
+            owner: Owner::new("unnamed"),
+            remediation: Remediation::default(),
             wait: true,
             timeout: Duration::from_secs(300),
             concurrency: 4,
             poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+impl EngineOptions {
+    fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            prune: self.prune,
+            allow_empty: self.allow_empty,
+            owner: self.owner.clone(),
+            remediation: self.remediation,
         }
     }
 }
@@ -45,12 +66,15 @@ pub enum EngineError {
     /// The desired state cannot be applied to this OSM (unknown VIM, NSD, VNFD...): nothing was written.
     #[error("the desired state does not fit OSM ({} problem(s)); nothing was changed:\n  - {}", .0.len(), .0.join("\n  - "))]
     Invalid(Vec<String>),
+    /// Prune would delete everything this sync owns and that was not allowed: nothing was written.
+    #[error("{0}; nothing was changed")]
+    PruneGuard(String),
     /// Reading OSM's state failed: nothing was written.
     #[error("cannot read OSM state: {0}")]
     Nbi(#[from] NbiError),
 }
 
-/// Progress of an apply, for humans watching.
+/// Progress of an apply, for humans watching and for callers that record what changed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum Progress {
@@ -64,6 +88,12 @@ pub enum Progress {
     },
     Operation {
         report: OperationReport,
+    },
+    /// What the sync owns changed (an object was created or confirmed gone): callers that keep
+    /// the inventory somewhere (the CLI's state file) save it now, so that a crash after any
+    /// write loses nothing.
+    Inventory {
+        inventory: Inventory,
     },
 }
 
@@ -104,7 +134,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// True when a write or a followed operation failed or timed out.
+    /// True when a write or a followed operation failed or timed out, or an NS is broken.
     pub fn failed(&self) -> bool {
         self.results
             .iter()
@@ -120,39 +150,60 @@ impl Outcome {
             || self.operations.iter().any(|o| !o.finished())
     }
 
+    /// Planned actions per label (what was intended).
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         plan::counts(&self.plan)
     }
 
-    /// A one-line human summary, e.g. "2 created, 1 upgraded, 5 unchanged; 3 operations completed".
+    /// What happened, per kind: a write counts as done only when it succeeded.
+    pub fn done(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for (a, r) in self.plan.actions.iter().zip(&self.results) {
+            let key = match r.status {
+                ActionStatus::Succeeded => match a.operation.label() {
+                    "create" => "created",
+                    "update" => "updated",
+                    "upgrade" => "upgraded",
+                    "rollback" => "rolled back",
+                    "recreate" => "recreated",
+                    "delete" => "deleted",
+                    other => other,
+                },
+                ActionStatus::NoOp => "unchanged",
+                ActionStatus::Failed => "failed",
+                ActionStatus::Skipped => "skipped",
+                ActionStatus::Blocked => "blocked",
+            };
+            *m.entry(key).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// A one-line human summary of what happened, e.g. "2 created, 1 upgraded, 5 unchanged;
+    /// operations: 3 completed".
     pub fn summary(&self) -> String {
-        let c = self.counts();
-        let label =
-            |k: &str, word: &str| c.get(k).filter(|n| **n > 0).map(|n| format!("{n} {word}"));
-        let parts: Vec<String> = [
-            label("create", "created"),
-            label("update", "updated"),
-            label("upgrade", "upgraded"),
-            label("delete", "deleted"),
-            label("unchanged", "unchanged"),
-            label("blocked", "blocked"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let failed = self
-            .results
+        let done = self.done();
+        const ORDER: [&str; 10] = [
+            "created",
+            "updated",
+            "upgraded",
+            "rolled back",
+            "recreated",
+            "deleted",
+            "unchanged",
+            "failed",
+            "skipped",
+            "blocked",
+        ];
+        let parts: Vec<String> = ORDER
             .iter()
-            .filter(|r| r.status == ActionStatus::Failed)
-            .count();
+            .filter_map(|k| done.get(k).map(|n| format!("{n} {k}")))
+            .collect();
         let mut s = if parts.is_empty() {
             "nothing to do".to_owned()
         } else {
             parts.join(", ")
         };
-        if failed > 0 {
-            s.push_str(&format!("; {failed} failed"));
-        }
         if !self.operations.is_empty() {
             let mut states: BTreeMap<&str, usize> = BTreeMap::new();
             for o in &self.operations {
@@ -172,11 +223,10 @@ impl Outcome {
 pub async fn load_live(
     client: &NbiClient,
     desired: &DesiredState,
-    inventory: &Inventory,
-    opts: PlanOptions,
+    opts: &PlanOptions,
 ) -> Result<LiveState, NbiError> {
     let ns_instances: Vec<NsRecord> = client.list_ns_instances(&[]).await?;
-    let needs = plan::needs(desired, &ns_instances, inventory, opts);
+    let needs = plan::needs(desired, &ns_instances, opts);
     let vims = async {
         match needs.vim_accounts {
             true => client.list_vim_accounts().await.map(Some),
@@ -218,19 +268,41 @@ pub async fn load_live(
     })
 }
 
-/// Computes the plan against live OSM without writing anything.
+/// The moment a run that starts now must end by.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + crate::duration::MAX_DURATION)
+}
+
+/// Computes the plan against live OSM without writing anything. Problems and the prune guard are
+/// errors here exactly as in [`reconcile`]: `plan` gives `apply`'s verdict.
 pub async fn preview(
     client: &NbiClient,
     desired: &DesiredState,
     inventory: &Inventory,
     opts: &EngineOptions,
 ) -> Result<Plan, EngineError> {
-    let plan_opts = PlanOptions { prune: opts.prune };
-    let live = load_live(client, desired, inventory, plan_opts).await?;
-    Ok(plan::plan(desired, &live, inventory, plan_opts))
+    let client = client.until(deadline_after(opts.timeout));
+    let plan_opts = opts.plan_options();
+    let live = load_live(&client, desired, &plan_opts).await?;
+    let plan = plan::plan(desired, &live, inventory, &plan_opts);
+    check(&plan)?;
+    Ok(plan)
 }
 
-/// Plans and applies. Plan problems stop everything before the first write.
+fn check(plan: &Plan) -> Result<(), EngineError> {
+    if !plan.problems.is_empty() {
+        return Err(EngineError::Invalid(plan.problems.clone()));
+    }
+    if let Some(g) = &plan.prune_guard {
+        return Err(EngineError::PruneGuard(g.clone()));
+    }
+    Ok(())
+}
+
+/// Plans and applies, all within `opts.timeout`. Plan problems and the prune guard stop
+/// everything before the first write.
 pub async fn reconcile(
     client: &NbiClient,
     desired: &DesiredState,
@@ -238,33 +310,34 @@ pub async fn reconcile(
     opts: &EngineOptions,
     progress: ProgressFn<'_>,
 ) -> Result<Outcome, EngineError> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let deadline = deadline_after(opts.timeout);
+    let client = client.until(deadline);
     let before = client.counters().snapshot();
-    let plan_opts = PlanOptions { prune: opts.prune };
-    let live = load_live(client, desired, inventory, plan_opts)
+    let plan_opts = opts.plan_options();
+    let live = load_live(&client, desired, &plan_opts)
         .instrument(tracing::info_span!("osm.read"))
         .await?;
     let plan =
-        tracing::info_span!("plan").in_scope(|| plan::plan(desired, &live, inventory, plan_opts));
-    if !plan.problems.is_empty() {
-        return Err(EngineError::Invalid(plan.problems));
-    }
-    let applied = apply::apply(client, desired, &live, &plan, opts, progress)
-        .instrument(tracing::info_span!("apply", writes = plan.writes()))
-        .await;
-    let inventory = apply::next_inventory(
+        tracing::info_span!("plan").in_scope(|| plan::plan(desired, &live, inventory, &plan_opts));
+    check(&plan)?;
+    let applied = apply::Apply {
+        client: &client,
         desired,
-        &live,
-        inventory,
-        &plan,
-        &applied.results,
-        &applied.operations,
-    );
+        live: &live,
+        plan: &plan,
+        opts,
+        deadline,
+        progress,
+    }
+    .run(inventory)
+    .instrument(tracing::info_span!("apply", writes = plan.writes()))
+    .await;
     Ok(Outcome {
         plan,
         results: applied.results,
         operations: applied.operations,
-        inventory,
+        inventory: applied.inventory,
         requests: client.counters().snapshot().since(&before),
         duration_ms: started.elapsed().as_millis() as u64,
     })

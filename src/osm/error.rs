@@ -50,6 +50,9 @@ pub enum NbiError {
     },
     #[error("invalid OSM client configuration: {0}")]
     Config(String),
+    /// The run's time (`--timeout`, `spec.timeout`) was up: the request was not sent.
+    #[error("not sent: the time allowed for this run is up before {method} {route}")]
+    Deadline { method: String, route: String },
 }
 
 impl NbiError {
@@ -81,6 +84,7 @@ impl NbiError {
             NbiError::BadResponse { .. } => "bad_response",
             NbiError::Login { .. } => "login",
             NbiError::Config(_) => "config",
+            NbiError::Deadline { .. } => "deadline",
         }
     }
 }

@@ -88,7 +88,8 @@ pub struct PackageRecord {
     /// Descriptor id; absent for records created but never uploaded.
     pub id: Option<String>,
     pub name: Option<String>,
-    /// `_admin.storage.zipfile`: the `Content-Filename` of the last upload.
+    /// `_admin.storage.zipfile`: the `Content-Filename` of the last upload (which carries the
+    /// content digest and the owner's tag when OSM Ops uploaded it).
     pub zipfile: Option<String>,
     /// `vnfd-id` list of an NSD.
     pub vnfd_refs: Vec<String>,
@@ -122,6 +123,12 @@ impl PackageRecord {
 pub struct NsRecord {
     pub osm_id: String,
     pub name: String,
+    /// The NS description (where OSM Ops keeps its ownership mark).
+    pub description: Option<String>,
+    /// `_admin.created` (epoch seconds): orders NS instances that share a name.
+    pub created: f64,
+    /// `errorDetail` / `errorDescription` written by LCM when the NS broke.
+    pub error_detail: Option<String>,
     /// NSD `_id`.
     pub nsd_osm_id: Option<String>,
     /// NSD descriptor `id`.
@@ -142,9 +149,17 @@ pub struct NsRecord {
 
 impl NsRecord {
     pub fn from_value(v: &Value) -> Result<Self, String> {
+        let text = |k: &str| str_at(v, &[k]).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(NsRecord {
             osm_id: osm_id(v)?,
             name: str_at(v, &["name"]).unwrap_or_default().to_owned(),
+            description: text("description"),
+            created: v
+                .pointer("/_admin/created")
+                .or_else(|| v.get("create-time"))
+                .and_then(|t| t.as_f64())
+                .unwrap_or(0.0),
+            error_detail: text("errorDetail").or_else(|| text("errorDescription")),
             nsd_osm_id: str_at(v, &["nsd-id"]).map(str::to_owned),
             nsd_ref: str_at(v, &["nsd-ref"]).map(str::to_owned),
             vim_account_id: str_at(v, &["datacenter"])
@@ -239,8 +254,12 @@ impl OpRecord {
     /// OSM's own explanation of a failure, for humans.
     pub fn failure_message(&self) -> String {
         match (&self.error_message, &self.detailed_status) {
-            (Some(e), Some(d)) if e != d => format!("{e} ({d})"),
-            (Some(e), _) => e.clone(),
+            // LCM often repeats one text in both fields, or one inside the other
+            // ("Operation: INSTANTIATING.<id>, Stage 2/3 ... Detail: <d>" and "<d>"): say it once.
+            (Some(e), Some(d)) if e.contains(d.as_str()) => e.clone(),
+            (Some(e), Some(d)) if d.contains(e.as_str()) => d.clone(),
+            (Some(e), Some(d)) => format!("{e} ({d})"),
+            (Some(e), None) => e.clone(),
             (None, Some(d)) => d.clone(),
             (None, None) => format!("operation {} ended {}", self.osm_id, self.operation_state),
         }
@@ -330,6 +349,15 @@ mod tests {
         );
         assert!(up.is_terminal() && !up.succeeded());
         assert_eq!(up.failure_message(), "boom (FAILED Executing kdu upgrade)");
+        let twice = OpRecord::from_value(&json!({
+            "_id": "op3", "operationState": "FAILED",
+            "errorMessage": "Operation: INSTANTIATING.op3, Stage 2/3: deployment of KDUs. Detail: helm failed",
+            "detailed-status": "helm failed"}))
+        .unwrap();
+        assert_eq!(
+            twice.failure_message(),
+            "Operation: INSTANTIATING.op3, Stage 2/3: deployment of KDUs. Detail: helm failed"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What one sync owns in OSM. Prune only ever touches what is recorded here. Serializable: the CLI
-//! keeps it in a state file, the controller in the `OsmSync` status.
+//! What one sync owns in OSM, as far as it has recorded it. Prune touches what is recorded here or
+//! marked in OSM as this sync's own (see `owner.rs`), and nothing OSM marks as someone else's.
+//! Serializable: the CLI keeps it in a state file, the controller in the `OsmSync` status.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,14 @@ pub struct Inventory {
 pub struct NsEntry {
     pub osm_id: String,
     pub digest: String,
+    /// Instantiate attempts made for `digest` (create, then each recreate) while it has not
+    /// completed: what instantiate remediation counts its retries with.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub instantiate_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,8 @@
-use std::sync::Arc;
-
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::*;
-use crate::repo::Kdu;
+use crate::osm::PackageRecord;
+use crate::repo::{Kdu, NsInstance, Package};
 
 fn ns(name: &str, params: Option<Value>) -> NsInstance {
     NsInstance {
@@ -29,7 +28,7 @@ fn pkg(kind: PackageKind, id: &str, refs: &[&str], digest: &str) -> Package {
         vnfd_refs: refs.iter().map(|s| s.to_string()).collect(),
         vnf_profiles: Vec::new(),
         kdus: Vec::new(),
-        tarball: Arc::new(vec![]),
+        tarball: bytes::Bytes::new(),
         md5: String::new(),
         digest: format!("sha256:{digest}"),
     }
@@ -51,6 +50,9 @@ fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
         ns_state: if instantiated { "READY" } else { "BUILDING" }.into(),
         current_operation: None,
         vnfd_osm_ids: vec!["vnfd-uuid".into()],
+        description: None,
+        created: 0.0,
+        error_detail: None,
         vnf_profiles: vec![crate::repo::VnfProfile {
             member: "openldap".into(),
             vnfd_id: "ldap_knf".into(),
@@ -121,7 +123,7 @@ fn empty_osm_gets_packages_first_then_instances() {
     );
     let mut live = live_base();
     live.ns_packages = Some(vec![]);
-    let p = plan(&d, &live, &Inventory::default(), PlanOptions::default());
+    let p = plan(&d, &live, &Inventory::default(), &PlanOptions::default());
     assert!(p.problems.is_empty(), "{:?}", p.problems);
     assert_eq!(
         summary(&p),
@@ -156,7 +158,7 @@ fn unknown_vim_nsd_and_vnfd_references_are_problems_not_actions() {
         &d,
         &live_base(),
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(p.problems.len(), 3, "{:?}", p.problems);
     assert!(p
@@ -183,7 +185,7 @@ fn matching_instantiate_params_are_unchanged_and_changed_params_upgrade_with_a_r
         json!({"replicaCount": "2"}),
     )]);
     let same = desired(vec![ns("a", Some(json!({"replicaCount": "2"})))], vec![]);
-    let p = plan(&same, &live, &Inventory::default(), PlanOptions::default());
+    let p = plan(&same, &live, &Inventory::default(), &PlanOptions::default());
     assert_eq!(summary(&p), ["unchanged NsInstance a"]);
     assert_eq!(p.writes(), 0);
     let changed = desired(vec![ns("a", Some(json!({"replicaCount": "3"})))], vec![]);
@@ -191,7 +193,7 @@ fn matching_instantiate_params_are_unchanged_and_changed_params_upgrade_with_a_r
         &changed,
         &live,
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(
         p.actions[0].operation,
@@ -233,7 +235,7 @@ fn completed_upgrade_counts_and_failed_upgrade_is_retried_with_its_error() {
         ),
     ]);
     let d = desired(vec![ns("a", Some(json!({"replicaCount": "2"})))], vec![]);
-    let p = plan(&d, &live, &Inventory::default(), PlanOptions::default());
+    let p = plan(&d, &live, &Inventory::default(), &PlanOptions::default());
     assert_eq!(summary(&p), ["upgrade NsInstance a"], "{:?}", p.actions);
     assert!(
         p.actions[0]
@@ -248,7 +250,7 @@ fn completed_upgrade_counts_and_failed_upgrade_is_retried_with_its_error() {
             &d,
             &live,
             &Inventory::default(),
-            PlanOptions::default()
+            &PlanOptions::default()
         )),
         ["unchanged NsInstance a"]
     );
@@ -267,7 +269,7 @@ fn upgrade_while_instantiate_processing_is_blocked() {
         json!({"replicaCount": "1"}),
     )]);
     let d = desired(vec![ns("a", Some(json!({"replicaCount": "5"})))], vec![]);
-    let p = plan(&d, &live, &Inventory::default(), PlanOptions::default());
+    let p = plan(&d, &live, &Inventory::default(), &PlanOptions::default());
     assert_eq!(p.actions[0].operation, Operation::Blocked);
     assert!(
         p.actions[0].reason.contains("still PROCESSING"),
@@ -275,7 +277,7 @@ fn upgrade_while_instantiate_processing_is_blocked() {
         p.actions[0].reason
     );
     let same = desired(vec![ns("a", Some(json!({"replicaCount": "1"})))], vec![]);
-    let p = plan(&same, &live, &Inventory::default(), PlanOptions::default());
+    let p = plan(&same, &live, &Inventory::default(), &PlanOptions::default());
     assert_eq!(
         p.actions[0].operation,
         Operation::Unchanged {
@@ -293,10 +295,16 @@ fn duplicate_live_names_are_blocked_not_guessed() {
         &desired(vec![ns("a", None)], vec![]),
         &live,
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(p.actions[0].operation, Operation::Blocked);
-    assert!(p.actions[0].reason.contains("ns1, ns2"));
+    assert!(
+        p.actions[0]
+            .reason
+            .contains("ns1 (unmarked), ns2 (unmarked)"),
+        "{}",
+        p.actions[0].reason
+    );
 }
 
 #[test]
@@ -310,13 +318,14 @@ fn inventory_digest_is_the_fallback_without_operation_history() {
         NsEntry {
             osm_id: "ns1".into(),
             digest: want.digest(),
+            instantiate_attempts: 0,
         },
     );
     let p = plan(
         &desired(vec![want.clone()], vec![]),
         &live,
         &inv,
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(summary(&p), ["unchanged NsInstance a"]);
     inv.ns_instances.get_mut("a").unwrap().digest = "sha256:old".into();
@@ -325,7 +334,7 @@ fn inventory_digest_is_the_fallback_without_operation_history() {
             &desired(vec![want], vec![]),
             &live,
             &inv,
-            PlanOptions::default()
+            &PlanOptions::default()
         )),
         ["upgrade NsInstance a"]
     );
@@ -339,20 +348,20 @@ fn package_digest_from_inventory_or_osm_filename_decides_upload() {
         osm_id: "vnfd-uuid".into(),
         id: Some("ldap_knf".into()),
         name: None,
-        zipfile: Some(package_filename(&pk)),
+        zipfile: Some(package_filename(&pk, &PlanOptions::default().owner)),
         vnfd_refs: vec![],
         vnf_profiles: vec![],
         kdus: vec![],
     }]);
     assert_eq!(
-        digest_from_filename(&package_filename(&pk)).as_deref(),
+        digest_from_filename(&package_filename(&pk, &PlanOptions::default().owner)).as_deref(),
         Some(pk.digest.as_str())
     );
     let p = plan(
         &desired(vec![], vec![pk.clone()]),
         &live,
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(summary(&p), ["unchanged VnfPackage ldap_knf"]);
     let mut changed = pk.clone();
@@ -361,7 +370,7 @@ fn package_digest_from_inventory_or_osm_filename_decides_upload() {
         &desired(vec![], vec![changed]),
         &live,
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(
         p.actions[0].operation,
@@ -407,6 +416,7 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         NsEntry {
             osm_id: "ns1".into(),
             digest: "d".into(),
+            instantiate_attempts: 0,
         },
     );
     inv.packages.insert(
@@ -427,12 +437,20 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
     );
     let d = desired(vec![], vec![]);
     assert!(
-        plan(&d, &live, &inv, PlanOptions { prune: false })
+        plan(&d, &live, &inv, &PlanOptions::default())
             .actions
             .is_empty(),
         "no prune without the option"
     );
-    let p = plan(&d, &live, &inv, PlanOptions { prune: true });
+    let p = plan(
+        &d,
+        &live,
+        &inv,
+        &PlanOptions {
+            prune: true,
+            ..PlanOptions::default()
+        },
+    );
     // 'foreign' shares the NSD and is not ours: it blocks the package deletes.
     assert_eq!(
         summary(&p),
@@ -444,7 +462,15 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
     );
     assert!(p.actions[1].reason.contains("foreign"));
     live.ns_instances.pop();
-    let p = plan(&d, &live, &inv, PlanOptions { prune: true });
+    let p = plan(
+        &d,
+        &live,
+        &inv,
+        &PlanOptions {
+            prune: true,
+            ..PlanOptions::default()
+        },
+    );
     assert_eq!(
         summary(&p),
         [
@@ -457,7 +483,7 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         p.actions[1].operation,
         Operation::DeletePackage {
             osm_id: "nsd-uuid".into(),
-            waits_for: vec!["gone".into()]
+            waits_for: vec!["ns1".into()]
         }
     );
 }
@@ -495,7 +521,7 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
         &desired(vec![bad_member, bad_kdu, ns("c", None)], vec![]),
         &live,
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
     assert!(
@@ -521,7 +547,7 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
         &desired(vec![bad_kdu], vec![]),
         &live,
         &Inventory::default(),
-        PlanOptions::default(),
+        &PlanOptions::default(),
     );
     assert!(
         p.problems.len() == 1 && p.problems[0].contains("'lda' is not a KDU of VNFD 'ldap_knf'"),

@@ -75,6 +75,14 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// The NsInstance named `name` (instances are sorted by name).
+    pub fn ns_instance(&self, name: &str) -> Option<&NsInstance> {
+        self.ns_instances
+            .binary_search_by(|n| n.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.ns_instances[i])
+    }
+
     pub fn package(&self, id: &str) -> Option<&Package> {
         self.packages.iter().find(|p| p.id == id)
     }

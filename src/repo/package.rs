@@ -3,7 +3,6 @@
 //! the deterministic tarball each folder becomes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -70,8 +69,8 @@ pub struct Package {
     pub vnf_profiles: Vec<VnfProfile>,
     /// For VNF packages, the KDU names; for NS packages, empty.
     pub kdus: Vec<String>,
-    /// The package as OSM receives it.
-    pub tarball: Arc<Vec<u8>>,
+    /// The package as OSM receives it (cheap to clone: uploads share the buffer).
+    pub tarball: bytes::Bytes,
     /// Lowercase hex MD5 of `tarball` (the NBI's `Content-File-MD5`).
     pub md5: String,
     /// `sha256:<hex>` of `tarball`; identical content gives an identical digest.
@@ -160,7 +159,7 @@ fn read_package(fs: &RepoFs, folder: &Entry, limits: &Limits) -> Result<Package,
         kdus: desc.kdus,
         md5: tarball.md5,
         digest: tarball.digest,
-        tarball: Arc::new(tarball.bytes),
+        tarball: bytes::Bytes::from(tarball.bytes),
     })
 }
 

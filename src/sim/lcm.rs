@@ -31,7 +31,11 @@ pub struct FailRule {
 pub struct LcmState {
     pub mode: LcmMode,
     pub delay: Duration,
+    /// Delay between a terminate's COMPLETED and the NBI removing the NS (autoremove).
+    pub autoremove_delay: Duration,
     pub fail_rules: Vec<FailRule>,
+    /// How many of the next "terminated" bus messages are lost (the NS is then never removed).
+    pub lost_terminated_messages: usize,
 }
 
 /// Called by the NBI when it has queued an operation (with the DB lock held).
@@ -80,21 +84,43 @@ pub fn schedule(
     }
     let shared = shared.clone();
     let op_id = op_id.to_owned();
+    let nsr_id = nsr_id.to_owned();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        let autoremove = {
+            let mut db = shared.db.lock().expect("sim db lock");
+            finish(&mut db, &op_id, failure)
+        };
+        if !autoremove {
+            return;
+        }
+        // LCM publishes "terminated"; the NBI's bus listener removes the NS when it reads it.
+        let (wait, lost) = {
+            let mut lcm = shared.lcm.lock().expect("sim lcm lock");
+            let lost = lcm.lost_terminated_messages > 0;
+            if lost {
+                lcm.lost_terminated_messages -= 1;
+            }
+            (lcm.autoremove_delay, lost)
+        };
+        if lost {
+            return;
+        }
+        tokio::time::sleep(wait).await;
         let mut db = shared.db.lock().expect("sim db lock");
-        finish(&mut db, &op_id, failure);
+        remove_ns(&mut db, &nsr_id);
     });
 }
 
-/// Completes (or fails) one operation and applies its effect on the NS record.
-pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) {
+/// Completes (or fails) one operation and applies its effect on the NS record. Returns true for a
+/// completed terminate with autoremove: the NBI removes the NS once it hears of it.
+pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
     let t = now();
     let Some(op) = db.nslcmops.iter_mut().find(|o| o["_id"] == op_id) else {
-        return;
+        return false;
     };
     if op["operationState"] != "PROCESSING" {
-        return;
+        return false;
     }
     let op_type = op["lcmOperationType"]
         .as_str()
@@ -118,13 +144,8 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) {
         }
     }
     let ok = failure.is_none();
-    if op_type == "terminate" && ok && autoremove {
-        // NBI's Kafka listener deletes the NSR, its VNFRs and operations once terminate completes.
-        remove_ns(db, &nsr_id);
-        return;
-    }
     let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id.as_str()) else {
-        return;
+        return false;
     };
     nsr["currentOperation"] = json!("IDLE");
     nsr["currentOperationID"] = Value::Null;
@@ -167,6 +188,7 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) {
             }
         }
     }
+    op_type == "terminate" && ok && autoremove
 }
 
 pub fn remove_ns(db: &mut Db, nsr_id: &str) {

@@ -103,6 +103,10 @@ pub struct SimConfig {
     pub check_k8scluster: bool,
     pub lcm_mode: LcmMode,
     pub lcm_delay: Duration,
+    /// How long after LCM reports a terminate (with autoremove) COMPLETED the NBI removes the NS
+    /// and its operations: the NBI does it when it reads LCM's "terminated" message from the bus
+    /// (measured against OSM: 2.7 s COMPLETED, 6.4 s NS gone).
+    pub autoremove_delay: Duration,
     pub seed: Seed,
 }
 
@@ -114,6 +118,7 @@ impl Default for SimConfig {
             check_k8scluster: true,
             lcm_mode: LcmMode::Auto,
             lcm_delay: Duration::from_secs(2),
+            autoremove_delay: Duration::from_millis(3700),
             seed: Seed::default(),
         }
     }
@@ -213,7 +218,9 @@ impl Simulator {
             lcm: Mutex::new(lcm::LcmState {
                 mode: config.lcm_mode,
                 delay: config.lcm_delay,
+                autoremove_delay: config.autoremove_delay,
                 fail_rules: vec![],
+                lost_terminated_messages: 0,
             }),
             config,
             log: Mutex::new(Vec::new()),
@@ -320,6 +327,17 @@ impl Simulator {
             });
     }
 
+    /// Loses LCM's "terminated" message for the next `count` autoremove terminates: their
+    /// operations complete, but the NBI never removes the NS (it stays NOT_INSTANTIATED), as in
+    /// OSM when the bus message is lost.
+    pub fn lose_terminated_messages(&self, count: usize) {
+        self.shared
+            .lcm
+            .lock()
+            .expect("sim lcm lock")
+            .lost_terminated_messages = count;
+    }
+
     /// Completes every PROCESSING operation now (for "no LCM" tests that later want progress).
     pub fn complete_pending_ops(&self) {
         let mut db = self.shared.db.lock().expect("sim db lock");
@@ -330,7 +348,17 @@ impl Simulator {
             .filter_map(|o| o["_id"].as_str().map(str::to_owned))
             .collect();
         for id in ids {
-            lcm::finish(&mut db, &id, None);
+            let nsr = db
+                .nslcmops
+                .iter()
+                .find(|o| o["_id"] == id.as_str())
+                .and_then(|o| o["nsInstanceId"].as_str())
+                .map(str::to_owned);
+            if lcm::finish(&mut db, &id, None) {
+                if let Some(nsr) = nsr {
+                    lcm::remove_ns(&mut db, &nsr);
+                }
+            }
         }
     }
 

@@ -14,11 +14,13 @@ use osmops::plan::Inventory;
 use osmops::repo::{read_repository, DesiredState, ReadOptions};
 use osmops::sim::{SimConfig, Simulator};
 
-/// A simulator without the token throttle and with a quick LCM, for fast tests.
+/// A simulator without the token throttle and with a quick LCM, for fast tests. As in OSM, a
+/// terminated NS disappears a while after its terminate COMPLETED (here 150 ms).
 pub async fn fast_sim() -> Simulator {
     Simulator::start(SimConfig {
         token_throttle: false,
         lcm_delay: Duration::from_millis(50),
+        autoremove_delay: Duration::from_millis(150),
         ..SimConfig::default()
     })
     .await
@@ -39,8 +41,10 @@ pub fn client(sim: &Simulator) -> NbiClient {
     .unwrap()
 }
 
+/// Engine options for a test repository ("test-repo" is the owner its creates are marked with).
 pub fn opts() -> EngineOptions {
     EngineOptions {
+        owner: osmops::plan::Owner::new("test-repo"),
         poll_interval: Duration::from_millis(20),
         timeout: Duration::from_secs(10),
         ..EngineOptions::default()

@@ -1,0 +1,102 @@
+//! Why a reconcile stopped before Ready, as the status, the event and the requeue say it. Every
+//! phase returns `Result<T, Stop>`: a [`Failure`] the user can act on (it ends up in the Ready
+//! condition), or a Kubernetes API error, which the error policy retries with backoff.
+
+use std::time::Duration;
+
+use crate::api::reason;
+use crate::engine::EngineError;
+
+/// When to reconcile again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// After `spec.retryInterval` (Flux's default for failures).
+    Retry,
+    /// After `--requeue-dependency` (sources and dependencies that are not ready yet).
+    Dependency,
+    /// Only when the object changes (a spec change is needed).
+    OnChange,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub message: String,
+    /// Only a change can help (Flux's Stalled condition).
+    pub stalled: bool,
+    pub requeue: Requeue,
+}
+
+impl Failure {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            reason,
+            message: message.into(),
+            stalled: false,
+            requeue: Requeue::Retry,
+        }
+    }
+
+    pub fn stalled(mut self) -> Failure {
+        self.stalled = true;
+        self
+    }
+
+    pub fn requeue(mut self, r: Requeue) -> Failure {
+        self.requeue = r;
+        self
+    }
+
+    /// The requeue period this failure asks for.
+    pub fn after(&self, retry: Duration, dependency: Duration) -> Option<Duration> {
+        match self.requeue {
+            Requeue::Retry => Some(retry),
+            Requeue::Dependency => Some(dependency),
+            Requeue::OnChange => None,
+        }
+    }
+}
+
+/// How a phase stops a reconcile.
+#[derive(Debug)]
+pub enum Stop {
+    Failure(Failure),
+    Api(kube::Error),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Failure(f)
+    }
+}
+
+impl From<kube::Error> for Stop {
+    fn from(e: kube::Error) -> Stop {
+        Stop::Api(e)
+    }
+}
+
+/// An engine error for revision `revision`: the repository does not fit OSM, the prune guard
+/// refused, or OSM could not be read.
+pub fn engine_failure(e: EngineError, revision: &str) -> Failure {
+    match e {
+        EngineError::Invalid(problems) => Failure::new(
+            reason::VALIDATION_FAILED,
+            format!(
+                "validation failed for revision {revision}: {}",
+                problems.join("; ")
+            ),
+        ),
+        EngineError::PruneGuard(msg) => {
+            Failure::new(reason::PRUNE_GUARD, format!("revision {revision}: {msg}"))
+        }
+        EngineError::Nbi(e) => {
+            let r = if e.is_unavailable() {
+                reason::OSM_UNREACHABLE
+            } else {
+                reason::RECONCILIATION_FAILED
+            };
+            Failure::new(r, format!("revision {revision}: {e}"))
+        }
+    }
+}

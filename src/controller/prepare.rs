@@ -1,0 +1,154 @@
+//! What a reconcile (and a gRPC preview) needs before it can plan: the Flux source's artifact, the
+//! repository read from it, and an NBI session from the OsmSync's Secret. Each step says why it
+//! could not be done as a [`Failure`] with Flux's reason.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject};
+use kube::ResourceExt;
+use tracing::Instrument;
+
+use super::failure::{Failure, Requeue, Stop};
+use super::secret::connection_from_secret;
+use super::Context;
+use crate::api::flux::{source_resource, Artifact, SourceState};
+use crate::api::{reason, OsmSync};
+use crate::duration::format_duration;
+use crate::osm::NbiClient;
+use crate::repo::{read_repository, DesiredState};
+
+/// The artifact an OsmSync's `sourceRef` serves.
+pub struct Source {
+    /// "<Kind>/<namespace>/<name>", for messages.
+    pub label: String,
+    pub artifact: Artifact,
+    /// `sha256:<hex>` (from `digest`, or the legacy `checksum`).
+    pub digest: String,
+}
+
+impl Source {
+    pub fn revision(&self) -> &str {
+        &self.artifact.revision
+    }
+}
+
+/// Resolves `spec.sourceRef` to the artifact the source serves.
+pub async fn source(ctx: &Context, sync: &OsmSync) -> Result<Source, Stop> {
+    let ns = sync.namespace().unwrap_or_default();
+    let src = &sync.spec.source_ref;
+    let src_ns = src.namespace.clone().unwrap_or_else(|| ns.clone());
+    let label = format!("{}/{src_ns}/{}", src.kind.as_str(), src.name);
+    if ctx.opts.no_cross_namespace_refs && src_ns != ns {
+        return Err(Failure::new(
+            reason::ACCESS_DENIED,
+            format!("can't access '{label}', cross-namespace references have been blocked"),
+        )
+        .stalled()
+        .requeue(Requeue::OnChange)
+        .into());
+    }
+    let resource = source_resource(src.kind, src.api_version.as_deref());
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &src_ns, &resource);
+    let Some(obj) = api
+        .get_opt(&src.name)
+        .instrument(tracing::info_span!("source.resolve"))
+        .await?
+    else {
+        return Err(Failure::new(
+            reason::ARTIFACT_FAILED,
+            format!("Source '{label}' not found"),
+        )
+        .requeue(Requeue::Dependency)
+        .into());
+    };
+    let state = SourceState::from_object(&obj);
+    let Some(artifact) = state.artifact.filter(|_| state.ready) else {
+        let why = state
+            .message
+            .map(|m| format!(" (source: {m})"))
+            .unwrap_or_default();
+        return Err(Failure::new(
+            reason::ARTIFACT_FAILED,
+            format!(
+                "Source artifact not found, retrying in {}{why}",
+                format_duration(ctx.opts.requeue_dependency)
+            ),
+        )
+        .requeue(Requeue::Dependency)
+        .into());
+    };
+    let digest = artifact
+        .digest
+        .clone()
+        .or_else(|| artifact.checksum.as_ref().map(|c| format!("sha256:{c}")))
+        .unwrap_or_default();
+    Ok(Source {
+        label,
+        artifact,
+        digest,
+    })
+}
+
+/// Downloads the artifact (digest verified, safe extraction) and reads the repository in it.
+pub async fn repository(
+    ctx: &Context,
+    sync: &OsmSync,
+    source: &Source,
+) -> Result<DesiredState, Failure> {
+    let revision = source.revision();
+    let snapshot = crate::source::fetch(
+        &ctx.http,
+        &source.artifact.url,
+        revision,
+        &source.digest,
+        &ctx.opts.fetch,
+    )
+    .instrument(tracing::info_span!("artifact.fetch", revision = %revision))
+    .await
+    .map_err(|e| {
+        Failure::new(
+            reason::ARTIFACT_FAILED,
+            format!("failed to fetch artifact for revision {revision}: {e}"),
+        )
+    })?;
+    tracing::info_span!("repository.read")
+        .in_scope(|| read_repository(snapshot.root(), &ctx.read_options(sync)))
+        .map_err(|e| {
+            Failure::new(
+                reason::VALIDATION_FAILED,
+                format!("validation failed for revision {revision}: {e}"),
+            )
+        })
+}
+
+/// The NBI session for the OsmSync's Secret (shared across reconciles of every OsmSync that uses
+/// the same Secret version).
+pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Arc<NbiClient>, Stop> {
+    let ns = sync.namespace().unwrap_or_default();
+    let name = &sync.spec.osm.secret_ref.name;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(secret) = secrets
+        .get_opt(name)
+        .instrument(tracing::info_span!("credentials"))
+        .await?
+    else {
+        return Err(Failure::new(
+            reason::SECRET_NOT_FOUND,
+            format!("Secret '{ns}/{name}' not found"),
+        )
+        .into());
+    };
+    let invalid =
+        |e: String| Failure::new(reason::INVALID_SECRET, format!("Secret '{ns}/{name}': {e}"));
+    let conn = connection_from_secret(&secret).map_err(invalid)?;
+    let version = secret.resource_version().unwrap_or_default();
+    ctx.sessions
+        .get(
+            &format!("{ns}/{name}"),
+            &version,
+            conn,
+            sync.spec.osm.insecure_skip_tls_verify,
+        )
+        .map_err(|e| invalid(e.to_string()).into())
+}

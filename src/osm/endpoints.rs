@@ -1,0 +1,319 @@
+//! The NBI endpoints OSM Ops uses, typed: request bodies are structs (what `osm-nbi.md` §7 says
+//! the NBI's schemas accept), answers are parsed into the records of `records.rs`.
+
+use reqwest::header::LOCATION;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::error::NbiError;
+use super::records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount};
+use super::transport::{Answer, Call, NbiClient, Payload};
+use crate::repo::PackageKind;
+
+/// The body of `POST ns_instances_content` (schema `ns_instantiate`, no extra keys allowed).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NsCreate {
+    pub ns_name: String,
+    /// NSD `_id`.
+    pub nsd_id: String,
+    /// VIM account `_id`.
+    pub vim_account_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional_params_for_vnf: Vec<VnfParams>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VnfParams {
+    #[serde(rename = "member-vnf-index")]
+    pub member_vnf_index: String,
+    #[serde(rename = "additionalParamsForKdu")]
+    pub additional_params_for_kdu: Vec<KduParams>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KduParams {
+    pub kdu_name: String,
+    #[serde(rename = "additionalParams")]
+    pub additional_params: Map<String, Value>,
+}
+
+/// The body of a KDU upgrade (`POST ns_instances/<id>/action`). `primitive_params` is always an
+/// object: the NBI answers 422 to `null`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KduUpgrade {
+    pub member_vnf_index: String,
+    pub kdu_name: String,
+    pub primitive: &'static str,
+    pub primitive_params: Map<String, Value>,
+}
+
+impl KduUpgrade {
+    pub fn new(member_vnf_index: &str, kdu_name: &str, params: Map<String, Value>) -> Self {
+        KduUpgrade {
+            member_vnf_index: member_vnf_index.to_owned(),
+            kdu_name: kdu_name.to_owned(),
+            primitive: "upgrade",
+            primitive_params: params,
+        }
+    }
+}
+
+/// The result of `DELETE ns_instances_content/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NsDeletion {
+    /// 204: the NS was not instantiated and is gone.
+    Deleted,
+    /// 202: a terminate operation started; the NS disappears some time after it completes.
+    Terminating { op_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedNs {
+    pub osm_id: String,
+    pub nslcmop_id: Option<String>,
+}
+
+fn package_routes(kind: PackageKind) -> (&'static str, &'static str) {
+    match kind {
+        PackageKind::Vnf => ("vnfpkgm/v1/vnf_packages", "vnfpkgm/v1/vnf_packages_content"),
+        PackageKind::Ns => ("nsd/v1/ns_descriptors", "nsd/v1/ns_descriptors_content"),
+    }
+}
+
+impl NbiClient {
+    async fn list<T>(
+        &self,
+        route: &'static str,
+        query: &[(&str, &str)],
+        parse: fn(&Value) -> Result<T, String>,
+    ) -> Result<Vec<T>, NbiError> {
+        let call = Call::get(route, route.to_owned(), query);
+        let answer = self.call(&call).await?;
+        let v = answer.json(&call)?;
+        let items = v
+            .as_array()
+            .ok_or_else(|| call.bad_response("expected a JSON array"))?;
+        items
+            .iter()
+            .map(|item| parse(item).map_err(|reason| call.bad_response(reason)))
+            .collect()
+    }
+
+    pub async fn list_vim_accounts(&self) -> Result<Vec<VimAccount>, NbiError> {
+        self.list("admin/v1/vim_accounts", &[], VimAccount::from_value)
+            .await
+    }
+
+    pub async fn list_k8sclusters(&self) -> Result<Vec<K8sCluster>, NbiError> {
+        self.list("admin/v1/k8sclusters", &[], K8sCluster::from_value)
+            .await
+    }
+
+    /// Lists VNF or NS packages; `query` filters server-side (e.g. `[("id", "openldap_knf")]`).
+    pub async fn list_packages(
+        &self,
+        kind: PackageKind,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<PackageRecord>, NbiError> {
+        self.list(package_routes(kind).0, query, PackageRecord::from_value)
+            .await
+    }
+
+    /// One-shot onboarding (`POST *_content`); returns the new record's `_id`.
+    pub async fn create_package(
+        &self,
+        kind: PackageKind,
+        bytes: bytes::Bytes,
+        filename: &str,
+        md5: &str,
+    ) -> Result<String, NbiError> {
+        let route = package_routes(kind).1;
+        let call = Call::write(
+            Method::POST,
+            route,
+            route.to_owned(),
+            Payload::Package {
+                bytes,
+                filename: filename.to_owned(),
+                md5: md5.to_owned(),
+            },
+        );
+        let answer = self.call(&call).await?;
+        created_id(&answer, &call)
+    }
+
+    /// Full re-upload (`PUT vnf_packages/<_id>/package_content` / `ns_descriptors/<_id>/nsd_content`),
+    /// what `osm nfpkg-update` does; not the YAML merge-patch route.
+    pub async fn replace_package(
+        &self,
+        kind: PackageKind,
+        osm_id: &str,
+        bytes: bytes::Bytes,
+        filename: &str,
+        md5: &str,
+    ) -> Result<(), NbiError> {
+        let (route, path) = match kind {
+            PackageKind::Vnf => (
+                "vnfpkgm/v1/vnf_packages/{id}/package_content",
+                format!("vnfpkgm/v1/vnf_packages/{osm_id}/package_content"),
+            ),
+            PackageKind::Ns => (
+                "nsd/v1/ns_descriptors/{id}/nsd_content",
+                format!("nsd/v1/ns_descriptors/{osm_id}/nsd_content"),
+            ),
+        };
+        let payload = Payload::Package {
+            bytes,
+            filename: filename.to_owned(),
+            md5: md5.to_owned(),
+        };
+        self.call(&Call::write(Method::PUT, route, path, payload))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn delete_package(&self, kind: PackageKind, osm_id: &str) -> Result<(), NbiError> {
+        let (route, path) = match kind {
+            PackageKind::Vnf => (
+                "vnfpkgm/v1/vnf_packages_content/{id}",
+                format!("vnfpkgm/v1/vnf_packages_content/{osm_id}"),
+            ),
+            PackageKind::Ns => (
+                "nsd/v1/ns_descriptors_content/{id}",
+                format!("nsd/v1/ns_descriptors_content/{osm_id}"),
+            ),
+        };
+        self.call(&Call::write(Method::DELETE, route, path, Payload::None))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn list_ns_instances(
+        &self,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<NsRecord>, NbiError> {
+        self.list("nslcm/v1/ns_instances_content", query, NsRecord::from_value)
+            .await
+    }
+
+    /// `GET ns_instances_content/<id>`; `None` once OSM no longer has the NS.
+    pub async fn get_ns_instance(&self, osm_id: &str) -> Result<Option<NsRecord>, NbiError> {
+        let call = Call::get(
+            "nslcm/v1/ns_instances_content/{id}",
+            format!("nslcm/v1/ns_instances_content/{osm_id}"),
+            &[],
+        );
+        match self.call(&call).await {
+            Ok(a) => {
+                let v = a.json(&call)?;
+                NsRecord::from_value(&v)
+                    .map(Some)
+                    .map_err(|reason| call.bad_response(reason))
+            }
+            Err(e) if e.is_status(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST ns_instances_content`: creates and instantiates an NS.
+    pub async fn create_ns_instance(&self, body: &impl Serialize) -> Result<CreatedNs, NbiError> {
+        let route = "nslcm/v1/ns_instances_content";
+        let call = Call::write(Method::POST, route, route.to_owned(), Payload::json(body));
+        let answer = self.call(&call).await?;
+        let osm_id = created_id(&answer, &call)?;
+        let v = answer.json(&call)?;
+        Ok(CreatedNs {
+            osm_id,
+            nslcmop_id: v
+                .get("nslcmop_id")
+                .and_then(|o| o.as_str())
+                .map(str::to_owned),
+        })
+    }
+
+    /// `DELETE ns_instances_content/<id>`: terminate + autoremove, or immediate deletion.
+    pub async fn delete_ns_instance(&self, osm_id: &str) -> Result<NsDeletion, NbiError> {
+        let call = Call::write(
+            Method::DELETE,
+            "nslcm/v1/ns_instances_content/{id}",
+            format!("nslcm/v1/ns_instances_content/{osm_id}"),
+            Payload::None,
+        );
+        let answer = self.call(&call).await?;
+        if answer.status == StatusCode::ACCEPTED {
+            let v = answer.json(&call)?;
+            let op_id = v
+                .get("_id")
+                .or_else(|| v.get("id"))
+                .and_then(|i| i.as_str())
+                .ok_or_else(|| call.bad_response("202 without the terminate operation id"))?;
+            return Ok(NsDeletion::Terminating {
+                op_id: op_id.to_owned(),
+            });
+        }
+        Ok(NsDeletion::Deleted)
+    }
+
+    /// `POST ns_instances/<id>/action`; returns the nslcmop id.
+    pub async fn ns_action(&self, osm_id: &str, body: &impl Serialize) -> Result<String, NbiError> {
+        let call = Call::write(
+            Method::POST,
+            "nslcm/v1/ns_instances/{id}/action",
+            format!("nslcm/v1/ns_instances/{osm_id}/action"),
+            Payload::json(body),
+        );
+        let answer = self.call(&call).await?;
+        created_id(&answer, &call)
+    }
+
+    pub async fn list_ns_lcm_op_occs(
+        &self,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<OpRecord>, NbiError> {
+        self.list("nslcm/v1/ns_lcm_op_occs", query, OpRecord::from_value)
+            .await
+    }
+
+    /// One operation; `None` when OSM no longer has it (an autoremoved NS takes its ops along).
+    pub async fn get_ns_lcm_op_occ(&self, op_id: &str) -> Result<Option<OpRecord>, NbiError> {
+        let call = Call::get(
+            "nslcm/v1/ns_lcm_op_occs/{id}",
+            format!("nslcm/v1/ns_lcm_op_occs/{op_id}"),
+            &[],
+        );
+        match self.call(&call).await {
+            Ok(a) => {
+                let v = a.json(&call)?;
+                OpRecord::from_value(&v)
+                    .map(Some)
+                    .map_err(|reason| call.bad_response(reason))
+            }
+            Err(e) if e.is_status(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The id of a created record: body `id` (201/202), else the last segment of `Location`.
+fn created_id(answer: &Answer, call: &Call) -> Result<String, NbiError> {
+    let v = answer.json(call)?;
+    if let Some(id) = v
+        .get("id")
+        .or_else(|| v.get("_id"))
+        .and_then(|i| i.as_str())
+    {
+        return Ok(id.to_owned());
+    }
+    answer
+        .headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.rsplit('/').next())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| call.bad_response("no id in the answer"))
+}

@@ -1,0 +1,568 @@
+//! How requests reach the NBI: one HTTP client, the token (reused until shortly before it expires,
+//! one login at a time, one re-login on 401), retries only where they are safe, a deadline that
+//! bounds every request of a run, one span and the counters per request. The typed endpoints
+//! (`endpoints.rs`) are built on [`NbiClient::call`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::error::{parse_error_body, NbiError};
+use super::token::{now_epoch, Token};
+use super::{redact_url, ClientOptions, Credentials};
+
+/// A write is only started when at least this much of the run's time is left, so that it can get
+/// its answer; a write that was sent may overrun the deadline by [`WRITE_GRACE`] at most.
+pub const WRITE_MIN_TIME: Duration = Duration::from_secs(1);
+pub const WRITE_GRACE: Duration = Duration::from_secs(5);
+
+/// Requests and bytes (headers + bodies, both directions) exchanged with the NBI.
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    writes: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    logins: AtomicU64,
+    retries: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CounterSnapshot {
+    pub requests: u64,
+    pub writes: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub logins: u64,
+    pub retries: u64,
+}
+
+impl CounterSnapshot {
+    pub fn since(&self, earlier: &CounterSnapshot) -> CounterSnapshot {
+        CounterSnapshot {
+            requests: self.requests - earlier.requests,
+            writes: self.writes - earlier.writes,
+            bytes_sent: self.bytes_sent - earlier.bytes_sent,
+            bytes_received: self.bytes_received - earlier.bytes_received,
+            logins: self.logins - earlier.logins,
+            retries: self.retries - earlier.retries,
+        }
+    }
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            logins: self.logins.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a request carries.
+pub(super) enum Payload {
+    None,
+    Json(Vec<u8>),
+    Package {
+        bytes: bytes::Bytes,
+        filename: String,
+        md5: String,
+    },
+}
+
+impl Payload {
+    pub fn json(body: &impl Serialize) -> Payload {
+        Payload::Json(serde_json::to_vec(body).expect("request bodies serialize"))
+    }
+}
+
+pub(super) struct Call {
+    pub method: Method,
+    /// Route template for errors, logs and metrics (ids replaced by `{id}`).
+    pub route: &'static str,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub payload: Payload,
+}
+
+impl Call {
+    pub fn get(route: &'static str, path: String, query: &[(&str, &str)]) -> Call {
+        Call {
+            method: Method::GET,
+            route,
+            path,
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            payload: Payload::None,
+        }
+    }
+
+    pub fn write(method: Method, route: &'static str, path: String, payload: Payload) -> Call {
+        Call {
+            method,
+            route,
+            path,
+            query: Vec::new(),
+            payload,
+        }
+    }
+
+    fn idempotent(&self) -> bool {
+        self.method == Method::GET
+    }
+}
+
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn json(&self, call: &Call) -> Result<Value, NbiError> {
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| call.bad_response(format!("invalid JSON: {e}")))
+    }
+}
+
+impl Call {
+    pub fn bad_response(&self, reason: impl Into<String>) -> NbiError {
+        NbiError::BadResponse {
+            method: self.method.to_string(),
+            route: self.route.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What every clone of a client shares: the connection pool, the token and the counters.
+struct Shared {
+    http: reqwest::Client,
+    /// Base URL for requests (may hold user-info, which is never shown).
+    base: String,
+    /// Base URL for messages: user-info removed.
+    shown: String,
+    creds: Credentials,
+    opts: ClientOptions,
+    token: Mutex<Option<Token>>,
+    counters: Arc<Counters>,
+}
+
+/// A session with one NBI (endpoint, user, project). Clones share the session; [`NbiClient::until`]
+/// gives a clone whose every request ends by a deadline.
+#[derive(Clone)]
+pub struct NbiClient {
+    shared: Arc<Shared>,
+    deadline: Option<Instant>,
+}
+
+impl std::fmt::Debug for NbiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NbiClient")
+            .field("base", &self.shared.shown)
+            .field("user", &self.shared.creds.user)
+            .finish()
+    }
+}
+
+impl NbiClient {
+    pub fn new(opts: ClientOptions, creds: Credentials) -> Result<Self, NbiError> {
+        let base = opts.base_url.trim_end_matches('/').to_owned();
+        let shown = redact_url(&base);
+        let url = reqwest::Url::parse(&base)
+            .map_err(|e| NbiError::Config(format!("OSM URL '{shown}' is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(NbiError::Config(format!(
+                "OSM URL '{shown}' must start with http:// or https:// and name a host"
+            )));
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .default_headers(headers)
+            .timeout(opts.request_timeout)
+            .connect_timeout(opts.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("osmops/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &opts.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| NbiError::Config(format!("invalid CA certificate PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(NbiError::Config("CA PEM contains no certificate".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if opts.insecure_skip_tls_verify {
+            tracing::warn!(url = %shown, "TLS certificate verification is DISABLED for the OSM NBI (explicit opt-out)");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| NbiError::Config(format!("cannot build HTTP client: {e}")))?;
+        Ok(NbiClient {
+            shared: Arc::new(Shared {
+                http,
+                base,
+                shown,
+                creds,
+                opts,
+                token: Mutex::new(None),
+                counters: Arc::new(Counters::default()),
+            }),
+            deadline: None,
+        })
+    }
+
+    /// The same session, with every request (login included) ending by `deadline`: requests
+    /// are not started after it, a read in flight is cut at it, and a write is only started
+    /// while there is time for its answer.
+    pub fn until(&self, deadline: Instant) -> NbiClient {
+        NbiClient {
+            shared: self.shared.clone(),
+            deadline: Some(match self.deadline {
+                Some(d) => d.min(deadline),
+                None => deadline,
+            }),
+        }
+    }
+
+    /// The base URL as it may be shown (user-info removed).
+    pub fn base_url(&self) -> &str {
+        &self.shared.shown
+    }
+
+    /// The project the session logs in to.
+    pub fn project(&self) -> &str {
+        &self.shared.creds.project
+    }
+
+    pub fn counters(&self) -> Arc<Counters> {
+        self.shared.counters.clone()
+    }
+
+    /// How long the next request may take, or the error that stops it before it is sent.
+    fn budget(&self, call: Option<&Call>) -> Result<Duration, NbiError> {
+        let limit = self.shared.opts.request_timeout;
+        let Some(deadline) = self.deadline else {
+            return Ok(limit);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (method, route) = call
+            .map(|c| (c.method.to_string(), c.route))
+            .unwrap_or_else(|| ("POST".into(), "admin/v1/tokens"));
+        let write = call.is_some_and(|c| !c.idempotent());
+        if left.is_zero() || (write && left < WRITE_MIN_TIME) {
+            return Err(NbiError::Deadline {
+                method,
+                route: route.to_owned(),
+            });
+        }
+        Ok(limit.min(if write { left + WRITE_GRACE } else { left }))
+    }
+
+    /// A valid token, logging in when there is none or it is about to expire. The mutex makes
+    /// concurrent callers wait for one login instead of each logging in.
+    async fn token(&self) -> Result<String, NbiError> {
+        let mut guard = self.shared.token.lock().await;
+        if let Some(t) = guard.as_ref().filter(|t| t.is_fresh(now_epoch())) {
+            return Ok(t.id.clone());
+        }
+        let t = self.login().await?;
+        let id = t.id.clone();
+        *guard = Some(t);
+        Ok(id)
+    }
+
+    /// Drops `rejected` after a 401 unless another task already replaced it.
+    async fn invalidate(&self, rejected: &str) {
+        let mut guard = self.shared.token.lock().await;
+        if guard.as_ref().map(|t| t.id.as_str()) == Some(rejected) {
+            *guard = None;
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> NbiError {
+        NbiError::Unreachable {
+            url: self.shared.shown.clone(),
+            reason: describe(e),
+        }
+    }
+
+    async fn login(&self) -> Result<Token, NbiError> {
+        let s = &self.shared;
+        let url = format!("{}/admin/v1/tokens", s.base);
+        #[derive(Serialize)]
+        struct Login<'a> {
+            username: &'a str,
+            password: &'a str,
+            project_id: &'a str,
+        }
+        let body = serde_json::to_vec(&Login {
+            username: &s.creds.user,
+            password: s.creds.password.expose(),
+            project_id: &s.creds.project,
+        })
+        .expect("JSON serializes");
+        let login_err = |reason: String| NbiError::Login {
+            user: s.creds.user.clone(),
+            project: s.creds.project.clone(),
+            reason,
+        };
+        let mut attempt = 0;
+        let answer = loop {
+            let timeout = self.budget(None)?;
+            let req = s
+                .http
+                .post(&url)
+                .timeout(timeout)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            match self.send(req).await {
+                Ok(a) => break a,
+                // Only a refused connection is retried: a login that timed out already cost the
+                // whole request timeout, and the NBI throttles repeated logins anyway.
+                Err(e) if attempt < s.opts.max_retries && e.is_connect() => {
+                    attempt += 1;
+                    if !self.backoff(attempt).await {
+                        return Err(self.unreachable(&e));
+                    }
+                }
+                Err(e) => return Err(self.unreachable(&e)),
+            }
+        };
+        s.counters.logins.fetch_add(1, Ordering::Relaxed);
+        if !answer.status.is_success() {
+            let text = String::from_utf8_lossy(&answer.body);
+            return Err(login_err(
+                parse_error_body(answer.status.as_u16(), &text).to_string(),
+            ));
+        }
+        let v: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| login_err(format!("invalid token answer: {e}")))?;
+        let id = v
+            .get("id")
+            .and_then(|i| i.as_str())
+            .ok_or_else(|| login_err("token answer has no 'id'".into()))?;
+        let Some(expires) = v.get("expires").and_then(|e| e.as_f64()) else {
+            let msg = v
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("no 'expires' in token answer");
+            return Err(login_err(format!(
+                "OSM did not issue a usable token ({msg}); the password may need changing"
+            )));
+        };
+        tracing::debug!(user = %s.creds.user, "logged in to OSM NBI");
+        Ok(Token {
+            id: id.to_owned(),
+            expires,
+        })
+    }
+
+    /// Sends one HTTP request and reads the whole answer, counting requests and bytes.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
+        let c = &self.shared.counters;
+        let req = req.build()?;
+        let sent = request_size(&req);
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.bytes_sent.fetch_add(sent, Ordering::Relaxed);
+        let resp = self.shared.http.execute(req).await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?;
+        let head: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        c.bytes_received
+            .fetch_add((head + 17 + body.len()) as u64, Ordering::Relaxed);
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Waits before retry `attempt`; false when the deadline leaves no time for it.
+    async fn backoff(&self, attempt: u32) -> bool {
+        let base = self.shared.opts.retry_base_delay.as_millis() as u64 * (1u64 << attempt.min(6));
+        let jitter = rand::thread_rng().gen_range(0..=base / 2 + 1);
+        let wait = Duration::from_millis(base + jitter);
+        if self.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+            return false;
+        }
+        self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        true
+    }
+
+    /// One NBI call with the token, one re-login on 401, and retries only where they are safe.
+    pub(super) async fn call(&self, call: &Call) -> Result<Answer, NbiError> {
+        use tracing::Instrument;
+        // One span per NBI call: method and route template only, never ids, bodies or tokens.
+        let span = tracing::info_span!(
+            "nbi.request",
+            otel.name = format!("{} {}", call.method, call.route),
+            http.request.method = %call.method,
+            url.template = call.route,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let result = self.call_unspanned(call).instrument(span.clone()).await;
+        match &result {
+            Ok(a) => {
+                span.record("http.response.status_code", a.status.as_u16());
+            }
+            Err(e) => {
+                if let Some(s) = e.status() {
+                    span.record("http.response.status_code", s);
+                }
+                span.record("error.type", e.kind());
+            }
+        }
+        result
+    }
+
+    async fn call_unspanned(&self, call: &Call) -> Result<Answer, NbiError> {
+        let s = &self.shared;
+        let url = format!("{}/{}", s.base, call.path);
+        let mut relogged = false;
+        let mut attempt = 0;
+        loop {
+            let token = self.token().await?;
+            let timeout = self.budget(Some(call))?;
+            let mut req = s
+                .http
+                .request(call.method.clone(), &url)
+                .timeout(timeout)
+                .bearer_auth(&token);
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            req = match &call.payload {
+                Payload::None => req,
+                Payload::Json(v) => req.header(CONTENT_TYPE, "application/json").body(v.clone()),
+                Payload::Package {
+                    bytes,
+                    filename,
+                    md5,
+                } => req
+                    .header(CONTENT_TYPE, "application/gzip")
+                    .header("Content-Filename", filename.as_str())
+                    .header("Content-File-MD5", md5.as_str())
+                    // Bytes clones share the buffer: no copy of the package per attempt.
+                    .body(bytes.clone()),
+            };
+            let started = Instant::now();
+            if !call.idempotent() {
+                s.counters.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            let result = self.send(req).await;
+            let unknown = |reason: String| NbiError::OutcomeUnknown {
+                method: call.method.to_string(),
+                route: call.route.to_owned(),
+                reason,
+            };
+            match result {
+                Ok(a) => {
+                    tracing::debug!(method = %call.method, route = call.route, status = a.status.as_u16(),
+                        elapsed_ms = started.elapsed().as_millis() as u64, "NBI request");
+                    if a.status == StatusCode::UNAUTHORIZED && !relogged {
+                        // Revoked token, NBI restarted with a fresh DB, clock skew: log in once more.
+                        relogged = true;
+                        self.invalidate(&token).await;
+                        continue;
+                    }
+                    if a.status.is_success() {
+                        return Ok(a);
+                    }
+                    let retryable = matches!(a.status.as_u16(), 502..=504);
+                    if retryable
+                        && call.idempotent()
+                        && attempt < s.opts.max_retries
+                        && self.backoff(attempt + 1).await
+                    {
+                        attempt += 1;
+                        continue;
+                    }
+                    let body =
+                        parse_error_body(a.status.as_u16(), &String::from_utf8_lossy(&a.body));
+                    if matches!(a.status.as_u16(), 502 | 504) && !call.idempotent() {
+                        // A gateway error on a write says nothing about whether NBI applied it.
+                        return Err(unknown(format!("gateway answered {body}")));
+                    }
+                    return Err(NbiError::Api {
+                        method: call.method.to_string(),
+                        route: call.route.to_owned(),
+                        body,
+                    });
+                }
+                // A refused connection reached nothing, so even a write can be sent again; any
+                // other transport error is only safe to retry for reads.
+                Err(e) if e.is_connect() || call.idempotent() => {
+                    if attempt >= s.opts.max_retries || !self.backoff(attempt + 1).await {
+                        return Err(self.unreachable(&e));
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(unknown(describe(&e))),
+            }
+        }
+    }
+}
+
+fn request_size(req: &reqwest::Request) -> u64 {
+    let line = req.method().as_str().len() + req.url().as_str().len() + 11;
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let body = req
+        .body()
+        .and_then(|b| b.as_bytes())
+        .map(|b| b.len())
+        .unwrap_or(0);
+    (line + head + body) as u64
+}
+
+/// A reqwest error with its causes, without the URL (which may hold user-info; the caller names
+/// the redacted base URL and the route instead).
+fn describe(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() {
+        "no answer within the request timeout".to_owned()
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        let text = cause.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = cause.source();
+    }
+    s
+}
