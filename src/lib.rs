@@ -9,6 +9,7 @@ pub mod duration;
 pub mod engine;
 pub mod grpc;
 pub mod journal;
+pub mod model;
 pub mod osm;
 pub mod plan;
 pub mod repo;

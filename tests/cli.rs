@@ -7,13 +7,33 @@ use std::process::Output;
 use common::*;
 use osmops::sim::Simulator;
 
+/// The binary, with no `OSMOPS_*` variable from the environment the tests run in.
+fn command(args: &[String], env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OSMOPS_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 async fn run(args: Vec<String>) -> Output {
+    run_env(args, &[]).await
+}
+
+async fn run_env(args: Vec<String>, env: &[(&str, &str)]) -> Output {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(bin())
-            .args(args)
-            .env_remove("OSMOPS_URL")
-            .output()
-            .unwrap()
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        command(&args, &env).output().unwrap()
     })
     .await
     .unwrap()
@@ -515,4 +535,477 @@ async fn vnf_and_kdu_names_are_checked_against_the_repositorys_descriptors() {
         ],
     )
     .await;
+}
+
+fn ns_names(sim: &Simulator) -> Vec<String> {
+    let mut names: Vec<String> = sim
+        .ns_instances()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn another_repositorys_state_file_is_refused_and_nothing_is_pruned() {
+    let sim = fast_sim().await;
+    let a = repo(&[("a1", None), ("a2", None)]);
+    let state_dir = tempfile::tempdir().unwrap();
+    let st = state_dir.path().join("a.state.json").display().to_string();
+    let o = run(against(&sim, "apply", a.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    assert!(
+        saved["owner"].as_str().unwrap().starts_with("dir:"),
+        "{saved}"
+    );
+    assert_eq!(saved["osmUrl"], sim.url());
+    assert_eq!(saved["project"], "admin");
+    // Repository B (which declares nothing A has) is run with A's state file and --prune.
+    let b = repo(&[("b1", None)]);
+    sim.clear_log();
+    let o = run(against(
+        &sim,
+        "apply",
+        b.path(),
+        &["--state", &st, "--prune", "--allow-empty"],
+    ))
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(err.contains("belongs to another sync"), "{err}");
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    assert_eq!(ns_names(&sim), ["a1", "a2"]);
+}
+
+#[tokio::test]
+async fn a_typo_in_file_extensions_does_not_delete_everything() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", None), ("b", None)]);
+    let st = dir.path().join("osmops.state.json").display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    write(
+        dir.path(),
+        "osm_ops_config.yaml",
+        "fileExtensions: [.osmops.yml]\n",
+    );
+    sim.clear_log();
+    for cmd in ["plan", "apply"] {
+        let o = run(against(&sim, cmd, dir.path(), &["--state", &st, "--prune"])).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {out}\n{err}");
+        assert!(
+            err.contains("refusing to prune") && err.contains("--allow-empty"),
+            "{cmd}: {err}"
+        );
+    }
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    assert_eq!(ns_names(&sim), ["a", "b"]);
+    // Meant: allowed explicitly.
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--prune", "--allow-empty"],
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(ns_names(&sim).is_empty());
+}
+
+#[tokio::test]
+async fn an_unwritable_state_path_stops_the_run_before_any_write() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", None)]);
+    let st = dir.path().join("nodir/st.json").display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(err.contains("nothing was sent to OSM"), "{err}");
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+}
+
+#[tokio::test]
+async fn credentials_without_a_url_never_fall_back_to_the_simulator() {
+    let dir = repo(&[("ldap", None)]);
+    let o = run_env(
+        vec![
+            "apply".into(),
+            dir.path().display().to_string(),
+            "--output".into(),
+            "json".into(),
+        ],
+        &[
+            ("OSMOPS_USER", "ops"),
+            ("OSMOPS_PASSWORD", "s3cr3t"),
+            ("OSMOPS_OSM_URL", "https://osm.example/osm"),
+        ],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("missing an OSM URL") && err.contains("--user/OSMOPS_USER"),
+        "{err}"
+    );
+    assert!(
+        err.contains("OSMOPS_OSM_URL is not one osmops reads"),
+        "the typo is pointed out: {err}"
+    );
+    assert!(!err.contains("s3cr3t") && !out.contains("s3cr3t"));
+    assert!(out.is_empty(), "{out}");
+    // With no OSM setting at all the simulator is used, and says so in every format.
+    let o = run(vec![
+        "plan".into(),
+        dir.path().display().to_string(),
+        "--output".into(),
+        "json".into(),
+    ])
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(err.contains("embedded OSM NBI simulator"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["target"], "embedded-simulator");
+}
+
+#[tokio::test]
+async fn passwords_never_show_in_help_errors_or_trace_logs() {
+    let pw = "pw-Zq9s3cret";
+    // --help with the variables set shows names, never values.
+    let o = run_env(
+        vec!["apply".into(), "--help".into()],
+        &[
+            ("OSMOPS_URL", &format!("http://u:{pw}@osm.example/osm")),
+            ("OSMOPS_PASSWORD", pw),
+        ],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("OSMOPS_PASSWORD"), "{out}");
+    assert!(!out.contains(pw) && !err.contains(pw), "{out}");
+    // User-info in the URL, an unreachable NBI, trace logs, both output formats.
+    let dir = repo(&[("ldap", None)]);
+    for format in ["text", "json"] {
+        let o = run_env(
+            vec![
+                "apply".into(),
+                dir.path().display().to_string(),
+                "--osm-url".into(),
+                format!("http://admin:{pw}@127.0.0.1:9/osm"),
+                "--user".into(),
+                "admin".into(),
+                "--password".into(),
+                pw.into(),
+                "--timeout".into(),
+                "5s".into(),
+                "--output".into(),
+                format.into(),
+            ],
+            &[("OSMOPS_LOG", "trace")],
+        )
+        .await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        assert!(
+            err.contains("cannot reach OSM NBI at http://127.0.0.1:9/osm"),
+            "{err}"
+        );
+        assert!(
+            !out.contains(pw) && !err.contains(pw),
+            "{format}:\n{out}\n{err}"
+        );
+    }
+    // Against a working NBI, at trace level: the password is sent, never shown.
+    let sim = fast_sim().await;
+    let o = run_env(
+        against(&sim, "apply", dir.path(), &["--output", "json"]),
+        &[("OSMOPS_LOG", "trace")],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        err.len() > 1000,
+        "trace logs were written: {} bytes",
+        err.len()
+    );
+    assert!(!err.contains("\"password\""), "no login body in the logs");
+}
+
+#[tokio::test]
+async fn plan_gives_applys_verdict_in_every_format() {
+    let sim = fast_sim().await;
+    let dir = repo(&[]);
+    write(
+        dir.path(),
+        "x.osmops.yaml",
+        &ns_doc("x", None).replace("mylocation1", "atlantis"),
+    );
+    for format in ["text", "json"] {
+        for cmd in ["plan", "apply"] {
+            let o = run(against(&sim, cmd, dir.path(), &["--output", format])).await;
+            let (out, err) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {format}: {out}\n{err}");
+            assert!(
+                err.contains("vimAccountName 'atlantis' does not exist in OSM"),
+                "{cmd} {format}: {err}"
+            );
+        }
+    }
+    assert!(writes(&sim).is_empty());
+}
+
+#[tokio::test]
+async fn timeout_bounds_the_whole_run() {
+    // Polling an operation answers only after 30 s: the run ends at its 3 s timeout.
+    let sim = fast_sim().await;
+    sim.set_lcm(osmops::sim::LcmMode::None, std::time::Duration::ZERO);
+    sim.inject(osmops::sim::Fault {
+        method: Some(axum::http::Method::GET),
+        path_contains: "/ns_lcm_op_occs/".into(),
+        action: osmops::sim::FaultAction::Latency(std::time::Duration::from_secs(30)),
+        remaining: 100,
+    });
+    let dir = repo(&[("ldap", None)]);
+    let started = std::time::Instant::now();
+    let o = run(against(&sim, "apply", dir.path(), &["--timeout", "3s"])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "ran {:?} with --timeout 3s",
+        started.elapsed()
+    );
+    // A server that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let started = std::time::Instant::now();
+    let o = run(vec![
+        "apply".into(),
+        dir.path().display().to_string(),
+        "--osm-url".into(),
+        format!("http://{addr}/osm"),
+        "--user".into(),
+        "admin".into(),
+        "--password".into(),
+        "admin".into(),
+        "--timeout".into(),
+        "3s".into(),
+    ])
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "ran {:?} against a silent server with --timeout 3s",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn concurrent_applies_end_with_exactly_one_ns_per_name() {
+    let sim = fast_sim().await;
+    // Both runs list OSM before either create is answered: without convergence they would both
+    // create every NS.
+    sim.inject(osmops::sim::Fault {
+        method: Some(axum::http::Method::POST),
+        path_contains: "/nslcm/v1/ns_instances_content".into(),
+        action: osmops::sim::FaultAction::Latency(std::time::Duration::from_millis(700)),
+        remaining: 4,
+    });
+    let dir = repo(&[("a", None), ("b", None)]);
+    let args = against(&sim, "apply", dir.path(), &[]);
+    let (o1, o2) = tokio::join!(run(args.clone()), run(args));
+    for o in [&o1, &o2] {
+        let (out, err) = text(o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    }
+    let creates = sim
+        .log()
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.ends_with("/ns_instances_content"))
+        .count();
+    assert_eq!(creates, 4, "both runs created both NS");
+    // Wait for duplicate removals (and their terminates) to settle.
+    for _ in 0..100 {
+        if sim.ns_instances().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ns_names(&sim), ["a", "b"]);
+    // A later run sees nothing to do.
+    let o = run(against(&sim, "plan", dir.path(), &[])).await;
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("0 change(s) planned"), "{out}");
+}
+
+#[tokio::test]
+async fn runs_sharing_a_state_file_take_turns_and_both_are_recorded() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", None), ("b", None)]);
+    let st = dir.path().join("osmops.state.json").display().to_string();
+    let args = against(&sim, "apply", dir.path(), &["--state", &st]);
+    let (o1, o2) = tokio::join!(run(args.clone()), run(args));
+    for o in [&o1, &o2] {
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(o));
+    }
+    assert_eq!(ns_names(&sim), ["a", "b"]);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    let recorded: Vec<&String> = saved["nsInstances"].as_object().unwrap().keys().collect();
+    assert_eq!(recorded, ["a", "b"]);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_kill_after_any_write_loses_nothing_and_duplicates_nothing() {
+    let dir = repo(&[("a", Some("1")), ("b", None)]);
+    // VNF package, NS package, two NS creates.
+    for k in 1..=4 {
+        let sim = fast_sim().await;
+        let state_dir = tempfile::tempdir().unwrap();
+        let st = state_dir.path().join("st.json").display().to_string();
+        let args = against(&sim, "apply", dir.path(), &["--state", &st]);
+        let mut child = command(&args, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..400 {
+            if writes(&sim).len() >= k {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+        assert!(
+            writes(&sim).len() >= k,
+            "write {k} happened before the kill"
+        );
+        // The rerun finishes the job.
+        let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "after a kill at write {k}: {:?}",
+            text(&o)
+        );
+        assert_eq!(ns_names(&sim), ["a", "b"], "kill at write {k}");
+        assert_eq!(sim.vnf_packages().len(), 1);
+        assert_eq!(sim.ns_packages().len(), 1);
+        // Nothing lost: everything in OSM is recorded as owned.
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+        let ns_ids: Vec<&str> = saved["nsInstances"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|e| e["osmId"].as_str().unwrap())
+            .collect();
+        for n in sim.ns_instances() {
+            assert!(
+                ns_ids.contains(&n["_id"].as_str().unwrap()),
+                "kill at write {k}: {saved}"
+            );
+        }
+        assert_eq!(saved["packages"].as_object().unwrap().len(), 2, "{saved}");
+    }
+}
+
+#[tokio::test]
+async fn failures_can_be_rehearsed_with_osmops_sim_flags_and_its_control_endpoint() {
+    use std::io::BufRead;
+    let mut child = command(
+        &[
+            "sim".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--no-token-throttle".into(),
+            "--lcm-delay".into(),
+            "100ms".into(),
+            "--fail-next".into(),
+            "instantiate:ldap helm says no".into(),
+        ],
+        &[],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.ends_with("/osm"))
+        .expect("the listening URL is printed")
+        .to_owned();
+    let args = |dir: &std::path::Path| -> Vec<String> {
+        [
+            "apply",
+            &dir.display().to_string(),
+            "--osm-url",
+            &url,
+            "--user",
+            "admin",
+            "--password",
+            "admin",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // The --fail-next flag: the instantiate of 'ldap' fails with the given message.
+    let dir = repo(&[("ldap", None)]);
+    let o = run(args(dir.path())).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("helm says no"), "{out}");
+    // The control endpoint: a 500 on the next NS create, added at run time.
+    let control = url.replace("/osm", "/sim/v1/faults");
+    let r = reqwest::Client::new()
+        .post(&control)
+        .body("POST /ns_instances_content status=500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let other = repo(&[("other", None)]);
+    let o = run(args(other.path())).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("injected fault: 500"), "{out}");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn blocked_work_is_not_success() {
+    let sim = fast_sim().await;
+    sim.set_lcm(osmops::sim::LcmMode::None, std::time::Duration::ZERO);
+    let dir = repo(&[("ldap", Some("1"))]);
+    let o = run(against(&sim, "apply", dir.path(), &["--wait=false"])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    for cmd in ["plan", "apply"] {
+        let o = run(against(
+            &sim,
+            cmd,
+            dir.path(),
+            &["--wait=false"][..usize::from(cmd == "apply")],
+        ))
+        .await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {out}\n{err}");
+        assert!(out.contains("blocked"), "{cmd}: {out}");
+    }
 }

@@ -431,3 +431,268 @@ async fn unchanged_reconcile_costs_at_most_three_requests() {
     assert_eq!(o.plan.writes(), 0);
     assert!(used.requests <= 3, "{used:?}");
 }
+
+// ---- OSM's real behaviour: prune timing, failed and broken NS instances, remediation ---------
+
+fn prune_all() -> osmops::engine::EngineOptions {
+    osmops::engine::EngineOptions {
+        prune: true,
+        allow_empty: true,
+        ..opts()
+    }
+}
+
+/// A simulator where OSM removes a terminated NS 600 ms after the terminate COMPLETED.
+async fn sim_with_slow_autoremove() -> osmops::sim::Simulator {
+    osmops::sim::Simulator::start(osmops::sim::SimConfig {
+        token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(10),
+        lcm_delay: Duration::from_millis(50),
+        autoremove_delay: Duration::from_millis(600),
+        ..osmops::sim::SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn prune_deletes_packages_only_once_osm_has_removed_the_ns_in_one_apply() {
+    let sim = sim_with_slow_autoremove().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    std::fs::remove_file(dir.path().join("ldap.osmops.yaml")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("osm-pkgs")).unwrap();
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune_all()).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    assert!(
+        sim.ns_instances().is_empty()
+            && sim.ns_packages().is_empty()
+            && sim.vnf_packages().is_empty()
+    );
+    assert!(o.inventory.is_empty(), "{:?}", o.inventory);
+    let log = sim.log();
+    assert!(log.iter().all(|e| e.status != 409), "no 'in use' refusal");
+    // The NSD was deleted after the NS record answered 404, not when the terminate completed.
+    let gone = log
+        .iter()
+        .position(|e| {
+            e.method == "GET" && e.path.contains("/ns_instances_content/") && e.status == 404
+        })
+        .expect("the engine waited for the NS to be gone");
+    let nsd_delete = log
+        .iter()
+        .position(|e| e.method == "DELETE" && e.path.contains("/ns_descriptors_content/"))
+        .unwrap();
+    assert!(gone < nsd_delete);
+}
+
+#[tokio::test]
+async fn a_terminated_ns_osm_never_removes_stays_owned_and_is_deleted_again() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", None), ("keep", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    let ldap_id = o.inventory.ns_instances["ldap"].osm_id.clone();
+    std::fs::remove_file(dir.path().join("ldap.osmops.yaml")).unwrap();
+    // LCM's "terminated" message is lost: the NS stays, NOT_INSTANTIATED, forever.
+    sim.lose_terminated_messages(1);
+    let mut prune = prune_all();
+    prune.timeout = Duration::from_secs(2);
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
+    assert!(o.incomplete(), "{}", o.summary());
+    let r = &o.results[o
+        .plan
+        .actions
+        .iter()
+        .position(|a| a.name == "ldap")
+        .unwrap()];
+    assert!(
+        r.message.contains("OSM still lists the NS"),
+        "{}",
+        r.message
+    );
+    assert_eq!(
+        o.inventory.ns_instances["ldap"].osm_id, ldap_id,
+        "still owned"
+    );
+    assert_eq!(sim.ns_instances().len(), 2);
+    // The next reconcile deletes it again (at once now: it is NOT_INSTANTIATED).
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    assert!(!o.inventory.ns_instances.contains_key("ldap"));
+    let names: Vec<_> = sim
+        .ns_instances()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["keep"]);
+}
+
+#[tokio::test]
+async fn re_adding_an_ns_that_was_terminated_but_never_removed_recreates_it() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", None), ("keep", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    std::fs::remove_file(dir.path().join("ldap.osmops.yaml")).unwrap();
+    sim.lose_terminated_messages(1);
+    let mut prune = prune_all();
+    prune.timeout = Duration::from_secs(2);
+    let o = reconcile(&c, dir.path(), &o.inventory, &prune).await;
+    let old = o.inventory.ns_instances["ldap"].osm_id.clone();
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", None));
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    assert_eq!(o.plan.count("recreate"), 1, "{:?}", summary(&o));
+    let ldap: Vec<_> = sim
+        .ns_instances()
+        .into_iter()
+        .filter(|n| n["name"] == "ldap")
+        .collect();
+    assert_eq!(ldap.len(), 1);
+    assert_ne!(ldap[0]["_id"], old.as_str());
+    assert_eq!(ldap[0]["nsState"], "READY");
+}
+
+#[tokio::test]
+async fn a_broken_ns_is_reported_and_recreated_only_with_remediation() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    sim.fail_next("instantiate", Some("ldap"), 1, "helm install failed");
+    let dir = repo(&[("ldap", None)]);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(o.failed());
+    // Without remediation the NS is never "unchanged": broken, reported, nothing sent.
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert!(o.failed(), "{}", o.summary());
+    assert_eq!(summary(&o).last().unwrap(), "broken NsInstance ldap");
+    assert!(
+        o.results[2].message.contains("helm install failed"),
+        "{}",
+        o.results[2].message
+    );
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    // With one retry: terminate + delete + create, each step an operation in the outcome.
+    let remediate = osmops::engine::EngineOptions {
+        remediation: osmops::plan::Remediation {
+            instantiate_retries: 1,
+            ..Default::default()
+        },
+        ..opts()
+    };
+    let o = reconcile(&c, dir.path(), &o.inventory, &remediate).await;
+    assert!(!o.failed() && !o.incomplete(), "{}", o.summary());
+    assert_eq!(o.plan.count("recreate"), 1);
+    let types: Vec<&str> = o.operations.iter().map(|op| op.op_type.as_str()).collect();
+    assert_eq!(types, ["terminate", "instantiate"], "{:?}", o.operations);
+    assert_eq!(sim.ns_instances().len(), 1);
+    assert_eq!(sim.ns_instances()[0]["nsState"], "READY");
+    // Attempts are counted: a second failure with the retry used up is left broken.
+    assert_eq!(o.inventory.ns_instances["ldap"].instantiate_attempts, 2);
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_is_retried_then_rolled_back_and_not_tried_again() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[("ldap", Some("1"))]);
+    let remediate = osmops::engine::EngineOptions {
+        remediation: osmops::plan::Remediation {
+            upgrade_retries: 1,
+            upgrade_rollback: true,
+            ..Default::default()
+        },
+        ..opts()
+    };
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &remediate).await;
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("3")));
+    sim.fail_next("action", Some("ldap"), 2, "FAILED Executing kdu upgrade");
+    let mut steps = Vec::new();
+    let mut inv = o.inventory;
+    for _ in 0..4 {
+        let o = reconcile(&c, dir.path(), &inv, &remediate).await;
+        steps.push(summary(&o).last().unwrap().clone());
+        inv = o.inventory;
+    }
+    assert_eq!(
+        steps,
+        [
+            "upgrade NsInstance ldap",
+            "upgrade NsInstance ldap",
+            "rollback NsInstance ldap",
+            "broken NsInstance ldap"
+        ]
+    );
+    let last_action = sim
+        .operations()
+        .into_iter()
+        .filter(|op| op["lcmOperationType"] == "action")
+        .max_by(|a, b| {
+            a["startTime"]
+                .as_f64()
+                .partial_cmp(&b["startTime"].as_f64())
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(
+        last_action["operationParams"]["primitive_params"]["replicaCount"],
+        "1"
+    );
+    assert_eq!(last_action["operationState"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn summaries_count_what_happened_not_what_was_planned() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    sim.fail_next("instantiate", Some("b"), 1, "helm install failed");
+    sim.inject(Fault {
+        method: Some(axum::http::Method::POST),
+        path_contains: "/nslcm/v1/ns_instances_content".into(),
+        action: FaultAction::Status(500),
+        remaining: 1,
+    });
+    let dir = repo(&[("a", None), ("b", None), ("c", None)]);
+    let mut serial = opts();
+    serial.concurrency = 1;
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &serial).await;
+    assert_eq!(o.plan.count("create"), 5);
+    let s = o.summary();
+    assert!(s.starts_with("3 created, 2 failed"), "{s}");
+    // OSM's message once, not twice.
+    let b = &o.results[o.plan.actions.iter().position(|a| a.name == "b").unwrap()];
+    assert_eq!(
+        b.message.matches("helm install failed").count(),
+        1,
+        "{}",
+        b.message
+    );
+}
+
+#[tokio::test]
+async fn an_operation_osm_cannot_be_asked_about_is_unknown_not_timed_out() {
+    let sim = fast_sim().await;
+    sim.set_lcm(LcmMode::None, Duration::ZERO);
+    let c = client(&sim);
+    let dir = repo(&[("ldap", None)]);
+    sim.inject(Fault {
+        method: Some(axum::http::Method::GET),
+        path_contains: "/ns_lcm_op_occs/".into(),
+        action: FaultAction::Status(503),
+        remaining: 10_000,
+    });
+    let mut short = opts();
+    short.timeout = Duration::from_secs(2);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &short).await;
+    let op = &o.operations[0];
+    assert_eq!(op.state, "UNKNOWN", "{op:?}");
+    let e = op.error.as_deref().unwrap();
+    assert!(
+        e.starts_with("unknown: the NBI has been unreachable since"),
+        "{e}"
+    );
+}

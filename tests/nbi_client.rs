@@ -115,7 +115,12 @@ async fn nbi_errors_carry_status_code_and_detail() {
         panic!("{err}")
     };
     assert_eq!((body.status, body.code.as_str()), (404, "NOT_FOUND"));
-    assert!(body.detail.contains("Not found any nsr"), "{}", body.detail);
+    assert!(
+        body.detail
+            .starts_with("database exception Not found entry with filter="),
+        "{}",
+        body.detail
+    );
 }
 
 #[tokio::test]

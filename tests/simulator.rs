@@ -203,12 +203,14 @@ async fn token_rules() {
         r.json::<Value>().await.unwrap()["detail"],
         "Invalid username/password"
     );
+    // As OSM: an unknown project is the database's 404, not a 401.
     let r = login(json!({"username": "admin", "password": "admin", "project_id": "other"}))
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         r.json::<Value>().await.unwrap()["detail"],
-        "project other not allowed for this user"
+        "database exception Not found entry with filter='{'name': 'other'}'"
     );
     let r = login(json!({"username": "admin", "password": "admin", "project_id": "admin"}))
         .await
@@ -477,7 +479,7 @@ async fn nsd_needs_its_vnfds_and_packages_in_use_cannot_be_deleted() {
         (s, v["detail"].as_str().unwrap()),
         (
             StatusCode::CONFLICT,
-            "There is at least one NS instance using this descriptor"
+            "There is at least one NS using this descriptor"
         )
     );
     let (s, _) = raw
@@ -518,7 +520,7 @@ async fn ns_create_validation_and_record_shape() {
     cases.push((b, StatusCode::BAD_REQUEST, "not present for the project"));
     let mut b = good.clone();
     b["nsdId"] = json!(uuid::Uuid::new_v4().to_string());
-    cases.push((b, StatusCode::NOT_FOUND, "Not found any nsd"));
+    cases.push((b, StatusCode::NOT_FOUND, "Not found entry with filter="));
     for (body, status, detail) in cases {
         let (s, v) = raw.post_json("nslcm/v1/ns_instances_content", body).await;
         assert_eq!(s, status, "{detail}: {v}");
@@ -792,4 +794,266 @@ async fn wait_until(check: impl Fn() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     check()
+}
+
+// ---- What OSM's NBI was measured to do (issue: "a simulator that matches the real NBI") -------
+
+#[tokio::test]
+async fn answers_have_exactly_osms_keys_and_content_types() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let (s, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "nslcmop_id"], "create: {v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, v) = raw
+        .post_json(
+            &format!("nslcm/v1/ns_instances/{id}/action"),
+            json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["id"],
+        "action: {v}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, v) = raw
+        .delete(&format!("nslcm/v1/ns_instances_content/{id}"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["_id"],
+        "delete: {v}"
+    );
+    // A 204 still says text/html, as cherrypy does.
+    let vnfd = sim.vnf_packages()[0]["_id"].as_str().unwrap().to_owned();
+    let body = vnf_pkg();
+    let r = raw
+        .req(
+            reqwest::Method::PUT,
+            &format!("vnfpkgm/v1/vnf_packages/{vnfd}/package_content"),
+        )
+        .header("Content-Type", "application/gzip")
+        .header("Content-File-MD5", hex::encode(Md5::digest(&body)))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "text/html;charset=utf-8"
+    );
+}
+
+#[tokio::test]
+async fn every_401_carries_osms_realm() {
+    let sim = fast_sim().await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/admin/v1/tokens", sim.url()))
+        .header("Accept", "application/json")
+        .json(&json!({"username": "admin", "password": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["www-authenticate"].to_str().unwrap(),
+        "Bearer realm=\"Needed a token or Authorization http header\""
+    );
+    let r = http
+        .get(format!("{}/nslcm/v1/ns_instances", sim.url()))
+        .bearer_auth("not-a-token")
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["www-authenticate"].to_str().unwrap(),
+        "Bearer realm=\"Needed a token or Authorization http header\""
+    );
+}
+
+#[tokio::test]
+async fn errors_read_as_osms() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let (s, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", json!({"nsName": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        v["detail"],
+        "Format error  ''nsdId' is a required property'  while 'validating input parameters'"
+    );
+    let mut bad = ns_body(&sim, &nsd, "x");
+    bad["nsName"] = json!("a;b");
+    let (_, v) = raw.post_json("nslcm/v1/ns_instances_content", bad).await;
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Format error at 'nsName' "),
+        "{v}"
+    );
+    let (s, v) = raw.get("nslcm/v1/ns_instances_content/nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("database exception Not found entry with filter='{'_id': 'nope'"),
+        "{v}"
+    );
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "y"))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, v) = raw.delete(&format!("nslcm/v1/ns_instances/{id}")).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["detail"],
+        format!("nsr '{id}' cannot be deleted because it is in 'INSTANTIATED' state. Launch 'terminate' operation first; or force deletion")
+    );
+    let vnfd = sim.vnf_packages()[0]["_id"].as_str().unwrap().to_owned();
+    let (s, v) = raw
+        .delete(&format!("vnfpkgm/v1/vnf_packages_content/{vnfd}"))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["detail"],
+        "There is at least one VNF using this descriptor"
+    );
+}
+
+#[tokio::test]
+async fn envelope_free_old_information_model_descriptors_are_refused() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let old_vnfd = "id: old_knf\nshort-name: old_knf\nmgmt-interface: {cp: mgmt}\nconnection-point: [{name: mgmt}]\n";
+    let (s, v) = raw
+        .upload(
+            "vnfpkgm/v1/vnf_packages_content",
+            tgz(&[("old_knf/", ""), ("old_knf/vnfd.yaml", old_vnfd)]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("pyangbind"), "{v}");
+    assert!(sim.vnf_packages().is_empty(), "rolled back");
+}
+
+#[tokio::test]
+async fn the_reads_of_osms_own_cli_are_served() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    raw.post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    // `osm vnf-list` reads ip-address (null until LCM sets it) and, in newer OSM, vca-id.
+    let (s, v) = raw.get("nslcm/v1/vnf_instances").await;
+    assert_eq!(s, StatusCode::OK);
+    let vnfr = v[0].as_object().unwrap();
+    assert!(
+        vnfr.contains_key("ip-address") && vnfr.contains_key("vca-id"),
+        "{v}"
+    );
+    // `osm ns-list --long`, `vim-list --long`, `project-list`, `user-list`, `role-list`.
+    for (path, field) in [
+        ("admin/v1/projects", "name"),
+        ("admin/v1/users", "username"),
+        ("admin/v1/roles", "name"),
+    ] {
+        let (s, v) = raw.get(path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        let first = &v[0];
+        assert!(first[field].is_string(), "{path}: {v}");
+        let (s, one) = raw
+            .get(&format!("{path}/{}", first["_id"].as_str().unwrap()))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{path}/<id>: {one}");
+        assert!(one.get("password").is_none());
+    }
+    let (s, v) = raw.get("admin/v1/users").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v[0]["project_role_mappings"][0]["project_name"], "admin");
+}
+
+#[tokio::test]
+async fn an_upgrade_is_refused_before_lcm_picks_the_instantiate_up_and_queued_after() {
+    let sim = Simulator::start(SimConfig {
+        token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(300),
+        lcm_delay: Duration::from_millis(400),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let (raw, nsd) = onboarded(&sim).await;
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "x"))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    // Right after create: NOT_INSTANTIATED and IDLE, and actions are refused.
+    let (_, ns) = raw
+        .get(&format!("nslcm/v1/ns_instances_content/{id}"))
+        .await;
+    assert_eq!(
+        (
+            ns["nsState"].as_str(),
+            ns["_admin"]["nsState"].as_str(),
+            ns["currentOperation"].as_str()
+        ),
+        (
+            Some("NOT_INSTANTIATED"),
+            Some("NOT_INSTANTIATED"),
+            Some("IDLE")
+        )
+    );
+    let upgrade = json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {"replicaCount": "2"}});
+    let (s, _) = raw
+        .post_json(
+            &format!("nslcm/v1/ns_instances/{id}/action"),
+            upgrade.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // Once LCM has picked the instantiate up it flips _admin.nsState early: accepted and queued.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (_, ns) = raw
+        .get(&format!("nslcm/v1/ns_instances_content/{id}"))
+        .await;
+    assert_eq!(ns["nsState"], "BUILDING");
+    assert_eq!(ns["_admin"]["nsState"], "INSTANTIATED");
+    let (s, v) = raw
+        .post_json(&format!("nslcm/v1/ns_instances/{id}/action"), upgrade)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let action = v["id"].as_str().unwrap().to_owned();
+    // The action ends after the instantiate: LCM runs one NS's operations one at a time.
+    let mut order = Vec::new();
+    for _ in 0..300 {
+        for op in sim.operations() {
+            let oid = op["_id"].as_str().unwrap().to_owned();
+            if op["operationState"] == "COMPLETED" && !order.contains(&oid) {
+                order.push(oid);
+            }
+        }
+        if order.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(order.len(), 2);
+    assert_eq!(order[1], action, "the queued action completes second");
 }

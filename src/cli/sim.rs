@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::duration::parse_duration;
-use crate::sim::{LcmMode, Seed, SimConfig, Simulator};
+use crate::sim::{FailRule, Fault, LcmMode, Seed, SimConfig, Simulator};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -27,6 +27,17 @@ pub struct SimArgs {
     /// Run without LCM: operations stay PROCESSING forever.
     #[arg(long)]
     no_lcm: bool,
+    /// Delay between a terminate completing and the NBI removing the NS (as OSM, a few seconds).
+    #[arg(long, default_value = "3700ms", value_parser = parse_duration)]
+    autoremove_delay: Duration,
+    /// Inject a fault: 'METHOD PATH ACTION [xN]', e.g. 'POST /ns_instances_content status=500 x2'
+    /// (ACTION: status=<code>, drop, drop-after, latency=<duration>; METHOD * for any). Repeatable.
+    #[arg(long, value_parser = Fault::parse)]
+    fault: Vec<Fault>,
+    /// Make operations fail: 'OPTYPE[:NSNAME] MESSAGE [xN]', e.g. 'instantiate:ldap helm failed'.
+    /// Repeatable.
+    #[arg(long, value_parser = FailRule::parse)]
+    fail_next: Vec<FailRule>,
 }
 
 pub async fn run_sim(args: SimArgs) -> Result<ExitCode, CliError> {
@@ -46,13 +57,24 @@ pub async fn run_sim(args: SimArgs) -> Result<ExitCode, CliError> {
             LcmMode::Auto
         },
         lcm_delay: args.lcm_delay,
+        autoremove_delay: args.autoremove_delay,
         seed,
         ..SimConfig::default()
     };
     let sim = Simulator::start_on(args.listen, config)
         .await
         .map_err(|e| CliError::Osm(format!("cannot listen on {}: {e}", args.listen)))?;
-    println!("OSM NBI simulator listening on {}", sim.url());
+    for f in args.fault {
+        sim.inject(f);
+    }
+    for r in args.fail_next {
+        sim.fail_next(&r.op_type, r.ns_name.as_deref(), r.remaining, &r.message);
+    }
+    println!(
+        "OSM NBI simulator listening on {} (control endpoint: http://{}/sim/v1/, see docs/simulator.md)",
+        sim.url(),
+        sim.addr()
+    );
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| CliError::Osm(e.to_string()))?;

@@ -192,6 +192,7 @@ impl TargetArgs {
 
 async fn embedded() -> Result<Target, CliError> {
     let config = SimConfig {
+        lcm_pickup_delay: Duration::from_millis(100),
         lcm_delay: Duration::from_secs(1),
         autoremove_delay: Duration::from_millis(500),
         ..SimConfig::default()

@@ -100,7 +100,7 @@ impl Metrics {
             self.operations
                 .get_or_create(&OpKind {
                     r#type: op.op_type.clone(),
-                    state: op.state.clone(),
+                    state: op.state.to_string(),
                 })
                 .inc();
         }

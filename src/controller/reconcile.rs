@@ -170,7 +170,7 @@ impl<'a> Run<'a> {
             ctx,
             sync,
             started: Instant::now(),
-            started_at: status::now_rfc3339(),
+            started_at: crate::model::now_rfc3339(),
             next: current.clone(),
             current,
             revision: None,
@@ -398,7 +398,10 @@ impl<'a> Run<'a> {
         } = applied;
         let revision = self.revision.clone().unwrap_or_default();
         if outcome.failed() {
-            let timeout = outcome.operations.iter().any(|o| o.state == "TIMEOUT");
+            let timeout = outcome
+                .operations
+                .iter()
+                .any(|o| o.state == crate::model::OperationState::Timeout);
             let op_failed = outcome.operations.iter().any(|o| o.failed())
                 || outcome
                     .plan

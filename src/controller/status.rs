@@ -3,24 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::jiff;
-
 use crate::api::{
     condition, Condition, HistoryEntry, NsInventoryEntry, OperationEntry, OsmSyncStatus,
     PackageInventoryEntry, SyncInventory,
 };
 use crate::engine::Outcome;
+use crate::model::now_rfc3339;
 use crate::plan::{Inventory, NsEntry, PackageEntry};
 use crate::repo::PackageKind;
 
 pub const MAX_HISTORY: usize = 10;
-
-/// Now, as Kubernetes writes times (RFC 3339, second precision, UTC).
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
 
 /// Sets a condition; the transition time only changes when the status does.
 pub fn set_condition(
@@ -256,7 +248,7 @@ pub fn history_entry(revision: &str, start: String, outcome: &Outcome) -> Histor
                 nslcmop_id: o.nslcmop_id.clone(),
                 ns_name: o.ns_name.clone(),
                 type_: o.op_type.clone(),
-                state: o.state.clone(),
+                state: o.state.to_string(),
                 error: o.error.clone(),
             })
             .collect(),

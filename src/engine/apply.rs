@@ -233,14 +233,15 @@ impl Apply<'_> {
             self.started(i);
             let filename = package_filename(pkg, &self.opts.owner);
             let r = match &a.operation {
-                Operation::CreatePackage => match self
-                    .client
-                    .create_package(kind, pkg.tarball.clone(), &filename, &pkg.md5)
-                    .await
-                {
-                    Ok(id) => succeeded("onboarded", &id, None),
-                    Err(e @ NbiError::OutcomeUnknown { .. }) => {
-                        match self.client.list_packages(kind, &[("id", &pkg.id)]).await {
+                Operation::CreatePackage => {
+                    match self
+                        .client
+                        .create_package(kind, pkg.tarball.clone(), &filename, &pkg.md5)
+                        .await
+                    {
+                        Ok(id) => succeeded("onboarded", &id, None),
+                        Err(e @ NbiError::OutcomeUnknown { .. }) => {
+                            match self.client.list_packages(kind, &[("id", &pkg.id)]).await {
                             Ok(found) if !found.is_empty() => succeeded(
                                 format!("onboarded (confirmed by re-listing after: {e})"),
                                 &found[0].osm_id,
@@ -255,9 +256,27 @@ impl Apply<'_> {
                                 format!("{e}; re-listing failed too: {e2}"),
                             ),
                         }
+                        }
+                        // Created meanwhile (a concurrent run of this sync): fine if it is this content.
+                        Err(e) if e.is_status(409) => {
+                            match self.client.list_packages(kind, &[("id", &pkg.id)]).await {
+                            Ok(found)
+                                if found.first().and_then(|r| {
+                                    r.zipfile.as_deref().and_then(crate::plan::digest_from_filename)
+                                }) == Some(pkg.digest.clone()) =>
+                            {
+                                succeeded(
+                                    "onboarded meanwhile with the same content (a concurrent run)",
+                                    &found[0].osm_id,
+                                    None,
+                                )
+                            }
+                            _ => failed(&e),
+                        }
+                        }
+                        Err(e) => failed(&e),
                     }
-                    Err(e) => failed(&e),
-                },
+                }
                 Operation::UpdatePackage { osm_id } => match self
                     .client
                     .replace_package(kind, osm_id, pkg.tarball.clone(), &filename, &pkg.md5)
@@ -797,8 +816,7 @@ impl Apply<'_> {
             .await;
         } else if !self.opts.wait {
             for r in reports.iter_mut().filter(|r| !r.finished()) {
-                r.state = "UNKNOWN".into();
-                r.error = Some("not followed (--wait=false / spec.wait: false)".into());
+                r.state = crate::model::OperationState::NotFollowed;
             }
         }
         let failed_actions: Vec<(usize, ActionResult)> = {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::model::{epoch_rfc3339, observe, OperationState};
 use crate::osm::{NbiClient, NbiError, OpRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,9 +18,7 @@ pub struct OperationReport {
     pub ns_osm_id: String,
     /// instantiate | action | terminate
     pub op_type: String,
-    /// OSM's operationState; `TIMEOUT` when the run's time was up first, `UNKNOWN` when it was
-    /// not followed or OSM could not be asked.
-    pub state: String,
+    pub state: OperationState,
     pub error: Option<String>,
     pub start_time: f64,
     pub end_time: Option<f64>,
@@ -32,7 +31,7 @@ impl OperationReport {
             ns_name: ns_name.into(),
             ns_osm_id: ns_osm_id.into(),
             op_type: op_type.into(),
-            state: "PROCESSING".into(),
+            state: OperationState::Processing,
             error: None,
             start_time: crate::osm::now_epoch(),
             end_time: None,
@@ -40,34 +39,26 @@ impl OperationReport {
     }
 
     pub fn failed(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "FAILED" | "FAILED_TEMP" | "ROLLED_BACK" | "TIMEOUT"
-        )
+        self.state.failed()
     }
 
     pub fn succeeded(&self) -> bool {
-        matches!(self.state.as_str(), "COMPLETED" | "PARTIALLY_COMPLETED")
+        self.state.succeeded()
     }
 
+    /// Nothing more to wait for in this run.
     pub fn finished(&self) -> bool {
-        !matches!(
-            self.state.as_str(),
-            "PROCESSING" | "STARTING" | "ROLLING_BACK" | "UNKNOWN"
-        )
+        self.state.settled()
     }
 
-    fn update(&mut self, rec: &OpRecord) {
-        self.state = rec.operation_state.clone();
-        if rec.start_time > 0.0 {
+    fn observe(&mut self, fetched: Option<&OpRecord>) {
+        if let Some(rec) = fetched.filter(|r| r.start_time > 0.0) {
             self.start_time = rec.start_time;
         }
-        if rec.is_terminal() {
-            self.end_time = Some(rec.status_entered_time);
-            if !rec.succeeded() {
-                self.error = Some(rec.failure_message());
-            }
-        }
+        let seen = observe(&self.op_type, fetched);
+        self.state = seen.state;
+        self.error = seen.error;
+        self.end_time = seen.end_time;
     }
 }
 
@@ -75,12 +66,6 @@ impl OperationReport {
 struct Unreachable {
     since: f64,
     error: String,
-}
-
-fn rfc3339(epoch: f64) -> String {
-    k8s_openapi::jiff::Timestamp::from_second(epoch as i64)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| format!("{epoch:.0}"))
 }
 
 /// Polls every unfinished operation until all have ended or `deadline` passes. A terminate whose
@@ -98,25 +83,13 @@ pub async fn follow(
         let mut pending = 0;
         for r in reports.iter_mut().filter(|r| !r.finished()) {
             match client.get_ns_lcm_op_occ(&r.nslcmop_id).await {
-                Ok(Some(rec)) => {
+                Ok(fetched) => {
                     unreachable = None;
                     let before = r.state.clone();
-                    r.update(&rec);
+                    r.observe(fetched.as_ref());
                     if r.state != before {
                         on_change(r);
                     }
-                }
-                Ok(None) if r.op_type == "terminate" => {
-                    unreachable = None;
-                    r.state = "COMPLETED".into();
-                    r.end_time = Some(crate::osm::now_epoch());
-                    on_change(r);
-                }
-                Ok(None) => {
-                    unreachable = None;
-                    r.state = "FAILED".into();
-                    r.error = Some("operation disappeared from OSM before it ended".into());
-                    on_change(r);
                 }
                 // A failed poll is not a failed operation: try again until the deadline.
                 Err(NbiError::Deadline { .. }) => {}
@@ -144,15 +117,15 @@ pub async fn follow(
                     Some(u) => {
                         r.error = Some(format!(
                             "unknown: the NBI has been unreachable since {} ({}); the operation was last seen {}",
-                            rfc3339(u.since),
+                            epoch_rfc3339(u.since),
                             u.error,
                             r.state
                         ));
-                        r.state = "UNKNOWN".into();
+                        r.state = OperationState::Unknown;
                     }
                     None => {
                         r.error = Some(format!("still {} after {waited}s", r.state));
-                        r.state = "TIMEOUT".into();
+                        r.state = OperationState::Timeout;
                     }
                 }
                 on_change(r);

@@ -205,13 +205,13 @@ impl Outcome {
             parts.join(", ")
         };
         if !self.operations.is_empty() {
-            let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut states: BTreeMap<String, usize> = BTreeMap::new();
             for o in &self.operations {
-                *states.entry(o.state.as_str()).or_default() += 1;
+                *states.entry(o.state.as_str().to_lowercase()).or_default() += 1;
             }
             let st: Vec<String> = states
                 .iter()
-                .map(|(k, v)| format!("{v} {}", k.to_lowercase()))
+                .map(|(k, v)| format!("{v} {}", k.replace('_', " ")))
                 .collect();
             s.push_str(&format!("; operations: {}", st.join(", ")));
         }

@@ -64,7 +64,7 @@ pub fn operation(o: &OperationRecord) -> pb::Operation {
         ns_name: o.ns_name.clone(),
         ns_instance_id: o.ns_instance_id.clone(),
         r#type: o.op_type.clone(),
-        state: o.state.clone(),
+        state: o.state.to_string(),
         start_time: rfc3339(o.start_time),
         end_time: o.end_time.map(rfc3339).unwrap_or_default(),
         error: o.error.clone(),

@@ -15,6 +15,7 @@ use super::pb;
 use super::pb::osm_ops_server::{OsmOps, OsmOpsServer};
 use crate::controller::{nbi_for_sync, preview_plan, AccessError, Context};
 use crate::journal::{OperationRecord, PlanRecord};
+use crate::model::observe;
 
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -103,22 +104,19 @@ impl OsmOpsService {
                 Err(_) => continue,
             };
             match nbi.get_ns_lcm_op_occ(&op.nslcmop_id).await {
-                Ok(Some(rec)) => {
-                    op.state = rec.operation_state.clone();
-                    if rec.is_terminal() {
-                        op.end_time = Some(rec.status_entered_time);
-                        if !rec.succeeded() {
-                            op.error = rec.failure_message();
-                        }
+                Ok(fetched) => {
+                    // Not seen yet and gone (not a terminate): keep what the journal knows.
+                    if fetched.is_none() && op.op_type != "terminate" {
+                        continue;
+                    }
+                    let seen = observe(&op.op_type, fetched.as_ref());
+                    op.state = seen.state;
+                    op.end_time = seen.end_time.or(op.end_time);
+                    if let Some(e) = seen.error {
+                        op.error = e;
                     }
                     self.ctx.journal.update_operation(op.clone());
                 }
-                // Terminate with autoremove takes the operation record along with the NS.
-                Ok(None) if op.op_type == "terminate" => {
-                    op.state = "COMPLETED".into();
-                    self.ctx.journal.update_operation(op.clone());
-                }
-                Ok(None) => {}
                 Err(e) if strict && e.is_unavailable() => {
                     return Err(Status::unavailable(format!("OSM: {e}")))
                 }
@@ -213,7 +211,7 @@ impl OsmOps for OsmOpsService {
             (r.namespace.is_empty() || o.namespace == r.namespace)
                 && (r.sync_name.is_empty() || o.sync == r.sync_name)
                 && (r.ns_name.is_empty() || o.ns_name == r.ns_name)
-                && (r.state.is_empty() || o.state.eq_ignore_ascii_case(&r.state))
+                && (r.state.is_empty() || o.state.as_str().eq_ignore_ascii_case(&r.state))
                 && after.is_none_or(|t| o.start_time >= t)
                 && before.is_none_or(|t| o.start_time < t)
         });

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::api::{condition, OsmSync};
 use crate::engine::{OperationReport, Outcome};
+use crate::model::OperationState;
 
 /// Operations kept (oldest dropped first).
 pub const MAX_OPERATIONS: usize = 20_000;
@@ -86,7 +87,7 @@ impl PlanRecord {
             namespace: key.0.clone(),
             name: key.1.clone(),
             revision: revision.into(),
-            computed_at: crate::controller::status::now_rfc3339(),
+            computed_at: crate::model::now_rfc3339(),
             actions,
             applied: outcome.is_some(),
             problems: plan.problems.clone(),
@@ -102,7 +103,7 @@ pub struct OperationRecord {
     pub ns_name: String,
     pub ns_instance_id: String,
     pub op_type: String,
-    pub state: String,
+    pub state: OperationState,
     /// Seconds since the epoch (0 when unknown).
     pub start_time: f64,
     pub end_time: Option<f64>,
@@ -111,11 +112,9 @@ pub struct OperationRecord {
 }
 
 impl OperationRecord {
+    /// Worth asking OSM again.
     pub fn is_running(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "PROCESSING" | "STARTING" | "ROLLING_BACK" | "UNKNOWN"
-        )
+        self.state.running()
     }
 
     fn from_report(key: &SyncKey, revision: &str, r: &OperationReport) -> OperationRecord {
@@ -227,7 +226,7 @@ impl Journal {
         st.seq += 1;
         let ev = JournalEvent {
             sequence: st.seq,
-            time: crate::controller::status::now_rfc3339(),
+            time: crate::model::now_rfc3339(),
             namespace: key.0.clone(),
             name: key.1.clone(),
             kind,
@@ -288,10 +287,10 @@ impl Journal {
                         ns_name: o.ns_name.clone(),
                         ns_instance_id: String::new(),
                         op_type: o.type_.clone(),
-                        state: o.state.clone(),
+                        state: OperationState::from(o.state.as_str()),
                         start_time: epoch_of(&h.start_time),
                         end_time: Some(epoch_of(&h.end_time)).filter(|t| {
-                            *t > 0.0 && !matches!(o.state.as_str(), "PROCESSING" | "UNKNOWN")
+                            *t > 0.0 && !OperationState::from(o.state.as_str()).running()
                         }),
                         error: o.error.clone().unwrap_or_default(),
                         revision: h.revision.clone(),
@@ -329,7 +328,7 @@ impl Journal {
         let mut with_status = sync.clone();
         with_status.status = Some(status.clone());
         let mut summary = summary_of(&with_status);
-        summary.last_reconcile_time = crate::controller::status::now_rfc3339();
+        summary.last_reconcile_time = crate::model::now_rfc3339();
         let key = (summary.namespace.clone(), summary.name.clone());
         let mut st = self.state.lock().expect("journal lock");
         let kind = EventKind::ReconcileFinished {

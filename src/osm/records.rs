@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::model::OperationState;
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
@@ -201,8 +203,7 @@ pub struct OpRecord {
     pub ns_instance_id: String,
     /// instantiate | terminate | action | scale | update | heal | migrate
     pub lcm_operation_type: String,
-    /// PROCESSING | COMPLETED | PARTIALLY_COMPLETED | FAILED_TEMP | FAILED | ROLLING_BACK | ROLLED_BACK | STARTING
-    pub operation_state: String,
+    pub operation_state: OperationState,
     pub start_time: f64,
     pub status_entered_time: f64,
     pub error_message: Option<String>,
@@ -222,9 +223,9 @@ impl OpRecord {
             lcm_operation_type: str_at(v, &["lcmOperationType"])
                 .unwrap_or_default()
                 .to_owned(),
-            operation_state: str_at(v, &["operationState"])
-                .unwrap_or("PROCESSING")
-                .to_owned(),
+            operation_state: OperationState::from(
+                str_at(v, &["operationState"]).unwrap_or("PROCESSING"),
+            ),
             start_time: v.get("startTime").and_then(|t| t.as_f64()).unwrap_or(0.0),
             status_entered_time: v
                 .get("statusEnteredTime")
@@ -238,17 +239,11 @@ impl OpRecord {
     }
 
     pub fn is_terminal(&self) -> bool {
-        !matches!(
-            self.operation_state.as_str(),
-            "PROCESSING" | "STARTING" | "ROLLING_BACK"
-        )
+        self.operation_state.ended_in_osm()
     }
 
     pub fn succeeded(&self) -> bool {
-        matches!(
-            self.operation_state.as_str(),
-            "COMPLETED" | "PARTIALLY_COMPLETED"
-        )
+        self.operation_state.succeeded()
     }
 
     /// OSM's own explanation of a failure, for humans.

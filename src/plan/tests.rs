@@ -2,6 +2,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::osm::PackageRecord;
+use crate::plan::{Owner, Remediation};
 use crate::repo::{Kdu, NsInstance, Package};
 
 fn ns(name: &str, params: Option<Value>) -> NsInstance {
@@ -97,7 +98,9 @@ fn live_base() -> LiveState {
     }
 }
 
-fn desired(ns_list: Vec<NsInstance>, packages: Vec<Package>) -> DesiredState {
+fn desired(mut ns_list: Vec<NsInstance>, packages: Vec<Package>) -> DesiredState {
+    // As the repository reader leaves them: sorted by name.
+    ns_list.sort_by(|a, b| a.name.cmp(&b.name));
     DesiredState {
         ns_instances: ns_list,
         packages,
@@ -130,8 +133,8 @@ fn empty_osm_gets_packages_first_then_instances() {
         [
             "create VnfPackage ldap_knf",
             "create NsPackage ldap_ns",
-            "create NsInstance b",
-            "create NsInstance a"
+            "create NsInstance a",
+            "create NsInstance b"
         ]
     );
     assert_eq!(
@@ -554,4 +557,459 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
         "{:?}",
         p.problems
     );
+}
+
+// ---- Ownership, prune guard, duplicates ------------------------------------------------------
+
+fn owner() -> Owner {
+    Owner::new("repo-a")
+}
+
+fn opts_prune() -> PlanOptions {
+    PlanOptions {
+        prune: true,
+        owner: owner(),
+        ..PlanOptions::default()
+    }
+}
+
+fn marked(mut n: NsRecord, by: &str) -> NsRecord {
+    n.description = Some(Owner::new(by).ns_description(Some("test")));
+    n
+}
+
+fn entry(id: &str) -> NsEntry {
+    NsEntry {
+        osm_id: id.into(),
+        digest: "d".into(),
+        instantiate_attempts: 0,
+    }
+}
+
+#[test]
+fn prune_never_deletes_an_ns_whose_name_git_declares_whatever_the_inventory_says() {
+    let mut live = live_base();
+    live.ns_instances = vec![live_ns("ns1", "ldap", true), live_ns("ns2", "other", true)];
+    let mut inv = Inventory::default();
+    // A stale entry under an old name holds the id of the NS Git declares as "ldap".
+    inv.ns_instances.insert("old-name".into(), entry("ns1"));
+    inv.ns_instances.insert("other".into(), entry("ns2"));
+    let p = plan(
+        &desired(vec![ns("ldap", None)], vec![]),
+        &live,
+        &inv,
+        &opts_prune(),
+    );
+    let deletes: Vec<&Action> = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a.operation, Operation::DeleteNs { .. }))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{:?}", p.actions);
+    assert_eq!(deletes[0].name, "other");
+}
+
+#[test]
+fn ownership_comes_from_osms_mark_or_the_inventory_never_against_the_mark() {
+    let mut live = live_base();
+    live.ns_instances = vec![
+        marked(live_ns("ns1", "mine-lost", true), "repo-a"),
+        marked(live_ns("ns2", "theirs", true), "repo-b"),
+        live_ns("ns3", "unmarked-recorded", true),
+        live_ns("ns4", "unmarked-unknown", true),
+        live_ns("ns5", "keep", true),
+    ];
+    let mut inv = Inventory::default();
+    // "theirs" is recorded as ours (another repository's state file, say): OSM's mark wins.
+    inv.ns_instances.insert("theirs".into(), entry("ns2"));
+    inv.ns_instances
+        .insert("unmarked-recorded".into(), entry("ns3"));
+    let p = plan(
+        &desired(vec![ns("keep", None)], vec![]),
+        &live,
+        &inv,
+        &opts_prune(),
+    );
+    let mut deleted: Vec<&str> = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a.operation, Operation::DeleteNs { .. }))
+        .map(|a| a.name.as_str())
+        .collect();
+    deleted.sort();
+    // The lost-from-state NS is found again by its mark; the recorded unmarked one (created
+    // before marks existed) by the inventory. Neither theirs nor an unknown NS is touched.
+    assert_eq!(deleted, ["mine-lost", "unmarked-recorded"]);
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("theirs") && n.contains("repo-b")),
+        "{:?}",
+        p.notes
+    );
+    let reasons: Vec<&str> = p.actions.iter().map(|a| a.reason.as_str()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("carries this sync's mark")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn the_prune_guard_refuses_deleting_everything_unless_allowed() {
+    let mut live = live_base();
+    live.ns_instances = vec![
+        marked(live_ns("ns1", "a", true), "repo-a"),
+        marked(live_ns("ns2", "b", true), "repo-a"),
+    ];
+    // Empty desired state.
+    let p = plan(
+        &desired(vec![], vec![]),
+        &live,
+        &Inventory::default(),
+        &opts_prune(),
+    );
+    assert!(
+        p.prune_guard
+            .as_deref()
+            .is_some_and(|g| g.contains("the desired state is empty")),
+        "{:?}",
+        p.prune_guard
+    );
+    // Git declares another NS, none of the owned ones: still everything owned would go.
+    let p = plan(
+        &desired(vec![ns("c", None)], vec![]),
+        &live,
+        &Inventory::default(),
+        &opts_prune(),
+    );
+    assert!(p.prune_guard.is_some());
+    // Part of what is owned: fine.
+    let p = plan(
+        &desired(vec![ns("a", None)], vec![]),
+        &live,
+        &Inventory::default(),
+        &opts_prune(),
+    );
+    assert!(p.prune_guard.is_none(), "{:?}", p.prune_guard);
+    assert_eq!(p.count("delete"), 1);
+    // Allowed explicitly.
+    let allowed = PlanOptions {
+        allow_empty: true,
+        ..opts_prune()
+    };
+    let p = plan(
+        &desired(vec![], vec![]),
+        &live,
+        &Inventory::default(),
+        &allowed,
+    );
+    assert!(p.prune_guard.is_none());
+    assert_eq!(p.count("delete"), 2);
+}
+
+#[test]
+fn duplicates_this_sync_created_keep_the_oldest_others_are_never_guessed() {
+    let mut live = live_base();
+    let mut older = marked(live_ns("ns-b", "a", true), "repo-a");
+    older.created = 10.0;
+    let mut newer = marked(live_ns("ns-a", "a", true), "repo-a");
+    newer.created = 20.0;
+    live.ns_instances = vec![newer, older];
+    let p = plan(
+        &desired(vec![ns("a", None)], vec![]),
+        &live,
+        &Inventory::default(),
+        &PlanOptions {
+            owner: owner(),
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(summary(&p), ["delete NsInstance a", "upgrade NsInstance a"]);
+    assert_eq!(
+        p.actions[0].operation,
+        Operation::DeleteNs {
+            osm_id: "ns-a".into()
+        }
+    );
+    assert!(p.actions[0].reason.contains("duplicate of ns-b"));
+    // One of them is not ours: nothing is deleted, the name is blocked.
+    live.ns_instances[0] = marked(live_ns("ns-a", "a", true), "repo-b");
+    let p = plan(
+        &desired(vec![ns("a", None)], vec![]),
+        &live,
+        &Inventory::default(),
+        &PlanOptions {
+            owner: owner(),
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(summary(&p), ["blocked NsInstance a"]);
+    assert!(
+        p.actions[0].reason.contains("managed by repo-b"),
+        "{}",
+        p.actions[0].reason
+    );
+}
+
+#[test]
+fn an_ns_marked_by_another_sync_is_left_alone_even_when_git_declares_it() {
+    let mut live = live_base();
+    live.ns_instances = vec![marked(live_ns("ns1", "a", true), "repo-b")];
+    let p = plan(
+        &desired(vec![ns("a", Some(json!({"replicaCount": "9"})))], vec![]),
+        &live,
+        &Inventory::default(),
+        &PlanOptions {
+            owner: owner(),
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(summary(&p), ["blocked NsInstance a"]);
+    assert!(p.actions[0].reason.contains("managed by repo-b"));
+}
+
+#[test]
+fn packages_tagged_by_another_sync_are_neither_replaced_nor_pruned() {
+    let other = Owner::new("repo-b");
+    let pk = pkg(PackageKind::Vnf, "ldap_knf", &[], &"ab".repeat(32));
+    let mut live = live_base();
+    live.vnf_packages = Some(vec![PackageRecord {
+        osm_id: "vnfd-uuid".into(),
+        id: Some("ldap_knf".into()),
+        name: None,
+        zipfile: Some(package_filename(&pk, &other)),
+        vnfd_refs: vec![],
+        vnf_profiles: vec![],
+        kdus: vec![],
+    }]);
+    let opts = PlanOptions {
+        owner: owner(),
+        ..PlanOptions::default()
+    };
+    // Same content: unchanged. Other content: blocked, not re-uploaded.
+    let p = plan(
+        &desired(vec![], vec![pk.clone()]),
+        &live,
+        &Inventory::default(),
+        &opts,
+    );
+    assert_eq!(summary(&p), ["unchanged VnfPackage ldap_knf"]);
+    let mut changed = pk.clone();
+    changed.digest = format!("sha256:{}", "cd".repeat(32));
+    let p = plan(
+        &desired(vec![], vec![changed]),
+        &live,
+        &Inventory::default(),
+        &opts,
+    );
+    assert_eq!(summary(&p), ["blocked VnfPackage ldap_knf"]);
+    // Recorded in the inventory, but tagged by another sync: forgotten, not deleted.
+    let mut inv = Inventory::default();
+    inv.packages.insert(
+        "ldap_knf".into(),
+        PackageEntry {
+            kind: PackageKind::Vnf,
+            osm_id: "vnfd-uuid".into(),
+            digest: pk.digest.clone(),
+        },
+    );
+    live.ns_packages = Some(vec![]);
+    let p = plan(
+        &desired(vec![ns("keep", None)], vec![]),
+        &live,
+        &inv,
+        &PlanOptions {
+            allow_empty: true,
+            ..opts_prune()
+        },
+    );
+    assert!(
+        p.actions.iter().all(|a| a.kind != ObjectKind::VnfPackage),
+        "{:?}",
+        p.actions
+    );
+    assert!(p.notes.iter().any(|n| n.contains("ldap_knf")));
+    // Tagged by this sync and lost from the inventory: found again and pruned.
+    live.vnf_packages.as_mut().unwrap()[0].zipfile = Some(package_filename(&pk, &owner()));
+    let p = plan(
+        &desired(vec![ns("keep", None)], vec![]),
+        &live,
+        &Inventory::default(),
+        &PlanOptions {
+            allow_empty: true,
+            ..opts_prune()
+        },
+    );
+    assert!(
+        summary(&p).contains(&"delete VnfPackage ldap_knf".to_owned()),
+        "{:?}",
+        summary(&p)
+    );
+}
+
+// ---- Failed, broken and terminated NS instances; remediation ---------------------------------
+
+fn remediation(instantiate: u32, upgrade: u32, rollback: bool) -> PlanOptions {
+    PlanOptions {
+        owner: owner(),
+        remediation: Remediation {
+            instantiate_retries: instantiate,
+            upgrade_retries: upgrade,
+            upgrade_rollback: rollback,
+        },
+        ..PlanOptions::default()
+    }
+}
+
+fn broken_after_failed_instantiate() -> LiveState {
+    let mut live = live_base();
+    let mut n = marked(live_ns("ns1", "a", true), "repo-a");
+    n.ns_state = "BROKEN".into();
+    live.ns_instances = vec![n];
+    live.operations = Some(vec![op(
+        "op1",
+        "ns1",
+        "instantiate",
+        "FAILED",
+        1.0,
+        json!({"replicaCount": "1"}),
+    )]);
+    live
+}
+
+#[test]
+fn a_failed_instantiate_is_never_unchanged() {
+    let live = broken_after_failed_instantiate();
+    let d = desired(vec![ns("a", Some(json!({"replicaCount": "1"})))], vec![]);
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
+    assert_eq!(summary(&p), ["broken NsInstance a"]);
+    assert!(
+        p.actions[0]
+            .reason
+            .contains("instantiate op1 FAILED: helm failed")
+            && p.actions[0].reason.contains("no remediation configured"),
+        "{}",
+        p.actions[0].reason
+    );
+    // With retries it is recreated, counting attempts in the inventory.
+    let p = plan(&d, &live, &Inventory::default(), &remediation(1, 0, false));
+    assert_eq!(summary(&p), ["recreate NsInstance a"]);
+    assert!(
+        p.actions[0].reason.contains("retry 1 of 1"),
+        "{}",
+        p.actions[0].reason
+    );
+    let mut inv = Inventory::default();
+    inv.ns_instances.insert(
+        "a".into(),
+        NsEntry {
+            osm_id: "ns1".into(),
+            digest: d.ns_instances[0].digest(),
+            instantiate_attempts: 2,
+        },
+    );
+    let p = plan(&d, &live, &inv, &remediation(1, 0, false));
+    assert_eq!(summary(&p), ["broken NsInstance a"]);
+    assert!(p.actions[0].reason.contains("remediation used up"));
+    // An NS this sync cannot prove it owns is never recreated.
+    let mut theirs = live.clone();
+    theirs.ns_instances[0].description = None;
+    let p = plan(
+        &d,
+        &theirs,
+        &Inventory::default(),
+        &remediation(3, 0, false),
+    );
+    assert_eq!(summary(&p), ["broken NsInstance a"]);
+    assert!(p.actions[0].reason.contains("cannot prove"));
+}
+
+#[test]
+fn a_terminated_ns_still_in_osm_is_recreated_when_owned() {
+    let mut live = live_base();
+    live.ns_instances = vec![marked(live_ns("ns1", "a", false), "repo-a")];
+    live.operations = Some(vec![
+        op("op1", "ns1", "instantiate", "COMPLETED", 1.0, json!({})),
+        op("op2", "ns1", "terminate", "COMPLETED", 2.0, json!({})),
+    ]);
+    let d = desired(vec![ns("a", None)], vec![]);
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
+    assert_eq!(summary(&p), ["recreate NsInstance a"]);
+    assert!(
+        p.actions[0].reason.contains("was terminated"),
+        "{}",
+        p.actions[0].reason
+    );
+    live.ns_instances[0].description = None;
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
+    assert_eq!(summary(&p), ["blocked NsInstance a"]);
+}
+
+fn upgrade_history(states: &[(&str, &str)]) -> LiveState {
+    let mut live = live_base();
+    live.ns_instances = vec![marked(live_ns("ns1", "a", true), "repo-a")];
+    let mut ops = vec![op(
+        "op0",
+        "ns1",
+        "instantiate",
+        "COMPLETED",
+        0.0,
+        json!({"replicaCount": "1"}),
+    )];
+    for (i, (state, replicas)) in states.iter().enumerate() {
+        ops.push(op(
+            &format!("up{}", i + 1),
+            "ns1",
+            "action",
+            state,
+            1.0 + i as f64,
+            json!({ "replicaCount": replicas }),
+        ));
+    }
+    live.operations = Some(ops);
+    live
+}
+
+#[test]
+fn a_failed_upgrade_is_reported_retried_or_rolled_back_as_configured() {
+    let d = desired(vec![ns("a", Some(json!({"replicaCount": "3"})))], vec![]);
+    let live = upgrade_history(&[("FAILED", "3")]);
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
+    assert_eq!(summary(&p), ["broken NsInstance a"]);
+    assert!(p.actions[0]
+        .reason
+        .contains("upgrade up1 FAILED: helm failed"));
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 1, false));
+    assert_eq!(summary(&p), ["upgrade NsInstance a"]);
+    assert!(
+        p.actions[0].reason.contains("retry 1 of 1"),
+        "{}",
+        p.actions[0].reason
+    );
+    // Retries used up: roll back to what OSM last completed.
+    let live = upgrade_history(&[("FAILED", "3"), ("FAILED", "3")]);
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 1, true));
+    assert_eq!(summary(&p), ["rollback NsInstance a"]);
+    assert_eq!(
+        p.actions[0].operation,
+        Operation::RollbackNs {
+            osm_id: "ns1".into(),
+            params: json!({"replicaCount": "1"}).as_object().unwrap().clone()
+        }
+    );
+    // After the rollback completed, the same desired params are not tried again.
+    let live = upgrade_history(&[("FAILED", "3"), ("FAILED", "3"), ("COMPLETED", "1")]);
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 1, true));
+    assert_eq!(summary(&p), ["broken NsInstance a"]);
+    assert!(
+        p.actions[0].reason.contains("rolled back by up3"),
+        "{}",
+        p.actions[0].reason
+    );
+    // A new change in Git is tried again.
+    let d4 = desired(vec![ns("a", Some(json!({"replicaCount": "4"})))], vec![]);
+    let p = plan(&d4, &live, &Inventory::default(), &remediation(0, 1, true));
+    assert_eq!(summary(&p), ["upgrade NsInstance a"]);
 }

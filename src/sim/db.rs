@@ -4,7 +4,25 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+pub fn now() -> f64 {
+    crate::osm::now_epoch()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The `_admin` block of a record owned by `project`, with `extra` fields merged in.
+pub fn admin_block(project: &str, extra: Value) -> Value {
+    let t = now();
+    let mut admin = json!({"created": t, "modified": t, "projects_read": [project], "projects_write": [project]});
+    if let (Some(a), Value::Object(e)) = (admin.as_object_mut(), extra) {
+        a.extend(e);
+    }
+    admin
+}
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -55,21 +73,6 @@ pub enum Collection {
     Nsrs,
     Vnfrs,
     NsLcmOps,
-}
-
-impl Collection {
-    /// Singular name used in NBI not-found texts.
-    pub fn singular(self) -> &'static str {
-        match self {
-            Collection::VimAccounts => "vim_account",
-            Collection::K8sClusters => "k8scluster",
-            Collection::Vnfds => "vnfd",
-            Collection::Nsds => "nsd",
-            Collection::Nsrs => "nsr",
-            Collection::Vnfrs => "vnfr",
-            Collection::NsLcmOps => "nslcmop",
-        }
-    }
 }
 
 impl Db {

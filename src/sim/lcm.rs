@@ -1,13 +1,14 @@
 //! A fake LCM: moves operations from PROCESSING to COMPLETED or FAILED after a delay and updates
 //! the NS record the way LCM does (osm-nbi.md §8). Mode "none" reproduces an NBI without LCM.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::db::now;
 use super::db::{Collection, Db};
-use super::nbi::now;
 use super::Shared;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,12 @@ pub struct FailRule {
 #[derive(Debug, Clone)]
 pub struct LcmState {
     pub mode: LcmMode,
+    /// How long an operation runs once LCM has picked it up.
     pub delay: Duration,
+    /// How long LCM takes to pick a queued operation up.
+    pub pickup_delay: Duration,
+    /// When LCM is done with the operations queued so far, per NS.
+    pub busy_until: HashMap<String, Instant>,
     /// Delay between a terminate's COMPLETED and the NBI removing the NS (autoremove).
     pub autoremove_delay: Duration,
     pub fail_rules: Vec<FailRule>,
@@ -38,16 +44,19 @@ pub struct LcmState {
     pub lost_terminated_messages: usize,
 }
 
-/// Called by the NBI when it has queued an operation (with the DB lock held).
+/// Called by the NBI when it has queued an operation (with the DB lock held). Like OSM's LCM, the
+/// fake LCM picks an operation up a moment later (until then the NS looks untouched: an NS just
+/// created is NOT_INSTANTIATED and IDLE), runs the operations of one NS one after the other, and
+/// flips `_admin.nsState` to INSTANTIATED as soon as it starts an instantiate (before deploying).
 pub fn schedule(
     shared: &Arc<Shared>,
-    db: &mut Db,
+    _db: &mut Db,
     op_id: &str,
     nsr_id: &str,
     op_type: &str,
     ns_name: &str,
 ) {
-    let (mode, delay, failure) = {
+    let (mode, start, delay, failure) = {
         let mut lcm = shared.lcm.lock().expect("sim lcm lock");
         let failure = lcm
             .fail_rules
@@ -61,31 +70,30 @@ pub fn schedule(
                 r.remaining -= 1;
                 r.message.clone()
             });
-        (lcm.mode, lcm.delay, failure)
+        // Operations of one NS run one after the other, in the order they were queued.
+        let now = Instant::now();
+        let earliest = now + lcm.pickup_delay;
+        let start = match lcm.busy_until.get(nsr_id) {
+            Some(busy) if *busy > earliest => *busy,
+            _ => earliest,
+        };
+        let delay = lcm.delay;
+        lcm.busy_until.insert(nsr_id.to_owned(), start + delay);
+        (lcm.mode, start, delay, failure)
     };
     if mode == LcmMode::None {
         return;
     }
-    // LCM picks the operation up at once and marks the NS as busy.
-    if let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id) {
-        match op_type {
-            "instantiate" => {
-                nsr["nsState"] = json!("BUILDING");
-                nsr["currentOperation"] = json!("INSTANTIATING");
-                nsr["detailed-status"] = json!("creating");
-            }
-            "terminate" => {
-                nsr["nsState"] = json!("TERMINATING");
-                nsr["currentOperation"] = json!("TERMINATING");
-            }
-            _ => nsr["currentOperation"] = json!("RUNNING ACTION"),
-        }
-        nsr["currentOperationID"] = json!(op_id);
-    }
     let shared = shared.clone();
     let op_id = op_id.to_owned();
     let nsr_id = nsr_id.to_owned();
+    let op_type = op_type.to_owned();
     tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        {
+            let mut db = shared.db.lock().expect("sim db lock");
+            pick_up(&mut db, &op_id, &nsr_id, &op_type);
+        }
         tokio::time::sleep(delay).await;
         let autoremove = {
             let mut db = shared.db.lock().expect("sim db lock");
@@ -110,6 +118,33 @@ pub fn schedule(
         let mut db = shared.db.lock().expect("sim db lock");
         remove_ns(&mut db, &nsr_id);
     });
+}
+
+/// LCM starts an operation: the NS record shows what is going on.
+fn pick_up(db: &mut Db, op_id: &str, nsr_id: &str, op_type: &str) {
+    if let Some(op) = db.nslcmops.iter_mut().find(|o| o["_id"] == op_id) {
+        op["queuePosition"] = json!(0);
+        op["stage"] = json!("Stage 1/3: preparation of the environment.");
+    }
+    let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id) else {
+        return;
+    };
+    match op_type {
+        "instantiate" => {
+            nsr["nsState"] = json!("BUILDING");
+            nsr["currentOperation"] = json!("INSTANTIATING");
+            nsr["detailed-status"] = json!("creating");
+            // LCM-8 marks the NS instantiated before deploying: from here the NBI accepts
+            // (and LCM queues) actions.
+            nsr["_admin"]["nsState"] = json!("INSTANTIATED");
+        }
+        "terminate" => {
+            nsr["nsState"] = json!("TERMINATING");
+            nsr["currentOperation"] = json!("TERMINATING");
+        }
+        _ => nsr["currentOperation"] = json!("RUNNING ACTION"),
+    }
+    nsr["currentOperationID"] = json!(op_id);
 }
 
 /// Completes (or fails) one operation and applies its effect on the NS record. Returns true for a

@@ -2,10 +2,15 @@
 //! injection, a request/byte log and seeding. It deliberately shares no parsing or tarball code
 //! with `repo/` or `osm/`: it exists to catch their bugs.
 
+mod admin;
+mod control;
 mod db;
+mod http;
 mod lcm;
-mod nbi;
+mod ns;
+mod packages;
 mod pkg;
+mod routes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +29,7 @@ use tower::ServiceExt;
 pub use lcm::{FailRule, LcmMode};
 
 use db::{Db, Project, User};
-use nbi::{Reply, Status};
+use http::{Reply, Status};
 
 /// Who and what exists in a fresh simulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +107,10 @@ pub struct SimConfig {
     /// Refuse KNF instantiation without a K8s cluster on the VIM (400), as the NBI does.
     pub check_k8scluster: bool,
     pub lcm_mode: LcmMode,
+    /// How long LCM takes to pick a queued operation up (until then a new NS is NOT_INSTANTIATED
+    /// and IDLE, and the NBI refuses actions on it with 409).
+    pub lcm_pickup_delay: Duration,
+    /// How long an operation runs once LCM has picked it up.
     pub lcm_delay: Duration,
     /// How long after LCM reports a terminate (with autoremove) COMPLETED the NBI removes the NS
     /// and its operations: the NBI does it when it reads LCM's "terminated" message from the bus
@@ -117,6 +126,7 @@ impl Default for SimConfig {
             token_throttle: true,
             check_k8scluster: true,
             lcm_mode: LcmMode::Auto,
+            lcm_pickup_delay: Duration::from_millis(300),
             lcm_delay: Duration::from_secs(2),
             autoremove_delay: Duration::from_millis(3700),
             seed: Seed::default(),
@@ -218,6 +228,8 @@ impl Simulator {
             lcm: Mutex::new(lcm::LcmState {
                 mode: config.lcm_mode,
                 delay: config.lcm_delay,
+                pickup_delay: config.lcm_pickup_delay,
+                busy_until: Default::default(),
                 autoremove_delay: config.autoremove_delay,
                 fail_rules: vec![],
                 lost_terminated_messages: 0,
@@ -298,7 +310,7 @@ impl Simulator {
     pub fn expire_tokens(&self) {
         let mut db = self.shared.db.lock().expect("sim db lock");
         for t in db.tokens.values_mut() {
-            t.expires = nbi::now() - 1.0;
+            t.expires = db::now() - 1.0;
         }
     }
 
@@ -407,7 +419,7 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
     let mut db = Db::default();
     for name in &seed.projects {
         db.projects.push(Project {
-            id: nbi::new_id(),
+            id: db::new_id(),
             name: name.clone(),
         });
     }
@@ -427,13 +439,13 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         db.users.push(User {
-            id: nbi::new_id(),
+            id: db::new_id(),
             name: u.name.clone(),
             password: u.password.clone(),
             projects,
         });
     }
-    let t = nbi::now();
+    let t = db::now();
     let admin = |pid: &str| json!({"created": t, "modified": t, "projects_read": [pid], "projects_write": [pid], "operationalState": "ENABLED", "detailed-status": "Done"});
     for v in &seed.vim_accounts {
         let pname = v
@@ -451,7 +463,7 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
             return Err(format!("name '{}' already exists for vim_accounts", v.name));
         }
         db.vim_accounts.push(json!({
-            "_id": nbi::new_id(), "name": v.name, "vim_type": "openstack", "description": Value::Null,
+            "_id": db::new_id(), "name": v.name, "vim_type": "openstack", "description": Value::Null,
             "vim_url": "http://openstack.example:5000/v3", "vim_user": "osm", "vim_password": "<encrypted>",
             "vim_tenant_name": "osm", "config": {}, "schema_version": "1.11", "_admin": admin(&pid),
         }));
@@ -473,7 +485,7 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
             .unwrap_or_default()
             .to_owned();
         db.k8sclusters.push(json!({
-            "_id": nbi::new_id(), "name": k.name, "vim_account": vim["_id"], "k8s_version": "1.29",
+            "_id": db::new_id(), "name": k.name, "vim_account": vim["_id"], "k8s_version": "1.29",
             "nets": {"mgmtnet": "mgmt"}, "namespace": "kube-system", "cni": ["calico"], "credentials": "<encrypted>",
             "_admin": admin(&pid),
         }));
@@ -508,6 +520,14 @@ async fn handle(
     body: bytes::Bytes,
 ) -> Response<Body> {
     let path = uri.path().to_owned();
+    // The control endpoint beside the NBI: not an NBI request, so never logged or faulted.
+    if let Some(rest) = path.strip_prefix("/sim/v1/") {
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        return http::render(
+            control::handle(&shared, &method, &segments, &body),
+            "application/json",
+        );
+    }
     let query_str = uri.query().unwrap_or("").to_owned();
     let request_bytes = (method.as_str().len() + uri.to_string().len() + 11) as u64
         + header_bytes(&headers)
@@ -551,9 +571,9 @@ async fn handle(
                 let query = form_urlencoded::parse(query_str.as_bytes())
                     .into_owned()
                     .collect();
-                nbi::dispatch(
+                routes::dispatch(
                     &shared,
-                    nbi::Request {
+                    http::Request {
                         method: method.clone(),
                         segments,
                         query,
@@ -569,7 +589,7 @@ async fn handle(
             ),
         },
     };
-    let mut response = render(reply, &accept);
+    let mut response = http::render(reply, &accept);
     let body_len = response
         .headers()
         .get("content-length")
@@ -613,36 +633,4 @@ fn record(
         response_bytes: resp,
         connection: conn,
     });
-}
-
-/// JSON when `Accept` has application/json, YAML for `*/*`, application/yaml or no Accept;
-/// errors with an unmatched Accept are JSON (osm-nbi.md §1.3).
-fn render(reply: Reply, accept: &str) -> Response<Body> {
-    let wants_json = accept.contains("application/json");
-    let wants_yaml =
-        accept.is_empty() || accept.contains("application/yaml") || accept.contains("*/*");
-    let (content_type, bytes) = match &reply.body {
-        None => (None, Vec::new()),
-        // Unmatched Accept: errors (and, here, everything else) fall back to JSON.
-        Some(v) if wants_json || !wants_yaml => {
-            let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-            s.push('\n');
-            (Some("application/json; charset=utf-8"), s.into_bytes())
-        }
-        Some(v) => (
-            Some("application/yaml"),
-            format!("---\n{}", serde_yaml::to_string(v).unwrap_or_default()).into_bytes(),
-        ),
-    };
-    let mut builder = Response::builder()
-        .status(reply.status)
-        .header("Server", "osmops-nbi-sim");
-    if let Some(ct) = content_type {
-        builder = builder.header("Content-Type", ct);
-    }
-    builder = builder.header("Content-Length", bytes.len().to_string());
-    for (k, v) in reply.headers {
-        builder = builder.header(k, v);
-    }
-    builder.body(Body::from(bytes)).expect("valid response")
 }

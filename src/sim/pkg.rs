@@ -6,7 +6,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use super::nbi::{Reply, Status};
+use super::http::{Reply, Status};
 
 pub struct Upload {
     /// Descriptor with the envelope stripped.
@@ -49,17 +49,15 @@ pub fn open_upload(kind: Kind, content_type: &str, body: &[u8]) -> Result<Upload
             format!("Only 'Content-Type' of type 'application/gzip' or 'application/yaml' or 'text/plain' is allowed, received '{content_type}'"),
         ));
     };
-    let raw: Value = serde_yaml::from_str::<serde_yaml::Value>(&text)
-        .map_err(|e| {
-            Reply::error(
-                Status::BAD_REQUEST,
-                format!("Error reading descriptor content: {e}"),
-            )
-        })
-        .and_then(|y| {
-            serde_json::to_value(y)
-                .map_err(|e| Reply::error(Status::BAD_REQUEST, format!("invalid descriptor: {e}")))
-        })?;
+    let raw: Value = serde_saphyr::from_str(&text).map_err(|e| {
+        Reply::error(
+            Status::BAD_REQUEST,
+            format!(
+                "Error reading descriptor content: {}",
+                e.to_string().replace('\n', " ")
+            ),
+        )
+    })?;
     let descriptor = strip_envelope(kind, raw)?;
     Ok(Upload {
         descriptor,
@@ -170,6 +168,22 @@ pub fn strip_envelope(kind: Kind, raw: Value) -> Result<Value, Reply> {
         },
     };
     let desc = inner.unwrap_or(Value::Object(map));
+    // Without an envelope, the old information model still fails SOL006 validation.
+    const OLD_IM_KEYS: [&str; 4] = [
+        "constituent-vnfd",
+        "mgmt-interface",
+        "connection-point",
+        "short-name",
+    ];
+    if let Some(k) = OLD_IM_KEYS.iter().find(|k| desc.get(**k).is_some()) {
+        return Err(Reply::error(
+            Status::UNPROCESSABLE_ENTITY,
+            format!(
+                "Error in pyangbind validation: '{k}' is not a valid element of a SOL006 {}",
+                kind.name()
+            ),
+        ));
+    }
     let other = match kind {
         Kind::Vnfd => ["nsd", "etsi-nfv-nsd:nsd"],
         Kind::Nsd => ["vnfd", "etsi-nfv-vnfd:vnfd"],

@@ -19,6 +19,7 @@ use osmops::sim::{SimConfig, Simulator};
 pub async fn fast_sim() -> Simulator {
     Simulator::start(SimConfig {
         token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(10),
         lcm_delay: Duration::from_millis(50),
         autoremove_delay: Duration::from_millis(150),
         ..SimConfig::default()
