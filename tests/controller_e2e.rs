@@ -50,14 +50,17 @@ fn context(client: &kube::Client, identity: &str) -> Arc<Context> {
 }
 
 async fn world() -> World {
-    let emu = KubeEmulator::start().await;
     let sim = fast_sim().await;
-    let artifacts = ArtifactServer::start().await;
-    let client = emu.client();
+    let url = sim.url();
+    world_with(sim, &url, "admin", "admin").await
+}
+
+/// Creates the Secret `name` in namespace ops with an OSM URL and credentials.
+async fn create_secret(client: &kube::Client, name: &str, url: &str, user: &str, password: &str) {
     let data = [
-        ("url", sim.url()),
-        ("user", "admin".to_owned()),
-        ("password", "admin".to_owned()),
+        ("url", url.to_owned()),
+        ("user", user.to_owned()),
+        ("password", password.to_owned()),
         ("project", "admin".to_owned()),
     ]
     .into_iter()
@@ -65,7 +68,7 @@ async fn world() -> World {
     .collect();
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
-            name: Some("osm-creds".into()),
+            name: Some(name.into()),
             ..Default::default()
         },
         data: Some(data),
@@ -75,6 +78,13 @@ async fn world() -> World {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
+}
+
+async fn world_with(sim: Simulator, url: &str, user: &str, password: &str) -> World {
+    let emu = KubeEmulator::start().await;
+    let artifacts = ArtifactServer::start().await;
+    let client = emu.client();
+    create_secret(&client, "osm-creds", url, user, password).await;
     let repo_res = source_resource(SourceKind::GitRepository, None);
     let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ops", &repo_res);
     let mut obj = DynamicObject::new("repo", &repo_res);
@@ -549,4 +559,155 @@ async fn one_tenants_absurd_durations_do_not_stop_the_controller_for_the_others(
         .await
         .expect("controller stops")
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_never_shows_in_controller_logs_events_status_or_grpc() {
+    let pw = "pW-9zQ-distinct-s3cret";
+    let mut seed = osmops::sim::Seed::default();
+    seed.users.push(osmops::sim::SeedUser {
+        name: "ops-user".into(),
+        password: pw.into(),
+        projects: vec!["admin".into()],
+    });
+    let sim = Simulator::start(osmops::sim::SimConfig {
+        token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(10),
+        lcm_delay: Duration::from_millis(50),
+        autoremove_delay: Duration::from_millis(100),
+        seed,
+        ..osmops::sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // The password is in the Secret, and also in the URL's user-info.
+    let url = format!("http://ops-user:{pw}@{}/osm", sim.addr());
+    let w = world_with(sim, &url, "ops-user", pw).await;
+    create_secret(
+        &w.client,
+        "unreachable",
+        &format!("http://ops-user:{pw}@127.0.0.1:9/osm"),
+        "ops-user",
+        pw,
+    )
+    .await;
+    let dir = repo(&[("ldap", None)]);
+    w.publish("main@sha1:dddd", dir.path()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = w.emu.kubeconfig(tmp.path());
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let http_addr = format!("127.0.0.1:{}", free_port());
+    let grpc_addr = format!("127.0.0.1:{}", free_port());
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "controller",
+            "--metrics-addr",
+            &http_addr,
+            "--health-addr",
+            &http_addr,
+            "--grpc-addr",
+            &grpc_addr,
+            "--operation-poll-interval",
+            "50ms",
+            "--log-level",
+            "trace",
+        ])
+        .env("KUBECONFIG", &kc)
+        .env("OSMOPS_LOG", "trace")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Trace logs are plenty: read them as they come, or the pipe fills and blocks the controller.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let reader = std::thread::spawn(move || {
+        let mut logs = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut logs).unwrap();
+        logs
+    });
+    w.create_sync("demo").await;
+    w.create_sync_with(
+        "down",
+        json!({"osm": {"secretRef": {"name": "unreachable"}}, "timeout": "3s"}),
+    )
+    .await;
+    w.wait_for("demo", "applied", |s| applied(s, "main@sha1:dddd"))
+        .await;
+    let down = w
+        .wait_for("down", "OSM unreachable", |s| {
+            ready_reason(s).as_deref() == Some("OSMUnreachable")
+        })
+        .await;
+    let msg = &down
+        .status
+        .as_ref()
+        .unwrap()
+        .condition("Ready")
+        .unwrap()
+        .message;
+    assert!(
+        msg.contains("http://127.0.0.1:9/osm"),
+        "the URL is shown without user-info: {msg}"
+    );
+    // Everything a user can read: status, events, gRPC answers (through the CLI client), logs.
+    let mut seen = String::new();
+    for name in ["demo", "down"] {
+        seen.push_str(&serde_json::to_string(&w.syncs().get(name).await.unwrap()).unwrap());
+    }
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), "ops");
+    seen.push_str(
+        &serde_json::to_string(&events.list(&Default::default()).await.unwrap()).unwrap(),
+    );
+    let grpc = format!("http://{grpc_addr}");
+    for what in [
+        vec!["get", "syncs"],
+        vec!["get", "plan", "demo", "-n", "ops"],
+        vec!["get", "plan", "demo", "-n", "ops", "--preview"],
+        vec!["get", "operations"],
+    ] {
+        let out = std::process::Command::new(bin())
+            .args(&what)
+            .args(["--grpc", &grpc, "--output", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+        seen.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = reader.join().unwrap();
+    let logs = String::from_utf8_lossy(&logs);
+    assert!(
+        logs.len() > 10_000,
+        "trace logs were written ({} bytes)",
+        logs.len()
+    );
+    seen.push_str(&logs);
+    assert!(!seen.contains(pw), "the password shows up somewhere");
+}
+
+/// A child process that is killed when the test ends, even by a panic.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
 }

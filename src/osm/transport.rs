@@ -154,7 +154,7 @@ impl Call {
 /// What every clone of a client shares: the connection pool, the token and the counters.
 struct Shared {
     http: reqwest::Client,
-    /// Base URL for requests (may hold user-info, which is never shown).
+    /// Base URL for requests (without user-info).
     base: String,
     /// Base URL for messages: user-info removed.
     shown: String,
@@ -183,10 +183,16 @@ impl std::fmt::Debug for NbiClient {
 
 impl NbiClient {
     pub fn new(opts: ClientOptions, creds: Credentials) -> Result<Self, NbiError> {
-        let base = opts.base_url.trim_end_matches('/').to_owned();
-        let shown = redact_url(&base);
-        let url = reqwest::Url::parse(&base)
+        let given = opts.base_url.trim_end_matches('/').to_owned();
+        let shown = redact_url(&given);
+        let url = reqwest::Url::parse(&given)
             .map_err(|e| NbiError::Config(format!("OSM URL '{shown}' is not a URL: {e}")))?;
+        // User-info in the URL would go out as an extra Basic Authorization header, which the
+        // NBI does not take (it authenticates with the token): requests use the URL without it.
+        if !url.username().is_empty() || url.password().is_some() {
+            tracing::warn!(url = %shown, "the OSM URL carries user-info, which is not used: the NBI takes the user and password given separately");
+        }
+        let base = shown.clone();
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(NbiError::Config(format!(
                 "OSM URL '{shown}' must start with http:// or https:// and name a host"
