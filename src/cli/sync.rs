@@ -232,6 +232,19 @@ struct WithTarget<'a, T: Serialize> {
     body: &'a T,
 }
 
+/// Prints a plan or an outcome as JSON, with the OSM and owner it concerns.
+fn print_json(p: &Prepared, body: &impl Serialize) {
+    let out = WithTarget {
+        target: &p.target.shown,
+        owner: p.owner.id(),
+        body,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("plans and outcomes serialize")
+    );
+}
+
 /// Whether a plan can be applied as it is: broken or blocked actions make `apply` exit 1.
 fn plan_exit(plan: &Plan) -> ExitCode {
     let stuck = plan
@@ -263,15 +276,7 @@ pub async fn run_plan(args: RunArgs) -> Result<ExitCode, CliError> {
                 output::traffic(&p.target.client.counters().snapshot())
             );
         }
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&WithTarget {
-                target: &p.target.shown,
-                owner: p.owner.id(),
-                body: &plan,
-            })
-            .expect("plan serializes")
-        ),
+        OutputFormat::Json => print_json(&p, &plan),
     }
     Ok(plan_exit(&plan))
 }
@@ -321,15 +326,7 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
         }
         println!("{}", output::outcome_summary(&outcome));
     } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&WithTarget {
-                target: &p.target.shown,
-                owner: p.owner.id(),
-                body: &outcome,
-            })
-            .expect("outcome serializes")
-        );
+        print_json(&p, &outcome);
     }
     if let Some(e) = save_error.into_inner().expect("save error") {
         // The state file could not record what this run created: say it here so it is not lost.

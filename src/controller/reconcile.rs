@@ -347,6 +347,18 @@ impl<'a> Run<'a> {
         Ok(outcome)
     }
 
+    /// Writes the status (when it changed) and records the end of the reconcile in the journal.
+    async fn conclude(&mut self) -> Result<(), kube::Error> {
+        write_status(self.api, self.sync, &mut self.current, &self.next).await?;
+        self.ctx.journal.reconcile_finished(
+            self.sync,
+            &self.next,
+            self.revision.as_deref().unwrap_or_default(),
+            self.started.elapsed().as_secs_f64(),
+        );
+        Ok(())
+    }
+
     /// The one way out: status, event, journal, requeue.
     async fn report(self, result: Result<Applied, Stop>) -> Result<Action, ReconcileError> {
         match result {
@@ -365,13 +377,7 @@ impl<'a> Run<'a> {
             .condition(condition::READY)
             .map(|c| (c.reason.as_str(), c.message.as_str()))
             != Some((f.reason, f.message.as_str()));
-        write_status(self.api, self.sync, &mut self.current, &self.next).await?;
-        self.ctx.journal.reconcile_finished(
-            self.sync,
-            &self.next,
-            self.revision.as_deref().unwrap_or_default(),
-            self.started.elapsed().as_secs_f64(),
-        );
+        self.conclude().await?;
         if changed {
             publish(
                 &self.ctx.client,
@@ -443,13 +449,7 @@ impl<'a> Run<'a> {
                 &msg,
                 generation,
             );
-            write_status(self.api, self.sync, &mut self.current, &self.next).await?;
-            self.ctx.journal.reconcile_finished(
-                self.sync,
-                &self.next,
-                &revision,
-                self.started.elapsed().as_secs_f64(),
-            );
+            self.conclude().await?;
             return Ok(Action::requeue(
                 self.ctx.opts.requeue_dependency.min(iv.retry),
             ));
@@ -467,13 +467,7 @@ impl<'a> Run<'a> {
             &format!("Applied revision: {revision}"),
         );
         self.next.last_applied_revision = Some(revision.clone());
-        write_status(self.api, self.sync, &mut self.current, &self.next).await?;
-        self.ctx.journal.reconcile_finished(
-            self.sync,
-            &self.next,
-            &revision,
-            self.started.elapsed().as_secs_f64(),
-        );
+        self.conclude().await?;
         if outcome.plan.writes() > 0 || revision_changed || !was_ready {
             let msg = format!(
                 "Reconciliation finished in {}, next run in {}\n{}",

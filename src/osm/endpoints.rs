@@ -200,23 +200,34 @@ impl NbiClient {
             .await
     }
 
-    /// `GET ns_instances_content/<id>`; `None` once OSM no longer has the NS.
-    pub async fn get_ns_instance(&self, osm_id: &str) -> Result<Option<NsRecord>, NbiError> {
-        let call = Call::get(
-            "nslcm/v1/ns_instances_content/{id}",
-            format!("nslcm/v1/ns_instances_content/{osm_id}"),
-            &[],
-        );
+    /// One record by id; `None` when OSM answers 404.
+    async fn get_one<T>(
+        &self,
+        route: &'static str,
+        path: String,
+        parse: fn(&Value) -> Result<T, String>,
+    ) -> Result<Option<T>, NbiError> {
+        let call = Call::get(route, path, &[]);
         match self.call(&call).await {
             Ok(a) => {
                 let v = a.json(&call)?;
-                NsRecord::from_value(&v)
+                parse(&v)
                     .map(Some)
                     .map_err(|reason| call.bad_response(reason))
             }
             Err(e) if e.is_status(404) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `GET ns_instances_content/<id>`; `None` once OSM no longer has the NS.
+    pub async fn get_ns_instance(&self, osm_id: &str) -> Result<Option<NsRecord>, NbiError> {
+        self.get_one(
+            "nslcm/v1/ns_instances_content/{id}",
+            format!("nslcm/v1/ns_instances_content/{osm_id}"),
+            NsRecord::from_value,
+        )
+        .await
     }
 
     /// `POST ns_instances_content`: creates and instantiates an NS.
@@ -280,21 +291,12 @@ impl NbiClient {
 
     /// One operation; `None` when OSM no longer has it (an autoremoved NS takes its ops along).
     pub async fn get_ns_lcm_op_occ(&self, op_id: &str) -> Result<Option<OpRecord>, NbiError> {
-        let call = Call::get(
+        self.get_one(
             "nslcm/v1/ns_lcm_op_occs/{id}",
             format!("nslcm/v1/ns_lcm_op_occs/{op_id}"),
-            &[],
-        );
-        match self.call(&call).await {
-            Ok(a) => {
-                let v = a.json(&call)?;
-                OpRecord::from_value(&v)
-                    .map(Some)
-                    .map_err(|reason| call.bad_response(reason))
-            }
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+            OpRecord::from_value,
+        )
+        .await
     }
 }
 
