@@ -711,3 +711,134 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_ns_is_reported_until_remediation_recreates_it() {
+    let w = world().await;
+    w.sim.fail_next(
+        "instantiate",
+        Some("ldap"),
+        1,
+        "helm install failed: timed out",
+    );
+    let dir = repo(&[("ldap", None)]);
+    let rev = "main@sha1:eeee";
+    w.publish(rev, dir.path()).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctl = tokio::spawn(controller::run(context(&w.client, "ctl-1"), async move {
+        let _ = stop_rx.await;
+    }));
+    w.create_sync("demo").await;
+    // The failed instantiate is reported with OSM's message...
+    w.wait_for("demo", "OperationFailed", |s| {
+        ready_reason(s).as_deref() == Some("OperationFailed")
+    })
+    .await;
+    // ...and on the retry the NS is never "unchanged": broken, Stalled, nothing sent.
+    let s = w
+        .wait_for("demo", "broken and stalled", |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.condition("Stalled").is_some_and(|c| c.status == "True")
+                    && st
+                        .condition("Ready")
+                        .is_some_and(|c| c.message.contains("broken NsInstance ldap"))
+            })
+        })
+        .await;
+    let ready = s
+        .status
+        .as_ref()
+        .unwrap()
+        .condition("Ready")
+        .unwrap()
+        .clone();
+    assert!(
+        ready.message.contains("helm install failed: timed out"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(w.sim.ns_instances().len(), 1);
+    // Remediation in the spec: the NS is deleted and created again, each step an operation in
+    // the status history.
+    w.syncs()
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"remediation": {"instantiate": {"retries": 1}}}})),
+        )
+        .await
+        .unwrap();
+    let s = w
+        .wait_for("demo", "recreated and Ready", |s| applied(s, rev))
+        .await;
+    let history = &s.status.as_ref().unwrap().history;
+    let types: Vec<&str> = history[0]
+        .operations
+        .iter()
+        .map(|o| o.type_.as_str())
+        .collect();
+    assert_eq!(types, ["terminate", "instantiate"], "{history:?}");
+    assert_eq!(history[0].counts.get("recreate"), Some(&1));
+    assert_eq!(w.sim.ns_instances().len(), 1);
+    assert_eq!(w.sim.ns_instances()[0]["nsState"], "READY");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), ctl).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_work_is_ready_false_with_the_reason_and_a_refused_prune_changes_nothing() {
+    let w = world().await;
+    let dir = repo(&[("a", None), ("b", None)]);
+    let rev = "main@sha1:ffff";
+    w.publish(rev, dir.path()).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctl = tokio::spawn(controller::run(context(&w.client, "ctl-1"), async move {
+        let _ = stop_rx.await;
+    }));
+    w.create_sync("demo").await;
+    w.wait_for("demo", "applied", |s| applied(s, rev)).await;
+    // Someone creates a second "a" by hand: the name is ambiguous, the work is blocked.
+    let nsd = w.sim.ns_packages()[0]["_id"].as_str().unwrap().to_owned();
+    let vim = w.sim.vim_id("mylocation1").unwrap();
+    client(&w.sim)
+        .create_ns_instance(&json!({"nsName": "a", "nsdId": nsd, "vimAccountId": vim}))
+        .await
+        .unwrap();
+    write(dir.path(), "a.osmops.yaml", &ns_doc("a", Some("5")));
+    w.publish("main@sha1:ff01", dir.path()).await;
+    let s = w
+        .wait_for("demo", "ProgressingWithRetry", |s| {
+            ready_reason(s).as_deref() == Some("ProgressingWithRetry")
+        })
+        .await;
+    let st = s.status.unwrap();
+    let ready = st.condition("Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains("2 NS instances in OSM are named 'a'"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(st.condition("Reconciling").unwrap().status, "True");
+    // An emptied revision: the prune guard refuses, nothing is deleted.
+    let empty = tempfile::tempdir().unwrap();
+    let before = w.sim.ns_instances().len();
+    w.publish("main@sha1:ff02", empty.path()).await;
+    let s = w
+        .wait_for("demo", "PruneGuard", |s| {
+            ready_reason(s).as_deref() == Some("PruneGuard")
+        })
+        .await;
+    assert!(s
+        .status
+        .unwrap()
+        .condition("Ready")
+        .unwrap()
+        .message
+        .contains("spec.allowEmpty"),);
+    assert_eq!(w.sim.ns_instances().len(), before, "nothing deleted");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), ctl).await;
+}

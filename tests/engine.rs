@@ -442,13 +442,13 @@ fn prune_all() -> osmops::engine::EngineOptions {
     }
 }
 
-/// A simulator where OSM removes a terminated NS 600 ms after the terminate COMPLETED.
+/// A simulator where OSM removes a terminated NS as late as measured on OSM (3.7 s after the
+/// terminate COMPLETED, the default).
 async fn sim_with_slow_autoremove() -> osmops::sim::Simulator {
     osmops::sim::Simulator::start(osmops::sim::SimConfig {
         token_throttle: false,
         lcm_pickup_delay: Duration::from_millis(10),
         lcm_delay: Duration::from_millis(50),
-        autoremove_delay: Duration::from_millis(600),
         ..osmops::sim::SimConfig::default()
     })
     .await

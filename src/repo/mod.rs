@@ -293,4 +293,42 @@ mod tests {
         let state = read_repository(&root, &opts).unwrap();
         assert!(state.warnings.iter().any(|w| w.contains("connectionFile")));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn file_names() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z]{1,6}\\.osmops\\.yaml",
+                "[a-z]{1,6}\\.yaml",
+                Just("osm_ops_config.yaml".to_owned()),
+                "osm-pkgs/[a-z]{1,4}_knf/[a-z]{1,4}\\.yaml",
+                "osm-pkgs/[a-z]{1,4}_ns/[a-z]{1,4}\\.yaml",
+                "[a-z]{1,4}/[a-z]{1,4}\\.osmops\\.yaml",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// Any tree of files with any content reads as a desired state or a list of
+            /// problems: never a panic.
+            #[test]
+            fn any_repository_reads_or_reports(
+                files in prop::collection::vec((file_names(), "\\PC{0,200}"), 0..8)
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                for (name, text) in &files {
+                    let p = dir.path().join(name);
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::fs::write(p, text).unwrap();
+                }
+                match read_repository(dir.path(), &ReadOptions::default()) {
+                    Ok(_) => {}
+                    Err(e) => prop_assert!(!e.problems.is_empty()),
+                }
+            }
+        }
+    }
 }

@@ -446,4 +446,46 @@ mod tests {
         let (out, _) = parse("kind: NsInstance\nname: a\nnsdName: n\nvnfName: v\nvimAccountName: vim\nkdu:\n  name: k\n");
         assert_eq!(out[0].params_or_empty(), Map::new());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_text_gives_documents_or_problems_never_a_panic(text in "\\PC{0,400}") {
+                let mut problems = Vec::new();
+                let _ = parse_documents("f.osmops.yaml", &text, &Limits::default(), &mut problems);
+            }
+
+            #[test]
+            fn yaml_shaped_noise_never_panics(
+                text in "((kind|name|nsdName|vnfName|vimAccountName|kdu|params|- |  |: |\\[|\\]|\\{|\\}|&a|\\*a|<<|---|'|\"|#|\n|[a-z0-9]{1,3}){0,80})"
+            ) {
+                let mut problems = Vec::new();
+                let _ = parse_documents("f.osmops.yaml", &text, &Limits::default(), &mut problems);
+            }
+
+            #[test]
+            fn valid_documents_read_back_as_written(
+                name in "[a-z][a-z0-9-]{0,20}",
+                replicas in 0u32..100,
+                described in any::<bool>(),
+            ) {
+                let desc = if described { "description: a test NS\n" } else { "" };
+                let text = format!(
+                    "kind: NsInstance\nname: {name}\n{desc}nsdName: n\nvnfName: v\nvimAccountName: vim\nkdu:\n  name: k\n  params:\n    replicaCount: {replicas}\n"
+                );
+                let mut problems = Vec::new();
+                let out = parse_documents("f.osmops.yaml", &text, &Limits::default(), &mut problems);
+                prop_assert!(problems.is_empty(), "{:?}", problems);
+                prop_assert_eq!(out.len(), 1);
+                prop_assert_eq!(&out[0].name, &name);
+                prop_assert_eq!(out[0].description.is_some(), described);
+                prop_assert_eq!(out[0].kdu.params.as_ref().unwrap()["replicaCount"].as_u64(), Some(u64::from(replicas)));
+            }
+        }
+    }
 }
