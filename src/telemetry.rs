@@ -1,10 +1,11 @@
 //! Logging and tracing: a tracing subscriber (console or JSON), plus OpenTelemetry trace export
 //! over OTLP/HTTP when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; the exporter reads the other `OTEL_*` variables
-//! (headers, timeout, `OTEL_SERVICE_NAME`) itself.
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, to `http://` or `https://` collectors (a CA from
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE`); the exporter reads the other `OTEL_*` variables (headers,
+//! `OTEL_SERVICE_NAME`) itself.
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -29,10 +30,81 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// A tracer provider exporting to `endpoint` (OTLP/HTTP base URL, e.g. http://collector:4318),
-/// or to what the `OTEL_*` variables say when `endpoint` is None.
-pub fn tracer_provider(endpoint: Option<&str>) -> Result<SdkTracerProvider, String> {
-    let mut builder = opentelemetry_otlp::SpanExporter::builder().with_http();
+/// The exporter's HTTP client: our reqwest (rustls, system roots plus an optional CA), blocking
+/// because the batch span processor exports from its own thread, outside any async runtime.
+#[derive(Debug)]
+struct OtlpHttpClient(reqwest::blocking::Client);
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OtlpHttpClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let (parts, body) = request.into_parts();
+        let mut req = self
+            .0
+            .request(parts.method, parts.uri.to_string())
+            .body(body.to_vec());
+        for (k, v) in &parts.headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send()?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes()?;
+        let mut out = http::Response::builder().status(status).body(body)?;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+}
+
+/// The CA (PEM) to trust for the collector besides the system roots: `ca_pem`, else the file named
+/// by `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` or `OTEL_EXPORTER_OTLP_CERTIFICATE` (the standard
+/// variables).
+fn collector_ca(ca_pem: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, String> {
+    if ca_pem.is_some() {
+        return Ok(ca_pem);
+    }
+    for var in [
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ] {
+        if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+            return std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| format!("cannot read {var} {}: {e}", path.to_string_lossy()));
+        }
+    }
+    Ok(None)
+}
+
+/// A tracer provider exporting OTLP/HTTP (protobuf) to `endpoint` (base URL, e.g.
+/// `https://collector:4318`), or to what the `OTEL_*` variables say when `endpoint` is None;
+/// `https://` collectors are verified against the system roots plus `ca_pem` (or the standard
+/// certificate variables).
+pub fn tracer_provider(
+    endpoint: Option<&str>,
+    ca_pem: Option<Vec<u8>>,
+) -> Result<SdkTracerProvider, String> {
+    let mut client = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some(pem) = collector_ca(ca_pem)? {
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("invalid collector CA certificate: {e}"))?
+        {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    // The blocking client owns a runtime: build it off any async runtime's threads.
+    let client = std::thread::spawn(move || client.build())
+        .join()
+        .map_err(|_| "cannot build the OTLP HTTP client".to_owned())?
+        .map_err(|e| format!("cannot build the OTLP HTTP client: {e}"))?;
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(OtlpHttpClient(client));
     if let Some(e) = endpoint {
         builder = builder.with_endpoint(format!("{}/v1/traces", e.trim_end_matches('/')));
     }
@@ -78,7 +150,7 @@ pub fn init(default_level: &str, json: bool) -> TelemetryGuard {
         fmt.boxed()
     };
     let provider = if otlp_configured() {
-        match tracer_provider(None) {
+        match tracer_provider(None, None) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("warning: {e}; traces are not exported");

@@ -32,10 +32,56 @@ struct SeenSpan {
     attrs: HashMap<String, String>,
 }
 
-/// An OTLP/HTTP receiver on its own thread and runtime (the batch exporter blocks while flushing).
-fn start_receiver() -> (String, Arc<Mutex<Vec<SeenSpan>>>) {
+/// The receiver's one route: decode OTLP protobuf span batches into `store`.
+fn receiver_app(store: Arc<Mutex<Vec<SeenSpan>>>) -> axum::Router {
+    axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let store = store.clone();
+            async move {
+                let req = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let mut out = store.lock().unwrap();
+                for s in req
+                    .resource_spans
+                    .into_iter()
+                    .flat_map(|rs| rs.scope_spans)
+                    .flat_map(|ss| ss.spans)
+                {
+                    let attrs = s
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let v = match kv.value.as_ref().and_then(|v| v.value.clone()) {
+                                Some(AnyValue::StringValue(s)) => s,
+                                Some(AnyValue::IntValue(i)) => i.to_string(),
+                                Some(AnyValue::BoolValue(b)) => b.to_string(),
+                                Some(AnyValue::DoubleValue(d)) => d.to_string(),
+                                other => format!("{other:?}"),
+                            };
+                            (kv.key.clone(), v)
+                        })
+                        .collect();
+                    out.push(SeenSpan {
+                        name: s.name,
+                        trace_id: s.trace_id,
+                        span_id: s.span_id,
+                        parent: s.parent_span_id,
+                        attrs,
+                    });
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    )
+}
+
+/// An OTLP/HTTP receiver on its own thread and runtime (the batch exporter blocks while flushing);
+/// over TLS when `tls` is given. Returns its base URL.
+fn start_receiver_with(
+    tls: Option<tokio_rustls::rustls::ServerConfig>,
+) -> (String, Arc<Mutex<Vec<SeenSpan>>>) {
     let spans: Arc<Mutex<Vec<SeenSpan>>> = Arc::default();
-    let store = spans.clone();
+    let app = receiver_app(spans.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -43,61 +89,102 @@ fn start_receiver() -> (String, Arc<Mutex<Vec<SeenSpan>>>) {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/v1/traces",
-                axum::routing::post(move |body: bytes::Bytes| {
-                    let store = store.clone();
-                    async move {
-                        let req = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
-                        let mut out = store.lock().unwrap();
-                        for rs in req.resource_spans {
-                            for ss in rs.scope_spans {
-                                for s in ss.spans {
-                                    let attrs = s
-                                        .attributes
-                                        .iter()
-                                        .map(|kv| {
-                                            let v = match kv
-                                                .value
-                                                .as_ref()
-                                                .and_then(|v| v.value.clone())
-                                            {
-                                                Some(AnyValue::StringValue(s)) => s,
-                                                Some(AnyValue::IntValue(i)) => i.to_string(),
-                                                Some(AnyValue::BoolValue(b)) => b.to_string(),
-                                                Some(AnyValue::DoubleValue(d)) => d.to_string(),
-                                                other => format!("{other:?}"),
-                                            };
-                                            (kv.key.clone(), v)
-                                        })
-                                        .collect();
-                                    out.push(SeenSpan {
-                                        name: s.name,
-                                        trace_id: s.trace_id,
-                                        span_id: s.span_id,
-                                        parent: s.parent_span_id,
-                                        attrs,
-                                    });
-                                }
-                            }
-                        }
-                        axum::http::StatusCode::OK
-                    }
-                }),
-            );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap()))
-                .unwrap();
-            axum::serve(listener, app).await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let Some(tls) = tls else {
+                tx.send(format!("http://127.0.0.1:{port}")).unwrap();
+                axum::serve(listener, app).await.unwrap();
+                return;
+            };
+            // The certificate names "localhost", so the URL must too.
+            tx.send(format!("https://localhost:{port}")).unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that rejects the certificate ends the handshake: nothing to serve.
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |req| {
+                        tower::ServiceExt::oneshot(app.clone(), req)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         });
     });
     (rx.recv().unwrap(), spans)
 }
 
+fn start_receiver() -> (String, Arc<Mutex<Vec<SeenSpan>>>) {
+    start_receiver_with(None)
+}
+
+/// A collector behind TLS with a certificate from a private CA (self-signed here).
+fn tls_collector() -> (String, Arc<Mutex<Vec<SeenSpan>>>, Vec<u8>) {
+    use tokio_rustls::rustls;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let ca_pem = cert.cert.pem().into_bytes();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let (url, spans) = start_receiver_with(Some(config));
+    (url, spans, ca_pem)
+}
+
+/// Emits one span through a fresh provider for `endpoint` and flushes it (off the runtime: the
+/// blocking exporter owns its own).
+fn export_one_span(provider: opentelemetry_sdk::trace::SdkTracerProvider) -> Result<(), String> {
+    let subscriber = tracing_subscriber::registry().with(osmops::telemetry::otel_layer(&provider));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("tls-probe").in_scope(|| tracing::info!("hello"));
+    });
+    let flushed = provider.force_flush().map_err(|e| e.to_string());
+    let _ = provider.shutdown();
+    flushed
+}
+
+#[test]
+fn spans_reach_a_tls_collector_trusted_through_the_given_ca() {
+    let (url, spans, ca_pem) = tls_collector();
+    let provider = osmops::telemetry::tracer_provider(Some(&url), Some(ca_pem)).unwrap();
+    export_one_span(provider).expect("exported over TLS");
+    let names: Vec<String> = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(names, ["tls-probe"]);
+}
+
+#[test]
+fn a_collector_whose_certificate_is_not_trusted_gets_nothing() {
+    let (url, spans, _ca_pem) = tls_collector();
+    // No CA given and none in the environment: the private CA is not among the system roots.
+    let provider = osmops::telemetry::tracer_provider(Some(&url), None).unwrap();
+    let result = export_one_span(provider);
+    assert!(
+        result.is_err(),
+        "an untrusted collector must not be exported to"
+    );
+    assert!(spans.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn a_reconcile_is_one_trace_with_phase_nbi_and_follow_spans() {
     let (endpoint, spans) = start_receiver();
-    let provider = osmops::telemetry::tracer_provider(Some(&endpoint)).unwrap();
+    let provider = osmops::telemetry::tracer_provider(Some(&endpoint), None).unwrap();
     let subscriber = tracing_subscriber::registry().with(osmops::telemetry::otel_layer(&provider));
     // Current-thread runtime: every task of this test runs under this subscriber.
     let _guard = tracing::subscriber::set_default(subscriber);

@@ -148,8 +148,8 @@ async fn login(shared: &Arc<Shared>, req: &Request) -> Reply {
     };
     let id: String = {
         use rand::Rng;
-        rand::thread_rng()
-            .sample_iter(&rand::distributions::Alphanumeric)
+        rand::rng()
+            .sample_iter(&rand::distr::Alphanumeric)
             .take(32)
             .map(char::from)
             .collect()

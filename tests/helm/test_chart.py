@@ -25,7 +25,8 @@ ALL_ON = {
     "grpc": {"enabled": True, "tls": {"enabled": True, "secretName": "osmops-grpc-tls", "mutual": True},
              "auth": {"enabled": True, "tokenSecretName": "osmops-grpc-token"}},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
-    "tracing": {"otlpEndpoint": "http://otel-collector.monitoring:4318", "serviceName": "osmops-prod"},
+    "tracing": {"otlpEndpoint": "https://otel-collector.monitoring:4318", "serviceName": "osmops-prod",
+                "caSecretName": "otel-ca"},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "nfv", "effect": "NoSchedule"}],
     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -132,7 +133,12 @@ def all_features_wired():
         assert a in args, (a, args)
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["WATCH_NAMESPACE"] == "flux-system"
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.monitoring:4318"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otel-collector.monitoring:4318"
+    assert env["OTEL_EXPORTER_OTLP_CERTIFICATE"] == "/etc/osmops/otlp-ca/ca.crt"
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["otlp-ca"] == "/etc/osmops/otlp-ca", mounts
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert vols["otlp-ca"]["secret"]["secretName"] == "otel-ca", vols
     assert env["OTEL_SERVICE_NAME"] == "osmops-prod"
     assert dep["spec"]["replicas"] == 2
     (sm,) = by_kind(docs, "ServiceMonitor")
