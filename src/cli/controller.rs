@@ -103,7 +103,7 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         .unwrap_or_else(|_| format!("osmops-{}", uuid::Uuid::new_v4().simple()));
     let fetch = crate::source::FetchOptions {
         max_download_bytes: args.max_artifact_size,
-        ..Default::default()
+        ..crate::source::FetchOptions::from_env()
     };
     let opts = ControllerOptions {
         concurrent: args.concurrent,

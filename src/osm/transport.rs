@@ -4,10 +4,11 @@
 //! (`endpoints.rs`) are built on [`NbiClient::call`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -333,28 +334,31 @@ impl NbiClient {
             project: s.creds.project.clone(),
             reason,
         };
-        let mut attempt = 0;
-        let answer = loop {
-            let timeout = self.budget(None)?;
+        // Only a refused connection is retried: a login that timed out already cost the whole
+        // request timeout, and the NBI throttles repeated logins anyway.
+        let answer = (|| async {
+            let timeout = self.budget(None).map_err(Retry::Final)?;
             let req = s
                 .http
                 .post(&url)
                 .timeout(timeout)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            match self.send(req).await {
-                Ok(a) => break a,
-                // Only a refused connection is retried: a login that timed out already cost the
-                // whole request timeout, and the NBI throttles repeated logins anyway.
-                Err(e) if attempt < s.opts.max_retries && e.is_connect() => {
-                    attempt += 1;
-                    if !self.backoff(attempt).await {
-                        return Err(self.unreachable(&e));
-                    }
+            self.send(req).await.map_err(|e| {
+                if e.is_connect() {
+                    Retry::Again(self.unreachable(&e))
+                } else {
+                    Retry::Final(self.unreachable(&e))
                 }
-                Err(e) => return Err(self.unreachable(&e)),
-            }
-        };
+            })
+        })
+        .retry(self.retry_policy())
+        .sleep(tokio::time::sleep)
+        .when(Retry::again)
+        .adjust(|_, wait| self.within_deadline(wait))
+        .notify(|_, _| self.count_retry())
+        .await
+        .map_err(Retry::into_error)?;
         s.counters.logins.fetch_add(1, Ordering::Relaxed);
         if !answer.status.is_success() {
             let text = String::from_utf8_lossy(&answer.body);
@@ -408,17 +412,27 @@ impl NbiClient {
         })
     }
 
-    /// Waits before retry `attempt`; false when the deadline leaves no time for it.
-    async fn backoff(&self, attempt: u32) -> bool {
-        let base = self.shared.opts.retry_base_delay.as_millis() as u64 * (1u64 << attempt.min(6));
-        let jitter = rand::thread_rng().gen_range(0..=base / 2 + 1);
-        let wait = Duration::from_millis(base + jitter);
-        if self.deadline.is_some_and(|d| Instant::now() + wait >= d) {
-            return false;
+    /// Exponential backoff with jitter from `retry_base_delay`, at most `max_retries` retries.
+    fn retry_policy(&self) -> ExponentialBuilder {
+        let o = &self.shared.opts;
+        ExponentialBuilder::default()
+            .with_min_delay(o.retry_base_delay * 2)
+            .with_max_delay(o.retry_base_delay * 64)
+            .with_max_times(o.max_retries as usize)
+            .with_jitter()
+    }
+
+    /// The wait before a retry, or none when the run's deadline leaves no time for it.
+    fn within_deadline(&self, wait: Option<Duration>) -> Option<Duration> {
+        let wait = wait?;
+        match self.deadline {
+            Some(d) if Instant::now() + wait >= d => None,
+            _ => Some(wait),
         }
+    }
+
+    fn count_retry(&self) {
         self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(wait).await;
-        true
     }
 
     /// One NBI call with the token, one re-login on 401, and retries only where they are safe.
@@ -449,13 +463,26 @@ impl NbiClient {
     }
 
     async fn call_unspanned(&self, call: &Call) -> Result<Answer, NbiError> {
+        (|| self.attempt(call))
+            .retry(self.retry_policy())
+            .sleep(tokio::time::sleep)
+            .when(Retry::again)
+            .adjust(|_, wait| self.within_deadline(wait))
+            .notify(|_, _| self.count_retry())
+            .await
+            .map_err(Retry::into_error)
+    }
+
+    /// One attempt of a call, with one re-login when the NBI rejects the token (revoked, NBI
+    /// restarted with a fresh DB, clock skew). Says whether another attempt is safe: always after
+    /// a refused connection (nothing reached OSM), otherwise only for reads.
+    async fn attempt(&self, call: &Call) -> Result<Answer, Retry> {
         let s = &self.shared;
         let url = format!("{}/{}", s.base, call.path);
         let mut relogged = false;
-        let mut attempt = 0;
         loop {
-            let token = self.token().await?;
-            let timeout = self.budget(Some(call))?;
+            let token = self.token().await.map_err(Retry::Final)?;
+            let timeout = self.budget(Some(call)).map_err(Retry::Final)?;
             let mut req = s
                 .http
                 .request(call.method.clone(), &url)
@@ -482,56 +509,62 @@ impl NbiClient {
             if !call.idempotent() {
                 s.counters.writes.fetch_add(1, Ordering::Relaxed);
             }
-            let result = self.send(req).await;
             let unknown = |reason: String| NbiError::OutcomeUnknown {
                 method: call.method.to_string(),
                 route: call.route.to_owned(),
                 reason,
             };
-            match result {
-                Ok(a) => {
-                    tracing::debug!(method = %call.method, route = call.route, status = a.status.as_u16(),
-                        elapsed_ms = started.elapsed().as_millis() as u64, "NBI request");
-                    if a.status == StatusCode::UNAUTHORIZED && !relogged {
-                        // Revoked token, NBI restarted with a fresh DB, clock skew: log in once more.
-                        relogged = true;
-                        self.invalidate(&token).await;
-                        continue;
-                    }
-                    if a.status.is_success() {
-                        return Ok(a);
-                    }
-                    let retryable = matches!(a.status.as_u16(), 502..=504);
-                    if retryable
-                        && call.idempotent()
-                        && attempt < s.opts.max_retries
-                        && self.backoff(attempt + 1).await
-                    {
-                        attempt += 1;
-                        continue;
-                    }
-                    let body =
-                        parse_error_body(a.status.as_u16(), &String::from_utf8_lossy(&a.body));
-                    if matches!(a.status.as_u16(), 502 | 504) && !call.idempotent() {
-                        // A gateway error on a write says nothing about whether NBI applied it.
-                        return Err(unknown(format!("gateway answered {body}")));
-                    }
-                    return Err(NbiError::Api {
-                        method: call.method.to_string(),
-                        route: call.route.to_owned(),
-                        body,
-                    });
-                }
-                // A refused connection reached nothing, so even a write can be sent again; any
-                // other transport error is only safe to retry for reads.
+            let a = match self.send(req).await {
+                Ok(a) => a,
                 Err(e) if e.is_connect() || call.idempotent() => {
-                    if attempt >= s.opts.max_retries || !self.backoff(attempt + 1).await {
-                        return Err(self.unreachable(&e));
-                    }
-                    attempt += 1;
+                    return Err(Retry::Again(self.unreachable(&e)))
                 }
-                Err(e) => return Err(unknown(describe(&e))),
+                Err(e) => return Err(Retry::Final(unknown(describe(&e)))),
+            };
+            tracing::debug!(method = %call.method, route = call.route, status = a.status.as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64, "NBI request");
+            if a.status == StatusCode::UNAUTHORIZED && !relogged {
+                relogged = true;
+                self.invalidate(&token).await;
+                continue;
             }
+            if a.status.is_success() {
+                return Ok(a);
+            }
+            let body = parse_error_body(a.status.as_u16(), &String::from_utf8_lossy(&a.body));
+            let gateway = matches!(a.status.as_u16(), 502..=504);
+            if gateway && !call.idempotent() && a.status != StatusCode::SERVICE_UNAVAILABLE {
+                // A gateway error on a write says nothing about whether NBI applied it.
+                return Err(Retry::Final(unknown(format!("gateway answered {body}"))));
+            }
+            let error = NbiError::Api {
+                method: call.method.to_string(),
+                route: call.route.to_owned(),
+                body,
+            };
+            return Err(if gateway && call.idempotent() {
+                Retry::Again(error)
+            } else {
+                Retry::Final(error)
+            });
+        }
+    }
+}
+
+/// A failed attempt: worth another one, or final.
+enum Retry {
+    Again(NbiError),
+    Final(NbiError),
+}
+
+impl Retry {
+    fn again(&self) -> bool {
+        matches!(self, Retry::Again(_))
+    }
+
+    fn into_error(self) -> NbiError {
+        match self {
+            Retry::Again(e) | Retry::Final(e) => e,
         }
     }
 }

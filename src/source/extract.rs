@@ -34,14 +34,15 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Extracts `bytes` (tar.gz) below `target`. Returns how many symbolic/hard links were skipped.
+/// Extracts a tar.gz read from `input` below `target`, streaming (one entry at a time, one buffer).
+/// Returns how many symbolic/hard links were skipped.
 pub fn extract_tar_gz(
-    bytes: &[u8],
+    input: impl Read,
     target: &Path,
     limits: &ExtractLimits,
 ) -> Result<usize, SourceError> {
     let err = |m: String| SourceError::Extract(m);
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(input));
     let mut files = 0usize;
     let mut total = 0u64;
     let mut skipped_links = 0usize;
@@ -108,13 +109,10 @@ pub fn extract_tar_gz(
             std::fs::create_dir_all(parent)
                 .map_err(|e| err(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let mut data = Vec::with_capacity(size as usize);
-        (&mut entry)
-            .take(size)
-            .read_to_end(&mut data)
-            .map_err(|e| err(format!("cannot read '{}': {e}", rel.display())))?;
-        std::fs::write(&dest, data)
+        let mut out = std::fs::File::create(&dest)
             .map_err(|e| err(format!("cannot write '{}': {e}", rel.display())))?;
+        std::io::copy(&mut (&mut entry).take(size), &mut out)
+            .map_err(|e| err(format!("cannot extract '{}': {e}", rel.display())))?;
     }
     Ok(skipped_links)
 }
@@ -211,7 +209,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
             let dir = tempfile::tempdir().unwrap();
-            let _ = extract_tar_gz(&bytes, dir.path(), &ExtractLimits::default());
+            let _ = extract_tar_gz(bytes.as_slice(), dir.path(), &ExtractLimits::default());
         }
 
         #[test]
@@ -221,7 +219,7 @@ mod tests {
             let outer = tempfile::tempdir().unwrap();
             let target = outer.path().join("target");
             std::fs::create_dir(&target).unwrap();
-            let _ = extract_tar_gz(&archive(&members), &target, &ExtractLimits::default());
+            let _ = extract_tar_gz(archive(&members).as_slice(), &target, &ExtractLimits::default());
             let canonical = target.canonicalize().unwrap();
             for f in files(outer.path()) {
                 prop_assert!(f.starts_with(&canonical), "{} escaped", f.display());
@@ -234,7 +232,7 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let limits = ExtractLimits { max_files: 5, max_total_bytes: 300 };
-            if extract_tar_gz(&archive(&members), dir.path(), &limits).is_ok() {
+            if extract_tar_gz(archive(&members).as_slice(), dir.path(), &limits).is_ok() {
                 let written = files(dir.path());
                 prop_assert!(written.len() <= 5);
                 let total: u64 = written.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();

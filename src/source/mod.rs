@@ -1,12 +1,15 @@
-//! Fetching a Flux source artifact: streaming download with a size limit, sha256 digest check,
-//! retries on 5xx and connection errors, `SOURCE_CONTROLLER_LOCALHOST`, and safe extraction into a
-//! temporary directory (a [`Snapshot`]). Knows nothing about Kubernetes or OSM.
+//! Fetching a Flux source artifact: a download streamed to disk with a size limit and the sha256
+//! digest computed on the way, retries on 5xx and connection errors, `SOURCE_CONTROLLER_LOCALHOST`,
+//! and safe extraction from disk into a temporary directory (a [`Snapshot`]). Memory does not grow
+//! with the artifact's size. Knows nothing about Kubernetes or OSM.
 
 mod extract;
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -45,9 +48,20 @@ impl Default for FetchOptions {
             limits: ExtractLimits::default(),
             attempts: 3,
             retry_delay: Duration::from_millis(500),
+            localhost_override: None,
+        }
+    }
+}
+
+impl FetchOptions {
+    /// The defaults, with `SOURCE_CONTROLLER_LOCALHOST` from the environment (as Flux
+    /// controllers read it at start).
+    pub fn from_env() -> FetchOptions {
+        FetchOptions {
             localhost_override: std::env::var("SOURCE_CONTROLLER_LOCALHOST")
                 .ok()
                 .filter(|s| !s.is_empty()),
+            ..FetchOptions::default()
         }
     }
 }
@@ -107,8 +121,7 @@ pub async fn fetch(
         .ok_or_else(|| SourceError::UnsupportedDigest(digest.to_owned()))?
         .to_ascii_lowercase();
     let url = rewrite_host(url, opts.localhost_override.as_deref())?;
-    let bytes = download(http, &url, opts).await?;
-    let actual = hex::encode(Sha256::digest(&bytes));
+    let (file, actual) = download(http, &url, opts).await?;
     if actual != expected {
         return Err(SourceError::DigestMismatch {
             expected: format!("sha256:{expected}"),
@@ -121,10 +134,15 @@ pub async fn fetch(
         .map_err(|e| SourceError::Extract(format!("cannot create a temporary directory: {e}")))?;
     let limits = opts.limits.clone();
     let target = dir.path().to_path_buf();
-    // Decompression and file writes are blocking work.
-    tokio::task::spawn_blocking(move || extract_tar_gz(&bytes, &target, &limits))
-        .await
-        .map_err(|e| SourceError::Extract(format!("extraction task failed: {e}")))??;
+    // Decompression and file writes are blocking work; the archive is read from disk.
+    tokio::task::spawn_blocking(move || {
+        let f = file
+            .reopen()
+            .map_err(|e| SourceError::Extract(format!("cannot reopen the download: {e}")))?;
+        extract_tar_gz(std::io::BufReader::new(f), &target, &limits)
+    })
+    .await
+    .map_err(|e| SourceError::Extract(format!("extraction task failed: {e}")))??;
     Ok(Snapshot {
         dir,
         revision: revision.to_owned(),
@@ -132,74 +150,86 @@ pub async fn fetch(
     })
 }
 
+/// One failed download attempt, and whether trying again could help.
+struct Failed {
+    error: SourceError,
+    retryable: bool,
+}
+
+/// Downloads to a temporary file with retries; returns it with the hex sha256 of its content.
 async fn download(
     http: &reqwest::Client,
     url: &str,
     opts: &FetchOptions,
-) -> Result<Vec<u8>, SourceError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let err = match download_once(http, url, opts.max_download_bytes).await {
-            Ok(bytes) => return Ok(bytes),
-            Err((e, retryable)) if retryable && attempt < opts.attempts => e,
-            Err((e, _)) => return Err(e),
-        };
-        tracing::warn!(%url, attempt, error = %err, "artifact download failed, retrying");
-        tokio::time::sleep(opts.retry_delay * attempt).await;
-    }
+) -> Result<(tempfile::NamedTempFile, String), SourceError> {
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(opts.retry_delay)
+        .with_max_times(opts.attempts.saturating_sub(1) as usize)
+        .with_jitter();
+    (|| download_once(http, url, opts.max_download_bytes))
+        .retry(policy)
+        .sleep(tokio::time::sleep)
+        .when(|f: &Failed| f.retryable)
+        .notify(|f: &Failed, wait: Duration| {
+            tracing::warn!(%url, error = %f.error, retry_in = ?wait, "artifact download failed, retrying")
+        })
+        .await
+        .map_err(|f| f.error)
 }
 
-/// One attempt; the flag says whether trying again could help.
+/// One attempt, streamed to disk while hashing.
 async fn download_once(
     http: &reqwest::Client,
     url: &str,
     limit: u64,
-) -> Result<Vec<u8>, (SourceError, bool)> {
-    let fail = |reason: String, retry: bool| {
-        (
-            SourceError::Download {
-                url: url.into(),
-                reason,
-            },
-            retry,
-        )
+) -> Result<(tempfile::NamedTempFile, String), Failed> {
+    let fail = |reason: String, retryable: bool| Failed {
+        error: SourceError::Download {
+            url: url.into(),
+            reason,
+        },
+        retryable,
+    };
+    let too_large = || Failed {
+        error: SourceError::TooLarge {
+            url: url.into(),
+            limit,
+        },
+        retryable: false,
     };
     let resp = http
         .get(url)
         .send()
         .await
-        .map_err(|e| fail(e.to_string(), true))?;
+        .map_err(|e| fail(e.without_url().to_string(), true))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(fail(format!("HTTP {status}"), status.is_server_error()));
     }
     if resp.content_length().is_some_and(|n| n > limit) {
-        return Err((
-            SourceError::TooLarge {
-                url: url.into(),
-                limit,
-            },
-            false,
-        ));
+        return Err(too_large());
     }
-    let mut out = Vec::new();
+    let mut file = tempfile::Builder::new()
+        .prefix("osmops-download-")
+        .tempfile()
+        .map_err(|e| fail(format!("cannot create a temporary file: {e}"), false))?;
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| fail(e.to_string(), true))?;
-        // Checked while streaming: a lying or missing Content-Length cannot exhaust memory.
-        if out.len() as u64 + chunk.len() as u64 > limit {
-            return Err((
-                SourceError::TooLarge {
-                    url: url.into(),
-                    limit,
-                },
-                false,
-            ));
+        let chunk = chunk.map_err(|e| fail(e.without_url().to_string(), true))?;
+        // Checked while streaming: a lying or missing Content-Length cannot fill the disk.
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(too_large());
         }
-        out.extend_from_slice(&chunk);
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .map_err(|e| fail(format!("cannot write the download: {e}"), false))?;
     }
-    Ok(out)
+    file.flush()
+        .map_err(|e| fail(format!("cannot write the download: {e}"), false))?;
+    Ok((file, hex::encode(hasher.finalize())))
 }
 
 #[cfg(test)]
