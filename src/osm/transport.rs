@@ -336,29 +336,24 @@ impl NbiClient {
         };
         // Only a refused connection is retried: a login that timed out already cost the whole
         // request timeout, and the NBI throttles repeated logins anyway.
-        let answer = (|| async {
-            let timeout = self.budget(None).map_err(Retry::Final)?;
-            let req = s
-                .http
-                .post(&url)
-                .timeout(timeout)
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
-            self.send(req).await.map_err(|e| {
-                if e.is_connect() {
-                    Retry::Again(self.unreachable(&e))
-                } else {
-                    Retry::Final(self.unreachable(&e))
-                }
+        let answer = self
+            .retrying(|| async {
+                let timeout = self.budget(None).map_err(Retry::Final)?;
+                let req = s
+                    .http
+                    .post(&url)
+                    .timeout(timeout)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+                self.send(req).await.map_err(|e| {
+                    if e.is_connect() {
+                        Retry::Again(self.unreachable(&e))
+                    } else {
+                        Retry::Final(self.unreachable(&e))
+                    }
+                })
             })
-        })
-        .retry(self.retry_policy())
-        .sleep(tokio::time::sleep)
-        .when(Retry::again)
-        .adjust(|_, wait| self.within_deadline(wait))
-        .notify(|_, _| self.count_retry())
-        .await
-        .map_err(Retry::into_error)?;
+            .await?;
         s.counters.logins.fetch_add(1, Ordering::Relaxed);
         if !answer.status.is_success() {
             let text = String::from_utf8_lossy(&answer.body);
@@ -412,27 +407,36 @@ impl NbiClient {
         })
     }
 
-    /// Exponential backoff with jitter from `retry_base_delay`, at most `max_retries` retries.
-    fn retry_policy(&self) -> ExponentialBuilder {
+    /// Runs `attempt` until it succeeds or says `Final`: exponential backoff with jitter from
+    /// `retry_base_delay`, at most `max_retries` retries, and none that the run's deadline leaves
+    /// no time for. Every retry is counted.
+    async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, NbiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Retry>>,
+    {
         let o = &self.shared.opts;
-        ExponentialBuilder::default()
+        let policy = ExponentialBuilder::default()
             .with_min_delay(o.retry_base_delay * 2)
             .with_max_delay(o.retry_base_delay * 64)
             .with_max_times(o.max_retries as usize)
-            .with_jitter()
-    }
-
-    /// The wait before a retry, or none when the run's deadline leaves no time for it.
-    fn within_deadline(&self, wait: Option<Duration>) -> Option<Duration> {
-        let wait = wait?;
-        match self.deadline {
-            Some(d) if Instant::now() + wait >= d => None,
-            _ => Some(wait),
-        }
-    }
-
-    fn count_retry(&self) {
-        self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            .with_jitter();
+        attempt
+            .retry(policy)
+            .sleep(tokio::time::sleep)
+            .when(Retry::again)
+            .adjust(|_, wait| {
+                let wait = wait?;
+                match self.deadline {
+                    Some(d) if Instant::now() + wait >= d => None,
+                    _ => Some(wait),
+                }
+            })
+            .notify(|_, _| {
+                self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            })
+            .await
+            .map_err(Retry::into_error)
     }
 
     /// One NBI call with the token, one re-login on 401, and retries only where they are safe.
@@ -463,14 +467,7 @@ impl NbiClient {
     }
 
     async fn call_unspanned(&self, call: &Call) -> Result<Answer, NbiError> {
-        (|| self.attempt(call))
-            .retry(self.retry_policy())
-            .sleep(tokio::time::sleep)
-            .when(Retry::again)
-            .adjust(|_, wait| self.within_deadline(wait))
-            .notify(|_, _| self.count_retry())
-            .await
-            .map_err(Retry::into_error)
+        self.retrying(|| self.attempt(call)).await
     }
 
     /// One attempt of a call, with one re-login when the NBI rejects the token (revoked, NBI
