@@ -94,7 +94,7 @@ mod tests {
             "/tests/fixtures/flux-crds/example-gitrepository.yaml"
         );
         let text = std::fs::read_to_string(path).expect("vendored Flux fixture");
-        let obj: DynamicObject = serde_yaml::from_str(&text).unwrap();
+        let obj: DynamicObject = serde_saphyr::from_str(&text).unwrap();
         let s = SourceState::from_object(&obj);
         assert!(s.ready);
         let a = s.artifact.unwrap();
@@ -119,7 +119,7 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR")
             );
             let crd: serde_json::Value =
-                serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
             let r = source_resource(kind, None);
             assert_eq!(crd["spec"]["names"]["plural"], r.plural.as_str());
             assert_eq!(crd["spec"]["names"]["kind"], r.kind.as_str());
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_source_without_artifact_is_not_usable() {
-        let obj: DynamicObject = serde_yaml::from_str(
+        let obj: DynamicObject = serde_saphyr::from_str(
             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: Bucket\nmetadata: {name: b}\nstatus:\n  conditions:\n  - {type: Ready, status: \"False\", reason: BucketOperationFailed, message: access denied, lastTransitionTime: \"2026-01-01T00:00:00Z\"}\n",
         )
         .unwrap();

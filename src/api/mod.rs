@@ -369,7 +369,7 @@ pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     format!(
         "---\n{}",
-        serde_yaml::to_string(&OsmSync::crd()).expect("the CRD serializes")
+        serde_saphyr::to_string(&OsmSync::crd()).expect("the CRD serializes")
     )
 }
 
@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn crd_has_flux_like_printer_columns_validation_and_status() {
-        let crd: serde_json::Value = serde_yaml::from_str(&crd_yaml()).unwrap();
+        let crd: serde_json::Value = serde_saphyr::from_str(&crd_yaml()).unwrap();
         let v = &crd["spec"]["versions"][0];
         let cols: Vec<&str> = v["additionalPrinterColumns"]
             .as_array()
@@ -424,12 +424,12 @@ mod tests {
 
     #[test]
     fn spec_defaults_follow_flux() {
-        let s: OsmSyncSpec = serde_yaml::from_str(
+        let s: OsmSyncSpec = serde_saphyr::from_str(
             "sourceRef: {kind: GitRepository, name: repo}\ninterval: 5m\nosm: {secretRef: {name: osm}}\n",
         )
         .unwrap();
         assert!(s.wait && !s.prune && !s.suspend);
         assert!(!s.osm.insecure_skip_tls_verify);
-        assert!(serde_yaml::from_str::<OsmSyncSpec>("sourceRef: {kind: HelmRepository, name: r}\ninterval: 5m\nosm: {secretRef: {name: o}}\n").is_err());
+        assert!(serde_saphyr::from_str::<OsmSyncSpec>("sourceRef: {kind: HelmRepository, name: r}\ninterval: 5m\nosm: {secretRef: {name: o}}\n").is_err());
     }
 }

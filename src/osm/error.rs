@@ -93,7 +93,7 @@ impl NbiError {
 pub fn parse_error_body(status: u16, text: &str) -> NbiErrorBody {
     let parsed: Option<serde_json::Value> = serde_json::from_str(text)
         .ok()
-        .or_else(|| serde_yaml::from_str(text).ok());
+        .or_else(|| serde_saphyr::from_str(text).ok());
     let field = |k: &str| {
         parsed
             .as_ref()

@@ -95,7 +95,7 @@ impl Default for Seed {
 
 impl Seed {
     pub fn from_yaml(text: &str) -> Result<Seed, String> {
-        serde_yaml::from_str(text).map_err(|e| format!("invalid simulator seed: {e}"))
+        serde_saphyr::from_str(text).map_err(|e| format!("invalid simulator seed: {e}"))
     }
 }
 

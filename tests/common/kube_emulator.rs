@@ -463,7 +463,7 @@ async fn handle(
 
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, Response<Body>> {
     let parsed = if content_type.contains("yaml") {
-        serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string())
+        serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string())
     } else {
         serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
     };
