@@ -518,6 +518,9 @@ async fn the_controller_binary_runs_from_a_kubeconfig_and_stops_gracefully() {
             .any(|l| l.starts_with('{') && l.contains("controller stopped")),
         "JSON logs: {logs}"
     );
+    // The lease was handed over on the way out, not left to expire.
+    let lease = leases.get("osmops-controller-leader").await.unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity, None, "{logs}");
     assert!(!logs.contains("\"admin\""), "no credentials in logs");
 }
 
@@ -841,4 +844,90 @@ async fn blocked_work_is_ready_false_with_the_reason_and_a_refused_prune_changes
     assert_eq!(w.sim.ns_instances().len(), before, "nothing deleted");
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), ctl).await;
+}
+
+/// client-go's rule: a lease is expired when its record has not changed for its duration *as
+/// observed on this node*; the holder's `renewTime` is never compared with the local clock.
+#[tokio::test]
+async fn a_lease_renewed_by_a_node_with_a_skewed_clock_is_not_stolen() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let w = world().await;
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), "ops");
+    // The other node's clock is an hour behind ours: by wall clocks its lease is long expired.
+    let skewed = |n: i64| {
+        MicroTime(
+            k8s_openapi::jiff::Timestamp::now()
+                .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600 - n))
+                .unwrap(),
+        )
+    };
+    let mut lease = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some("leader".into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("other-node".into()),
+            lease_duration_seconds: Some(1),
+            renew_time: Some(skewed(0)),
+            ..Default::default()
+        }),
+    };
+    lease = leases.create(&PostParams::default(), &lease).await.unwrap();
+    let le = LeaderElection::new(
+        w.client.clone(),
+        "ops",
+        "leader",
+        "me",
+        Duration::from_secs(1),
+    );
+    // While the other node keeps renewing, we never take over.
+    for n in 1..=6 {
+        assert!(
+            !le.try_acquire_or_renew().await.unwrap(),
+            "stolen at renewal {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lease.spec.as_mut().unwrap().renew_time = Some(skewed(n));
+        lease = leases
+            .replace("leader", &PostParams::default(), &lease)
+            .await
+            .unwrap();
+    }
+    assert!(!le.try_acquire_or_renew().await.unwrap());
+    // It stops renewing: after its duration, observed here, the lease is ours.
+    let stopped = Instant::now();
+    while !le.try_acquire_or_renew().await.unwrap() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(1),
+        "took over before the lease lapsed"
+    );
+    let spec = leases.get("leader").await.unwrap().spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("me"));
+    assert_eq!(spec.lease_transitions, Some(1));
+
+    // A clean shutdown releases it: the next instance takes over at once.
+    le.release().await;
+    let next = LeaderElection::new(
+        w.client.clone(),
+        "ops",
+        "leader",
+        "next",
+        Duration::from_secs(30),
+    );
+    assert!(
+        next.try_acquire_or_renew().await.unwrap(),
+        "a released lease is free"
+    );
+    // Release never clears a lease someone else holds.
+    le.release().await;
+    let spec = leases.get("leader").await.unwrap().spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("next"));
 }

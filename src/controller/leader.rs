@@ -1,7 +1,12 @@
-//! Leader election on a `coordination.k8s.io/v1` Lease: acquire when free or expired, renew
-//! periodically, report loss so the process can stop reconciling.
+//! Leader election on a `coordination.k8s.io/v1` Lease, the way client-go's leaderelection does
+//! it: acquire when free or expired, renew periodically, stop leading when renewal has failed for
+//! the renew deadline, and release the lease on a clean shutdown.
+//!
+//! Expiry is judged on the local monotonic clock: the time this instance *observed* the lease
+//! record change, never the holder's `renewTime` against our wall clock (nodes' clocks differ).
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -9,11 +14,21 @@ use k8s_openapi::jiff;
 use kube::api::{Api, PostParams};
 use kube::Client;
 
+/// The part of the lease record whose change proves the holder is alive.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Observed {
+    holder: String,
+    renew_time: Option<jiff::Timestamp>,
+    transitions: i32,
+}
+
 pub struct LeaderElection {
     api: Api<Lease>,
     name: String,
     identity: String,
     lease_duration: Duration,
+    /// The last record seen and when (local clock) it was first seen.
+    observed: Mutex<Option<(Observed, Instant)>>,
 }
 
 impl LeaderElection {
@@ -29,6 +44,7 @@ impl LeaderElection {
             name: name.into(),
             identity: identity.into(),
             lease_duration,
+            observed: Mutex::new(None),
         }
     }
 
@@ -36,10 +52,30 @@ impl LeaderElection {
         self.lease_duration / 3
     }
 
+    /// How long the leader keeps reconciling without a successful renewal (client-go's
+    /// RenewDeadline, 2/3 of the lease): it stops before another instance may take over.
+    pub fn renew_deadline(&self) -> Duration {
+        self.lease_duration * 2 / 3
+    }
+
+    /// Records `record` as seen now unless it is the one seen before; returns when it was first
+    /// seen.
+    fn observe(&self, record: Observed) -> Instant {
+        let mut seen = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+        match &*seen {
+            Some((r, at)) if *r == record => *at,
+            _ => {
+                let now = Instant::now();
+                *seen = Some((record, now));
+                now
+            }
+        }
+    }
+
     /// One attempt to take or keep the lease. Ok(true) when we hold it afterwards.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
         let now = jiff::Timestamp::now();
-        let secs = self.lease_duration.as_secs() as i32;
+        let secs = self.lease_duration.as_secs().clamp(1, i32::MAX as u64) as i32;
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -64,10 +100,17 @@ impl LeaderElection {
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-            (Some(t), Some(d)) => t.0.as_second() + i64::from(d) < now.as_second(),
-            _ => true,
-        };
+        let seen_at = self.observe(Observed {
+            holder: holder.clone(),
+            renew_time: spec.renew_time.as_ref().map(|t| t.0),
+            transitions: spec.lease_transitions.unwrap_or(0),
+        });
+        // The holder's own duration counts (it may differ from ours), from when we saw it renew.
+        let held_for = spec
+            .lease_duration_seconds
+            .map(|d| Duration::from_secs(d.max(0) as u64))
+            .unwrap_or(self.lease_duration);
+        let expired = seen_at.elapsed() > held_for;
         if holder != self.identity && !holder.is_empty() && !expired {
             return Ok(false);
         }
@@ -105,25 +148,56 @@ impl LeaderElection {
         }
     }
 
-    /// Renews until renewal fails for longer than the lease duration; then returns (leadership lost).
+    /// Renews until no renewal has succeeded for the renew deadline, or another instance holds
+    /// the lease; then returns (leadership lost).
     pub async fn hold(&self) {
-        let mut last_ok = std::time::Instant::now();
+        let mut last_ok = Instant::now();
         loop {
             tokio::time::sleep(self.renew_period()).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_ok = std::time::Instant::now(),
-                Ok(false) => {
+            let attempt = tokio::time::timeout(
+                self.renew_deadline().saturating_sub(last_ok.elapsed()),
+                self.try_acquire_or_renew(),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(true)) => last_ok = Instant::now(),
+                Ok(Ok(false)) => {
                     tracing::error!(lease = %self.name, "leadership lost to another instance");
                     return;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot renew the leader lease");
-                    if last_ok.elapsed() > self.lease_duration {
-                        tracing::error!("leader lease expired without renewal");
-                        return;
-                    }
-                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew the leader lease"),
+                Err(_) => tracing::warn!("renewing the leader lease timed out"),
             }
+            if last_ok.elapsed() >= self.renew_deadline() {
+                tracing::error!(lease = %self.name, "leader lease not renewed within the renew deadline");
+                return;
+            }
+        }
+    }
+
+    /// Gives the lease up (client-go's ReleaseOnCancel): empty holder, so the next instance takes
+    /// over at once instead of waiting for expiry. Only ever clears a lease this instance holds.
+    pub async fn release(&self) {
+        let result = async {
+            let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+                return Ok(());
+            };
+            let spec = lease.spec.get_or_insert_with(Default::default);
+            if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+                return Ok(());
+            }
+            spec.holder_identity = None;
+            spec.lease_duration_seconds = Some(1);
+            spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+            self.api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+                .map(|_| ())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(lease = %self.name, "leader lease released"),
+            Err(e) => tracing::warn!(error = %e, "cannot release the leader lease; it will expire"),
         }
     }
 }

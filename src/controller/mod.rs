@@ -296,18 +296,26 @@ pub async fn run_with_leader_election(
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let mut stopped = stop_rx.clone();
         let hold = async {
-            tokio::select! {
-                _ = le.hold() => tracing::error!("leadership lost: stopping"),
-                _ = stopped.changed() => {}
-            }
+            let shutting_down = tokio::select! {
+                _ = le.hold() => {
+                    tracing::error!("leadership lost: stopping");
+                    false
+                }
+                _ = stopped.changed() => true,
+            };
             let _ = done_tx.send(());
+            shutting_down
         };
-        tokio::join!(
+        let ((), shutting_down) = tokio::join!(
             run(ctx, async move {
                 let _ = done_rx.await;
             }),
             hold
         );
+        // Reconciling has stopped: hand the lease over now rather than after it expires.
+        if shutting_down {
+            le.release().await;
+        }
     };
     tokio::select! {
         _ = lead => {}
