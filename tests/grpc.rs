@@ -6,144 +6,55 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::artifacts::{tar_dir, ArtifactServer};
-use common::kube_emulator::KubeEmulator;
+use common::world::*;
 use common::*;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::ByteString;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use osmops::api::flux::source_resource;
-use osmops::api::{OsmSync, SourceKind};
-use osmops::controller::{self, Context, ControllerOptions, Metrics};
+use kube::api::{Api, Patch, PatchParams};
+use osmops::api::OsmSync;
+use osmops::controller::{self, Context};
 use osmops::grpc::pb::osm_ops_client::OsmOpsClient;
 use osmops::grpc::pb::{self, event::Kind};
 use osmops::grpc::{GrpcOptions, TlsFiles};
-use osmops::sim::Simulator;
-use osmops::source::FetchOptions;
 use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
 
+/// The shared controller test world, with the controller running and its context kept for the
+/// gRPC server.
 struct World {
-    _emu: KubeEmulator,
-    sim: Simulator,
-    artifacts: ArtifactServer,
-    client: kube::Client,
+    base: common::world::World,
     ctx: Arc<Context>,
 }
 
-async fn secret(client: &kube::Client, name: &str, url: &str) {
-    secret_with(client, name, url, "admin", "admin").await
-}
-
-async fn secret_with(client: &kube::Client, name: &str, url: &str, user: &str, password: &str) {
-    let data = [
-        ("url", url),
-        ("user", user),
-        ("password", password),
-        ("project", "admin"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
-    .collect();
-    let s = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(data),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), "ops")
-        .create(&PostParams::default(), &s)
-        .await
-        .unwrap();
+impl std::ops::Deref for World {
+    type Target = common::world::World;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 impl World {
     async fn new() -> World {
-        let emu = KubeEmulator::start().await;
-        let sim = fast_sim().await;
-        let artifacts = ArtifactServer::start().await;
-        let client = emu.client();
-        secret(&client, "osm-creds", &sim.url()).await;
-        let res = source_resource(SourceKind::GitRepository, None);
-        let mut obj = DynamicObject::new("repo", &res);
-        obj.data = json!({"spec": {"interval": "1m", "url": "https://git.example.org/osm.git"}});
-        Api::<DynamicObject>::namespaced_with(client.clone(), "ops", &res)
-            .create(&PostParams::default(), &obj)
-            .await
-            .unwrap();
-        let opts = ControllerOptions {
-            requeue_dependency: Duration::from_secs(1),
-            poll_interval: Duration::from_millis(20),
-            fetch: FetchOptions {
-                localhost_override: None,
-                retry_delay: Duration::from_millis(10),
-                ..FetchOptions::default()
-            },
-            ..ControllerOptions::default()
-        };
-        let ctx = Arc::new(Context::new(
-            client.clone(),
-            opts,
-            Arc::new(Metrics::default()),
-            "ctl".into(),
-        ));
+        let base = world().await;
+        let ctx = context(&base.client, "ctl");
         tokio::spawn(controller::run(ctx.clone(), std::future::pending::<()>()));
-        World {
-            _emu: emu,
-            sim,
-            artifacts,
-            client,
-            ctx,
-        }
+        World { base, ctx }
     }
 
-    async fn publish(&self, rev: &str, dir: &std::path::Path) {
-        let (url, digest) = self.artifacts.publish(
-            &format!("{}.tar.gz", rev.replace([':', '@'], "_")),
-            tar_dir(dir),
-        );
-        let res = source_resource(SourceKind::GitRepository, None);
-        let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-11-24T10:00:00Z"}],
-            "artifact": {"url": url, "revision": rev, "digest": digest}}});
-        Api::<DynamicObject>::namespaced_with(self.client.clone(), "ops", &res)
-            .patch_status("repo", &PatchParams::default(), &Patch::Merge(status))
-            .await
-            .unwrap();
-    }
-
+    /// An OsmSync reading `repo` with the credentials in Secret `secret`; no prune, retries an
+    /// hour apart (these tests look at one reconcile at a time).
     async fn create_sync(&self, name: &str, secret: &str) {
-        let s: OsmSync = serde_json::from_value(json!({
-            "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": name, "namespace": "ops"},
-            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "retryInterval": "1h", "timeout": "30s",
-                     "osm": {"secretRef": {"name": secret}}}
-        }))
-        .unwrap();
-        Api::<OsmSync>::namespaced(self.client.clone(), "ops")
-            .create(&PostParams::default(), &s)
+        self.base
+            .create_sync_with(
+                name,
+                json!({"retryInterval": "1h", "prune": false, "osm": {"secretRef": {"name": secret}}}),
+            )
             .await
-            .unwrap();
     }
 
     async fn wait_applied(&self, name: &str, rev: &str) {
-        let api: Api<OsmSync> = Api::namespaced(self.client.clone(), "ops");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = api.get_opt(name).await.unwrap() {
-                if s.is_ready()
-                    && s.status
-                        .as_ref()
-                        .and_then(|st| st.last_applied_revision.as_deref())
-                        == Some(rev)
-                {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "{name} never applied {rev}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.base
+            .wait_for(name, &format!("{rev} applied"), |s| applied(s, rev))
+            .await;
     }
 
     /// Starts the gRPC server on an ephemeral port; returns its address.
@@ -438,7 +349,7 @@ async fn syncs_plans_operations_previews_and_errors() {
     );
 
     // OSM down → UNAVAILABLE; credentials never echoed.
-    secret_with(
+    create_secret(
         &w.client,
         "osm-down",
         "http://127.0.0.1:9/osm",

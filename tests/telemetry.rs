@@ -5,22 +5,13 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::artifacts::{tar_dir, ArtifactServer};
-use common::kube_emulator::KubeEmulator;
+use common::world::*;
 use common::*;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::ByteString;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use osmops::api::flux::source_resource;
-use osmops::api::{OsmSync, SourceKind};
-use osmops::controller::{self, Context, ControllerOptions, Metrics};
-use osmops::source::FetchOptions;
+use osmops::controller;
 use prost::Message;
-use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Clone, Debug)]
@@ -189,72 +180,16 @@ async fn a_reconcile_is_one_trace_with_phase_nbi_and_follow_spans() {
     // Current-thread runtime: every task of this test runs under this subscriber.
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let emu = KubeEmulator::start().await;
-    let sim = fast_sim().await;
-    let artifacts = ArtifactServer::start().await;
-    let client = emu.client();
-    let data = [
-        ("url", sim.url()),
-        ("user", "admin".into()),
-        ("password", "admin".into()),
-    ]
-    .into_iter()
-    .map(|(k, v): (&str, String)| (k.to_owned(), ByteString(v.into_bytes())))
-    .collect();
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("osm".into()),
-            ..Default::default()
-        },
-        data: Some(data),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), "ops")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let res = source_resource(SourceKind::GitRepository, None);
-    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ops", &res);
-    let mut obj = DynamicObject::new("repo", &res);
-    obj.data = json!({"spec": {"interval": "1m", "url": "https://git.example.org/osm.git"}});
-    repos.create(&PostParams::default(), &obj).await.unwrap();
-    let (url, digest) = artifacts.publish("r.tar.gz", tar_dir(repo(&[("ldap", Some("1"))]).path()));
-    let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-11-24T10:00:00Z"}],
-        "artifact": {"url": url, "revision": "main@sha1:otel", "digest": digest}}});
-    repos
-        .patch_status("repo", &PatchParams::default(), &Patch::Merge(status))
-        .await
-        .unwrap();
-    let opts = ControllerOptions {
-        poll_interval: Duration::from_millis(20),
-        fetch: FetchOptions {
-            localhost_override: None,
-            ..FetchOptions::default()
-        },
-        ..ControllerOptions::default()
-    };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        opts,
-        Arc::new(Metrics::default()),
-        "ctl".into(),
-    ));
+    let w = world().await;
+    w.publish("main@sha1:otel", repo(&[("ldap", Some("1"))]).path())
+        .await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let ctl = tokio::spawn(controller::run(ctx, async move {
+    let ctl = tokio::spawn(controller::run(context(&w.client, "ctl"), async move {
         let _ = stop_rx.await;
     }));
-    let sync: OsmSync = serde_json::from_value(json!({
-        "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": "demo", "namespace": "ops"},
-        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "osm": {"secretRef": {"name": "osm"}}}
-    }))
-    .unwrap();
-    let syncs: Api<OsmSync> = Api::namespaced(client.clone(), "ops");
-    syncs.create(&PostParams::default(), &sync).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !syncs.get("demo").await.unwrap().is_ready() {
-        assert!(Instant::now() < deadline, "not Ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    w.create_sync("demo").await;
+    w.wait_for("demo", "Ready", |s| applied(s, "main@sha1:otel"))
+        .await;
     let _ = stop_tx.send(());
     ctl.await.unwrap();
     let flushed = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,182 @@
+//! One test world for the controller tests (tests/controller_e2e.rs, tests/grpc.rs,
+//! tests/telemetry.rs): the Kubernetes API emulator, the NBI simulator, an artifact server like
+//! source-controller's, a Secret `osm-creds` and a GitRepository `repo` in namespace `ops`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use osmops::api::flux::source_resource;
+use osmops::api::{OsmSync, SourceKind};
+use osmops::controller::{Context, ControllerOptions, Metrics};
+use osmops::sim::Simulator;
+use osmops::source::FetchOptions;
+use serde_json::json;
+
+use super::artifacts::{tar_dir, ArtifactServer};
+use super::fast_sim;
+use super::kube_emulator::KubeEmulator;
+
+pub struct World {
+    pub emu: KubeEmulator,
+    pub sim: Simulator,
+    pub artifacts: ArtifactServer,
+    pub client: kube::Client,
+}
+
+pub fn ctl_opts() -> ControllerOptions {
+    ControllerOptions {
+        requeue_dependency: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(20),
+        fetch: FetchOptions {
+            localhost_override: None,
+            retry_delay: Duration::from_millis(10),
+            ..FetchOptions::default()
+        },
+        ..ControllerOptions::default()
+    }
+}
+
+pub fn context(client: &kube::Client, identity: &str) -> Arc<Context> {
+    Arc::new(Context::new(
+        client.clone(),
+        ctl_opts(),
+        Arc::new(Metrics::default()),
+        identity.into(),
+    ))
+}
+
+pub async fn world() -> World {
+    let sim = fast_sim().await;
+    let url = sim.url();
+    world_with(sim, &url, "admin", "admin").await
+}
+
+/// Creates the Secret `name` in namespace ops with an OSM URL and credentials.
+pub async fn create_secret(
+    client: &kube::Client,
+    name: &str,
+    url: &str,
+    user: &str,
+    password: &str,
+) {
+    let data = [
+        ("url", url.to_owned()),
+        ("user", user.to_owned()),
+        ("password", password.to_owned()),
+        ("project", "admin".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), ByteString(v.into_bytes())))
+    .collect();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), "ops")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
+pub async fn world_with(sim: Simulator, url: &str, user: &str, password: &str) -> World {
+    let emu = KubeEmulator::start().await;
+    let artifacts = ArtifactServer::start().await;
+    let client = emu.client();
+    create_secret(&client, "osm-creds", url, user, password).await;
+    let repo_res = source_resource(SourceKind::GitRepository, None);
+    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ops", &repo_res);
+    let mut obj = DynamicObject::new("repo", &repo_res);
+    obj.data = json!({"spec": {"interval": "1m", "url": "https://git.example.org/osm.git"}});
+    repos.create(&PostParams::default(), &obj).await.unwrap();
+    World {
+        emu,
+        sim,
+        artifacts,
+        client,
+    }
+}
+
+impl World {
+    /// Publishes a repository as a new artifact revision of the GitRepository (as source-controller would).
+    pub async fn publish(&self, rev: &str, dir: &std::path::Path) {
+        let (url, digest) = self.artifacts.publish(
+            &format!("{}.tar.gz", rev.replace([':', '@'], "_")),
+            tar_dir(dir),
+        );
+        let repos: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            "ops",
+            &source_resource(SourceKind::GitRepository, None),
+        );
+        let status = json!({"status": {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": format!("stored artifact for revision '{rev}'"), "lastTransitionTime": "2026-11-24T10:00:00Z"}],
+            "artifact": {"url": url, "revision": rev, "digest": digest, "lastUpdateTime": "2026-11-24T10:00:00Z"}}});
+        repos
+            .patch_status("repo", &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .unwrap();
+    }
+
+    pub fn syncs(&self) -> Api<OsmSync> {
+        Api::namespaced(self.client.clone(), "ops")
+    }
+
+    pub async fn create_sync(&self, name: &str) {
+        self.create_sync_with(name, json!({})).await
+    }
+
+    /// Creates an OsmSync whose spec is the default one with `overrides` merged in.
+    pub async fn create_sync_with(&self, name: &str, overrides: serde_json::Value) {
+        let mut spec = json!({"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1h", "retryInterval": "2s",
+                     "timeout": "30s", "prune": true, "osm": {"secretRef": {"name": "osm-creds"}}});
+        for (k, v) in overrides.as_object().expect("overrides are an object") {
+            spec[k] = v.clone();
+        }
+        let sync: OsmSync = serde_json::from_value(json!({
+            "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": name, "namespace": "ops"},
+            "spec": spec
+        }))
+        .unwrap();
+        self.syncs()
+            .create(&PostParams::default(), &sync)
+            .await
+            .unwrap();
+    }
+
+    /// Waits until `check` holds for the OsmSync, or fails with its last status.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&OsmSync) -> bool,
+    ) -> OsmSync {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let s = self.syncs().get_opt(name).await.unwrap();
+            if let Some(s) = &s {
+                if check(s) {
+                    return s.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}: {:#?}", s.map(|s| s.status));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub fn applied(s: &OsmSync, rev: &str) -> bool {
+    s.is_ready()
+        && s.status
+            .as_ref()
+            .and_then(|st| st.last_applied_revision.as_deref())
+            == Some(rev)
+}
