@@ -9,17 +9,9 @@ use std::time::{Duration, Instant};
 use common::world::*;
 use common::*;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use osmops::api::OsmSync;
 use osmops::controller::{self, LeaderElection};
 use osmops::sim::Simulator;
 use serde_json::json;
-
-fn ready_reason(s: &OsmSync) -> Option<String> {
-    s.status
-        .as_ref()
-        .and_then(|st| st.condition("Ready"))
-        .map(|c| c.reason.clone())
-}
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new("kubectl")
@@ -134,20 +126,12 @@ async fn gitops_lifecycle_through_the_real_controller() {
         dir.path(),
     )
     .await;
-    let s = w
-        .wait_for("demo", "validation failure", |s| {
-            ready_reason(s).as_deref() == Some("ValidationFailed")
-        })
-        .await;
-    let st = s.status.unwrap();
-    let ready = st.condition("Ready").unwrap();
-    assert_eq!(ready.status, "False");
+    let (st, message) = w.wait_for_reason("demo", "ValidationFailed").await;
+    assert_eq!(st.condition("Ready").unwrap().status, "False");
     assert!(
-        ready
-            .message
+        message
             .contains("broken.osmops.yaml (document 1): field 'nsdName': missing required field"),
-        "{}",
-        ready.message
+        "{message}"
     );
     assert_eq!(
         st.last_attempted_revision.as_deref(),
@@ -386,17 +370,8 @@ async fn one_tenants_absurd_durations_do_not_stop_the_controller_for_the_others(
     )
     .await;
     w.create_sync("demo").await;
-    let bad = w
-        .wait_for("absurd", "InvalidSpec", |s| {
-            ready_reason(s).as_deref() == Some("InvalidSpec")
-        })
-        .await;
-    let st = bad.status.unwrap();
-    assert!(
-        st.condition("Ready").unwrap().message.contains("8760h"),
-        "{:?}",
-        st.condition("Ready")
-    );
+    let (st, message) = w.wait_for_reason("absurd", "InvalidSpec").await;
+    assert!(message.contains("8760h"), "{message}");
     assert_eq!(st.condition("Stalled").unwrap().status, "True");
     w.wait_for("demo", "the other OsmSync applied", |s| applied(s, rev))
         .await;
@@ -486,18 +461,7 @@ async fn a_password_never_shows_in_controller_logs_events_status_or_grpc() {
     .await;
     w.wait_for("demo", "applied", |s| applied(s, "main@sha1:dddd"))
         .await;
-    let down = w
-        .wait_for("down", "OSM unreachable", |s| {
-            ready_reason(s).as_deref() == Some("OSMUnreachable")
-        })
-        .await;
-    let msg = &down
-        .status
-        .as_ref()
-        .unwrap()
-        .condition("Ready")
-        .unwrap()
-        .message;
+    let (_, msg) = w.wait_for_reason("down", "OSMUnreachable").await;
     assert!(
         msg.contains("http://127.0.0.1:9/osm"),
         "the URL is shown without user-info: {msg}"
@@ -577,10 +541,7 @@ async fn a_broken_ns_is_reported_until_remediation_recreates_it() {
     }));
     w.create_sync("demo").await;
     // The failed instantiate is reported with OSM's message...
-    w.wait_for("demo", "OperationFailed", |s| {
-        ready_reason(s).as_deref() == Some("OperationFailed")
-    })
-    .await;
+    w.wait_for_reason("demo", "OperationFailed").await;
     // ...and on the retry the NS is never "unchanged": broken, Stalled, nothing sent.
     let s = w
         .wait_for("demo", "broken and stalled", |s| {
@@ -653,38 +614,19 @@ async fn blocked_work_is_ready_false_with_the_reason_and_a_refused_prune_changes
         .unwrap();
     write(dir.path(), "a.osmops.yaml", &ns_doc("a", Some("5")));
     w.publish("main@sha1:ff01", dir.path()).await;
-    let s = w
-        .wait_for("demo", "ProgressingWithRetry", |s| {
-            ready_reason(s).as_deref() == Some("ProgressingWithRetry")
-        })
-        .await;
-    let st = s.status.unwrap();
-    let ready = st.condition("Ready").unwrap();
-    assert_eq!(ready.status, "False");
+    let (st, message) = w.wait_for_reason("demo", "ProgressingWithRetry").await;
+    assert_eq!(st.condition("Ready").unwrap().status, "False");
     assert!(
-        ready
-            .message
-            .contains("2 NS instances in OSM are named 'a'"),
-        "{}",
-        ready.message
+        message.contains("2 NS instances in OSM are named 'a'"),
+        "{message}"
     );
     assert_eq!(st.condition("Reconciling").unwrap().status, "True");
     // An emptied revision: the prune guard refuses, nothing is deleted.
     let empty = tempfile::tempdir().unwrap();
     let before = w.sim.ns_instances().len();
     w.publish("main@sha1:ff02", empty.path()).await;
-    let s = w
-        .wait_for("demo", "PruneGuard", |s| {
-            ready_reason(s).as_deref() == Some("PruneGuard")
-        })
-        .await;
-    assert!(s
-        .status
-        .unwrap()
-        .condition("Ready")
-        .unwrap()
-        .message
-        .contains("spec.allowEmpty"),);
+    let (_, message) = w.wait_for_reason("demo", "PruneGuard").await;
+    assert!(message.contains("spec.allowEmpty"), "{message}");
     assert_eq!(w.sim.ns_instances().len(), before, "nothing deleted");
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), ctl).await;

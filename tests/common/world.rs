@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use osmops::api::flux::source_resource;
-use osmops::api::{OsmSync, SourceKind};
+use osmops::api::{OsmSync, OsmSyncStatus, SourceKind};
 use osmops::controller::{Context, ControllerOptions, Metrics};
 use osmops::sim::Simulator;
 use osmops::source::FetchOptions;
@@ -150,6 +150,17 @@ impl World {
             .unwrap();
     }
 
+    /// Waits until the OsmSync's Ready condition has `reason`; returns its status and the Ready
+    /// condition's message.
+    pub async fn wait_for_reason(&self, name: &str, reason: &str) -> (OsmSyncStatus, String) {
+        let s = self
+            .wait_for(name, reason, |s| ready_reason(s).as_deref() == Some(reason))
+            .await;
+        let status = s.status.expect("a Ready condition means a status");
+        let message = status.condition("Ready").expect("Ready").message.clone();
+        (status, message)
+    }
+
     /// Waits until `check` holds for the OsmSync, or fails with its last status.
     pub async fn wait_for(
         &self,
@@ -171,6 +182,14 @@ impl World {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The reason of the OsmSync's Ready condition.
+pub fn ready_reason(s: &OsmSync) -> Option<String> {
+    s.status
+        .as_ref()
+        .and_then(|st| st.condition("Ready"))
+        .map(|c| c.reason.clone())
 }
 
 pub fn applied(s: &OsmSync, rev: &str) -> bool {
