@@ -42,14 +42,12 @@ impl opentelemetry_http::HttpClient for OtlpHttpClient {
         request: http::Request<bytes::Bytes>,
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
         let (parts, body) = request.into_parts();
-        let mut req = self
+        let resp = self
             .0
             .request(parts.method, parts.uri.to_string())
-            .body(body.to_vec());
-        for (k, v) in &parts.headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send()?;
+            .headers(parts.headers)
+            .body(body.to_vec())
+            .send()?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes()?;
