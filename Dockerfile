@@ -15,7 +15,7 @@ COPY benches benches
 COPY tests tests
 # The version is baked into the binary (`osmops --version` and the startup log line).
 ENV OSMOPS_VERSION=${VERSION}
-RUN cargo build --release --locked --bin osmops && strip target/release/osmops
+RUN cargo build --release --locked --no-default-features --bin osmops && strip target/release/osmops
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev

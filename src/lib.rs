@@ -13,6 +13,7 @@ pub mod model;
 pub mod osm;
 pub mod plan;
 pub mod repo;
+#[cfg(feature = "simulator")]
 pub mod sim;
 pub mod source;
 pub mod telemetry;

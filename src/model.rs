@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use k8s_openapi::jiff;
+pub use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::osm::OpRecord;
@@ -157,7 +157,7 @@ impl fmt::Display for OperationState {
 pub struct Observed {
     pub state: OperationState,
     pub error: Option<String>,
-    pub end_time: Option<f64>,
+    pub end_time: Option<Timestamp>,
 }
 
 /// The one rule for how an operation progresses, given what OSM answered for it (`None`: 404).
@@ -169,33 +169,51 @@ pub fn observe(op_type: &str, fetched: Option<&OpRecord>) -> Observed {
         Some(rec) => Observed {
             state: rec.operation_state.clone(),
             error: (rec.is_terminal() && !rec.succeeded()).then(|| rec.failure_message()),
-            end_time: rec.is_terminal().then_some(rec.status_entered_time),
+            end_time: rec
+                .is_terminal()
+                .then(|| rec.status_entered_time.unwrap_or_else(Timestamp::now)),
         },
         None if op_type == "terminate" => Observed {
             state: OperationState::Completed,
             error: None,
-            end_time: Some(crate::osm::now_epoch()),
+            end_time: Some(Timestamp::now()),
         },
         None => Observed {
             state: OperationState::Failed,
             error: Some("operation disappeared from OSM before it ended".into()),
-            end_time: Some(crate::osm::now_epoch()),
+            end_time: Some(Timestamp::now()),
         },
     }
 }
 
 /// Now, as Kubernetes writes times (RFC 3339, second precision, UTC).
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    rfc3339(Timestamp::now())
 }
 
-/// Seconds since the epoch (as OSM records times) as RFC 3339.
-pub fn epoch_rfc3339(epoch: f64) -> String {
-    jiff::Timestamp::from_second(epoch as i64)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| format!("{epoch:.0}"))
+/// A time as Kubernetes writes it (RFC 3339, second precision, UTC).
+pub fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A time as OSM writes it (seconds since the epoch, with a fraction), read once at the edge:
+/// `None` for OSM's "not set" (0, negative, or out of range).
+pub fn from_osm_epoch(secs: f64) -> Option<Timestamp> {
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    // Whole seconds and the fraction apart: seconds × 1e9 would lose precision in an f64.
+    let whole = secs.trunc();
+    if whole >= i64::MAX as f64 {
+        return None;
+    }
+    let nanos = (((secs - whole) * 1e9).round() as i32).min(999_999_999);
+    Timestamp::new(whole as i64, nanos).ok()
+}
+
+/// A time as Kubernetes writes it, read back; `None` when empty or not RFC 3339.
+pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -229,5 +247,17 @@ mod tests {
         let o = observe("action", None);
         assert_eq!(o.state, OperationState::Failed);
         assert!(o.error.unwrap().contains("disappeared"));
+    }
+
+    #[test]
+    fn osm_epochs_are_read_once_with_their_fraction_and_nonsense_is_unset() {
+        let t = from_osm_epoch(1_700_000_000.25).unwrap();
+        assert_eq!(t.as_millisecond(), 1_700_000_000_250);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(from_osm_epoch(bad), None, "{bad}");
+        }
+        assert_eq!(parse_rfc3339(&rfc3339(t)).unwrap().as_second(), 1_700_000_000);
+        assert_eq!(parse_rfc3339(""), None);
     }
 }

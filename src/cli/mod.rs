@@ -5,6 +5,7 @@ mod controller;
 mod output;
 mod owner;
 mod remote;
+#[cfg(feature = "simulator")]
 mod sim;
 mod state;
 mod sync;
@@ -34,6 +35,7 @@ enum Command {
     /// Make OSM match the repository: onboard packages, create/upgrade NS instances, prune.
     Apply(sync::ApplyArgs),
     /// Run the OSM NBI simulator.
+    #[cfg(feature = "simulator")]
     Sim(sim::SimArgs),
     /// Print the OsmSync CustomResourceDefinition (YAML), generated from the Rust types.
     Crd,
@@ -99,6 +101,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plan(args) => sync::run_plan(args).await,
             Command::Apply(args) => sync::run_apply(args).await,
+            #[cfg(feature = "simulator")]
             Command::Sim(args) => sim::run_sim(args).await,
             Command::Crd => {
                 print!("{}", crate::api::crd_yaml());

@@ -4,13 +4,18 @@
 //! a silent fallback to the simulator.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
 use super::CliError;
 use crate::osm::{redact_url, ClientOptions, Credentials, NbiClient, Secret};
-use crate::sim::{SimConfig, Simulator};
+
+/// The embedded simulator kept alive by a target; a build without the `simulator` feature has
+/// none (the controller image does not need it).
+#[cfg(feature = "simulator")]
+type EmbeddedSimulator = crate::sim::Simulator;
+#[cfg(not(feature = "simulator"))]
+type EmbeddedSimulator = std::convert::Infallible;
 
 /// Where OSM is and how to log in. Every value may come from an `OSMOPS_*` variable; clap never
 /// shows their values (`--help` included).
@@ -83,9 +88,10 @@ pub struct Target {
     pub shown: String,
     pub project: String,
     /// The embedded simulator, kept running as long as the target is used.
-    pub _simulator: Option<Simulator>,
+    pub _simulator: Option<EmbeddedSimulator>,
 }
 
+#[cfg(feature = "simulator")]
 pub const EMBEDDED: &str = "embedded-simulator";
 
 impl TargetArgs {
@@ -190,7 +196,17 @@ impl TargetArgs {
     }
 }
 
+#[cfg(not(feature = "simulator"))]
 async fn embedded() -> Result<Target, CliError> {
+    Err(CliError::Input(
+        "no OSM setting given, and this osmops was built without the embedded simulator (cargo feature `simulator`): give --osm-url, --user and --password (or OSMOPS_URL, OSMOPS_USER, OSMOPS_PASSWORD); nothing was sent".into(),
+    ))
+}
+
+#[cfg(feature = "simulator")]
+async fn embedded() -> Result<Target, CliError> {
+    use crate::sim::{SimConfig, Simulator};
+    use std::time::Duration;
     let config = SimConfig {
         lcm_pickup_delay: Duration::from_millis(100),
         lcm_delay: Duration::from_secs(1),

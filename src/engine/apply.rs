@@ -444,7 +444,7 @@ impl Apply<'_> {
                                 let mut sorted = many.to_vec();
                                 sorted.sort_by(|a, b| {
                                     a.created
-                                        .total_cmp(&b.created)
+                                        .cmp(&b.created)
                                         .then_with(|| a.osm_id.cmp(&b.osm_id))
                                 });
                                 succeeded(
@@ -472,7 +472,7 @@ impl Apply<'_> {
         params: Map<String, Value>,
         what: &str,
     ) -> ActionResult {
-        let sent_at = crate::osm::now_epoch();
+        let sent_at = crate::model::Timestamp::now();
         let body = KduUpgrade::new(&want.vnf_name, &want.kdu.name, params.clone());
         match self.client.ns_action(osm_id, &body).await {
             Ok(op) => succeeded(format!("{what} requested"), osm_id, Some(op)),
@@ -490,11 +490,13 @@ impl Apply<'_> {
                         let mine = ops
                             .into_iter()
                             .filter(|o| {
-                                o.start_time >= sent_at - 30.0
+                                o.start_time.is_some_and(|t| {
+                                    t >= sent_at - k8s_openapi::jiff::SignedDuration::from_secs(30)
+                                })
                                     && o.kdu_params(&want.vnf_name, &want.kdu.name).as_ref()
                                         == Some(&params)
                             })
-                            .max_by(|a, b| a.start_time.total_cmp(&b.start_time));
+                            .max_by_key(|o| o.start_time);
                         match mine {
                             Some(op) => succeeded(
                                 format!("{what} requested (confirmed by re-listing after: {e})"),
@@ -686,7 +688,7 @@ impl Apply<'_> {
                 }
                 ours.sort_by(|a, b| {
                     a.created
-                        .total_cmp(&b.created)
+                        .cmp(&b.created)
                         .then_with(|| a.osm_id.cmp(&b.osm_id))
                 });
                 let keep = ours[0].osm_id.clone();

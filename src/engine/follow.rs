@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::model::{epoch_rfc3339, observe, OperationState};
+use crate::model::{observe, rfc3339, OperationState, Timestamp};
 use crate::osm::{NbiClient, NbiError, OpRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,8 +20,8 @@ pub struct OperationReport {
     pub op_type: String,
     pub state: OperationState,
     pub error: Option<String>,
-    pub start_time: f64,
-    pub end_time: Option<f64>,
+    pub start_time: Timestamp,
+    pub end_time: Option<Timestamp>,
 }
 
 impl OperationReport {
@@ -33,7 +33,7 @@ impl OperationReport {
             op_type: op_type.into(),
             state: OperationState::Processing,
             error: None,
-            start_time: crate::osm::now_epoch(),
+            start_time: Timestamp::now(),
             end_time: None,
         }
     }
@@ -52,8 +52,8 @@ impl OperationReport {
     }
 
     fn observe(&mut self, fetched: Option<&OpRecord>) {
-        if let Some(rec) = fetched.filter(|r| r.start_time > 0.0) {
-            self.start_time = rec.start_time;
+        if let Some(t) = fetched.and_then(|r| r.start_time) {
+            self.start_time = t;
         }
         let seen = observe(&self.op_type, fetched);
         self.state = seen.state;
@@ -64,7 +64,7 @@ impl OperationReport {
 
 /// When OSM last failed to answer, and how.
 struct Unreachable {
-    since: f64,
+    since: Timestamp,
     error: String,
 }
 
@@ -97,7 +97,7 @@ pub async fn follow(
                     tracing::warn!(op = %r.nslcmop_id, error = %e, "cannot read operation state");
                     if e.is_unavailable() && unreachable.is_none() {
                         unreachable = Some(Unreachable {
-                            since: crate::osm::now_epoch(),
+                            since: Timestamp::now(),
                             error: e.to_string(),
                         });
                     }
@@ -117,7 +117,7 @@ pub async fn follow(
                     Some(u) => {
                         r.error = Some(format!(
                             "unknown: the NBI has been unreachable since {} ({}); the operation was last seen {}",
-                            epoch_rfc3339(u.since),
+                            rfc3339(u.since),
                             u.error,
                             r.state
                         ));

@@ -111,6 +111,19 @@ pub enum ActionStatus {
     Blocked,
 }
 
+impl ActionStatus {
+    /// The name the gRPC API and the CLI's JSON use (as serialized).
+    pub fn label(self) -> &'static str {
+        match self {
+            ActionStatus::Succeeded => "Succeeded",
+            ActionStatus::Failed => "Failed",
+            ActionStatus::Skipped => "Skipped",
+            ActionStatus::NoOp => "NoOp",
+            ActionStatus::Blocked => "Blocked",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionResult {
@@ -341,4 +354,25 @@ pub async fn reconcile(
         requests: client.counters().snapshot().since(&before),
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ActionStatus;
+
+    #[test]
+    fn the_edge_label_of_an_action_status_is_its_serialized_name() {
+        for s in [
+            ActionStatus::Succeeded,
+            ActionStatus::Failed,
+            ActionStatus::Skipped,
+            ActionStatus::NoOp,
+            ActionStatus::Blocked,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.label())
+            );
+        }
+    }
 }

@@ -1,15 +1,12 @@
 //! Journal records → protobuf messages.
 
 use super::pb;
+use crate::model::Timestamp;
 use crate::journal::{EventKind, JournalEvent, OperationRecord, PlanRecord, SyncSummary};
 
-pub fn rfc3339(epoch: f64) -> String {
-    if epoch <= 0.0 {
-        return String::new();
-    }
-    k8s_openapi::jiff::Timestamp::from_second(epoch as i64)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+/// A time for the wire: RFC 3339, empty when unknown.
+fn rfc3339(t: Option<Timestamp>) -> String {
+    t.map(crate::model::rfc3339).unwrap_or_default()
 }
 
 pub fn sync_ref(namespace: &str, name: &str) -> Option<pb::SyncRef> {
@@ -42,11 +39,11 @@ pub fn plan(p: &PlanRecord) -> pb::Plan {
             .actions
             .iter()
             .map(|a| pb::PlanAction {
-                kind: a.kind.clone(),
+                kind: a.kind.label().into(),
                 name: a.name.clone(),
-                operation: a.operation.clone(),
+                operation: a.operation.label().into(),
                 reason: a.reason.clone(),
-                outcome: a.outcome.clone(),
+                outcome: a.outcome.map(|o| o.label().into()).unwrap_or_default(),
                 outcome_message: a.outcome_message.clone(),
                 osm_id: a.osm_id.clone(),
                 nslcmop_id: a.nslcmop_id.clone(),
@@ -66,7 +63,7 @@ pub fn operation(o: &OperationRecord) -> pb::Operation {
         r#type: o.op_type.clone(),
         state: o.state.to_string(),
         start_time: rfc3339(o.start_time),
-        end_time: o.end_time.map(rfc3339).unwrap_or_default(),
+        end_time: rfc3339(o.end_time),
         error: o.error.clone(),
         revision: o.revision.clone(),
     }

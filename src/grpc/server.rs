@@ -11,6 +11,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use crate::model::Timestamp;
 use super::pb;
 use super::pb::osm_ops_server::{OsmOps, OsmOpsServer};
 use crate::controller::{nbi_for_sync, preview_plan, AccessError, Context};
@@ -60,12 +61,12 @@ fn required_ref(r: Option<pb::SyncRef>) -> Result<(String, String), Status> {
     }
 }
 
-fn parse_time(field: &str, v: &str) -> Result<Option<f64>, Status> {
+fn parse_time(field: &str, v: &str) -> Result<Option<Timestamp>, Status> {
     if v.is_empty() {
         return Ok(None);
     }
-    v.parse::<k8s_openapi::jiff::Timestamp>()
-        .map(|t| Some(t.as_second() as f64))
+    v.parse::<Timestamp>()
+        .map(Some)
         .map_err(|e| Status::invalid_argument(format!("{field}: not an RFC 3339 time: {e}")))
 }
 
@@ -212,8 +213,8 @@ impl OsmOps for OsmOpsService {
                 && (r.sync_name.is_empty() || o.sync == r.sync_name)
                 && (r.ns_name.is_empty() || o.ns_name == r.ns_name)
                 && (r.state.is_empty() || o.state.as_str().eq_ignore_ascii_case(&r.state))
-                && after.is_none_or(|t| o.start_time >= t)
-                && before.is_none_or(|t| o.start_time < t)
+                && after.is_none_or(|t| o.start_time.is_some_and(|s| s >= t))
+                && before.is_none_or(|t| o.start_time.is_some_and(|s| s < t))
         });
         if offset > all.len() {
             return Err(Status::invalid_argument(

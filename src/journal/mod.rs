@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 use crate::api::{condition, OsmSync};
-use crate::engine::{OperationReport, Outcome};
-use crate::model::OperationState;
+use crate::engine::{ActionStatus, OperationReport, Outcome};
+use crate::plan::{ObjectKind, Operation};
+use crate::model::{parse_rfc3339, OperationState, Timestamp};
 
 /// Operations kept (oldest dropped first).
 pub const MAX_OPERATIONS: usize = 20_000;
@@ -34,13 +35,16 @@ pub struct SyncSummary {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One action of a plan as the journal keeps it: the plan's own types, turned into strings only
+/// at the edges (gRPC, status, CLI output).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanActionRecord {
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
-    pub operation: String,
+    pub operation: Operation,
     pub reason: String,
-    pub outcome: String,
+    /// `None` for a previewed plan, or an action the run did not reach.
+    pub outcome: Option<ActionStatus>,
     pub outcome_message: String,
     pub osm_id: String,
     pub nslcmop_id: String,
@@ -72,11 +76,11 @@ impl PlanRecord {
             .map(|(i, a)| {
                 let r = outcome.and_then(|o| o.results.get(i));
                 PlanActionRecord {
-                    kind: a.kind.label().into(),
+                    kind: a.kind,
                     name: a.name.clone(),
-                    operation: a.operation.label().into(),
+                    operation: a.operation.clone(),
                     reason: a.reason.clone(),
-                    outcome: r.map(|r| format!("{:?}", r.status)).unwrap_or_default(),
+                    outcome: r.map(|r| r.status),
                     outcome_message: r.map(|r| r.message.clone()).unwrap_or_default(),
                     osm_id: r.and_then(|r| r.osm_id.clone()).unwrap_or_default(),
                     nslcmop_id: r.and_then(|r| r.nslcmop_id.clone()).unwrap_or_default(),
@@ -104,9 +108,9 @@ pub struct OperationRecord {
     pub ns_instance_id: String,
     pub op_type: String,
     pub state: OperationState,
-    /// Seconds since the epoch (0 when unknown).
-    pub start_time: f64,
-    pub end_time: Option<f64>,
+    /// `None` when unknown (an operation read back from an old status).
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
     pub error: String,
     pub revision: String,
 }
@@ -126,7 +130,7 @@ impl OperationRecord {
             ns_instance_id: r.ns_osm_id.clone(),
             op_type: r.op_type.clone(),
             state: r.state.clone(),
-            start_time: r.start_time,
+            start_time: Some(r.start_time),
             end_time: r.end_time,
             error: r.error.clone().unwrap_or_default(),
             revision: revision.into(),
@@ -214,13 +218,6 @@ fn summary_of(sync: &OsmSync) -> SyncSummary {
     }
 }
 
-fn epoch_of(rfc3339: &str) -> f64 {
-    rfc3339
-        .parse::<k8s_openapi::jiff::Timestamp>()
-        .map(|t| t.as_second() as f64)
-        .unwrap_or(0.0)
-}
-
 impl Journal {
     fn push_event(&self, st: &mut State, key: &SyncKey, kind: EventKind) {
         st.seq += 1;
@@ -288,10 +285,9 @@ impl Journal {
                         ns_instance_id: String::new(),
                         op_type: o.type_.clone(),
                         state: OperationState::from(o.state.as_str()),
-                        start_time: epoch_of(&h.start_time),
-                        end_time: Some(epoch_of(&h.end_time)).filter(|t| {
-                            *t > 0.0 && !OperationState::from(o.state.as_str()).running()
-                        }),
+                        start_time: parse_rfc3339(&h.start_time),
+                        end_time: parse_rfc3339(&h.end_time)
+                            .filter(|_| !OperationState::from(o.state.as_str()).running()),
                         error: o.error.clone().unwrap_or_default(),
                         revision: h.revision.clone(),
                     });
@@ -413,7 +409,7 @@ impl Journal {
             st.operations.iter().filter(|o| keep(o)).cloned().collect();
         v.sort_by(|a, b| {
             b.start_time
-                .total_cmp(&a.start_time)
+                .cmp(&a.start_time)
                 .then_with(|| b.nslcmop_id.cmp(&a.nslcmop_id))
         });
         v

@@ -13,7 +13,7 @@ use std::time::Duration;
 pub use endpoints::{CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams};
 pub use error::{parse_error_body, NbiError, NbiErrorBody};
 pub use records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount};
-pub use token::{now_epoch, Token, RENEW_BEFORE_EXPIRY};
+pub use token::{Token, RENEW_BEFORE_EXPIRY};
 pub use transport::{CounterSnapshot, Counters, NbiClient, WRITE_GRACE, WRITE_MIN_TIME};
 
 /// A password or other secret: never printed by `Debug`.

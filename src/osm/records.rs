@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::model::OperationState;
+use crate::model::{from_osm_epoch, OperationState, Timestamp};
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
@@ -127,8 +127,8 @@ pub struct NsRecord {
     pub name: String,
     /// The NS description (where OSM Ops keeps its ownership mark).
     pub description: Option<String>,
-    /// `_admin.created` (epoch seconds): orders NS instances that share a name.
-    pub created: f64,
+    /// `_admin.created`: orders NS instances that share a name (`None` sorts first).
+    pub created: Option<Timestamp>,
     /// `errorDetail` / `errorDescription` written by LCM when the NS broke.
     pub error_detail: Option<String>,
     /// NSD `_id`.
@@ -160,7 +160,7 @@ impl NsRecord {
                 .pointer("/_admin/created")
                 .or_else(|| v.get("create-time"))
                 .and_then(|t| t.as_f64())
-                .unwrap_or(0.0),
+                .and_then(from_osm_epoch),
             error_detail: text("errorDetail").or_else(|| text("errorDescription")),
             nsd_osm_id: str_at(v, &["nsd-id"]).map(str::to_owned),
             nsd_ref: str_at(v, &["nsd-ref"]).map(str::to_owned),
@@ -204,8 +204,8 @@ pub struct OpRecord {
     /// instantiate | terminate | action | scale | update | heal | migrate
     pub lcm_operation_type: String,
     pub operation_state: OperationState,
-    pub start_time: f64,
-    pub status_entered_time: f64,
+    pub start_time: Option<Timestamp>,
+    pub status_entered_time: Option<Timestamp>,
     pub error_message: Option<String>,
     pub detailed_status: Option<String>,
     pub operation_params: Value,
@@ -226,11 +226,14 @@ impl OpRecord {
             operation_state: OperationState::from(
                 str_at(v, &["operationState"]).unwrap_or("PROCESSING"),
             ),
-            start_time: v.get("startTime").and_then(|t| t.as_f64()).unwrap_or(0.0),
+            start_time: v
+                .get("startTime")
+                .and_then(|t| t.as_f64())
+                .and_then(from_osm_epoch),
             status_entered_time: v
                 .get("statusEnteredTime")
                 .and_then(|t| t.as_f64())
-                .unwrap_or(0.0),
+                .and_then(from_osm_epoch),
             error_message: text("errorMessage"),
             // LCM writes the hyphenated field, NBI the camel-case one.
             detailed_status: text("detailed-status").or_else(|| text("detailedStatus")),

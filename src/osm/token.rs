@@ -1,6 +1,8 @@
 //! The NBI token: reused until shortly before `expires`, one login at a time.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::model::Timestamp;
 
 /// Log in again this long before the token expires, so a request never races the expiry.
 pub const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
@@ -8,8 +10,8 @@ pub const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Token {
     pub id: String,
-    /// Seconds since the epoch, as the NBI reports it.
-    pub expires: f64,
+    /// When the NBI says the token expires.
+    pub expires: Timestamp,
 }
 
 impl std::fmt::Debug for Token {
@@ -23,16 +25,9 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
-    pub fn is_fresh(&self, now: f64) -> bool {
-        self.expires - now > RENEW_BEFORE_EXPIRY.as_secs_f64()
+    pub fn is_fresh(&self, now: Timestamp) -> bool {
+        self.expires.duration_since(now) > k8s_openapi::jiff::SignedDuration::try_from(RENEW_BEFORE_EXPIRY).unwrap_or_default()
     }
-}
-
-pub fn now_epoch() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -41,12 +36,13 @@ mod tests {
 
     #[test]
     fn a_token_is_renewed_shortly_before_it_expires() {
+        let at = |s: i64| Timestamp::from_second(s).unwrap();
         let t = Token {
             id: "x".into(),
-            expires: 1000.0,
+            expires: at(1000),
         };
-        assert!(t.is_fresh(900.0));
-        assert!(!t.is_fresh(941.0));
+        assert!(t.is_fresh(at(900)));
+        assert!(!t.is_fresh(at(941)));
         assert!(!format!("{t:?}").contains('x') || format!("{t:?}").contains("redacted"));
     }
 }

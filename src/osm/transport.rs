@@ -16,7 +16,8 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::error::{parse_error_body, NbiError};
-use super::token::{now_epoch, Token};
+use super::token::Token;
+use crate::model::Timestamp;
 use super::{redact_url, ClientOptions, Credentials};
 
 /// A write is only started when at least this much of the run's time is left, so that it can get
@@ -290,7 +291,7 @@ impl NbiClient {
     /// concurrent callers wait for one login instead of each logging in.
     async fn token(&self) -> Result<String, NbiError> {
         let mut guard = self.shared.token.lock().await;
-        if let Some(t) = guard.as_ref().filter(|t| t.is_fresh(now_epoch())) {
+        if let Some(t) = guard.as_ref().filter(|t| t.is_fresh(Timestamp::now())) {
             return Ok(t.id.clone());
         }
         let t = self.login().await?;
@@ -367,7 +368,11 @@ impl NbiClient {
             .get("id")
             .and_then(|i| i.as_str())
             .ok_or_else(|| login_err("token answer has no 'id'".into()))?;
-        let Some(expires) = v.get("expires").and_then(|e| e.as_f64()) else {
+        let Some(expires) = v
+            .get("expires")
+            .and_then(|e| e.as_f64())
+            .and_then(crate::model::from_osm_epoch)
+        else {
             let msg = v
                 .get("message")
                 .and_then(|m| m.as_str())

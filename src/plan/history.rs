@@ -21,7 +21,7 @@ pub(super) fn group_ops(ops: &[OpRecord]) -> OpsByNs<'_> {
             .push(op);
     }
     for list in by_ns.values_mut() {
-        list.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+        list.sort_by_key(|op| op.start_time);
     }
     by_ns
 }

@@ -141,7 +141,7 @@ impl<'a> Planner<'a> {
             let mut sorted = many.to_vec();
             sorted.sort_by(|a, b| {
                 a.created
-                    .total_cmp(&b.created)
+                    .cmp(&b.created)
                     .then_with(|| a.osm_id.cmp(&b.osm_id))
             });
             let keep = sorted[0];

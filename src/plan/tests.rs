@@ -52,7 +52,7 @@ fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
         current_operation: None,
         vnfd_osm_ids: vec!["vnfd-uuid".into()],
         description: None,
-        created: 0.0,
+        created: None,
         error_detail: None,
         vnf_profiles: vec![crate::repo::VnfProfile {
             member: "openldap".into(),
@@ -713,9 +713,9 @@ fn the_prune_guard_refuses_deleting_everything_unless_allowed() {
 fn duplicates_this_sync_created_keep_the_oldest_others_are_never_guessed() {
     let mut live = live_base();
     let mut older = marked(live_ns("ns-b", "a", true), "repo-a");
-    older.created = 10.0;
+    older.created = crate::model::from_osm_epoch(10.0);
     let mut newer = marked(live_ns("ns-a", "a", true), "repo-a");
-    newer.created = 20.0;
+    newer.created = crate::model::from_osm_epoch(20.0);
     live.ns_instances = vec![newer, older];
     let p = plan(
         &desired(vec![ns("a", None)], vec![]),

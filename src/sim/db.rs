@@ -6,8 +6,12 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+/// Now as OSM writes times (Python's `time.time()`: seconds since the epoch with a fraction).
 pub fn now() -> f64 {
-    crate::osm::now_epoch()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 pub fn new_id() -> String {

@@ -1,6 +1,7 @@
 //! One test world for the controller tests (tests/controller_e2e.rs, tests/grpc.rs,
-//! tests/telemetry.rs): the Kubernetes API emulator, the NBI simulator, an artifact server like
-//! source-controller's, a Secret `osm-creds` and a GitRepository `repo` in namespace `ops`.
+//! tests/telemetry.rs) and the controller scale bench: the Kubernetes API emulator, the NBI
+//! simulator, an artifact server like source-controller's, a Secret `osm-creds` and a
+//! GitRepository `repo` in namespace `ops` (more GitRepositories on demand).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,36 +91,53 @@ pub async fn world_with(sim: Simulator, url: &str, user: &str, password: &str) -
     let artifacts = ArtifactServer::start().await;
     let client = emu.client();
     create_secret(&client, "osm-creds", url, user, password).await;
-    let repo_res = source_resource(SourceKind::GitRepository, None);
-    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ops", &repo_res);
-    let mut obj = DynamicObject::new("repo", &repo_res);
-    obj.data = json!({"spec": {"interval": "1m", "url": "https://git.example.org/osm.git"}});
-    repos.create(&PostParams::default(), &obj).await.unwrap();
-    World {
+    let world = World {
         emu,
         sim,
         artifacts,
         client,
-    }
+    };
+    world.add_git_repository("repo").await;
+    world
 }
 
 impl World {
-    /// Publishes a repository as a new artifact revision of the GitRepository (as source-controller would).
-    pub async fn publish(&self, rev: &str, dir: &std::path::Path) {
-        let (url, digest) = self.artifacts.publish(
-            &format!("{}.tar.gz", rev.replace([':', '@'], "_")),
-            tar_dir(dir),
-        );
-        let repos: Api<DynamicObject> = Api::namespaced_with(
+    fn git_repositories(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
             self.client.clone(),
             "ops",
             &source_resource(SourceKind::GitRepository, None),
+        )
+    }
+
+    /// Creates a GitRepository `name` in namespace ops, without an artifact yet.
+    pub async fn add_git_repository(&self, name: &str) {
+        let mut obj = DynamicObject::new(name, &source_resource(SourceKind::GitRepository, None));
+        obj.data = json!({"spec": {"interval": "1m", "url": format!("https://git.example.org/{name}.git")}});
+        self.git_repositories()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap();
+    }
+
+    /// Publishes a repository as a new artifact revision of the GitRepository `repo` (as
+    /// source-controller would).
+    pub async fn publish(&self, rev: &str, dir: &std::path::Path) {
+        self.publish_to("repo", rev, dir).await
+    }
+
+    /// Publishes a repository as a new artifact revision of the GitRepository `source`.
+    pub async fn publish_to(&self, source: &str, rev: &str, dir: &std::path::Path) {
+        let (url, digest) = self.artifacts.publish(
+            &format!("{source}-{}.tar.gz", rev.replace([':', '@'], "_")),
+            tar_dir(dir),
         );
+        let repos = self.git_repositories();
         let status = json!({"status": {
             "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": format!("stored artifact for revision '{rev}'"), "lastTransitionTime": "2026-11-24T10:00:00Z"}],
             "artifact": {"url": url, "revision": rev, "digest": digest, "lastUpdateTime": "2026-11-24T10:00:00Z"}}});
         repos
-            .patch_status("repo", &PatchParams::default(), &Patch::Merge(status))
+            .patch_status(source, &PatchParams::default(), &Patch::Merge(status))
             .await
             .unwrap();
     }
