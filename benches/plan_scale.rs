@@ -50,7 +50,7 @@ fn main() {
         ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![] }]),
         ns_instances: (0..n)
             .map(|i| {
-                NsRecord::from_value(&json!({"_id": format!("id{i}"), "name": format!("knf{i:05}"), "nsd-ref": "openldap_ns",
+                serde_json::from_value::<NsRecord>(json!({"_id": format!("id{i}"), "name": format!("knf{i:05}"), "nsd-ref": "openldap_ns",
                     "nsd-id": "nsd", "nsState": "READY", "_admin": {"nsState": "INSTANTIATED"}}))
                 .unwrap()
             })
@@ -58,7 +58,7 @@ fn main() {
         operations: Some(
             (0..n)
                 .map(|i| {
-                    OpRecord::from_value(&json!({"_id": format!("op{i}"), "nsInstanceId": format!("id{i}"), "lcmOperationType": "instantiate",
+                    serde_json::from_value::<OpRecord>(json!({"_id": format!("op{i}"), "nsInstanceId": format!("id{i}"), "lcmOperationType": "instantiate",
                         "operationState": "COMPLETED", "startTime": i as f64,
                         "operationParams": {"additionalParamsForVnf": [{"member-vnf-index": "openldap",
                             "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "2"}}]}]}}))

@@ -257,7 +257,10 @@ mod tests {
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
             assert_eq!(from_osm_epoch(bad), None, "{bad}");
         }
-        assert_eq!(parse_rfc3339(&rfc3339(t)).unwrap().as_second(), 1_700_000_000);
+        assert_eq!(
+            parse_rfc3339(&rfc3339(t)).unwrap().as_second(),
+            1_700_000_000
+        );
         assert_eq!(parse_rfc3339(""), None);
     }
 }

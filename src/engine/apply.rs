@@ -492,9 +492,8 @@ impl Apply<'_> {
                             .filter(|o| {
                                 o.start_time.is_some_and(|t| {
                                     t >= sent_at - k8s_openapi::jiff::SignedDuration::from_secs(30)
-                                })
-                                    && o.kdu_params(&want.vnf_name, &want.kdu.name).as_ref()
-                                        == Some(&params)
+                                }) && o.kdu_params(&want.vnf_name, &want.kdu.name).as_ref()
+                                    == Some(&params)
                             })
                             .max_by_key(|o| o.start_time);
                         match mine {

@@ -1,8 +1,8 @@
 //! Journal records → protobuf messages.
 
 use super::pb;
-use crate::model::Timestamp;
 use crate::journal::{EventKind, JournalEvent, OperationRecord, PlanRecord, SyncSummary};
+use crate::model::Timestamp;
 
 /// A time for the wire: RFC 3339, empty when unknown.
 fn rfc3339(t: Option<Timestamp>) -> String {

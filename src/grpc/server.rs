@@ -11,12 +11,12 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::model::Timestamp;
 use super::pb;
 use super::pb::osm_ops_server::{OsmOps, OsmOpsServer};
 use crate::controller::{nbi_for_sync, preview_plan, AccessError, Context};
 use crate::journal::{OperationRecord, PlanRecord};
 use crate::model::observe;
+use crate::model::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct TlsFiles {

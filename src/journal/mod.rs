@@ -11,8 +11,8 @@ use tokio::sync::broadcast;
 
 use crate::api::{condition, OsmSync};
 use crate::engine::{ActionStatus, OperationReport, Outcome};
-use crate::plan::{ObjectKind, Operation};
 use crate::model::{parse_rfc3339, OperationState, Timestamp};
+use crate::plan::{ObjectKind, Operation};
 
 /// Operations kept (oldest dropped first).
 pub const MAX_OPERATIONS: usize = 20_000;

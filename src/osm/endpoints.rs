@@ -3,6 +3,7 @@
 
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -85,32 +86,23 @@ fn package_routes(kind: PackageKind) -> (&'static str, &'static str) {
 }
 
 impl NbiClient {
-    async fn list<T>(
+    /// A list endpoint's answer, deserialized straight from the body into typed records.
+    async fn list<T: DeserializeOwned>(
         &self,
         route: &'static str,
         query: &[(&str, &str)],
-        parse: fn(&Value) -> Result<T, String>,
     ) -> Result<Vec<T>, NbiError> {
         let call = Call::get(route, route.to_owned(), query);
         let answer = self.call(&call).await?;
-        let v = answer.json(&call)?;
-        let items = v
-            .as_array()
-            .ok_or_else(|| call.bad_response("expected a JSON array"))?;
-        items
-            .iter()
-            .map(|item| parse(item).map_err(|reason| call.bad_response(reason)))
-            .collect()
+        answer.decode(&call)
     }
 
     pub async fn list_vim_accounts(&self) -> Result<Vec<VimAccount>, NbiError> {
-        self.list("admin/v1/vim_accounts", &[], VimAccount::from_value)
-            .await
+        self.list("admin/v1/vim_accounts", &[]).await
     }
 
     pub async fn list_k8sclusters(&self) -> Result<Vec<K8sCluster>, NbiError> {
-        self.list("admin/v1/k8sclusters", &[], K8sCluster::from_value)
-            .await
+        self.list("admin/v1/k8sclusters", &[]).await
     }
 
     /// Lists VNF or NS packages; `query` filters server-side (e.g. `[("id", "openldap_knf")]`).
@@ -119,8 +111,7 @@ impl NbiClient {
         kind: PackageKind,
         query: &[(&str, &str)],
     ) -> Result<Vec<PackageRecord>, NbiError> {
-        self.list(package_routes(kind).0, query, PackageRecord::from_value)
-            .await
+        self.list(package_routes(kind).0, query).await
     }
 
     /// One-shot onboarding (`POST *_content`); returns the new record's `_id`.
@@ -196,25 +187,18 @@ impl NbiClient {
         &self,
         query: &[(&str, &str)],
     ) -> Result<Vec<NsRecord>, NbiError> {
-        self.list("nslcm/v1/ns_instances_content", query, NsRecord::from_value)
-            .await
+        self.list("nslcm/v1/ns_instances_content", query).await
     }
 
     /// One record by id; `None` when OSM answers 404.
-    async fn get_one<T>(
+    async fn get_one<T: DeserializeOwned>(
         &self,
         route: &'static str,
         path: String,
-        parse: fn(&Value) -> Result<T, String>,
     ) -> Result<Option<T>, NbiError> {
         let call = Call::get(route, path, &[]);
         match self.call(&call).await {
-            Ok(a) => {
-                let v = a.json(&call)?;
-                parse(&v)
-                    .map(Some)
-                    .map_err(|reason| call.bad_response(reason))
-            }
+            Ok(a) => a.decode(&call).map(Some),
             Err(e) if e.is_status(404) => Ok(None),
             Err(e) => Err(e),
         }
@@ -225,7 +209,6 @@ impl NbiClient {
         self.get_one(
             "nslcm/v1/ns_instances_content/{id}",
             format!("nslcm/v1/ns_instances_content/{osm_id}"),
-            NsRecord::from_value,
         )
         .await
     }
@@ -285,8 +268,7 @@ impl NbiClient {
         &self,
         query: &[(&str, &str)],
     ) -> Result<Vec<OpRecord>, NbiError> {
-        self.list("nslcm/v1/ns_lcm_op_occs", query, OpRecord::from_value)
-            .await
+        self.list("nslcm/v1/ns_lcm_op_occs", query).await
     }
 
     /// One operation; `None` when OSM no longer has it (an autoremoved NS takes its ops along).
@@ -294,7 +276,6 @@ impl NbiClient {
         self.get_one(
             "nslcm/v1/ns_lcm_op_occs/{id}",
             format!("nslcm/v1/ns_lcm_op_occs/{op_id}"),
-            OpRecord::from_value,
         )
         .await
     }

@@ -4,7 +4,7 @@
 
 mod endpoints;
 mod error;
-mod records;
+pub mod records;
 mod token;
 mod transport;
 

@@ -1,90 +1,154 @@
-//! Lenient, typed views of the NBI records OSM Ops reads. Records are parsed field by field so that
-//! extra fields (which differ between OSM releases) never break us, and a missing optional field
-//! (a package record that was created but never uploaded has no `id`) is tolerated.
+//! Typed views of the NBI records OSM Ops reads, deserialized straight from the NBI's answers.
+//! Deserialization is lenient on purpose: extra fields (which differ between OSM releases) are
+//! ignored, a field of an unexpected type counts as absent (as a field-by-field read would), a
+//! list item of the wrong shape is skipped, and a missing optional field (a package record that
+//! was created but never uploaded has no `id`) is tolerated. Only a record without `_id` is
+//! refused: nothing could be done with it.
 
-use serde::Serialize;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::{from_osm_epoch, OperationState, Timestamp};
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
+/// A value of the expected type, or nothing when OSM wrote something else (or nothing).
+#[derive(Debug)]
+struct Lenient<T>(Option<T>);
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient(None)
     }
-    cur.as_str()
 }
 
-/// A list of strings (`vnfd-id` of an NSD or an NS record); non-strings are skipped.
-fn str_list(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(|l| l.as_array())
-        .map(|l| {
-            l.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(Lenient(T::deserialize(v).ok()))
+    }
 }
 
-/// The items of the array at `v[key]`; nothing when it is absent or not an array.
-fn array_at<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    v.get(key).and_then(|l| l.as_array()).into_iter().flatten()
+impl<T> Lenient<T> {
+    fn get(self) -> Option<T> {
+        self.0
+    }
 }
 
-/// Member VNFs of an NSD record (`df[].vnf-profile[]`).
-fn vnf_profiles(nsd: &Value) -> Vec<crate::repo::VnfProfile> {
-    array_at(nsd, "df")
-        .flat_map(|df| array_at(df, "vnf-profile"))
+impl Lenient<String> {
+    /// The text, unless OSM wrote an empty one.
+    fn text(self) -> Option<String> {
+        self.0.filter(|s| !s.is_empty())
+    }
+}
+
+impl<T> Lenient<Vec<Lenient<T>>> {
+    /// The items of the expected shape; nothing when the list is absent or not a list.
+    fn items(self) -> Vec<T> {
+        self.0
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(Lenient::get)
+            .collect()
+    }
+}
+
+fn required_id(id: Lenient<String>) -> Result<String, String> {
+    id.get().ok_or_else(|| "record without '_id'".to_owned())
+}
+
+/// A named item of a descriptor list (`kdu[]`).
+#[derive(Deserialize)]
+struct RawNamed {
+    #[serde(default)]
+    name: Lenient<String>,
+}
+
+/// `df[]` of an NSD: its member VNFs.
+#[derive(Deserialize)]
+struct RawDf {
+    #[serde(default, rename = "vnf-profile")]
+    vnf_profile: Lenient<Vec<Lenient<RawVnfProfile>>>,
+}
+
+#[derive(Deserialize)]
+struct RawVnfProfile {
+    #[serde(default)]
+    id: Lenient<String>,
+    #[serde(default, rename = "vnfd-id")]
+    vnfd_id: Lenient<String>,
+}
+
+/// Member VNFs of an NSD (`df[].vnf-profile[]`).
+fn vnf_profiles(df: Lenient<Vec<Lenient<RawDf>>>) -> Vec<crate::repo::VnfProfile> {
+    df.items()
+        .into_iter()
+        .flat_map(|df| df.vnf_profile.items())
         .filter_map(|p| {
             Some(crate::repo::VnfProfile {
-                member: str_at(p, &["id"])?.to_owned(),
-                vnfd_id: str_at(p, &["vnfd-id"])?.to_owned(),
+                member: p.id.get()?,
+                vnfd_id: p.vnfd_id.get()?,
             })
         })
         .collect()
 }
 
-fn osm_id(v: &Value) -> Result<String, String> {
-    str_at(v, &["_id"])
-        .map(str::to_owned)
-        .ok_or_else(|| "record without '_id'".to_owned())
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawVimAccount")]
 pub struct VimAccount {
     pub osm_id: String,
     pub name: String,
 }
 
-impl VimAccount {
-    pub fn from_value(v: &Value) -> Result<Self, String> {
+#[derive(Deserialize)]
+struct RawVimAccount {
+    #[serde(default, rename = "_id")]
+    id: Lenient<String>,
+    #[serde(default)]
+    name: Lenient<String>,
+}
+
+impl TryFrom<RawVimAccount> for VimAccount {
+    type Error = String;
+    fn try_from(r: RawVimAccount) -> Result<Self, String> {
         Ok(VimAccount {
-            osm_id: osm_id(v)?,
-            name: str_at(v, &["name"]).unwrap_or_default().to_owned(),
+            osm_id: required_id(r.id)?,
+            name: r.name.get().unwrap_or_default(),
         })
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawK8sCluster")]
 pub struct K8sCluster {
     pub osm_id: String,
     pub name: String,
     pub vim_account: Option<String>,
 }
 
-impl K8sCluster {
-    pub fn from_value(v: &Value) -> Result<Self, String> {
+#[derive(Deserialize)]
+struct RawK8sCluster {
+    #[serde(default, rename = "_id")]
+    id: Lenient<String>,
+    #[serde(default)]
+    name: Lenient<String>,
+    #[serde(default)]
+    vim_account: Lenient<String>,
+}
+
+impl TryFrom<RawK8sCluster> for K8sCluster {
+    type Error = String;
+    fn try_from(r: RawK8sCluster) -> Result<Self, String> {
         Ok(K8sCluster {
-            osm_id: osm_id(v)?,
-            name: str_at(v, &["name"]).unwrap_or_default().to_owned(),
-            vim_account: str_at(v, &["vim_account"]).map(str::to_owned),
+            osm_id: required_id(r.id)?,
+            name: r.name.get().unwrap_or_default(),
+            vim_account: r.vim_account.get(),
         })
     }
 }
 
 /// A VNF or NS package record (`vnfds` / `nsds` collection).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawPackage")]
 pub struct PackageRecord {
     pub osm_id: String,
     /// Descriptor id; absent for records created but never uploaded.
@@ -101,27 +165,65 @@ pub struct PackageRecord {
     pub kdus: Vec<String>,
 }
 
-impl PackageRecord {
-    pub fn from_value(v: &Value) -> Result<Self, String> {
-        let vnfd_refs = str_list(v, "vnfd-id");
+#[derive(Deserialize)]
+struct RawPackage {
+    #[serde(default, rename = "_id")]
+    osm_id: Lenient<String>,
+    #[serde(default)]
+    id: Lenient<String>,
+    #[serde(default)]
+    name: Lenient<String>,
+    #[serde(default, rename = "product-name")]
+    product_name: Lenient<String>,
+    #[serde(default, rename = "_admin")]
+    admin: Lenient<RawPackageAdmin>,
+    #[serde(default, rename = "vnfd-id")]
+    vnfd_id: Lenient<Vec<Lenient<String>>>,
+    #[serde(default)]
+    df: Lenient<Vec<Lenient<RawDf>>>,
+    #[serde(default)]
+    kdu: Lenient<Vec<Lenient<RawNamed>>>,
+}
+
+#[derive(Deserialize)]
+struct RawPackageAdmin {
+    #[serde(default)]
+    storage: Lenient<RawStorage>,
+}
+
+#[derive(Deserialize)]
+struct RawStorage {
+    #[serde(default)]
+    zipfile: Lenient<String>,
+}
+
+impl TryFrom<RawPackage> for PackageRecord {
+    type Error = String;
+    fn try_from(r: RawPackage) -> Result<Self, String> {
         Ok(PackageRecord {
-            osm_id: osm_id(v)?,
-            id: str_at(v, &["id"]).map(str::to_owned),
-            name: str_at(v, &["name"])
-                .or_else(|| str_at(v, &["product-name"]))
-                .map(str::to_owned),
-            zipfile: str_at(v, &["_admin", "storage", "zipfile"]).map(str::to_owned),
-            vnfd_refs,
-            vnf_profiles: vnf_profiles(v),
-            kdus: array_at(v, "kdu")
-                .filter_map(|k| str_at(k, &["name"]).map(str::to_owned))
+            osm_id: required_id(r.osm_id)?,
+            id: r.id.get(),
+            name: r.name.get().or(r.product_name.get()),
+            zipfile: r
+                .admin
+                .get()
+                .and_then(|a| a.storage.get())
+                .and_then(|s| s.zipfile.get()),
+            vnfd_refs: r.vnfd_id.items(),
+            vnf_profiles: vnf_profiles(r.df),
+            kdus: r
+                .kdu
+                .items()
+                .into_iter()
+                .filter_map(|k| k.name.get())
                 .collect(),
         })
     }
 }
 
 /// An NS instance record (`nsrs`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawNs")]
 pub struct NsRecord {
     pub osm_id: String,
     pub name: String,
@@ -149,55 +251,129 @@ pub struct NsRecord {
     pub deployed_kdus: Vec<(String, String)>,
 }
 
-impl NsRecord {
-    pub fn from_value(v: &Value) -> Result<Self, String> {
-        let text = |k: &str| str_at(v, &[k]).filter(|s| !s.is_empty()).map(str::to_owned);
+#[derive(Deserialize)]
+struct RawNs {
+    #[serde(default, rename = "_id")]
+    osm_id: Lenient<String>,
+    #[serde(default)]
+    name: Lenient<String>,
+    #[serde(default)]
+    description: Lenient<String>,
+    #[serde(default, rename = "_admin")]
+    admin: Lenient<RawNsAdmin>,
+    #[serde(default, rename = "create-time")]
+    create_time: Lenient<f64>,
+    #[serde(default, rename = "errorDetail")]
+    error_detail: Lenient<String>,
+    #[serde(default, rename = "errorDescription")]
+    error_description: Lenient<String>,
+    #[serde(default, rename = "nsd-id")]
+    nsd_id: Lenient<String>,
+    #[serde(default, rename = "nsd-ref")]
+    nsd_ref: Lenient<String>,
+    #[serde(default)]
+    datacenter: Lenient<String>,
+    #[serde(default)]
+    instantiate_params: Lenient<RawInstantiateParams>,
+    #[serde(default, rename = "nsState")]
+    ns_state: Lenient<String>,
+    #[serde(default, rename = "currentOperation")]
+    current_operation: Lenient<String>,
+    #[serde(default, rename = "vnfd-id")]
+    vnfd_id: Lenient<Vec<Lenient<String>>>,
+    #[serde(default)]
+    nsd: Lenient<RawEmbeddedNsd>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawNsAdmin {
+    #[serde(default)]
+    created: Lenient<f64>,
+    #[serde(default, rename = "nsState")]
+    ns_state: Lenient<String>,
+    #[serde(default)]
+    deployed: Lenient<RawDeployed>,
+}
+
+#[derive(Deserialize)]
+struct RawDeployed {
+    #[serde(default, rename = "K8s")]
+    k8s: Lenient<Vec<Lenient<RawDeployedKdu>>>,
+}
+
+#[derive(Deserialize)]
+struct RawDeployedKdu {
+    #[serde(default, rename = "member-vnf-index")]
+    member_vnf_index: Lenient<String>,
+    #[serde(default, rename = "kdu-name")]
+    kdu_name: Lenient<String>,
+}
+
+#[derive(Deserialize)]
+struct RawInstantiateParams {
+    #[serde(default, rename = "vimAccountId")]
+    vim_account_id: Lenient<String>,
+}
+
+#[derive(Deserialize)]
+struct RawEmbeddedNsd {
+    #[serde(default)]
+    df: Lenient<Vec<Lenient<RawDf>>>,
+}
+
+impl TryFrom<RawNs> for NsRecord {
+    type Error = String;
+    fn try_from(r: RawNs) -> Result<Self, String> {
+        let admin = r.admin.get().unwrap_or_default();
         Ok(NsRecord {
-            osm_id: osm_id(v)?,
-            name: str_at(v, &["name"]).unwrap_or_default().to_owned(),
-            description: text("description"),
-            created: v
-                .pointer("/_admin/created")
-                .or_else(|| v.get("create-time"))
-                .and_then(|t| t.as_f64())
+            osm_id: required_id(r.osm_id)?,
+            name: r.name.get().unwrap_or_default(),
+            description: r.description.text(),
+            created: admin
+                .created
+                .get()
+                .or(r.create_time.get())
                 .and_then(from_osm_epoch),
-            error_detail: text("errorDetail").or_else(|| text("errorDescription")),
-            nsd_osm_id: str_at(v, &["nsd-id"]).map(str::to_owned),
-            nsd_ref: str_at(v, &["nsd-ref"]).map(str::to_owned),
-            vim_account_id: str_at(v, &["datacenter"])
-                .or_else(|| str_at(v, &["instantiate_params", "vimAccountId"]))
-                .map(str::to_owned),
-            admin_ns_state: str_at(v, &["_admin", "nsState"])
-                .unwrap_or("NOT_INSTANTIATED")
-                .to_owned(),
-            ns_state: str_at(v, &["nsState"])
-                .unwrap_or("NOT_INSTANTIATED")
-                .to_owned(),
-            current_operation: str_at(v, &["currentOperation"]).map(str::to_owned),
-            vnfd_osm_ids: str_list(v, "vnfd-id"),
-            vnf_profiles: v.get("nsd").map(vnf_profiles).unwrap_or_default(),
-            deployed_kdus: v
-                .pointer("/_admin/deployed/K8s")
-                .and_then(|l| l.as_array())
+            error_detail: r.error_detail.text().or(r.error_description.text()),
+            nsd_osm_id: r.nsd_id.get(),
+            nsd_ref: r.nsd_ref.get(),
+            vim_account_id: r.datacenter.get().or_else(|| {
+                r.instantiate_params
+                    .get()
+                    .and_then(|p| p.vim_account_id.get())
+            }),
+            admin_ns_state: admin
+                .ns_state
+                .get()
+                .unwrap_or_else(|| "NOT_INSTANTIATED".into()),
+            ns_state: r
+                .ns_state
+                .get()
+                .unwrap_or_else(|| "NOT_INSTANTIATED".into()),
+            current_operation: r.current_operation.get(),
+            vnfd_osm_ids: r.vnfd_id.items(),
+            vnf_profiles: r.nsd.get().map(|n| vnf_profiles(n.df)).unwrap_or_default(),
+            deployed_kdus: admin
+                .deployed
+                .get()
+                .map(|d| d.k8s.items())
+                .unwrap_or_default()
                 .into_iter()
-                .flatten()
-                .filter_map(|k| {
-                    Some((
-                        str_at(k, &["member-vnf-index"])?.to_owned(),
-                        str_at(k, &["kdu-name"])?.to_owned(),
-                    ))
-                })
+                .filter_map(|k| Some((k.member_vnf_index.get()?, k.kdu_name.get()?)))
                 .collect(),
         })
     }
+}
 
+impl NsRecord {
     pub fn is_instantiated(&self) -> bool {
         self.admin_ns_state == "INSTANTIATED"
     }
 }
 
 /// An NS LCM operation occurrence (`nslcmops`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawOp")]
 pub struct OpRecord {
     pub osm_id: String,
     pub ns_instance_id: String,
@@ -211,36 +387,61 @@ pub struct OpRecord {
     pub operation_params: Value,
 }
 
-impl OpRecord {
-    pub fn from_value(v: &Value) -> Result<Self, String> {
-        let text = |k: &str| match v.get(k) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
+#[derive(Deserialize)]
+struct RawOp {
+    #[serde(default, rename = "_id")]
+    osm_id: Lenient<String>,
+    #[serde(default, rename = "nsInstanceId")]
+    ns_instance_id: Lenient<String>,
+    #[serde(default, rename = "lcmOperationType")]
+    lcm_operation_type: Lenient<String>,
+    #[serde(default, rename = "operationState")]
+    operation_state: Lenient<String>,
+    #[serde(default, rename = "startTime")]
+    start_time: Lenient<f64>,
+    #[serde(default, rename = "statusEnteredTime")]
+    status_entered_time: Lenient<f64>,
+    #[serde(default, rename = "errorMessage")]
+    error_message: Lenient<String>,
+    /// LCM writes the hyphenated field, NBI the camel-case one.
+    #[serde(default, rename = "detailed-status")]
+    detailed_status_lcm: Lenient<String>,
+    #[serde(default, rename = "detailedStatus")]
+    detailed_status_nbi: Lenient<String>,
+    #[serde(default, rename = "operationParams")]
+    operation_params: Option<Value>,
+}
+
+impl TryFrom<RawOp> for OpRecord {
+    type Error = String;
+    fn try_from(r: RawOp) -> Result<Self, String> {
         Ok(OpRecord {
-            osm_id: osm_id(v)?,
-            ns_instance_id: str_at(v, &["nsInstanceId"]).unwrap_or_default().to_owned(),
-            lcm_operation_type: str_at(v, &["lcmOperationType"])
-                .unwrap_or_default()
-                .to_owned(),
+            osm_id: required_id(r.osm_id)?,
+            ns_instance_id: r.ns_instance_id.get().unwrap_or_default(),
+            lcm_operation_type: r.lcm_operation_type.get().unwrap_or_default(),
             operation_state: OperationState::from(
-                str_at(v, &["operationState"]).unwrap_or("PROCESSING"),
+                r.operation_state
+                    .get()
+                    .unwrap_or_else(|| "PROCESSING".into()),
             ),
-            start_time: v
-                .get("startTime")
-                .and_then(|t| t.as_f64())
-                .and_then(from_osm_epoch),
-            status_entered_time: v
-                .get("statusEnteredTime")
-                .and_then(|t| t.as_f64())
-                .and_then(from_osm_epoch),
-            error_message: text("errorMessage"),
-            // LCM writes the hyphenated field, NBI the camel-case one.
-            detailed_status: text("detailed-status").or_else(|| text("detailedStatus")),
-            operation_params: v.get("operationParams").cloned().unwrap_or(Value::Null),
+            start_time: r.start_time.get().and_then(from_osm_epoch),
+            status_entered_time: r.status_entered_time.get().and_then(from_osm_epoch),
+            error_message: r.error_message.text(),
+            detailed_status: r
+                .detailed_status_lcm
+                .text()
+                .or(r.detailed_status_nbi.text()),
+            operation_params: r.operation_params.unwrap_or(Value::Null),
         })
     }
+}
 
+/// Reads one record from a JSON value (tests and hand-built records).
+pub fn from_value<T: DeserializeOwned>(v: &Value) -> Result<T, String> {
+    T::deserialize(v).map_err(|e| e.to_string())
+}
+
+impl OpRecord {
     pub fn is_terminal(&self) -> bool {
         self.operation_state.ended_in_osm()
     }
@@ -323,7 +524,7 @@ mod tests {
 
     #[test]
     fn kdu_params_from_instantiate_and_string_encoded_upgrade() {
-        let inst = OpRecord::from_value(&json!({
+        let inst = from_value::<OpRecord>(&json!({
             "_id": "op1", "nsInstanceId": "ns", "lcmOperationType": "instantiate", "operationState": "COMPLETED",
             "operationParams": {"additionalParamsForVnf": [{"member-vnf-index": "openldap",
                 "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "2"}}]}]}
@@ -334,7 +535,7 @@ mod tests {
             "2"
         );
         assert_eq!(inst.kdu_params("other", "ldap"), Some(Map::new()));
-        let up = OpRecord::from_value(&json!({
+        let up = from_value::<OpRecord>(&json!({
             "_id": "op2", "nsInstanceId": "ns", "lcmOperationType": "action", "operationState": "FAILED",
             "errorMessage": "boom", "detailed-status": "FAILED Executing kdu upgrade",
             "operationParams": {"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade",
@@ -347,7 +548,7 @@ mod tests {
         );
         assert!(up.is_terminal() && !up.succeeded());
         assert_eq!(up.failure_message(), "boom (FAILED Executing kdu upgrade)");
-        let twice = OpRecord::from_value(&json!({
+        let twice = from_value::<OpRecord>(&json!({
             "_id": "op3", "operationState": "FAILED",
             "errorMessage": "Operation: INSTANTIATING.op3, Stage 2/3: deployment of KDUs. Detail: helm failed",
             "detailed-status": "helm failed"}))
@@ -360,11 +561,50 @@ mod tests {
 
     #[test]
     fn package_records_without_descriptor_id_are_tolerated() {
-        let r = PackageRecord::from_value(
+        let r = from_value::<PackageRecord>(
             &json!({"_id": "u1", "_admin": {"storage": {"zipfile": "a.tar.gz"}}}),
         )
         .unwrap();
         assert_eq!(r.id, None);
         assert_eq!(r.zipfile.as_deref(), Some("a.tar.gz"));
+    }
+
+    #[test]
+    fn fields_of_an_unexpected_type_count_as_absent_and_bad_list_items_are_skipped() {
+        let ns = from_value::<NsRecord>(&json!({
+            "_id": "n1", "name": 7, "description": "", "nsState": ["READY"], "extra": {"new": "field"},
+            "_admin": {"created": "yesterday", "nsState": "INSTANTIATED",
+                "deployed": {"K8s": [{"member-vnf-index": "m", "kdu-name": "k"}, "junk", {"kdu-name": "no-member"}]}},
+            "create-time": 1700000000.5,
+            "vnfd-id": ["v1", 2, null, "v2"],
+            "nsd": {"df": [{"vnf-profile": [{"id": "m", "vnfd-id": "v1"}, {"id": 1}]}, 5]}
+        }))
+        .unwrap();
+        assert_eq!(ns.name, "");
+        assert_eq!(ns.description, None);
+        assert_eq!(ns.ns_state, "NOT_INSTANTIATED");
+        assert!(ns.is_instantiated());
+        // `_admin.created` is not a number: the older `create-time` is used.
+        assert_eq!(ns.created.unwrap().as_millisecond(), 1_700_000_000_500);
+        assert_eq!(ns.deployed_kdus, vec![("m".to_owned(), "k".to_owned())]);
+        assert_eq!(ns.vnfd_osm_ids, vec!["v1", "v2"]);
+        assert_eq!(ns.vnf_profiles.len(), 1);
+
+        let op = from_value::<OpRecord>(
+            &json!({"_id": "o1", "startTime": "soon", "operationState": 3,
+            "detailed-status": "", "detailedStatus": "from the NBI"}),
+        )
+        .unwrap();
+        assert_eq!(op.start_time, None);
+        assert_eq!(op.operation_state, OperationState::Processing);
+        assert_eq!(op.detailed_status.as_deref(), Some("from the NBI"));
+        assert_eq!(op.operation_params, Value::Null);
+
+        for no_id in [json!({"name": "x"}), json!({"_id": 5}), json!("a string")] {
+            assert!(from_value::<VimAccount>(&no_id).is_err(), "{no_id}");
+            assert!(from_value::<NsRecord>(&no_id).is_err(), "{no_id}");
+        }
+        let err = from_value::<K8sCluster>(&json!({"name": "c"})).unwrap_err();
+        assert!(err.contains("record without '_id'"), "{err}");
     }
 }

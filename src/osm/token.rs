@@ -26,7 +26,8 @@ impl std::fmt::Debug for Token {
 
 impl Token {
     pub fn is_fresh(&self, now: Timestamp) -> bool {
-        self.expires.duration_since(now) > k8s_openapi::jiff::SignedDuration::try_from(RENEW_BEFORE_EXPIRY).unwrap_or_default()
+        self.expires.duration_since(now)
+            > k8s_openapi::jiff::SignedDuration::try_from(RENEW_BEFORE_EXPIRY).unwrap_or_default()
     }
 }
 

@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 
 use super::error::{parse_error_body, NbiError};
 use super::token::Token;
-use crate::model::Timestamp;
 use super::{redact_url, ClientOptions, Credentials};
+use crate::model::Timestamp;
 
 /// A write is only started when at least this much of the run's time is left, so that it can get
 /// its answer; a write that was sent may overrun the deadline by [`WRITE_GRACE`] at most.
@@ -134,6 +134,12 @@ pub(super) struct Answer {
 }
 
 impl Answer {
+    /// The body as typed records (lenient where the type says so).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, call: &Call) -> Result<T, NbiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| call.bad_response(format!("unexpected answer: {e}")))
+    }
+
     pub fn json(&self, call: &Call) -> Result<Value, NbiError> {
         if self.body.is_empty() {
             return Ok(Value::Null);

@@ -68,7 +68,7 @@ fn op(id: &str, ns: &str, kind: &str, state: &str, t: f64, params: Value) -> OpR
     } else {
         json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": params})
     };
-    OpRecord::from_value(&json!({"_id": id, "nsInstanceId": ns, "lcmOperationType": kind, "operationState": state,
+    crate::osm::records::from_value::<OpRecord>(&json!({"_id": id, "nsInstanceId": ns, "lcmOperationType": kind, "operationState": state,
         "startTime": t, "errorMessage": if state == "FAILED" { json!("helm failed") } else { Value::Null },
         "operationParams": operation_params}))
     .unwrap()
