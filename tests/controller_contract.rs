@@ -30,6 +30,8 @@ fn harness() -> Harness {
     let client = kube::Client::new(svc, "default");
     let opts = ControllerOptions {
         poll_interval: Duration::from_millis(20),
+        // Requeue periods are asserted exactly.
+        interval_jitter_percent: 0,
         fetch: FetchOptions {
             localhost_override: None,
             retry_delay: Duration::from_millis(10),
@@ -141,7 +143,7 @@ fn gitrepo(url: &str, digest: &str, ready: bool) -> Value {
         "metadata": {"name": "repo", "namespace": "ops"},
         "status": {
             "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}, "reason": "Succeeded", "message": "stored artifact", "lastTransitionTime": "2026-11-20T10:15:02Z"}],
-            "artifact": {"url": url, "revision": "main@sha1:5394cb7f48332b2de7c17dd8b8384bbc84b7e738", "digest": digest, "lastUpdateTime": "2026-11-20T10:15:02Z"}
+            "artifact": {"url": url, "path": "gitrepository/flux-system/osm-repo/5394cb7f.tar.gz", "revision": "main@sha1:5394cb7f48332b2de7c17dd8b8384bbc84b7e738", "digest": digest, "lastUpdateTime": "2026-11-20T10:15:02Z"}
         }
     })
 }
@@ -205,9 +207,22 @@ async fn new_sync_gets_the_finalizer_first() {
 }
 
 #[tokio::test]
-async fn suspended_sync_does_no_work() {
+async fn suspended_sync_does_no_work_but_observes_its_generation() {
     let mut h = harness();
-    let obj = sync_json(json!({"suspend": true}), true);
+    let mut obj = sync_json(json!({"suspend": true}), true);
+    obj["metadata"]["generation"] = json!(2);
+    obj["status"] = json!({"observedGeneration": 1});
+    // The generation that asked for suspension is observed (kstatus: Current), nothing else.
+    let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
+    let s = h
+        .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
+        .await;
+    assert_eq!(s.body, json!({"status": {"observedGeneration": 2}}));
+    reply(s.respond, 200, obj.clone());
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+    h.assert_idle().await;
+    // Observed already: no request at all.
+    obj["status"] = json!({"observedGeneration": 2});
     let action = reconcile(sync(&obj), h.ctx.clone()).await.unwrap();
     assert_eq!(action, Action::await_change());
     h.assert_idle().await;
@@ -218,6 +233,13 @@ async fn dependency_not_ready_requeues_after_the_dependency_interval() {
     let mut h = harness();
     let obj = sync_json(json!({"dependsOn": [{"name": "base"}]}), true);
     let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
+    // The source first: a dependency on the same source must have applied its revision.
+    let s = h.expect(Method::GET, &format!("{GITREPOS}/repo")).await;
+    reply(
+        s.respond,
+        200,
+        gitrepo("http://x/a.tar.gz", "sha256:00", true),
+    );
     let s = h.expect(Method::GET, &format!("{SYNCS}/base")).await;
     not_found(s.respond);
     let s = h
@@ -229,7 +251,10 @@ async fn dependency_not_ready_requeues_after_the_dependency_interval() {
         (Some("False"), Some("DependencyNotReady"))
     );
     assert!(
-        ready["message"].as_str().unwrap().contains("ops/base"),
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("ops/base not found"),
         "{ready}"
     );
     reply(s.respond, 200, obj.clone());
@@ -237,7 +262,8 @@ async fn dependency_not_ready_requeues_after_the_dependency_interval() {
         .expect(Method::POST, "/api/v1/namespaces/ops/events")
         .await;
     assert_eq!(e.body["reason"], "DependencyNotReady");
-    assert_eq!(e.body["type"], "Warning");
+    // Waiting is normal operation, as in Flux.
+    assert_eq!(e.body["type"], "Normal");
     reply(e.respond, 201, e.body.clone());
     assert_eq!(
         task.await.unwrap().unwrap(),
@@ -247,16 +273,17 @@ async fn dependency_not_ready_requeues_after_the_dependency_interval() {
 }
 
 #[tokio::test]
-async fn source_not_ready_is_artifact_failed_with_a_requeue() {
+async fn a_source_without_artifact_is_artifact_failed_with_a_requeue() {
     let mut h = harness();
     let obj = sync_json(json!({}), true);
     let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
     let s = h.expect(Method::GET, &format!("{GITREPOS}/repo")).await;
-    reply(
-        s.respond,
-        200,
-        gitrepo("http://x/a.tar.gz", "sha256:00", false),
-    );
+    let mut building = gitrepo("http://x/a.tar.gz", "sha256:00", false);
+    building["status"]
+        .as_object_mut()
+        .unwrap()
+        .remove("artifact");
+    reply(s.respond, 200, building);
     let s = h
         .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
         .await;
@@ -686,7 +713,8 @@ async fn an_unchanged_revision_writes_no_status_and_no_event() {
 #[tokio::test]
 async fn metrics_and_probes_are_served() {
     let mut h = harness();
-    let obj = sync_json(json!({"suspend": true}), true);
+    let mut obj = sync_json(json!({"suspend": true}), true);
+    obj["status"] = json!({"observedGeneration": 1});
     reconcile(sync(&obj), h.ctx.clone()).await.unwrap();
     h.assert_idle().await;
     let port = {
@@ -694,10 +722,14 @@ async fn metrics_and_probes_are_served() {
         l.local_addr().unwrap().port()
     };
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listeners = osmops::controller::HttpListeners::bind(addr, addr)
+        .await
+        .unwrap();
     let server = tokio::spawn(osmops::controller::serve_http(
         h.ctx.metrics.clone(),
-        addr,
-        addr,
+        listeners,
+        ready.clone(),
     ));
     let http = reqwest::Client::new();
     let mut body = String::new();
@@ -724,13 +756,24 @@ async fn metrics_and_probes_are_served() {
             .status(),
         200
     );
-    assert_eq!(
+    // Not ready until start-up has finished; a second listener on the same port is refused.
+    let readyz = || async {
         http.get(format!("http://{addr}/readyz"))
             .send()
             .await
             .unwrap()
-            .status(),
-        200
+            .status()
+    };
+    assert_eq!(readyz().await, 503);
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(readyz().await, 200);
+    let taken = osmops::controller::HttpListeners::bind(addr, addr)
+        .await
+        .err()
+        .expect("the port is in use");
+    assert!(
+        taken.contains(&addr.to_string()) && taken.contains("--metrics-addr"),
+        "{taken}"
     );
     server.abort();
 }

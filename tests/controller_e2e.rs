@@ -717,3 +717,437 @@ async fn a_lease_renewed_by_a_node_with_a_skewed_clock_is_not_stolen() {
     let spec = leases.get("leader").await.unwrap().spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("next"));
 }
+
+/// Starts the controller on `w`; stops it when the returned sender is dropped or fired.
+fn start_controller(w: &World, id: &str) -> tokio::sync::oneshot::Sender<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(controller::run(context(&w.client, id), async move {
+        let _ = stop_rx.await;
+    }));
+    stop_tx
+}
+
+fn sync_json(w: &World, name: &str) -> serde_json::Value {
+    w.emu
+        .get("osmops.io/v1alpha1/osmsyncs", "ops", name)
+        .expect("the OsmSync exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flux_without_some_source_kinds_reconciles_every_osmsync_promptly() {
+    // Flux ≤ 2.6: no ExternalArtifact; this cluster has no OCIRepository or Bucket either.
+    let resources = kube_emulator::default_resources()
+        .into_iter()
+        .filter(|r| !matches!(r.kind, "ExternalArtifact" | "OCIRepository" | "Bucket"))
+        .collect();
+    let w = world_on(kube_emulator::KubeEmulator::start_with(resources).await).await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    w.publish("main@sha1:1111", dir.path()).await;
+    let _stop = start_controller(&w, "ctl");
+    w.create_sync("demo").await;
+    w.wait_for("demo", "applied", |s| applied(s, "main@sha1:1111"))
+        .await;
+    // A reconcile request is handled at once, not after the missing kinds' watch backoff.
+    for token in ["first", "second", "third"] {
+        let asked = Instant::now();
+        w.request_reconcile("demo", token).await;
+        w.wait_for("demo", "the request handled", |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.last_handled_reconcile_at.as_deref())
+                == Some(token)
+        })
+        .await;
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "request {token} took {:?}",
+            asked.elapsed()
+        );
+    }
+    // A new artifact on the served kind still triggers.
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    w.publish("main@sha1:2222", dir.path()).await;
+    w.wait_for("demo", "new revision applied", |s| {
+        applied(s, "main@sha1:2222")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kstatus_sees_a_new_osmsync_in_progress_until_reconciled_and_a_suspended_one_current() {
+    let w = world().await;
+    w.publish("main@sha1:3333", repo(&[("ldap", None)]).path())
+        .await;
+    w.create_sync("demo").await;
+    // The CRD's status default: not yet observed, so a parent Kustomization's health check waits.
+    let fresh = sync_json(&w, "demo");
+    assert_eq!(fresh["status"], json!({"observedGeneration": -1}));
+    assert_eq!(kstatus(&fresh), "InProgress");
+    let _stop = start_controller(&w, "ctl");
+    w.wait_for("demo", "applied", |s| applied(s, "main@sha1:3333"))
+        .await;
+    assert_eq!(kstatus(&sync_json(&w, "demo")), "Current");
+    // `suspend: true` committed in Git: a new generation, observed without any work.
+    let requests = w.sim.log().len();
+    w.syncs()
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    let s = w
+        .wait_for("demo", "the suspending generation observed", |s| {
+            s.metadata.generation == Some(2)
+                && s.status.as_ref().and_then(|st| st.observed_generation) == Some(2)
+        })
+        .await;
+    assert!(s.is_ready(), "suspension keeps the last Ready");
+    assert_eq!(kstatus(&sync_json(&w, "demo")), "Current");
+    assert_eq!(
+        w.sim.log().len(),
+        requests,
+        "a suspended OsmSync does not talk to OSM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_building_a_new_revision_keeps_serving_the_last_artifact() {
+    let w = world().await;
+    w.publish("main@sha1:4444", repo(&[("ldap", None)]).path())
+        .await;
+    let _stop = start_controller(&w, "ctl");
+    w.create_sync("demo").await;
+    w.wait_for("demo", "applied", |s| applied(s, "main@sha1:4444"))
+        .await;
+    // source-controller while it builds the next revision (or cannot reach Git): Ready is not
+    // True, the last artifact is still served.
+    let repos: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "ops",
+        &osmops::api::flux::source_resource(osmops::api::SourceKind::GitRepository, None),
+    );
+    for (status, reason) in [("Unknown", "Progressing"), ("False", "GitOperationFailed")] {
+        let conditions = json!({"status": {"conditions": [{"type": "Ready", "status": status, "reason": reason,
+            "message": "building artifact: new upstream revision", "lastTransitionTime": "2026-11-24T10:05:00Z"}]}});
+        repos
+            .patch_status("repo", &PatchParams::default(), &Patch::Merge(conditions))
+            .await
+            .unwrap();
+        w.request_reconcile("demo", reason).await;
+        let s = w
+            .wait_for("demo", "the request handled", |s| {
+                s.status
+                    .as_ref()
+                    .and_then(|st| st.last_handled_reconcile_at.as_deref())
+                    == Some(reason)
+            })
+            .await;
+        assert_eq!(
+            ready_reason(&s).as_deref(),
+            Some("ReconciliationSucceeded"),
+            "{:?}",
+            s.status
+        );
+    }
+    assert!(w.events("demo", "ArtifactFailed").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_of_one_failure_keep_ready_false_and_make_one_event() {
+    let w = world().await;
+    w.publish("main@sha1:5555", repo(&[("ldap", None)]).path())
+        .await;
+    let _stop = start_controller(&w, "ctl");
+    w.create_sync_with(
+        "demo",
+        json!({"retryInterval": "300ms", "osm": {"secretRef": {"name": "missing"}}}),
+    )
+    .await;
+    let (status, _) = w.wait_for_reason("demo", "SecretNotFound").await;
+    let since = status
+        .condition("Ready")
+        .unwrap()
+        .last_transition_time
+        .clone();
+    // Several retries later Ready never went back through Unknown.
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watch_until {
+        let s = w.syncs().get("demo").await.unwrap();
+        let ready = s
+            .status
+            .as_ref()
+            .and_then(|st| st.condition("Ready"))
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "SecretNotFound")
+        );
+        assert_eq!(ready.last_transition_time, since);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = w.events("demo", "SecretNotFound").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_events_are_counted_on_the_first_one() {
+    let w = world().await;
+    w.create_sync("demo").await;
+    let sync = w.syncs().get("demo").await.unwrap();
+    let recorder = osmops::controller::events::Recorder::new(w.client.clone(), "ctl".into(), None);
+    for _ in 0..3 {
+        recorder
+            .publish(
+                &sync,
+                osmops::controller::events::EventType::Warning,
+                "OSMUnreachable",
+                "NBI down",
+                None,
+                false,
+            )
+            .await;
+    }
+    recorder
+        .publish(
+            &sync,
+            osmops::controller::events::EventType::Warning,
+            "OSMUnreachable",
+            "another message",
+            None,
+            false,
+        )
+        .await;
+    let mut events = w.events("demo", "OSMUnreachable").await;
+    events.sort_by_key(|e| e.count);
+    let counts: Vec<(Option<i32>, Option<String>)> = events
+        .iter()
+        .map(|e| (e.count, e.message.clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (Some(1), Some("another message".to_owned())),
+            (Some(3), Some("NBI down".to_owned()))
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_on_the_same_source_must_have_applied_the_revision_first() {
+    let w = world().await;
+    let dir = repo(&[]);
+    std::fs::create_dir_all(dir.path().join("base")).unwrap();
+    std::fs::rename(
+        dir.path().join("osm-pkgs"),
+        dir.path().join("base/osm-pkgs"),
+    )
+    .unwrap();
+    write(dir.path(), "base/a.osmops.yaml", &ns_doc("ns-a", Some("1")));
+    write(dir.path(), "app/b.osmops.yaml", &ns_doc("ns-b", Some("1")));
+    w.publish("main@sha1:6661", dir.path()).await;
+    let _stop = start_controller(&w, "ctl");
+    w.create_sync_with("base", json!({"path": "base"})).await;
+    w.create_sync_with(
+        "app",
+        json!({"path": "app", "dependsOn": [{"name": "base"}]}),
+    )
+    .await;
+    w.wait_for("app", "applied", |s| applied(s, "main@sha1:6661"))
+        .await;
+    // The base is Ready but stays on the old revision (suspended); a push must not run the app
+    // ahead of it.
+    w.syncs()
+        .patch(
+            "base",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    w.wait_for("base", "suspension observed", |s| {
+        s.status.as_ref().and_then(|st| st.observed_generation) == s.metadata.generation
+    })
+    .await;
+    write(dir.path(), "app/b.osmops.yaml", &ns_doc("ns-b", Some("2")));
+    w.publish("main@sha1:6662", dir.path()).await;
+    let (_, message) = w.wait_for_reason("app", "DependencyNotReady").await;
+    assert!(
+        message.contains(
+            "ops/base has not applied revision main@sha1:6662 yet (last applied: main@sha1:6661)"
+        ),
+        "{message}"
+    );
+    // Resumed, the base applies the revision, then the app follows.
+    w.syncs()
+        .patch(
+            "base",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await
+        .unwrap();
+    w.wait_for("base", "applied", |s| applied(s, "main@sha1:6662"))
+        .await;
+    w.wait_for("app", "applied after its dependency", |s| {
+        applied(s, "main@sha1:6662")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refusals_show_as_access_denied_with_the_api_servers_message() {
+    let w = world().await;
+    w.publish("main@sha1:7777", repo(&[("ldap", None)]).path())
+        .await;
+    w.emu.forbid("/secrets/osm-creds");
+    let _stop = start_controller(&w, "ctl");
+    w.create_sync("demo").await;
+    let (_, message) = w.wait_for_reason("demo", "AccessDenied").await;
+    assert!(
+        message.starts_with("cannot read Secret 'ops/osm-creds': ")
+            && message.contains("is forbidden"),
+        "{message}"
+    );
+    assert!(w.sim.ns_instances().is_empty());
+}
+
+/// The emulator is only worth its tests if it is as strict as a real API server: each rule the
+/// controller's bugs hid behind is pinned here.
+#[tokio::test]
+async fn the_emulator_applies_the_api_servers_rules() {
+    let w = world().await;
+    let http = reqwest::Client::new();
+    let syncs_url = format!(
+        "{}/apis/osmops.io/v1alpha1/namespaces/ops/osmsyncs",
+        w.emu.url
+    );
+    let body = |spec: serde_json::Value| json!({"apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": "x"}, "spec": spec});
+    let spec = json!({"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "5m",
+                      "osm": {"secretRef": {"name": "osm-creds"}, "insecureSkipTLSVerify": true}});
+    // kubectl's default, fieldValidation=Strict: an unknown field is refused and named.
+    let r = http
+        .post(format!("{syncs_url}?fieldValidation=Strict"))
+        .json(&body(spec.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("unknown field \\\"spec.osm.insecureSkipTLSVerify\\\""),
+        "{text}"
+    );
+    // Without it (kube-rs' default) the field is pruned and defaults are applied.
+    let r = http
+        .post(&syncs_url)
+        .json(&body(spec))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        created["spec"]["osm"],
+        json!({"secretRef": {"name": "osm-creds"}, "insecureSkipTlsVerify": false})
+    );
+    assert_eq!(created["spec"]["wait"], true);
+    assert_eq!(created["status"], json!({"observedGeneration": -1}));
+    // Schema validation: a pattern, an enum, a required field.
+    let bad =
+        json!({"sourceRef": {"kind": "HelmRepository", "name": "r"}, "interval": "five minutes"});
+    let r = http
+        .post(&syncs_url)
+        .json(
+            &json!({"apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync",
+        "metadata": {"name": "y"}, "spec": bad}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    for part in [
+        "spec.interval",
+        "should match",
+        "spec.sourceRef.kind: Unsupported value: \\\"HelmRepository\\\"",
+        "spec.osm: Required value",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    // A stale resourceVersion is a conflict.
+    let mut stale = created.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let r = http
+        .put(format!("{syncs_url}/x"))
+        .json(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    // A JSON patch `test` that fails is 422.
+    let r = http
+        .patch(format!("{syncs_url}/x"))
+        .header("content-type", "application/json-patch+json")
+        .body(r#"[{"op": "test", "path": "/spec/interval", "value": "1h"}, {"op": "replace", "path": "/spec/interval", "value": "2h"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // Deletion with a finalizer bumps the generation.
+    w.syncs()
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": ["osmops.io/finalizer"]}})),
+        )
+        .await
+        .unwrap();
+    w.syncs()
+        .delete("x", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deleting = w.syncs().get("x").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(deleting.metadata.generation, Some(2));
+    // A kind the server does not serve is 404; a watch older than the compacted history is 410.
+    let emu = kube_emulator::KubeEmulator::start_with(
+        kube_emulator::default_resources()
+            .into_iter()
+            .filter(|r| r.kind != "ExternalArtifact")
+            .collect(),
+    )
+    .await;
+    let r = http
+        .get(format!(
+            "{}/apis/source.toolkit.fluxcd.io/v1/namespaces/ops/externalartifacts",
+            emu.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.emu.compact();
+    let text = http
+        .get(format!(
+            "{syncs_url}?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["type"].as_str(), first["object"]["code"].as_u64()),
+        (Some("ERROR"), Some(410)),
+        "{text}"
+    );
+}

@@ -364,12 +364,33 @@ pub struct OperationEntry {
     pub error: Option<String>,
 }
 
+/// The CRD. As in Flux's CRDs, `status` defaults to `{observedGeneration: -1}`: a new OsmSync
+/// then reads as not yet observed (kstatus InProgress) until the controller has reconciled it,
+/// instead of as healthy with an empty status.
+pub fn crd(
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON;
+    use kube::CustomResourceExt;
+    let mut crd = OsmSync::crd();
+    for v in &mut crd.spec.versions {
+        let status = v
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"));
+        if let Some(status) = status {
+            status.default = Some(JSON(serde_json::json!({ "observedGeneration": -1 })));
+        }
+    }
+    crd
+}
+
 /// The CRD as YAML, as `osmops crd` prints it and `crds/` holds it.
 pub fn crd_yaml() -> String {
-    use kube::CustomResourceExt;
     format!(
         "---\n{}",
-        serde_saphyr::to_string(&OsmSync::crd()).expect("the CRD serializes")
+        serde_saphyr::to_string(&crd()).expect("the CRD serializes")
     )
 }
 
@@ -395,6 +416,10 @@ mod tests {
             .collect();
         assert_eq!(cols, ["Age", "Ready", "Status", "Revision", "Suspended"]);
         assert_eq!(v["subresources"]["status"], serde_json::json!({}));
+        assert_eq!(
+            v["schema"]["openAPIV3Schema"]["properties"]["status"]["default"],
+            serde_json::json!({"observedGeneration": -1})
+        );
         assert_eq!(crd["spec"]["names"]["shortNames"][0], "osms");
         let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
         let required: Vec<&str> = spec["required"]

@@ -1,10 +1,11 @@
 //! `osmops controller`: the Kubernetes controller reconciling OsmSync objects.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgAction, Args, ValueEnum};
 
 use super::sync::LimitArgs;
 use super::{CliError, VERSION};
@@ -16,47 +17,126 @@ pub enum LogEncoding {
     Json,
 }
 
+/// Flux's log levels (plus warn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// A duration that must be greater than zero.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// A listen address as Flux writes it (`:8080` means every interface) or `host:port`.
+fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    full.parse()
+        .map_err(|e| format!("'{s}' is not a listen address (e.g. :8080 or 0.0.0.0:8080): {e}"))
+}
+
+fn positive_qps(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(q) if q.is_finite() && q > 0.0 => Ok(q),
+        _ => Err(format!(
+            "'{s}' is not a positive number of requests per second"
+        )),
+    }
+}
+
+/// The flags of Flux's controllers (same names and defaults), plus OSM Ops' own.
 #[derive(Args, Debug)]
 pub struct ControllerArgs {
     /// OsmSyncs reconciled at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     concurrent: u16,
     /// Requeue period while dependencies or sources are not ready.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
     requeue_dependency: Duration,
     /// Refuse sourceRefs and dependsOn entries in other namespaces.
     #[arg(long)]
     no_cross_namespace_refs: bool,
-    /// Watch only this namespace (default: all namespaces).
+    /// Watch OsmSyncs in all namespaces; `--watch-all-namespaces=false` watches only the
+    /// controller's own namespace (RUNTIME_NAMESPACE, else POD_NAMESPACE).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    watch_all_namespaces: bool,
+    /// Watch only this namespace (wins over --watch-all-namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     watch_namespace: Option<String>,
-    /// Only reconcile while holding the leader Lease.
+    /// Reconcile only OsmSyncs whose labels match this selector (e.g. `sharding.fluxcd.io/key=shard1`).
     #[arg(long)]
-    leader_elect: bool,
-    /// Namespace of the leader Lease (default: the pod's namespace).
+    watch_label_selector: Option<String>,
+    /// Reconcile only while holding the leader Lease (Flux's default).
+    #[arg(long, alias = "leader-elect", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_leader_election: bool,
+    /// Namespace of the leader Lease (default: the controller's namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     leader_election_namespace: String,
     #[arg(long, default_value = "osmops-controller-leader")]
     leader_election_id: String,
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    /// How long a Lease holds without renewal.
+    #[arg(long, default_value = "35s", value_parser = positive_duration)]
     leader_election_lease_duration: Duration,
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    metrics_addr: std::net::SocketAddr,
-    #[arg(long, default_value = "0.0.0.0:9440")]
-    health_addr: std::net::SocketAddr,
+    /// How long the leader keeps reconciling without a successful renewal.
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
+    leader_election_renew_deadline: Duration,
+    /// How often the Lease is renewed (or looked at by standbys).
+    #[arg(long, default_value = "5s", value_parser = positive_duration)]
+    leader_election_retry_period: Duration,
+    /// Spread successful requeues by ± this percentage of spec.interval.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..100))]
+    interval_jitter_percentage: u8,
+    /// Kubernetes API requests per second (client-side limit).
+    #[arg(long, default_value = "50", value_parser = positive_qps)]
+    kube_api_qps: f32,
+    /// Kubernetes API requests allowed in a burst.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    kube_api_burst: u32,
+    /// Flux notification-controller's event receiver, e.g.
+    /// http://notification-controller.flux-system.svc.cluster.local./
+    #[arg(long, env = "EVENTS_ADDR")]
+    events_addr: Option<String>,
+    #[arg(long, default_value = ":8080", value_parser = listen_addr)]
+    metrics_addr: SocketAddr,
+    #[arg(long, default_value = ":9440", value_parser = listen_addr)]
+    health_addr: SocketAddr,
     /// Largest source artifact accepted, in bytes.
     #[arg(long, default_value_t = 100 * 1024 * 1024)]
     max_artifact_size: u64,
     /// How often followed OSM operations are polled.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = positive_duration)]
     operation_poll_interval: Duration,
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
     #[arg(long, value_enum, default_value_t = LogEncoding::Console)]
     pub log_encoding: LogEncoding,
     /// Address of the gRPC API.
-    #[arg(long, default_value = "0.0.0.0:9090")]
-    grpc_addr: std::net::SocketAddr,
+    #[arg(long, default_value = ":9090", value_parser = listen_addr)]
+    grpc_addr: SocketAddr,
     /// TLS certificate and key (PEM) for the gRPC API.
     #[arg(long, requires = "grpc_tls_key")]
     grpc_tls_cert: Option<PathBuf>,
@@ -92,55 +172,91 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
-    use crate::controller::{self, Context, ControllerOptions, LeaderElection, Metrics};
-    let client = kube::Client::try_default().await.map_err(|e| {
+/// The namespace the controller runs in, as Flux finds it.
+fn own_namespace() -> Option<String> {
+    ["RUNTIME_NAMESPACE", "POD_NAMESPACE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+}
+
+/// A Kubernetes client (kubeconfig or in-cluster) with Flux's client-side rate limit, checked
+/// by one list of OsmSyncs: an unreachable API server, missing CRD or missing RBAC stops the
+/// controller at start with the server's address in the message.
+async fn kube_client(
+    args: &ControllerArgs,
+    namespace: Option<&str>,
+) -> Result<kube::Client, CliError> {
+    use crate::api::OsmSync;
+    use crate::controller::throttle::Throttle;
+    let config = kube::Config::infer().await.map_err(|e| {
         CliError::Osm(format!(
-            "cannot reach the Kubernetes API (kubeconfig or in-cluster): {e}"
+            "cannot find the Kubernetes API (no usable kubeconfig, not in a cluster): {e}"
         ))
     })?;
+    let server = config.cluster_url.to_string();
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| {
+            CliError::Osm(format!(
+                "cannot set up a client for the Kubernetes API at {server}: {e}"
+            ))
+        })?
+        .with_layer(&Throttle::new(
+            f64::from(args.kube_api_qps),
+            args.kube_api_burst,
+        ))
+        .build();
+    let syncs: kube::Api<OsmSync> = match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    let mut lp = kube::api::ListParams::default().limit(1);
+    if let Some(sel) = &args.watch_label_selector {
+        lp = lp.labels(sel);
+    }
+    syncs.list_metadata(&lp).await.map_err(|e| {
+        CliError::Osm(format!(
+            "cannot list OsmSyncs from the Kubernetes API at {server}: {e} (is the API server reachable, the CRD installed and the controller's RBAC in place?)"
+        ))
+    })?;
+    Ok(client)
+}
+
+fn read_token(path: &Option<PathBuf>) -> Result<Option<String>, CliError> {
+    let Some(p) = path else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(p).map_err(|e| {
+        CliError::Input(format!(
+            "cannot read --grpc-token-file {}: {e}",
+            p.display()
+        ))
+    })?;
+    Ok(Some(token.trim().to_owned()).filter(|t| !t.is_empty()))
+}
+
+pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> {
+    use crate::controller::{
+        self, Context, ControllerOptions, HttpListeners, LeaderElection, LeaderRunEnd, Metrics,
+    };
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // Everything that can be wrong with the configuration is checked before anything starts.
+    let namespace = match (&args.watch_namespace, args.watch_all_namespaces) {
+        (Some(ns), _) => Some(ns.clone()),
+        (None, true) => None,
+        (None, false) => Some(own_namespace().ok_or_else(|| {
+            CliError::Input(
+                "--watch-all-namespaces=false needs the controller's namespace in RUNTIME_NAMESPACE or POD_NAMESPACE".into(),
+            )
+        })?),
+    };
+    if let Some(addr) = &args.events_addr {
+        reqwest::Url::parse(addr)
+            .map_err(|e| CliError::Input(format!("--events-addr '{addr}' is not a URL: {e}")))?;
+    }
     let identity = std::env::var("POD_NAME")
         .unwrap_or_else(|_| format!("osmops-{}", uuid::Uuid::new_v4().simple()));
-    let fetch = crate::source::FetchOptions {
-        max_download_bytes: args.max_artifact_size,
-        ..crate::source::FetchOptions::from_env()
-    };
-    let opts = ControllerOptions {
-        concurrent: args.concurrent,
-        requeue_dependency: args.requeue_dependency,
-        no_cross_namespace_refs: args.no_cross_namespace_refs,
-        namespace: args.watch_namespace.clone(),
-        fetch,
-        poll_interval: args.operation_poll_interval,
-        limits: args.limits.limits(),
-    };
-    let metrics = std::sync::Arc::new(Metrics::default());
-    let http = tokio::spawn(controller::serve_http(
-        metrics.clone(),
-        args.metrics_addr,
-        args.health_addr,
-    ));
-    let ctx = std::sync::Arc::new(Context::new(
-        client.clone(),
-        opts,
-        metrics,
-        identity.clone(),
-    ));
-    let token = match &args.grpc_token_file {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| {
-                    CliError::Input(format!(
-                        "cannot read --grpc-token-file {}: {e}",
-                        p.display()
-                    ))
-                })?
-                .trim()
-                .to_owned(),
-        )
-        .filter(|t| !t.is_empty()),
-        None => None,
-    };
+    let token = read_token(&args.grpc_token_file)?;
     let tls = args
         .grpc_tls_cert
         .clone()
@@ -152,16 +268,75 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
                 .expect("clap requires the key with the cert"),
             client_ca: args.grpc_client_ca.clone(),
         });
+    let listeners = HttpListeners::bind(args.metrics_addr, args.health_addr)
+        .await
+        .map_err(CliError::Osm)?;
+    let grpc_listener = tokio::net::TcpListener::bind(args.grpc_addr)
+        .await
+        .map_err(|e| {
+            CliError::Osm(format!(
+                "cannot listen on {} (--grpc-addr): {e}",
+                args.grpc_addr
+            ))
+        })?;
+    let client = kube_client(&args, namespace.as_deref()).await?;
+    let election = if args.enable_leader_election {
+        Some(
+            LeaderElection::new(
+                client.clone(),
+                &args.leader_election_namespace,
+                &args.leader_election_id,
+                &identity,
+                args.leader_election_lease_duration,
+            )
+            .with_timing(
+                args.leader_election_renew_deadline,
+                args.leader_election_retry_period,
+            )
+            .map_err(CliError::Input)?,
+        )
+    } else {
+        None
+    };
+    let fetch = crate::source::FetchOptions {
+        max_download_bytes: args.max_artifact_size,
+        ..crate::source::FetchOptions::from_env()
+    };
+    let opts = ControllerOptions {
+        concurrent: args.concurrent,
+        requeue_dependency: args.requeue_dependency,
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
+        namespace: namespace.clone(),
+        fetch,
+        poll_interval: args.operation_poll_interval,
+        limits: args.limits.limits(),
+        events_addr: args.events_addr.clone(),
+        label_selector: args.watch_label_selector.clone(),
+        interval_jitter_percent: args.interval_jitter_percentage,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Context::new(
+        client,
+        opts,
+        metrics.clone(),
+        identity.clone(),
+    ));
+    let grpc_server = crate::grpc::prepare(ctx.clone(), crate::grpc::GrpcOptions { tls, token })
+        .await
+        .map_err(|e| CliError::Input(format!("gRPC API: {e}")))?;
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut http = tokio::spawn(controller::serve_http(metrics, listeners, ready.clone()));
     let (grpc_stop_tx, grpc_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let grpc = tokio::spawn(crate::grpc::serve_addr(
-        ctx.clone(),
-        args.grpc_addr,
-        crate::grpc::GrpcOptions { tls, token },
+    let mut grpc = tokio::spawn(crate::grpc::serve_prepared(
+        grpc_server,
+        grpc_listener,
         async move {
             let _ = grpc_stop_rx.await;
         },
     ));
-    tracing::info!(version = VERSION, identity = %identity, namespace = ?args.watch_namespace, "starting the OsmSync controller");
+    tracing::info!(version = VERSION, identity = %identity, namespace = ?namespace, leader_election = args.enable_leader_election, "starting the OsmSync controller");
+    ready.store(true, Ordering::SeqCst);
     // One signal listener feeds the graceful stop and a deadline after which we exit anyway
     // (a reconcile stuck on an unreachable API must not keep the pod alive forever).
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -176,21 +351,21 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         let _ = stop_rx.await;
     };
     let work = async move {
-        if args.leader_elect {
-            let le = LeaderElection::new(
-                client,
-                &args.leader_election_namespace,
-                &args.leader_election_id,
-                &identity,
-                args.leader_election_lease_duration,
-            );
-            controller::run_with_leader_election(ctx, le, stop).await;
-        } else {
-            controller::run(ctx, stop).await;
+        match election {
+            Some(le) => controller::run_with_leader_election(ctx, le, stop).await,
+            None => {
+                controller::run(ctx, stop).await;
+                LeaderRunEnd::Shutdown
+            }
         }
     };
+    let mut failure: Option<String> = None;
     tokio::select! {
-        _ = work => {}
+        end = work => {
+            if end == LeaderRunEnd::LeadershipLost {
+                failure = Some("leader election lost".into());
+            }
+        }
         _ = async move {
             if force_rx.await.is_ok() {
                 tokio::time::sleep(GRACEFUL_SHUTDOWN_TIMEOUT).await;
@@ -198,12 +373,33 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
                 std::future::pending::<()>().await;
             }
         } => tracing::warn!("graceful shutdown did not finish in time; exiting"),
+        // A server that stops on its own is fatal: probes or the API would silently be gone.
+        r = &mut http => failure = Some(format!("metrics/health server stopped: {}", join_message(r.map(|r| r.map_err(|e| e.to_string()))))),
+        r = &mut grpc => failure = Some(format!("gRPC server stopped: {}", join_message(r.map(|r| r.map_err(|e| e.to_string()))))),
     }
     http.abort();
     let _ = grpc_stop_tx.send(());
-    if let Ok(Err(e)) = grpc.await {
-        tracing::error!(error = %e, "gRPC server failed");
+    if !grpc.is_finished() {
+        if let Ok(Err(e)) = grpc.await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
     }
-    tracing::info!("controller stopped");
-    Ok(ExitCode::SUCCESS)
+    match failure {
+        Some(why) => {
+            tracing::error!(reason = %why, "controller stopped");
+            Err(CliError::Osm(why))
+        }
+        None => {
+            tracing::info!("controller stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn join_message(r: Result<Result<(), String>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "it ended".into(),
+        Ok(Err(e)) => e,
+        Err(e) => e.to_string(),
+    }
 }

@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
     // Kept until main returns: flushes exported spans.
     let _telemetry = match &cli.command {
         Command::Controller(a) => crate::telemetry::init(
-            &a.log_level,
+            a.log_level.as_filter(),
             a.log_encoding == controller::LogEncoding::Json,
         ),
         _ => crate::telemetry::init("warn", false),

@@ -8,7 +8,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
-use super::events::{publish, EventType};
+use super::events::EventType;
 use super::failure::Stop;
 use super::prepare;
 use super::reconcile::{failure_lines, write_status, Intervals, ReconcileError};
@@ -85,16 +85,16 @@ pub(super) async fn cleanup(
         Ok(o) if !o.failed() && !o.incomplete() && o.inventory.is_empty() => {
             ctx.metrics.observe_outcome(&o);
             if !o.plan.actions.is_empty() {
-                publish(
-                    &ctx.client,
-                    sync,
-                    EventType::Normal,
-                    "Pruned",
-                    &format!("Pruned from OSM: {}", o.summary()),
-                    None,
-                    &ctx.identity,
-                )
-                .await;
+                ctx.events
+                    .publish(
+                        sync,
+                        EventType::Normal,
+                        "Pruned",
+                        &format!("Pruned from OSM: {}", o.summary()),
+                        None,
+                        false,
+                    )
+                    .await;
             }
             ctx.journal.forget_sync(&ns, &sync.name_any());
             Ok(Action::await_change())
@@ -148,15 +148,8 @@ async fn prune_failed(
     if let Err(e) = write_status(api, sync, current, &next).await {
         return e.into();
     }
-    publish(
-        &ctx.client,
-        sync,
-        EventType::Warning,
-        event_reason,
-        &msg,
-        None,
-        &ctx.identity,
-    )
-    .await;
+    ctx.events
+        .publish(sync, EventType::Warning, event_reason, &msg, None, false)
+        .await;
     ReconcileError::PruneIncomplete(msg)
 }

@@ -27,6 +27,8 @@ pub struct LeaderElection {
     name: String,
     identity: String,
     lease_duration: Duration,
+    renew_deadline: Duration,
+    retry_period: Duration,
     /// The last record seen and when (local clock) it was first seen.
     observed: Mutex<Option<(Observed, Instant)>>,
 }
@@ -44,18 +46,45 @@ impl LeaderElection {
             name: name.into(),
             identity: identity.into(),
             lease_duration,
+            renew_deadline: lease_duration * 2 / 3,
+            retry_period: lease_duration / 3,
             observed: Mutex::new(None),
         }
     }
 
+    /// client-go's RenewDeadline and RetryPeriod (Flux's `--leader-election-renew-deadline` and
+    /// `--leader-election-retry-period`); refused unless lease > renew deadline > retry period > 0,
+    /// client-go's own rule, which keeps a leader from reconciling after its lease may be taken.
+    pub fn with_timing(
+        mut self,
+        renew_deadline: Duration,
+        retry_period: Duration,
+    ) -> Result<Self, String> {
+        if retry_period.is_zero()
+            || renew_deadline <= retry_period
+            || self.lease_duration <= renew_deadline
+        {
+            return Err(format!(
+                "leader election needs lease duration ({}s) > renew deadline ({}s) > retry period ({}s) > 0",
+                self.lease_duration.as_secs_f64(),
+                renew_deadline.as_secs_f64(),
+                retry_period.as_secs_f64()
+            ));
+        }
+        self.renew_deadline = renew_deadline;
+        self.retry_period = retry_period;
+        Ok(self)
+    }
+
+    /// How often to try to take or renew the lease.
     pub fn renew_period(&self) -> Duration {
-        self.lease_duration / 3
+        self.retry_period
     }
 
     /// How long the leader keeps reconciling without a successful renewal (client-go's
-    /// RenewDeadline, 2/3 of the lease): it stops before another instance may take over.
+    /// RenewDeadline, 2/3 of the lease by default): it stops before another instance may take over.
     pub fn renew_deadline(&self) -> Duration {
-        self.lease_duration * 2 / 3
+        self.renew_deadline
     }
 
     /// Records `record` as seen now unless it is the one seen before; returns when it was first

@@ -1,10 +1,11 @@
-//! The Kubernetes controller: reconciles `OsmSync` objects with kube-runtime, watches the four Flux
-//! source kinds and maps their changes to the OsmSyncs that reference them, serves metrics and
+//! The Kubernetes controller: reconciles `OsmSync` objects with kube-runtime, watches the Flux
+//! source kinds the API server serves and maps their artifact changes to the OsmSyncs that
+//! reference them, serves metrics and
 //! probes, and optionally runs only while holding a leader Lease. It never talks to the NBI
 //! itself: the engine does.
 
 mod cleanup;
-mod events;
+pub mod events;
 mod failure;
 mod leader;
 mod metrics;
@@ -12,7 +13,9 @@ mod prepare;
 mod preview;
 mod reconcile;
 mod secret;
+mod sources;
 pub mod status;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -52,6 +55,13 @@ pub struct ControllerOptions {
     pub poll_interval: Duration,
     /// Bounds on what the repository reader accepts.
     pub limits: crate::repo::Limits,
+    /// Flux notification-controller's event receiver (Flux's `--events-addr`).
+    pub events_addr: Option<String>,
+    /// Reconcile only OsmSyncs whose labels match (Flux's `--watch-label-selector`).
+    pub label_selector: Option<String>,
+    /// Spread of the requeue after a success, ± this percentage of `spec.interval` (Flux's
+    /// `--interval-jitter-percentage`), so OsmSyncs that start together do not hit OSM together.
+    pub interval_jitter_percent: u8,
 }
 
 impl Default for ControllerOptions {
@@ -64,6 +74,9 @@ impl Default for ControllerOptions {
             fetch: FetchOptions::default(),
             poll_interval: Duration::from_secs(2),
             limits: crate::repo::Limits::default(),
+            events_addr: None,
+            label_selector: None,
+            interval_jitter_percent: 5,
         }
     }
 }
@@ -109,6 +122,11 @@ pub struct Context {
     pub identity: String,
     /// Plans, operations and events for the gRPC API.
     pub journal: Arc<crate::journal::Journal>,
+    /// Kubernetes events (aggregated) and notification-controller.
+    pub events: events::Recorder,
+    /// Whether this replica reconciles (always, without leader election). Standby replicas
+    /// refuse gRPC calls: their journal is empty.
+    pub leading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Context {
@@ -124,7 +142,11 @@ impl Context {
             .connect_timeout(Duration::from_secs(15))
             .build()
             .expect("a default HTTP client builds");
+        let events =
+            events::Recorder::new(client.clone(), identity.clone(), opts.events_addr.clone());
         Context {
+            events,
+            leading: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             client,
             opts,
             metrics,
@@ -147,6 +169,16 @@ impl Context {
             limits: self.opts.limits.clone(),
         }
     }
+}
+
+/// `interval` moved by a random amount within ± `percent` % (Flux's jittered interval).
+pub fn jittered(interval: Duration, percent: u8) -> Duration {
+    if percent == 0 {
+        return interval;
+    }
+    let spread = f64::from(percent.min(99)) / 100.0;
+    let factor = 1.0 + rand::random_range(-spread..=spread);
+    interval.mul_f64(factor)
 }
 
 fn error_policy(sync: Arc<OsmSync>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -202,7 +234,11 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let (reader, writer) = reflector::store();
-    let main = watcher(syncs, watcher::Config::default())
+    let mut config = watcher::Config::default();
+    if let Some(sel) = &ctx.opts.label_selector {
+        config = config.labels(sel);
+    }
+    let main = watcher(syncs, config)
         .default_backoff()
         .reflect(writer)
         .applied_objects()
@@ -214,16 +250,18 @@ pub async fn run(
         SourceKind::Bucket,
         SourceKind::ExternalArtifact,
     ] {
-        let resource = source_resource(kind, None);
-        let api: Api<DynamicObject> = match &ctx.opts.namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
-        };
         let store = reader.clone();
-        controller =
-            controller.watches_with(api, resource, watcher::Config::default(), move |src| {
-                syncs_for_source(&store, kind, &src)
-            });
+        let changes = sources::artifact_changes(
+            client.clone(),
+            ctx.opts.namespace.clone(),
+            kind,
+            sources::REDISCOVER,
+        );
+        controller = controller.watches_stream_with(
+            changes,
+            move |src| syncs_for_source(&store, kind, &src),
+            source_resource(kind, None),
+        );
     }
     controller
         .with_config(ControllerConfig::default().concurrency(ctx.opts.concurrent))
@@ -237,12 +275,38 @@ pub async fn run(
         .await;
 }
 
-/// `/metrics` on one address, `/healthz` and `/readyz` on another (they may be equal).
+/// The listeners of `/metrics` and of `/healthz` + `/readyz`, bound before anything else starts
+/// so that a port in use stops the controller at once, with the address in the error.
+pub struct HttpListeners {
+    metrics: tokio::net::TcpListener,
+    /// `None` when the probes share the metrics address.
+    health: Option<tokio::net::TcpListener>,
+}
+
+impl HttpListeners {
+    pub async fn bind(metrics_addr: SocketAddr, health_addr: SocketAddr) -> Result<Self, String> {
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} ({what}): {e}"))
+        };
+        let metrics = bind(metrics_addr, "--metrics-addr").await?;
+        let health = if health_addr == metrics_addr {
+            None
+        } else {
+            Some(bind(health_addr, "--health-addr").await?)
+        };
+        Ok(HttpListeners { metrics, health })
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz`; `/readyz` answers 503 until `ready` is set.
 pub async fn serve_http(
     metrics: Arc<Metrics>,
-    metrics_addr: SocketAddr,
-    health_addr: SocketAddr,
+    listeners: HttpListeners,
+    ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<()> {
+    use axum::http::StatusCode;
     use axum::routing::get;
     let metrics_app = axum::Router::new().route(
         "/metrics",
@@ -261,15 +325,39 @@ pub async fn serve_http(
     );
     let health_app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }));
-    if metrics_addr == health_addr {
-        let listener = tokio::net::TcpListener::bind(metrics_addr).await?;
-        return axum::serve(listener, metrics_app.merge(health_app)).await;
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                    }
+                }
+            }),
+        );
+    match listeners.health {
+        None => axum::serve(listeners.metrics, metrics_app.merge(health_app)).await,
+        Some(hl) => {
+            let (a, b) = tokio::join!(
+                axum::serve(listeners.metrics, metrics_app),
+                axum::serve(hl, health_app)
+            );
+            a.and(b)
+        }
     }
-    let ml = tokio::net::TcpListener::bind(metrics_addr).await?;
-    let hl = tokio::net::TcpListener::bind(health_addr).await?;
-    let (a, b) = tokio::join!(axum::serve(ml, metrics_app), axum::serve(hl, health_app));
-    a.and(b)
+}
+
+/// How a leader-elected run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaderRunEnd {
+    /// `shutdown` resolved (the lease was released if held).
+    Shutdown,
+    /// The lease was lost: the process should exit non-zero, as Flux controllers do, so that it
+    /// restarts as a clean standby.
+    LeadershipLost,
 }
 
 /// Runs the controller only while holding the leader Lease: waits to become leader, then
@@ -279,19 +367,23 @@ pub async fn run_with_leader_election(
     ctx: Arc<Context>,
     le: LeaderElection,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
+) -> LeaderRunEnd {
+    use std::sync::atomic::Ordering;
+    ctx.leading.store(false, Ordering::SeqCst);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch_shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
         std::future::pending::<()>().await
     };
+    let leading = ctx.leading.clone();
     let lead = async {
         let mut stopped = stop_rx.clone();
         tokio::select! {
             _ = le.acquire() => {}
-            _ = stopped.changed() => return,
+            _ = stopped.changed() => return LeaderRunEnd::Shutdown,
         }
+        leading.store(true, Ordering::SeqCst);
         // The controller wants a Sync shutdown future: renewal signals it through a channel.
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let mut stopped = stop_rx.clone();
@@ -312,13 +404,17 @@ pub async fn run_with_leader_election(
             }),
             hold
         );
+        leading.store(false, Ordering::SeqCst);
         // Reconciling has stopped: hand the lease over now rather than after it expires.
         if shutting_down {
             le.release().await;
+            LeaderRunEnd::Shutdown
+        } else {
+            LeaderRunEnd::LeadershipLost
         }
     };
     tokio::select! {
-        _ = lead => {}
-        _ = watch_shutdown => {}
+        end = lead => end,
+        _ = watch_shutdown => LeaderRunEnd::Shutdown,
     }
 }

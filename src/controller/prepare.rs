@@ -53,7 +53,8 @@ pub async fn source(ctx: &Context, sync: &OsmSync) -> Result<Source, Stop> {
     let Some(obj) = api
         .get_opt(&src.name)
         .instrument(tracing::info_span!("source.resolve"))
-        .await?
+        .await
+        .map_err(|e| api_failure(e, &format!("source '{label}'")))?
     else {
         return Err(Failure::new(
             reason::ARTIFACT_FAILED,
@@ -62,8 +63,11 @@ pub async fn source(ctx: &Context, sync: &OsmSync) -> Result<Source, Stop> {
         .requeue(Requeue::Dependency)
         .into());
     };
+    // The artifact is used whenever the source serves one, as kustomize-controller does:
+    // source-controller keeps serving the last artifact while it builds the next revision
+    // (Ready=Unknown) or cannot reach Git (Ready=False), and drift correction must go on.
     let state = SourceState::from_object(&obj);
-    let Some(artifact) = state.artifact.filter(|_| state.ready) else {
+    let Some(artifact) = state.artifact else {
         let why = state
             .message
             .map(|m| format!(" (source: {m})"))
@@ -88,6 +92,27 @@ pub async fn source(ctx: &Context, sync: &OsmSync) -> Result<Source, Stop> {
         artifact,
         digest,
     })
+}
+
+/// A Kubernetes API error reading an object the OsmSync names: a refusal (403: the controller's
+/// RBAC does not cover it) or a 404 for its kind (the CRD is not installed) is something the user
+/// must fix, so it becomes Ready=False with the API server's own message; anything else is left to
+/// the error policy's backoff.
+pub fn api_failure(e: kube::Error, what: &str) -> Stop {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => Failure::new(
+            crate::api::reason::ACCESS_DENIED,
+            format!("cannot read {what}: {}", s.message),
+        )
+        .into(),
+        kube::Error::Api(s) if s.code == 404 => Failure::new(
+            crate::api::reason::ARTIFACT_FAILED,
+            format!("cannot read {what}: {}", s.message),
+        )
+        .requeue(Requeue::Dependency)
+        .into(),
+        e => Stop::Api(e),
+    }
 }
 
 /// Downloads the artifact (digest verified, safe extraction) and reads the repository in it.
@@ -131,7 +156,8 @@ pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Arc<NbiClient>
     let Some(secret) = secrets
         .get_opt(name)
         .instrument(tracing::info_span!("credentials"))
-        .await?
+        .await
+        .map_err(|e| api_failure(e, &format!("Secret '{ns}/{name}'")))?
     else {
         return Err(Failure::new(
             reason::SECRET_NOT_FOUND,

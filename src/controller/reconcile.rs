@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use serde_json::json;
 use tracing::Instrument;
 
-use super::events::{publish, EventType};
+use super::events::EventType;
 use super::failure::{engine_failure, Failure, Stop};
 use super::metrics::ObjectLabels;
 use super::prepare;
@@ -193,6 +193,10 @@ impl<'a> Run<'a> {
         self.ctx.journal.observe_sync(self.sync);
         if self.sync.spec.suspend {
             tracing::info!(osmsync = %self.sync.name_any(), "reconciliation is suspended for this object");
+            // Observe the generation that asked for suspension (as Flux's finalizeStatus does), so
+            // kstatus sees the object as Current and a parent Kustomization's health check passes.
+            self.next.observed_generation = self.generation();
+            self.conclude_suspended().await?;
             return Ok(Action::await_change());
         }
         if let Some(at) = self.sync.annotations().get(RECONCILE_REQUESTED_AT) {
@@ -205,10 +209,10 @@ impl<'a> Run<'a> {
     async fn phases(&mut self) -> Result<Applied, Stop> {
         let intervals = Intervals::from(self.sync)?;
         self.retry = intervals.retry;
-        self.dependencies().await?;
         let source = prepare::source(self.ctx, self.sync).await?;
         let revision = source.revision().to_owned();
         self.revision = Some(revision.clone());
+        self.dependencies(&revision).await?;
         self.next.last_attempted_revision = Some(revision.clone());
         self.ctx.journal.reconcile_started(&self.key(), &revision);
         self.progress(&revision, &intervals).await?;
@@ -220,15 +224,36 @@ impl<'a> Run<'a> {
         Ok(Applied { outcome, intervals })
     }
 
-    /// Every `dependsOn` OsmSync must be Ready.
-    async fn dependencies(&self) -> Result<(), Stop> {
+    /// Every `dependsOn` OsmSync must be Ready; one that reads the same source must have applied
+    /// the revision this reconcile is about to apply (Flux's rule), so a push that touches both
+    /// never runs the dependent ahead of its dependency.
+    async fn dependencies(&self, revision: &str) -> Result<(), Stop> {
         let ns = self.sync.namespace().unwrap_or_default();
         let mut waiting = Vec::new();
         for dep in &self.sync.spec.depends_on {
             let dep_ns = dep.namespace.clone().unwrap_or_else(|| ns.clone());
             let api: Api<OsmSync> = Api::namespaced(self.ctx.client.clone(), &dep_ns);
-            if !api.get_opt(&dep.name).await?.is_some_and(|d| d.is_ready()) {
-                waiting.push(format!("{dep_ns}/{}", dep.name));
+            let label = format!("{dep_ns}/{}", dep.name);
+            let found = api
+                .get_opt(&dep.name)
+                .await
+                .map_err(|e| prepare::api_failure(e, &format!("dependency '{label}'")))?;
+            match found {
+                Some(d) if !d.is_ready() => waiting.push(label),
+                None => waiting.push(format!("{label} not found")),
+                Some(d) if same_source(self.sync, &d) => {
+                    let applied = d
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.last_applied_revision.as_deref());
+                    if applied != Some(revision) {
+                        waiting.push(format!(
+                            "{label} has not applied revision {revision} yet (last applied: {})",
+                            applied.unwrap_or("none")
+                        ));
+                    }
+                }
+                Some(_) => {}
             }
         }
         if waiting.is_empty() {
@@ -246,16 +271,14 @@ impl<'a> Run<'a> {
         .into())
     }
 
-    /// Says what is happening when there is new work (a new generation, a new revision, or not
-    /// Ready), so `kubectl get` shows progress.
+    /// Says what is happening when there is new work (a new generation or a new revision), so
+    /// `kubectl get` shows progress. A retry of the same generation and revision keeps Ready as it
+    /// is (False with the failure's reason stays False, as in Flux): flapping through Unknown on
+    /// every retry would read as recovery to `kubectl get -w`, kstatus and alerting.
     async fn progress(&mut self, revision: &str, iv: &Intervals) -> Result<(), Stop> {
-        let ready_now = self
-            .current
-            .condition(condition::READY)
-            .is_some_and(|c| c.status == "True");
         let new_work = self.current.observed_generation != self.generation()
-            || self.current.last_applied_revision.as_deref() != Some(revision)
-            || !ready_now;
+            || (self.current.last_applied_revision.as_deref() != Some(revision)
+                && self.current.last_attempted_revision.as_deref() != Some(revision));
         if new_work {
             let msg = format!(
                 "Fetching manifests for revision {revision} with a timeout of {}",
@@ -280,16 +303,17 @@ impl<'a> Run<'a> {
                     nbi.project()
                 );
                 tracing::warn!(osmsync = %self.sync.name_any(), %msg, "inventory reset");
-                publish(
-                    &self.ctx.client,
-                    self.sync,
-                    EventType::Warning,
-                    "InventoryReset",
-                    &msg,
-                    self.revision.as_deref(),
-                    &self.ctx.identity,
-                )
-                .await;
+                self.ctx
+                    .events
+                    .publish(
+                        self.sync,
+                        EventType::Warning,
+                        "InventoryReset",
+                        &msg,
+                        self.revision.as_deref(),
+                        false,
+                    )
+                    .await;
                 Inventory::default()
             }
         }
@@ -347,6 +371,14 @@ impl<'a> Run<'a> {
         Ok(outcome)
     }
 
+    /// A suspended OsmSync: only the observed generation (and a handled reconcile request) change.
+    async fn conclude_suspended(&mut self) -> Result<(), kube::Error> {
+        if let Some(at) = self.sync.annotations().get(RECONCILE_REQUESTED_AT) {
+            self.next.last_handled_reconcile_at = Some(at.clone());
+        }
+        write_status(self.api, self.sync, &mut self.current, &self.next).await
+    }
+
     /// Writes the status (when it changed) and records the end of the reconcile in the journal.
     async fn conclude(&mut self) -> Result<(), kube::Error> {
         write_status(self.api, self.sync, &mut self.current, &self.next).await?;
@@ -378,17 +410,24 @@ impl<'a> Run<'a> {
             .map(|c| (c.reason.as_str(), c.message.as_str()))
             != Some((f.reason, f.message.as_str()));
         self.conclude().await?;
+        // Waiting for a dependency is normal operation (Flux emits it as a Normal event).
+        let severity = if f.reason == reason::DEPENDENCY_NOT_READY {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
         if changed {
-            publish(
-                &self.ctx.client,
-                self.sync,
-                EventType::Warning,
-                f.reason,
-                &f.message,
-                self.revision.as_deref(),
-                &self.ctx.identity,
-            )
-            .await;
+            self.ctx
+                .events
+                .publish(
+                    self.sync,
+                    severity,
+                    f.reason,
+                    &f.message,
+                    self.revision.as_deref(),
+                    false,
+                )
+                .await;
         }
         tracing::warn!(osmsync = %self.sync.name_any(), reason = f.reason, message = %f.message, "reconciliation failed");
         Ok(f.after(self.retry, self.ctx.opts.requeue_dependency)
@@ -477,19 +516,34 @@ impl<'a> Run<'a> {
                 format_duration(iv.interval),
                 outcome.summary()
             );
-            publish(
-                &self.ctx.client,
-                self.sync,
-                EventType::Normal,
-                reason::RECONCILIATION_SUCCEEDED,
-                &msg,
-                Some(&revision),
-                &self.ctx.identity,
-            )
-            .await;
+            self.ctx
+                .events
+                .publish(
+                    self.sync,
+                    EventType::Normal,
+                    reason::RECONCILIATION_SUCCEEDED,
+                    &msg,
+                    Some(&revision),
+                    true,
+                )
+                .await;
         }
-        Ok(Action::requeue(iv.interval))
+        Ok(Action::requeue(super::jittered(
+            iv.interval,
+            self.ctx.opts.interval_jitter_percent,
+        )))
     }
+}
+
+/// Whether two OsmSyncs read the same Flux source.
+fn same_source(a: &OsmSync, b: &OsmSync) -> bool {
+    let (ra, rb) = (&a.spec.source_ref, &b.spec.source_ref);
+    let ns = |s: &OsmSync, r: &crate::api::SourceReference| {
+        r.namespace
+            .clone()
+            .unwrap_or_else(|| s.namespace().unwrap_or_default())
+    };
+    ra.kind == rb.kind && ra.name == rb.name && ns(a, ra) == ns(b, rb)
 }
 
 /// True when every failure of the outcome is a broken NS that no remediation will repair.

@@ -5,7 +5,9 @@
 mod convert;
 mod server;
 
-pub use server::{serve, serve_addr, GrpcOptions, OsmOpsService, ServeError, TlsFiles};
+pub use server::{
+    prepare, serve, serve_addr, serve_prepared, GrpcOptions, OsmOpsService, ServeError, TlsFiles,
+};
 
 pub mod pb {
     tonic::include_proto!("osmops.v1");

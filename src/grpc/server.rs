@@ -294,13 +294,22 @@ impl OsmOps for OsmOpsService {
     }
 }
 
-/// Checks `authorization: Bearer <token>` when a token is configured.
+/// Checks each OsmOps call: this replica must be the one reconciling (a standby's journal is
+/// empty, so its answers would be wrong, not merely stale), and the bearer token must match.
 #[derive(Clone)]
-struct TokenCheck(Option<Arc<str>>);
+struct CallCheck {
+    token: Option<Arc<str>>,
+    leading: Arc<std::sync::atomic::AtomicBool>,
+}
 
-impl tonic::service::Interceptor for TokenCheck {
+impl tonic::service::Interceptor for CallCheck {
     fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.0 else {
+        if !self.leading.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Status::unavailable(
+                "this osmops replica is a standby (not the leader) and has no journal; retry, the leader answers",
+            ));
+        }
+        let Some(expected) = &self.token else {
             return Ok(req);
         };
         let given = req
@@ -359,6 +368,16 @@ pub async fn serve(
     opts: GrpcOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let router = prepare(ctx, opts).await?;
+    serve_prepared(router, listener, shutdown).await
+}
+
+/// The gRPC server, ready to serve: TLS files read and checked, services registered. Everything
+/// that can be wrong with the configuration fails here, before anything listens.
+pub async fn prepare(
+    ctx: Arc<Context>,
+    opts: GrpcOptions,
+) -> Result<tonic::transport::server::Router, ServeError> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<OsmOpsServer<OsmOpsService>>()
@@ -371,10 +390,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let api = OsmOpsServer::with_interceptor(
-        OsmOpsService::new(ctx),
-        TokenCheck(opts.token.map(Arc::from)),
-    );
+    let check = CallCheck {
+        token: opts.token.map(Arc::from),
+        leading: ctx.leading.clone(),
+    };
+    let api = OsmOpsServer::with_interceptor(OsmOpsService::new(ctx), check);
     let mut builder = Server::builder();
     if let Some(tls) = &opts.tls {
         let mut cfg =
@@ -384,11 +404,20 @@ pub async fn serve(
         }
         builder = builder.tls_config(cfg)?;
     }
-    builder
+    Ok(builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(api)
+        .add_service(api))
+}
+
+/// Serves a prepared server on `listener` until `shutdown` resolves.
+pub async fn serve_prepared(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    router
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

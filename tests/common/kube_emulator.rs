@@ -4,8 +4,12 @@
 //! subresource separation, lists with kind/resourceVersion and selectors, PUT with conflicts,
 //! JSON/merge/strategic patches (JSON patch `test` of a missing member against null passes),
 //! finalizers and deletionTimestamp, watches resumable from a resourceVersion, discovery and
-//! server-side Table printing for kubectl. Not emulated (accepted gaps): OpenAPI, schema
-//! validation/defaulting, admission, RBAC, pagination, field ownership of server-side apply.
+//! server-side Table printing for kubectl; for custom resources, the structural schema of the
+//! real CRDs (tests/common/schema.rs: pruning, `fieldValidation=Strict`, defaults, validation);
+//! 404 for kinds it does not serve ([`KubeEmulator::start_with`] leaves kinds out, as a Flux
+//! without a CRD would); 410 Expired for watches older than the last [`KubeEmulator::compact`];
+//! generation bumped when deletion starts. Not emulated (accepted gaps): OpenAPI, admission,
+//! RBAC, pagination, field ownership of server-side apply.
 
 // Handlers return ready HTTP responses as their error values; their size does not matter here.
 #![allow(clippy::result_large_err)]
@@ -34,6 +38,8 @@ pub struct ResourceDef {
     pub short_names: Vec<&'static str>,
     /// Printer columns (name, type, jsonPath) for Table output.
     pub columns: Vec<(&'static str, &'static str, &'static str)>,
+    /// The CRD's openAPIV3Schema, applied on every write.
+    pub schema: Option<Value>,
 }
 
 impl ResourceDef {
@@ -51,7 +57,7 @@ impl ResourceDef {
 
 /// The resources the OsmSync controller and its tests use.
 pub fn default_resources() -> Vec<ResourceDef> {
-    let source = |kind, plural| ResourceDef {
+    let source = |kind, plural, crd: &str| ResourceDef {
         group: "source.toolkit.fluxcd.io",
         version: "v1",
         kind,
@@ -64,6 +70,7 @@ pub fn default_resources() -> Vec<ResourceDef> {
             "string",
             ".status.conditions[?(@.type==\"Ready\")].status",
         )],
+        schema: Some(super::schema::crd_schema(crd, "v1")),
     };
     vec![
         ResourceDef {
@@ -89,11 +96,31 @@ pub fn default_resources() -> Vec<ResourceDef> {
                 ("Revision", "string", ".status.lastAppliedRevision"),
                 ("Suspended", "boolean", ".spec.suspend"),
             ],
+            schema: Some(super::schema::crd_schema(
+                include_str!("../../crds/osmops.io_osmsyncs.yaml"),
+                "v1alpha1",
+            )),
         },
-        source("GitRepository", "gitrepositories"),
-        source("OCIRepository", "ocirepositories"),
-        source("Bucket", "buckets"),
-        source("ExternalArtifact", "externalartifacts"),
+        source(
+            "GitRepository",
+            "gitrepositories",
+            include_str!("../fixtures/flux-crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
+        ),
+        source(
+            "OCIRepository",
+            "ocirepositories",
+            include_str!("../fixtures/flux-crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
+        ),
+        source(
+            "Bucket",
+            "buckets",
+            include_str!("../fixtures/flux-crds/source.toolkit.fluxcd.io_buckets.yaml"),
+        ),
+        source(
+            "ExternalArtifact",
+            "externalartifacts",
+            include_str!("../fixtures/flux-crds/source.toolkit.fluxcd.io_externalartifacts.yaml"),
+        ),
         ResourceDef {
             group: "",
             version: "v1",
@@ -103,6 +130,7 @@ pub fn default_resources() -> Vec<ResourceDef> {
             status: false,
             short_names: vec![],
             columns: vec![],
+            schema: None,
         },
         ResourceDef {
             group: "",
@@ -113,6 +141,7 @@ pub fn default_resources() -> Vec<ResourceDef> {
             status: false,
             short_names: vec!["ev"],
             columns: vec![],
+            schema: None,
         },
         ResourceDef {
             group: "coordination.k8s.io",
@@ -123,6 +152,7 @@ pub fn default_resources() -> Vec<ResourceDef> {
             status: false,
             short_names: vec![],
             columns: vec![],
+            schema: None,
         },
     ]
 }
@@ -141,6 +171,8 @@ struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Value>,
     log: Vec<WatchEvent>,
+    /// Watches from a resourceVersion below this are expired.
+    compacted: u64,
 }
 
 struct EmuState {
@@ -148,6 +180,8 @@ struct EmuState {
     tx: broadcast::Sender<WatchEvent>,
     resources: Vec<ResourceDef>,
     requests: Mutex<Vec<String>>,
+    /// Path fragments the (emulated) RBAC refuses with 403.
+    forbidden: Mutex<Vec<String>>,
 }
 
 pub struct KubeEmulator {
@@ -185,16 +219,24 @@ fn json_response(code: u16, v: &Value) -> Response<Body> {
 
 impl KubeEmulator {
     pub async fn start() -> KubeEmulator {
+        Self::start_with(default_resources()).await
+    }
+
+    /// An API server serving only `resources` (others answer 404, as kinds whose CRD is not
+    /// installed do).
+    pub async fn start_with(resources: Vec<ResourceDef>) -> KubeEmulator {
         let (tx, _) = broadcast::channel(4096);
         let state = Arc::new(EmuState {
             inner: Mutex::new(Inner {
                 rv: 100,
                 objects: BTreeMap::new(),
                 log: vec![],
+                compacted: 0,
             }),
             tx,
-            resources: default_resources(),
+            resources,
             requests: Mutex::new(vec![]),
+            forbidden: Mutex::new(vec![]),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -227,6 +269,23 @@ impl KubeEmulator {
         path
     }
 
+    /// Forgets the watch history so far, as etcd compaction does: a watch from an older
+    /// resourceVersion then gets 410 Expired.
+    pub fn compact(&self) {
+        let mut inner = self.state.inner.lock().unwrap();
+        inner.compacted = inner.rv;
+        inner.log.clear();
+    }
+
+    /// Answers 403 Forbidden, as RBAC would, to every request whose path contains `fragment`.
+    pub fn forbid(&self, fragment: &str) {
+        self.state
+            .forbidden
+            .lock()
+            .unwrap()
+            .push(fragment.to_owned());
+    }
+
     /// Method and path of every request so far.
     pub fn requests(&self) -> Vec<String> {
         self.state.requests.lock().unwrap().clone()
@@ -248,6 +307,27 @@ struct Target {
     ns: Option<String>,
     name: Option<String>,
     status: bool,
+    /// `fieldValidation=Strict`: unknown fields are refused, not pruned.
+    strict: bool,
+}
+
+impl Target {
+    /// Prunes, defaults and validates a custom resource about to be stored.
+    fn admit(&self, obj: &mut Value) -> Result<(), Response<Body>> {
+        let Some(schema) = &self.res.schema else {
+            return Ok(());
+        };
+        let what = format!(
+            "{}.{} \"{}\"",
+            self.res.kind,
+            self.res.group,
+            obj.pointer("/metadata/name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+        );
+        super::schema::admit(schema, obj, self.strict, &what)
+            .map_err(|r| status_error(r.code, r.reason, r.message))
+    }
 }
 
 fn route(state: &EmuState, path: &str) -> Result<Option<Target>, Response<Body>> {
@@ -283,6 +363,7 @@ fn route(state: &EmuState, path: &str) -> Result<Option<Target>, Response<Body>>
         ns,
         name,
         status,
+        strict: false,
     }))
 }
 
@@ -404,12 +485,29 @@ async fn handle(
             return json_response(200, &v);
         }
     }
+    let forbidden = state
+        .forbidden
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|f| uri.path().contains(f.as_str()));
+    if forbidden {
+        return status_error(
+            403,
+            "Forbidden",
+            format!("{} \"{}\" is forbidden: User \"system:serviceaccount:osmops-system:osmops\" cannot {} resource in this namespace",
+                uri.path().rsplit('/').nth(1).unwrap_or(""), uri.path().rsplit('/').next().unwrap_or(""), method.as_str().to_lowercase()),
+        );
+    }
+    let q = query_map(&uri);
     let target = match route(&state, uri.path()) {
-        Ok(Some(t)) => t,
+        Ok(Some(t)) => Target {
+            strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+            ..t
+        },
         Ok(None) => return status_error(404, "NotFound", format!("unknown path {}", uri.path())),
         Err(r) => return r,
     };
-    let q = query_map(&uri);
     let accept = headers
         .get("accept")
         .and_then(|a| a.to_str().ok())
@@ -540,6 +638,10 @@ fn create(state: &EmuState, t: &Target, mut obj: Value) -> Response<Body> {
         // Create ignores .status where a status subresource exists.
         obj.as_object_mut().unwrap().remove("status");
     }
+    if let Err(r) = t.admit(&mut obj) {
+        inner.rv -= 1;
+        return r;
+    }
     obj["apiVersion"] = json!(t.res.api_version());
     obj["kind"] = json!(t.res.kind);
     inner.objects.insert(key, obj.clone());
@@ -653,6 +755,9 @@ fn update(
         return status_error(422, "Invalid", "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted");
     }
     new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+    if let Err(r) = t.admit(&mut new) {
+        return r;
+    }
     if new == old {
         // No-op writes do not bump the resourceVersion (and send no watch event).
         return json_response(200, &old);
@@ -856,6 +961,14 @@ fn delete(state: &EmuState, t: &Target, name: &str) -> Response<Body> {
     if has_finalizers {
         if obj.pointer("/metadata/deletionTimestamp").is_none() {
             obj["metadata"]["deletionTimestamp"] = json!(now());
+            // The API server bumps the generation of a custom resource when its deletion starts.
+            if t.res.status {
+                let g = obj
+                    .pointer("/metadata/generation")
+                    .and_then(|g| g.as_i64())
+                    .unwrap_or(0);
+                obj["metadata"]["generation"] = json!(g + 1);
+            }
             inner.objects.insert(key, obj.clone());
             emit(state, &mut inner, &t.res.gvr(), "MODIFIED", obj.clone());
         }
@@ -875,6 +988,19 @@ async fn watch(state: Arc<EmuState>, t: Target, q: BTreeMap<String, String>) -> 
         .and_then(|s| s.parse().ok());
     let (backlog, mut last) = {
         let inner = state.inner.lock().unwrap();
+        if let Some(rv) = from.filter(|rv| *rv < inner.compacted) {
+            // As the API server does: a 200 whose only event is an ERROR with a 410 Status.
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {rv} ({})", inner.compacted), "reason": "Expired", "code": 410});
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from(format!(
+                    "{}\n",
+                    json!({"type": "ERROR", "object": status})
+                )))
+                .expect("response");
+        }
         let backlog: Vec<(String, Value)> = match from {
             Some(rv) => inner
                 .log

@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod kube_emulator;
 pub mod python;
+pub mod schema;
 pub mod world;
 
 use std::path::{Path, PathBuf};

@@ -31,6 +31,7 @@ pub fn ctl_opts() -> ControllerOptions {
     ControllerOptions {
         requeue_dependency: Duration::from_secs(1),
         poll_interval: Duration::from_millis(20),
+        interval_jitter_percent: 0,
         fetch: FetchOptions {
             localhost_override: None,
             retry_delay: Duration::from_millis(10),
@@ -86,8 +87,24 @@ pub async fn create_secret(
         .unwrap();
 }
 
+/// A world on `emu` (e.g. an API server without some Flux kinds).
+pub async fn world_on(emu: KubeEmulator) -> World {
+    let sim = fast_sim().await;
+    let url = sim.url();
+    world_in(emu, sim, &url, "admin", "admin").await
+}
+
 pub async fn world_with(sim: Simulator, url: &str, user: &str, password: &str) -> World {
-    let emu = KubeEmulator::start().await;
+    world_in(KubeEmulator::start().await, sim, url, user, password).await
+}
+
+async fn world_in(
+    emu: KubeEmulator,
+    sim: Simulator,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> World {
     let artifacts = ArtifactServer::start().await;
     let client = emu.client();
     create_secret(&client, "osm-creds", url, user, password).await;
@@ -135,7 +152,7 @@ impl World {
         let repos = self.git_repositories();
         let status = json!({"status": {
             "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": format!("stored artifact for revision '{rev}'"), "lastTransitionTime": "2026-11-24T10:00:00Z"}],
-            "artifact": {"url": url, "revision": rev, "digest": digest, "lastUpdateTime": "2026-11-24T10:00:00Z"}}});
+            "artifact": {"url": url, "path": format!("gitrepository/ops/{source}/{rev}.tar.gz"), "revision": rev, "digest": digest, "lastUpdateTime": "2026-11-24T10:00:00Z"}}});
         repos
             .patch_status(source, &PatchParams::default(), &Patch::Merge(status))
             .await
@@ -216,4 +233,65 @@ pub fn applied(s: &OsmSync, rev: &str) -> bool {
             .as_ref()
             .and_then(|st| st.last_applied_revision.as_deref())
             == Some(rev)
+}
+
+impl World {
+    /// Asks for a reconcile as `flux reconcile` does (`reconcile.fluxcd.io/requestedAt`).
+    pub async fn request_reconcile(&self, name: &str, token: &str) {
+        self.syncs()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}})),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The Kubernetes events about OsmSync `name` with `reason`.
+    pub async fn events(&self, name: &str, reason: &str) -> Vec<k8s_openapi::api::core::v1::Event> {
+        let events: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(self.client.clone(), "ops");
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.involved_object.name.as_deref() == Some(name)
+                    && e.reason.as_deref() == Some(reason)
+            })
+            .collect()
+    }
+}
+
+/// kstatus' status of a custom resource (sigs.k8s.io/cli-utils `status.Compute`, generic rules):
+/// InProgress while `status.observedGeneration` differs from the generation or Reconciling=True,
+/// Failed when Stalled=True, Current otherwise — including an object with an empty status, which
+/// is why Flux's CRDs default `status.observedGeneration` to -1. Ready=False is read as Failed
+/// too, the stricter reading of a Flux-style Ready condition.
+pub fn kstatus(obj: &serde_json::Value) -> &'static str {
+    let generation = obj.pointer("/metadata/generation").and_then(|g| g.as_i64());
+    if let Some(observed) = obj
+        .pointer("/status/observedGeneration")
+        .and_then(|g| g.as_i64())
+    {
+        if Some(observed) != generation {
+            return "InProgress";
+        }
+    }
+    let condition = |t: &str| {
+        obj.pointer("/status/conditions")
+            .and_then(|c| c.as_array())
+            .and_then(|l| l.iter().find(|c| c["type"] == t))
+            .and_then(|c| c["status"].as_str())
+    };
+    if condition("Reconciling") == Some("True") {
+        return "InProgress";
+    }
+    if condition("Stalled") == Some("True") || condition("Ready") == Some("False") {
+        return "Failed";
+    }
+    "Current"
 }
