@@ -1009,3 +1009,88 @@ async fn blocked_work_is_not_success() {
         assert!(out.contains("blocked"), "{cmd}: {out}");
     }
 }
+
+/// `osmops controller` with `args` and a kubeconfig for an API server that is not there.
+fn controller_without_api(args: &[&str]) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:1\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\ncurrent-context: gone\nusers:\n- name: u\n  user: {}\n",
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("controller").args(args);
+    for flag in ["--metrics-addr", "--health-addr", "--grpc-addr"] {
+        if !args.contains(&flag) {
+            cmd.args([flag, "127.0.0.1:0"]);
+        }
+    }
+    cmd.env("KUBECONFIG", &kc)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_controller_refuses_bad_flags_and_stops_at_once_on_fatal_start_up_problems() {
+    // Values that would misbehave later are refused by the flag parser (exit 2, nothing starts).
+    for (flag, value) in [
+        ("--concurrent", "0"),
+        ("--operation-poll-interval", "0s"),
+        ("--requeue-dependency", "0s"),
+        ("--log-level", "garbage"),
+        ("--interval-jitter-percentage", "100"),
+        ("--kube-api-qps", "0"),
+        ("--metrics-addr", "not-an-address"),
+    ] {
+        let out = controller_without_api(&[flag, value]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
+    // Leader election timings must leave the leader time to stop before its lease can be taken.
+    let out = controller_without_api(&[
+        "--leader-election-lease-duration",
+        "10s",
+        "--leader-election-renew-deadline",
+        "15s",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("cannot list OsmSyncs") || err.contains("renew deadline"),
+        "{err}"
+    );
+
+    // Missing gRPC TLS files: refused before anything listens, naming the file.
+    let out = controller_without_api(&[
+        "--grpc-tls-cert",
+        "/nonexistent/tls.crt",
+        "--grpc-tls-key",
+        "/nonexistent/tls.key",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/nonexistent/tls.crt"), "{err}");
+
+    // A port in use: refused, naming the address and the flag.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = controller_without_api(&["--metrics-addr", &addr]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("--metrics-addr"),
+        "{err}"
+    );
+
+    // An unreachable API server: refused, naming the server.
+    let out = controller_without_api(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Kubernetes API at http://127.0.0.1:1"),
+        "{err}"
+    );
+}

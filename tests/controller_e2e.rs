@@ -1151,3 +1151,73 @@ async fn the_emulator_applies_the_api_servers_rules() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_lease_exits_non_zero() {
+    let w = world().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = w.emu.kubeconfig(tmp.path());
+    let child = std::process::Command::new(bin())
+        .args([
+            "controller",
+            "--enable-leader-election",
+            "--leader-election-namespace",
+            "ops",
+        ])
+        .args([
+            "--leader-election-lease-duration",
+            "3s",
+            "--leader-election-renew-deadline",
+            "2s",
+        ])
+        .args([
+            "--leader-election-retry-period",
+            "200ms",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--health-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kc)
+        .env("POD_NAME", "osmops-controller-0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(w.client.clone(), "ops");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lease = loop {
+        if let Some(l) = leases.get_opt("osmops-controller-leader").await.unwrap() {
+            if l.spec.as_ref().and_then(|s| s.holder_identity.as_deref())
+                == Some("osmops-controller-0")
+            {
+                break l;
+            }
+        }
+        assert!(Instant::now() < deadline, "never became leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Another instance takes the lease (say, after a network partition).
+    let spec = lease.spec.as_mut().unwrap();
+    spec.holder_identity = Some("intruder".into());
+    spec.lease_duration_seconds = Some(60);
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    leases
+        .replace("osmops-controller-leader", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{logs}");
+    assert!(logs.contains("leader election lost"), "{logs}");
+    // It did not hand the lease back: it was not its own any more.
+    let now = leases.get("osmops-controller-leader").await.unwrap();
+    assert_eq!(
+        now.spec.unwrap().holder_identity.as_deref(),
+        Some("intruder")
+    );
+}

@@ -378,7 +378,7 @@ async fn event_stream_follows_a_reconcile_and_resumes() {
     let mut c = plain_client(addr).await;
     let mut stream = c
         .watch_events(pb::WatchEventsRequest {
-            after_sequence: 0,
+            after_sequence: None,
             namespace: "ops".into(),
         })
         .await
@@ -423,7 +423,7 @@ async fn event_stream_follows_a_reconcile_and_resumes() {
     let first = seen[0].0;
     let mut resumed = c
         .watch_events(pb::WatchEventsRequest {
-            after_sequence: first,
+            after_sequence: Some(first),
             namespace: String::new(),
         })
         .await
@@ -437,6 +437,52 @@ async fn event_stream_follows_a_reconcile_and_resumes() {
             .unwrap();
         assert_eq!(ev.sequence, *seq);
     }
+    // `after_sequence: 0` replays from the very first retained event (event 1 included), and
+    // the CLI does the same with `--after 0` and an address without a scheme.
+    let mut all = c
+        .watch_events(pb::WatchEventsRequest {
+            after_sequence: Some(0),
+            namespace: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ev = tokio::time::timeout(Duration::from_secs(5), all.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.sequence, 1);
+    let mut cli = std::process::Command::new(common::bin())
+        .args([
+            "events",
+            "--after",
+            "0",
+            "--output",
+            "json",
+            "--grpc",
+            &addr.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = cli.stdout.take().unwrap();
+    let first_line = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+                .map(|_| line)
+        }),
+    )
+    .await
+    .expect("the CLI prints the replayed events")
+    .unwrap()
+    .unwrap();
+    cli.kill().unwrap();
+    let _ = cli.wait();
+    let first_event: serde_json::Value = serde_json::from_str(&first_line).unwrap();
+    assert_eq!(first_event["sequence"], 1, "{first_line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -645,4 +691,25 @@ async fn an_independent_python_client_discovers_and_calls_the_api() {
     assert_eq!(seen["syncs"][0]["revision"], "main@sha1:pypy");
     assert_eq!(seen["operations"][0]["type"], "instantiate");
     assert_eq!(seen["operations"][0]["revision"], "main@sha1:pypy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_replica_refuses_calls_instead_of_answering_with_an_empty_journal() {
+    let w = World::new().await;
+    let addr = w.serve(GrpcOptions::default()).await;
+    let mut c = plain_client(addr).await;
+    w.ctx
+        .leading
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let err = c
+        .list_syncs(pb::ListSyncsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    assert!(err.message().contains("standby"), "{}", err.message());
+    // Once it leads, it answers.
+    w.ctx
+        .leading
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    c.list_syncs(pb::ListSyncsRequest::default()).await.unwrap();
 }

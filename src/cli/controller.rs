@@ -268,6 +268,21 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
                 .expect("clap requires the key with the cert"),
             client_ca: args.grpc_client_ca.clone(),
         });
+    if args.enable_leader_election {
+        crate::controller::leader::check_timing(
+            args.leader_election_lease_duration,
+            args.leader_election_renew_deadline,
+            args.leader_election_retry_period,
+        )
+        .map_err(CliError::Input)?;
+    }
+    if let Some(tls) = &tls {
+        tls.check().map_err(|e| {
+            CliError::Input(format!(
+                "gRPC TLS (--grpc-tls-cert/--grpc-tls-key/--grpc-client-ca): {e}"
+            ))
+        })?;
+    }
     let listeners = HttpListeners::bind(args.metrics_addr, args.health_addr)
         .await
         .map_err(CliError::Osm)?;

@@ -50,9 +50,10 @@ enum Command {
     },
     /// Follow the controller's event stream (reconciles, plans, OSM operations).
     Events {
-        /// Resume after this sequence number.
-        #[arg(long, default_value_t = 0)]
-        after: u64,
+        /// Replay the retained events after this sequence number first (0: all of them);
+        /// without it, only new events are shown.
+        #[arg(long)]
+        after: Option<u64>,
         #[arg(short, long)]
         namespace: Option<String>,
         #[command(flatten)]

@@ -74,8 +74,20 @@ impl tonic::service::Interceptor for AddToken {
     }
 }
 
+/// The address as a URI: `host:port` alone means plain HTTP/2, or TLS when a CA is given.
+pub fn grpc_uri(addr: &str, tls: bool) -> String {
+    if addr.contains("://") {
+        addr.to_owned()
+    } else if tls {
+        format!("https://{addr}")
+    } else {
+        format!("http://{addr}")
+    }
+}
+
 async fn connect(a: &GrpcArgs) -> Result<Client, String> {
-    let mut endpoint = Channel::from_shared(a.addr.clone())
+    let uri = grpc_uri(&a.addr, a.grpc_ca.is_some());
+    let mut endpoint = Channel::from_shared(uri)
         .map_err(|e| format!("invalid --grpc address '{}': {e}", a.addr))?;
     if let Some(ca) = &a.grpc_ca {
         let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
@@ -321,7 +333,11 @@ pub async fn get(a: &GrpcArgs, what: &GetWhat) -> Result<String, String> {
 }
 
 /// Follows WatchEvents and prints one line (or one JSON object) per event until the stream ends.
-pub async fn events(a: &GrpcArgs, after: u64, namespace: Option<String>) -> Result<(), String> {
+pub async fn events(
+    a: &GrpcArgs,
+    after: Option<u64>,
+    namespace: Option<String>,
+) -> Result<(), String> {
     let mut c = connect(a).await?;
     let mut stream = c
         .watch_events(pb::WatchEventsRequest {

@@ -33,6 +33,23 @@ pub struct LeaderElection {
     observed: Mutex<Option<(Observed, Instant)>>,
 }
 
+/// client-go's rule for leader election timings: lease > renew deadline > retry period > 0.
+pub fn check_timing(
+    lease: Duration,
+    renew_deadline: Duration,
+    retry_period: Duration,
+) -> Result<(), String> {
+    if retry_period.is_zero() || renew_deadline <= retry_period || lease <= renew_deadline {
+        return Err(format!(
+            "leader election needs lease duration ({}s) > renew deadline ({}s) > retry period ({}s) > 0",
+            lease.as_secs_f64(),
+            renew_deadline.as_secs_f64(),
+            retry_period.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
 impl LeaderElection {
     pub fn new(
         client: Client,
@@ -60,17 +77,7 @@ impl LeaderElection {
         renew_deadline: Duration,
         retry_period: Duration,
     ) -> Result<Self, String> {
-        if retry_period.is_zero()
-            || renew_deadline <= retry_period
-            || self.lease_duration <= renew_deadline
-        {
-            return Err(format!(
-                "leader election needs lease duration ({}s) > renew deadline ({}s) > retry period ({}s) > 0",
-                self.lease_duration.as_secs_f64(),
-                renew_deadline.as_secs_f64(),
-                retry_period.as_secs_f64()
-            ));
-        }
+        check_timing(self.lease_duration, renew_deadline, retry_period)?;
         self.renew_deadline = renew_deadline;
         self.retry_period = retry_period;
         Ok(self)

@@ -7,7 +7,7 @@
 mod cleanup;
 pub mod events;
 mod failure;
-mod leader;
+pub mod leader;
 mod metrics;
 mod prepare;
 mod preview;

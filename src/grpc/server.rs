@@ -26,6 +26,20 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
 }
 
+impl TlsFiles {
+    /// Reads the certificate, key and client CA and checks they make a TLS configuration, so a
+    /// missing or broken file stops the controller at start, naming the file.
+    pub fn check(&self) -> Result<(), ServeError> {
+        let mut cfg = ServerTlsConfig::new()
+            .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?));
+        if let Some(ca) = &self.client_ca {
+            cfg = cfg.client_ca_root(Certificate::from_pem(read(ca)?));
+        }
+        Server::builder().tls_config(cfg)?;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct GrpcOptions {
     pub tls: Option<TlsFiles>,
@@ -263,7 +277,7 @@ impl OsmOps for OsmOpsService {
         let ns = r.namespace;
         let (tx, out) = futures::channel::mpsc::unbounded::<Result<pb::Event, Status>>();
         tokio::spawn(async move {
-            let mut last = r.after_sequence;
+            let mut last = r.after_sequence.unwrap_or(0);
             let keep = |e: &crate::journal::JournalEvent| ns.is_empty() || e.namespace == ns;
             for e in backlog.iter().filter(|e| keep(e)) {
                 last = e.sequence;

@@ -425,19 +425,22 @@ impl Journal {
             .cloned()
     }
 
-    /// Retained events after `after` and a receiver for new ones (subscribed under the same lock,
-    /// so nothing falls between the two).
-    pub fn subscribe(&self, after: u64) -> (Vec<JournalEvent>, broadcast::Receiver<JournalEvent>) {
+    /// Retained events after `after` (`None`: none, only new ones) and a receiver for new ones
+    /// (subscribed under the same lock, so nothing falls between the two).
+    pub fn subscribe(
+        &self,
+        after: Option<u64>,
+    ) -> (Vec<JournalEvent>, broadcast::Receiver<JournalEvent>) {
         let st = self.state.lock().expect("journal lock");
         let rx = self.tx.subscribe();
-        let backlog = if after == 0 {
-            vec![]
-        } else {
-            st.events
+        let backlog = match after {
+            None => vec![],
+            Some(after) => st
+                .events
                 .iter()
                 .filter(|e| e.sequence > after)
                 .cloned()
-                .collect()
+                .collect(),
         };
         (backlog, rx)
     }
@@ -494,9 +497,17 @@ mod tests {
         let key = ("ns".to_owned(), "a".to_owned());
         j.reconcile_started(&key, "r1");
         j.reconcile_started(&key, "r2");
-        let (backlog, _rx) = j.subscribe(1);
+        let (backlog, _rx) = j.subscribe(Some(1));
         assert_eq!(backlog.len(), 1);
         assert_eq!(backlog[0].sequence, 2);
-        assert!(j.subscribe(0).0.is_empty(), "0 means only new events");
+        assert_eq!(
+            j.subscribe(Some(0)).0.len(),
+            2,
+            "0 replays every retained event"
+        );
+        assert!(
+            j.subscribe(None).0.is_empty(),
+            "unset means only new events"
+        );
     }
 }
