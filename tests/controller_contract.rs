@@ -350,6 +350,18 @@ async fn drive_to_osm(
             .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
             .await;
     }
+    // Operations OSM accepted are written ahead (status.operations alone), then the final status.
+    let mut written_ahead = vec![];
+    while next.body["status"]
+        .as_object()
+        .is_some_and(|s| s.keys().eq(["operations"]))
+    {
+        written_ahead.push(next.body["status"]["operations"].clone());
+        reply(next.respond, 200, obj.clone());
+        next = h
+            .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
+            .await;
+    }
     let fin = next.body.clone();
     reply(next.respond, 200, obj.clone());
     let e = h
@@ -359,7 +371,11 @@ async fn drive_to_osm(
     reply(e.respond, 201, event.clone());
     let action = task.await.unwrap().unwrap();
     h.assert_idle().await;
-    (json!({"progress": progress, "final": fin}), event, action)
+    (
+        json!({"progress": progress, "final": fin, "writtenAhead": written_ahead}),
+        event,
+        action,
+    )
 }
 
 #[tokio::test]
@@ -396,9 +412,29 @@ async fn successful_reconcile_applies_the_revision_and_reports_ready() {
     assert_eq!(fin["observedGeneration"], 1);
     assert_eq!(fin["inventory"]["nsInstances"][0]["name"], "ldap");
     assert_eq!(fin["inventory"]["packages"].as_array().unwrap().len(), 2);
-    assert_eq!(fin["history"][0]["result"], "Succeeded");
-    assert_eq!(fin["history"][0]["operations"][0]["state"], "COMPLETED");
-    assert!(fin["history"][0]["operations"][0]["nslcmopId"].is_string());
+    assert_eq!(
+        fin["history"][0]["lastReconciledStatus"],
+        "ReconciliationSucceeded"
+    );
+    assert_eq!(fin["history"][0]["totalReconciliations"], 1);
+    assert_eq!(
+        fin["history"][0]["metadata"]["revision"],
+        "main@sha1:5394cb7f48332b2de7c17dd8b8384bbc84b7e738"
+    );
+    assert!(fin["history"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(fin["operations"][0]["state"], "COMPLETED");
+    // The instantiate was recorded as PROCESSING as soon as OSM accepted it.
+    let ahead = &status["writtenAhead"][0][0];
+    assert_eq!(
+        (ahead["type"].as_str(), ahead["state"].as_str()),
+        (Some("instantiate"), Some("PROCESSING"))
+    );
+    assert_eq!(ahead["nslcmopId"], fin["operations"][0]["nslcmopId"]);
+    assert_eq!(fin["operations"][0]["type"], "instantiate");
+    assert!(fin["operations"][0]["nslcmopId"].is_string());
     assert!(fin["conditions"]
         .as_array()
         .unwrap()
@@ -654,7 +690,7 @@ async fn cross_namespace_source_is_refused_when_blocked() {
 }
 
 #[tokio::test]
-async fn an_unchanged_revision_writes_no_status_and_no_event() {
+async fn an_unchanged_revision_only_counts_in_the_history_and_sends_no_event() {
     let mut h = harness();
     let sim = fast_sim().await;
     let server = ArtifactServer::start().await;
@@ -672,7 +708,8 @@ async fn an_unchanged_revision_writes_no_status_and_no_event() {
         .expect(Method::GET, "/api/v1/namespaces/ops/secrets/osm-creds")
         .await;
     reply(s.respond, 200, secret(&sim.url()));
-    // Only the handled request time changes: one status write, no event.
+    // The handled request time changes and the history snapshot counts the reconcile (Flux's
+    // History.Upsert): one status write, no event.
     let s = h
         .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
         .await;
@@ -680,19 +717,23 @@ async fn an_unchanged_revision_writes_no_status_and_no_event() {
         s.body["status"]["lastHandledReconcileAt"],
         "2026-11-24T12:00:00Z"
     );
+    let history = s.body["status"]["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "no new snapshot for a no-op");
+    assert_eq!(history[0]["totalReconciliations"], 2);
     assert_eq!(
-        s.body["status"]["history"].as_array().unwrap().len(),
-        1,
-        "no history entry for a no-op"
+        history[0]["lastReconciledStatus"],
+        "ReconciliationSucceeded"
     );
+    let after_second = s.body["status"].clone();
     reply(s.respond, 200, obj.clone());
     assert_eq!(
         task.await.unwrap().unwrap(),
         Action::requeue(Duration::from_secs(300))
     );
     h.assert_idle().await;
-    // Without the annotation change nothing at all is written.
-    obj["status"]["lastHandledReconcileAt"] = json!("2026-11-24T12:00:00Z");
+    // Without the annotation change only the count moves (when the second changed).
+    obj["status"] = after_second;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
     let s = h.expect(Method::GET, &format!("{GITREPOS}/repo")).await;
     reply(s.respond, 200, gitrepo(&url, &digest, true));
@@ -700,6 +741,12 @@ async fn an_unchanged_revision_writes_no_status_and_no_event() {
         .expect(Method::GET, "/api/v1/namespaces/ops/secrets/osm-creds")
         .await;
     reply(s.respond, 200, secret(&sim.url()));
+    let s = h
+        .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
+        .await;
+    assert_eq!(s.body["status"]["history"][0]["totalReconciliations"], 3);
+    assert_eq!(s.body["status"]["conditions"], obj["status"]["conditions"]);
+    reply(s.respond, 200, obj.clone());
     task.await.unwrap().unwrap();
     h.assert_idle().await;
     let logins = sim

@@ -57,6 +57,7 @@ async fn gitops_lifecycle_through_the_real_controller() {
     let st = s.status.clone().unwrap();
     assert_eq!(st.observed_generation, s.metadata.generation);
     assert_eq!(st.history.len(), 1);
+    assert_eq!(st.operations.len(), 1);
     assert_eq!(w.sim.ns_instances().len(), 1);
     assert_eq!(w.sim.ns_instances()[0]["nsState"], "READY");
 
@@ -107,9 +108,20 @@ async fn gitops_lifecycle_through_the_real_controller() {
         .await;
     let st = s.status.unwrap();
     assert_eq!(st.history.len(), 2);
-    assert_eq!(st.history[0].counts.get("upgrade"), Some(&1));
-    assert_eq!(st.history[0].operations[0].type_, "action");
-    assert_eq!(st.history[0].operations[0].state, "COMPLETED");
+    assert_eq!(
+        st.history[0].metadata.get("upgrade").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        st.history[0].metadata.get("revision").map(String::as_str),
+        Some("main@sha1:2222222222222222222222222222222222222222")
+    );
+    assert_eq!(st.operations[0].type_, "action");
+    assert_eq!(st.operations[0].state, "COMPLETED");
+    assert_eq!(
+        st.operations[0].revision,
+        "main@sha1:2222222222222222222222222222222222222222"
+    );
     let new_writes: Vec<String> = writes(&w.sim)[writes_before..].to_vec();
     assert_eq!(new_writes.len(), 1, "{new_writes:?}");
     assert!(new_writes[0].ends_with("/action"));
@@ -579,14 +591,29 @@ async fn a_broken_ns_is_reported_until_remediation_recreates_it() {
     let s = w
         .wait_for("demo", "recreated and Ready", |s| applied(s, rev))
         .await;
-    let history = &s.status.as_ref().unwrap().history;
-    let types: Vec<&str> = history[0]
+    let st = s.status.as_ref().unwrap();
+    let types: Vec<&str> = st
         .operations
         .iter()
+        .filter(|o| o.revision == rev)
         .map(|o| o.type_.as_str())
         .collect();
-    assert_eq!(types, ["terminate", "instantiate"], "{history:?}");
-    assert_eq!(history[0].counts.get("recreate"), Some(&1));
+    assert!(
+        types.starts_with(&["instantiate", "terminate"]),
+        "{:?}",
+        st.operations
+    );
+    assert_eq!(
+        st.history[0].last_reconciled_status,
+        "ReconciliationSucceeded"
+    );
+    assert!(
+        st.history
+            .iter()
+            .any(|h| h.last_reconciled_status == "OperationFailed"),
+        "the failure before remediation has its own snapshot: {:?}",
+        st.history
+    );
     assert_eq!(w.sim.ns_instances().len(), 1);
     assert_eq!(w.sim.ns_instances()[0]["nsState"], "READY");
     let _ = stop_tx.send(());
@@ -1219,5 +1246,80 @@ async fn a_leader_that_loses_its_lease_exits_non_zero() {
     assert_eq!(
         now.spec.unwrap().holder_identity.as_deref(),
         Some("intruder")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_osm_runs_an_operation_follows_it_to_its_end() {
+    use osmops::sim::SimConfig;
+    let sim = Simulator::start(SimConfig {
+        token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(10),
+        lcm_delay: Duration::from_secs(2),
+        autoremove_delay: Duration::from_millis(150),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = sim.url();
+    let w = world_with(sim, &url, "admin", "admin").await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    w.publish("main@sha1:8881", dir.path()).await;
+    let first = tokio::spawn(controller::run(
+        context(&w.client, "before-restart"),
+        std::future::pending::<()>(),
+    ));
+    w.create_sync("demo").await;
+    w.wait_for("demo", "applied", |s| applied(s, "main@sha1:8881"))
+        .await;
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    w.publish("main@sha1:8882", dir.path()).await;
+    // The upgrade is recorded as soon as OSM accepted it; the controller dies while OSM runs it.
+    let s = w
+        .wait_for("demo", "the upgrade recorded while running", |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.operations
+                    .iter()
+                    .any(|o| o.type_ == "action" && o.state == "PROCESSING")
+            })
+        })
+        .await;
+    first.abort();
+    let op_id = s.status.unwrap().operations[0].nslcmop_id.clone();
+    // A new controller (empty journal) follows it to its end instead of forgetting it.
+    let ctx = context(&w.client, "after-restart");
+    let _second = tokio::spawn(controller::run(ctx.clone(), std::future::pending::<()>()));
+    let s = w
+        .wait_for("demo", "the upgrade followed to its end", |s| {
+            applied(s, "main@sha1:8882")
+                && s.status.as_ref().is_some_and(|st| {
+                    st.operations
+                        .iter()
+                        .any(|o| o.nslcmop_id == op_id && o.state == "COMPLETED")
+                })
+        })
+        .await;
+    let st = s.status.unwrap();
+    let op = st
+        .operations
+        .iter()
+        .find(|o| o.nslcmop_id == op_id)
+        .unwrap();
+    assert_eq!(op.revision, "main@sha1:8882");
+    assert!(op.end_time.is_some());
+    let journal = ctx.journal.operations(|o| o.nslcmop_id == op_id);
+    assert_eq!(
+        journal.len(),
+        1,
+        "the new controller's gRPC history lists it"
+    );
+    assert_eq!(journal[0].state.as_str(), "COMPLETED");
+    assert_eq!(
+        writes(&w.sim)
+            .iter()
+            .filter(|w| w.ends_with("/action"))
+            .count(),
+        1,
+        "nothing was sent twice"
     );
 }

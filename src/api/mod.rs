@@ -272,9 +272,16 @@ pub struct OsmSyncStatus {
     /// What this OsmSync owns in OSM; prune only ever touches these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<SyncInventory>,
-    /// The last reconciles, newest first, at most 10.
+    /// Reconcile results as Flux's `meta.History`: one snapshot per (digest of the desired
+    /// state, result), newest first, at most 5; a repeat only updates its snapshot, so a
+    /// persistent failure never pushes the last success out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<HistoryEntry>,
+    pub history: Vec<Snapshot>,
+    /// The OSM operations this OsmSync started, newest first (at most 20, plus any still running):
+    /// recorded as soon as OSM accepts them, so a restarted controller follows the running ones
+    /// to their end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationEntry>,
 }
 
 impl OsmSyncStatus {
@@ -335,19 +342,25 @@ pub struct PackageInventoryEntry {
     pub digest: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One kind of reconcile result (Flux's `meta.Snapshot`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
-    pub revision: String,
-    pub start_time: String,
-    pub end_time: String,
-    /// Succeeded, Failed or Incomplete.
-    pub result: String,
-    /// Actions per kind of change: create, update, upgrade, delete, unchanged, blocked.
-    #[serde(default)]
-    pub counts: BTreeMap<String, u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operations: Vec<OperationEntry>,
+pub struct Snapshot {
+    /// `sha256:<hex>` of the desired state applied (every NsInstance and package digest), or of
+    /// the revision when the repository could not be read.
+    pub digest: String,
+    /// RFC 3339 time this result was first seen for this digest.
+    pub first_reconciled: String,
+    /// RFC 3339 time of the latest reconcile with this result.
+    pub last_reconciled: String,
+    /// Duration of that reconcile, e.g. `1.234s`.
+    pub last_reconciled_duration: String,
+    /// The Ready reason it ended with, e.g. `ReconciliationSucceeded` or `OperationFailed`.
+    pub last_reconciled_status: String,
+    pub total_reconciliations: i64,
+    /// `revision` and the counts of the latest reconcile per action (`create`, `upgrade`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -355,13 +368,23 @@ pub struct HistoryEntry {
 pub struct OperationEntry {
     pub nslcmop_id: String,
     pub ns_name: String,
+    /// OSM's `_id` of the NS instance.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ns_instance_id: String,
     /// instantiate, action (KDU upgrade) or terminate.
     #[serde(rename = "type")]
     pub type_: String,
-    /// OSM's final operationState, or TIMEOUT / UNKNOWN.
+    /// OSM's operationState (PROCESSING while running), or TIMEOUT / UNKNOWN / NOT_FOLLOWED.
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The source revision that caused it.
+    #[serde(default)]
+    pub revision: String,
+    #[serde(default)]
+    pub start_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
 }
 
 /// The CRD. As in Flux's CRDs, `status` defaults to `{observedGeneration: -1}`: a new OsmSync

@@ -361,11 +361,8 @@ pub async fn events(
             Some(pb::event::Kind::OperationChanged(o)) => ("OperationChanged", op_json(o)),
             None => ("Unknown", Value::Null),
         };
-        if a.output == "json" {
-            println!(
-                "{}",
-                json!({"sequence": ev.sequence, "time": ev.time, "namespace": ns, "name": name, "kind": kind, "detail": detail})
-            );
+        let line = if a.output == "json" {
+            json!({"sequence": ev.sequence, "time": ev.time, "namespace": ns, "name": name, "kind": kind, "detail": detail}).to_string()
         } else {
             let summary = match &ev.kind {
                 Some(pb::event::Kind::ReconcileStarted(s)) => format!("revision {}", s.revision),
@@ -381,10 +378,16 @@ pub async fn events(
                 ),
                 None => String::new(),
             };
-            println!(
+            format!(
                 "{:>6}  {}  {ns}/{name}  {kind}  {summary}",
                 ev.sequence, ev.time
-            );
+            )
+        };
+        // A closed pipe (`osmops events | head`) ends the stream quietly instead of panicking.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return Ok(());
         }
     }
     Ok(())

@@ -20,8 +20,8 @@ use super::failure::{engine_failure, Failure, Stop};
 use super::metrics::ObjectLabels;
 use super::prepare;
 use super::status::{
-    self, history_entry, inventory_for, inventory_to_status, mark_failed, mark_progressing,
-    mark_ready, push_history,
+    self, desired_digest, inventory_for, inventory_to_status, mark_failed, mark_progressing,
+    mark_ready, record_operations, revision_digest, running_operations, upsert_history,
 };
 use super::Context;
 use crate::api::{condition, reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
@@ -154,7 +154,10 @@ struct Run<'a> {
     ctx: &'a Context,
     sync: &'a OsmSync,
     started: Instant,
-    started_at: String,
+    /// Digest of the desired state (or of the revision) for the history snapshot.
+    digest: Option<String>,
+    /// Snapshot metadata: the revision and what the reconcile did.
+    metadata: std::collections::BTreeMap<String, String>,
     current: OsmSyncStatus,
     next: OsmSyncStatus,
     /// The artifact revision, once the source is resolved.
@@ -170,7 +173,8 @@ impl<'a> Run<'a> {
             ctx,
             sync,
             started: Instant::now(),
-            started_at: crate::model::now_rfc3339(),
+            digest: None,
+            metadata: Default::default(),
             next: current.clone(),
             current,
             revision: None,
@@ -212,12 +216,16 @@ impl<'a> Run<'a> {
         let source = prepare::source(self.ctx, self.sync).await?;
         let revision = source.revision().to_owned();
         self.revision = Some(revision.clone());
+        self.digest = Some(revision_digest(&revision));
+        self.metadata.insert("revision".into(), revision.clone());
         self.dependencies(&revision).await?;
         self.next.last_attempted_revision = Some(revision.clone());
         self.ctx.journal.reconcile_started(&self.key(), &revision);
         self.progress(&revision, &intervals).await?;
         let desired = prepare::repository(self.ctx, self.sync, &source).await?;
+        self.digest = Some(desired_digest(&desired));
         let nbi = prepare::credentials(self.ctx, self.sync).await?;
+        self.resume_operations(&nbi, &intervals).await;
         let outcome = self
             .plan_and_apply(&nbi, &desired, &revision, &intervals)
             .await?;
@@ -340,15 +348,31 @@ impl<'a> Run<'a> {
         let inventory = self.inventory(nbi).await;
         let journal = self.ctx.journal.clone();
         let key = self.key();
+        // Operations OSM accepted are recorded in the status at once (write-ahead), so a
+        // controller killed while following them resumes them after a restart.
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
         let on_progress = |_: &crate::plan::Plan, p: &engine::Progress| {
             if let engine::Progress::Operation { report } = p {
                 journal.operation_seen(&key, revision, report);
+                let _ = started_tx.send(report.clone());
             }
         };
-        let outcome = engine::reconcile(nbi, desired, &inventory, &opts, &on_progress)
-            .instrument(tracing::info_span!("engine", revision = %revision))
-            .await
-            .map_err(|e| engine_failure(e, revision))?;
+        let engine_run = engine::reconcile(nbi, desired, &inventory, &opts, &on_progress)
+            .instrument(tracing::info_span!("engine", revision = %revision));
+        tokio::pin!(engine_run);
+        let result = loop {
+            tokio::select! {
+                result = &mut engine_run => break result,
+                Some(first) = started_rx.recv() => {
+                    let mut seen = vec![first];
+                    while let Ok(more) = started_rx.try_recv() {
+                        seen.push(more);
+                    }
+                    self.persist_operations(revision, &seen).await;
+                }
+            }
+        };
+        let outcome = result.map_err(|e| engine_failure(e, revision))?;
         self.ctx.metrics.observe_outcome(&outcome);
         self.ctx
             .journal
@@ -358,17 +382,80 @@ impl<'a> Run<'a> {
             nbi.base_url(),
             nbi.project(),
         ));
-        if outcome.plan.writes() > 0
-            || outcome.failed()
-            || outcome.incomplete()
-            || self.current.last_applied_revision.as_deref() != Some(revision)
-        {
-            push_history(
-                &mut self.next,
-                history_entry(revision, self.started_at.clone(), &outcome),
-            );
+        record_operations(&mut self.next, revision, &outcome.operations);
+        for (k, v) in outcome.counts() {
+            self.metadata.insert(k.to_owned(), v.to_string());
+        }
+        if !outcome.operations.is_empty() {
+            self.metadata
+                .insert("operations".into(), outcome.operations.len().to_string());
         }
         Ok(outcome)
+    }
+
+    /// Writes operations OSM accepted (or that changed state) to the status right away. A failed
+    /// write is logged: the final status write records them anyway.
+    async fn persist_operations(&mut self, revision: &str, reports: &[engine::OperationReport]) {
+        record_operations(&mut self.next, revision, reports);
+        let patch = json!({"status": {"operations": self.next.operations}});
+        match self
+            .api
+            .patch_status(
+                &self.sync.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await
+        {
+            Ok(_) => self.current.operations = self.next.operations.clone(),
+            Err(e) => {
+                tracing::warn!(osmsync = %self.sync.name_any(), error = %e, "cannot record operations in the status")
+            }
+        }
+    }
+
+    /// Follows operations an earlier run started and could not see end (the controller was
+    /// stopped or killed while following them), so their end is recorded, reported and counted
+    /// before this run plans on top of them.
+    async fn resume_operations(&mut self, nbi: &NbiClient, iv: &Intervals) {
+        let mut running = running_operations(&self.current);
+        if running.is_empty() {
+            return;
+        }
+        tracing::info!(osmsync = %self.sync.name_any(), count = running.len(), "following operations started before a restart");
+        let key = self.key();
+        let journal = self.ctx.journal.clone();
+        let by_id: std::collections::HashMap<String, String> = self
+            .current
+            .operations
+            .iter()
+            .map(|o| (o.nslcmop_id.clone(), o.revision.clone()))
+            .collect();
+        let on_change = |r: &engine::OperationReport| {
+            let rev = by_id.get(&r.nslcmop_id).cloned().unwrap_or_default();
+            journal.operation_seen(&key, &rev, r);
+        };
+        engine::follow(
+            nbi,
+            &mut running,
+            Instant::now() + iv.timeout,
+            self.ctx.opts.poll_interval,
+            &on_change,
+        )
+        .await;
+        for r in &running {
+            self.ctx.journal.operation_seen(
+                &key,
+                by_id
+                    .get(&r.nslcmop_id)
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+                r,
+            );
+        }
+        record_operations(&mut self.next, "", &running);
+        self.metadata
+            .insert("resumedOperations".into(), running.len().to_string());
     }
 
     /// A suspended OsmSync: only the observed generation (and a handled reconcile request) change.
@@ -380,7 +467,17 @@ impl<'a> Run<'a> {
     }
 
     /// Writes the status (when it changed) and records the end of the reconcile in the journal.
-    async fn conclude(&mut self) -> Result<(), kube::Error> {
+    /// `result` is the Ready reason the reconcile ends with, recorded in the history.
+    async fn conclude(&mut self, result: &str) -> Result<(), kube::Error> {
+        if let Some(digest) = &self.digest {
+            upsert_history(
+                &mut self.next,
+                digest,
+                result,
+                self.started.elapsed(),
+                std::mem::take(&mut self.metadata),
+            );
+        }
         write_status(self.api, self.sync, &mut self.current, &self.next).await?;
         self.ctx.journal.reconcile_finished(
             self.sync,
@@ -409,7 +506,7 @@ impl<'a> Run<'a> {
             .condition(condition::READY)
             .map(|c| (c.reason.as_str(), c.message.as_str()))
             != Some((f.reason, f.message.as_str()));
-        self.conclude().await?;
+        self.conclude(f.reason).await?;
         // Waiting for a dependency is normal operation (Flux emits it as a Normal event).
         let severity = if f.reason == reason::DEPENDENCY_NOT_READY {
             EventType::Normal
@@ -488,7 +585,7 @@ impl<'a> Run<'a> {
                 &msg,
                 generation,
             );
-            self.conclude().await?;
+            self.conclude(reason::PROGRESSING_WITH_RETRY).await?;
             return Ok(Action::requeue(
                 self.ctx.opts.requeue_dependency.min(iv.retry),
             ));
@@ -506,7 +603,7 @@ impl<'a> Run<'a> {
             &format!("Applied revision: {revision}"),
         );
         self.next.last_applied_revision = Some(revision.clone());
-        self.conclude().await?;
+        self.conclude(reason::RECONCILIATION_SUCCEEDED).await?;
         if outcome.plan.writes() > 0 || revision_changed || !was_ready {
             let msg = format!(
                 "Reconciliation finished in {}, next run in {}\n{}",

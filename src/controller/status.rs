@@ -3,16 +3,24 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
 use crate::api::{
-    condition, Condition, HistoryEntry, NsInventoryEntry, OperationEntry, OsmSyncStatus,
-    PackageInventoryEntry, SyncInventory,
+    condition, Condition, NsInventoryEntry, OperationEntry, OsmSyncStatus, PackageInventoryEntry,
+    Snapshot, SyncInventory,
 };
-use crate::engine::Outcome;
-use crate::model::now_rfc3339;
+use crate::engine::OperationReport;
+use crate::model::{now_rfc3339, OperationState};
 use crate::plan::{Inventory, NsEntry, PackageEntry};
+use crate::repo::DesiredState;
 use crate::repo::PackageKind;
 
-pub const MAX_HISTORY: usize = 10;
+/// Snapshots kept (Flux keeps 5).
+pub const MAX_HISTORY: usize = 5;
+/// Finished operations kept in the status (running ones are always kept).
+pub const MAX_OPERATIONS: usize = 20;
 
 /// Sets a condition; the transition time only changes when the status does.
 pub fn set_condition(
@@ -223,42 +231,141 @@ pub fn inventory_from_status(s: Option<&SyncInventory>) -> Inventory {
     }
 }
 
-pub fn history_entry(revision: &str, start: String, outcome: &Outcome) -> HistoryEntry {
-    let result = if outcome.failed() {
-        "Failed"
-    } else if outcome.incomplete() {
-        "Incomplete"
-    } else {
-        "Succeeded"
+/// `sha256:<hex>` of a desired state: every NsInstance and package digest, so two revisions
+/// that declare the same things have the same digest.
+pub fn desired_digest(d: &DesiredState) -> String {
+    let mut h = Sha256::new();
+    for ns in &d.ns_instances {
+        h.update(format!("ns {} {}\n", ns.name, ns.digest()));
+    }
+    for p in &d.packages {
+        h.update(format!("pkg {} {}\n", p.id, p.digest));
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// `sha256:<hex>` of a revision, for results reached before the repository was read.
+pub fn revision_digest(revision: &str) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(revision.as_bytes()))
+    )
+}
+
+/// Records one reconcile result as Flux's `History.Upsert` does: the snapshot with the same digest
+/// and result is updated (latest time, duration, count, metadata), otherwise a new one is added;
+/// newest first, at most [`MAX_HISTORY`].
+pub fn upsert_history(
+    s: &mut OsmSyncStatus,
+    digest: &str,
+    result: &str,
+    duration: Duration,
+    metadata: BTreeMap<String, String>,
+) {
+    let now = now_rfc3339();
+    let duration = format!("{:.3}s", duration.as_secs_f64());
+    let snapshot = match s
+        .history
+        .iter()
+        .position(|h| h.digest == digest && h.last_reconciled_status == result)
+    {
+        Some(i) => {
+            let mut h = s.history.remove(i);
+            h.last_reconciled = now;
+            h.last_reconciled_duration = duration;
+            h.total_reconciliations += 1;
+            h.metadata = metadata;
+            h
+        }
+        None => Snapshot {
+            digest: digest.to_owned(),
+            first_reconciled: now.clone(),
+            last_reconciled: now,
+            last_reconciled_duration: duration,
+            last_reconciled_status: result.to_owned(),
+            total_reconciliations: 1,
+            metadata,
+        },
     };
-    HistoryEntry {
+    // The latest first; times are to the second, so within one second the one just recorded
+    // stays in front (stable sort).
+    s.history.insert(0, snapshot);
+    s.history
+        .sort_by(|a, b| b.last_reconciled.cmp(&a.last_reconciled));
+    s.history.truncate(MAX_HISTORY);
+}
+
+/// RFC 3339 with milliseconds: operations of one reconcile often start within a second.
+fn precise(t: crate::model::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// An OSM operation as the status records it.
+pub fn operation_entry(revision: &str, r: &OperationReport) -> OperationEntry {
+    OperationEntry {
+        nslcmop_id: r.nslcmop_id.clone(),
+        ns_name: r.ns_name.clone(),
+        ns_instance_id: r.ns_osm_id.clone(),
+        type_: r.op_type.clone(),
+        state: r.state.to_string(),
+        error: r.error.clone(),
         revision: revision.to_owned(),
-        start_time: start,
-        end_time: now_rfc3339(),
-        result: result.into(),
-        counts: outcome
-            .counts()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v as u32))
-            .collect::<BTreeMap<_, _>>(),
-        operations: outcome
-            .operations
-            .iter()
-            .map(|o| OperationEntry {
-                nslcmop_id: o.nslcmop_id.clone(),
-                ns_name: o.ns_name.clone(),
-                type_: o.op_type.clone(),
-                state: o.state.to_string(),
-                error: o.error.clone(),
-            })
-            .collect(),
+        start_time: precise(r.start_time),
+        end_time: r.end_time.map(precise),
     }
 }
 
-/// Newest first, at most [`MAX_HISTORY`] entries.
-pub fn push_history(s: &mut OsmSyncStatus, entry: HistoryEntry) {
-    s.history.insert(0, entry);
-    s.history.truncate(MAX_HISTORY);
+/// Records operations (new or with a new state), newest first: at most [`MAX_OPERATIONS`], but
+/// never dropping one that is still running.
+pub fn record_operations<'a>(
+    s: &mut OsmSyncStatus,
+    revision: &str,
+    reports: impl IntoIterator<Item = &'a OperationReport>,
+) {
+    for r in reports {
+        let entry = operation_entry(revision, r);
+        match s
+            .operations
+            .iter_mut()
+            .find(|o| o.nslcmop_id == r.nslcmop_id)
+        {
+            // A resumed operation keeps the revision that started it.
+            Some(o) => {
+                let revision = std::mem::take(&mut o.revision);
+                *o = entry;
+                if !revision.is_empty() {
+                    o.revision = revision;
+                }
+            }
+            None => s.operations.push(entry),
+        }
+    }
+    let start = |o: &OperationEntry| crate::model::parse_rfc3339(&o.start_time);
+    s.operations.sort_by_key(|o| std::cmp::Reverse(start(o)));
+    let mut kept = 0;
+    s.operations.retain(|o| {
+        kept += 1;
+        kept <= MAX_OPERATIONS || OperationState::from(o.state.as_str()).running()
+    });
+}
+
+/// Operations the status records as still running (to be followed after a restart).
+pub fn running_operations(s: &OsmSyncStatus) -> Vec<OperationReport> {
+    s.operations
+        .iter()
+        .filter(|o| {
+            let st = OperationState::from(o.state.as_str());
+            st.running() && st != OperationState::NotFollowed
+        })
+        .map(|o| {
+            let mut r =
+                OperationReport::new(&o.nslcmop_id, &o.ns_name, &o.ns_instance_id, &o.type_);
+            if let Some(t) = crate::model::parse_rfc3339(&o.start_time) {
+                r.start_time = t;
+            }
+            r
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -325,22 +432,85 @@ mod tests {
     }
 
     #[test]
-    fn history_is_bounded_and_newest_first() {
+    fn history_is_upserted_by_digest_and_result_so_failures_never_push_successes_out() {
         let mut s = OsmSyncStatus::default();
-        for i in 0..15 {
-            push_history(
+        let meta = |rev: &str| BTreeMap::from([("revision".to_owned(), rev.to_owned())]);
+        upsert_history(
+            &mut s,
+            "sha256:a",
+            "ReconciliationSucceeded",
+            Duration::from_millis(1200),
+            meta("r1"),
+        );
+        // The same failure retried many times is one snapshot with a count.
+        for _ in 0..12 {
+            upsert_history(
                 &mut s,
-                HistoryEntry {
-                    revision: format!("r{i}"),
-                    start_time: String::new(),
-                    end_time: String::new(),
-                    result: "Succeeded".into(),
-                    counts: BTreeMap::new(),
-                    operations: vec![],
-                },
+                "sha256:b",
+                "OperationFailed",
+                Duration::from_secs(2),
+                meta("r2"),
             );
         }
-        assert_eq!(s.history.len(), 10);
-        assert_eq!(s.history[0].revision, "r14");
+        // A new revision that changes nothing is the same snapshot again.
+        upsert_history(
+            &mut s,
+            "sha256:a",
+            "ReconciliationSucceeded",
+            Duration::from_millis(900),
+            meta("r3"),
+        );
+        assert_eq!(s.history.len(), 2);
+        let ok = s.history.iter().find(|h| h.digest == "sha256:a").unwrap();
+        assert_eq!(
+            (ok.total_reconciliations, ok.metadata["revision"].as_str()),
+            (2, "r3")
+        );
+        assert_eq!(ok.last_reconciled_duration, "0.900s");
+        let failed = s.history.iter().find(|h| h.digest == "sha256:b").unwrap();
+        assert_eq!(failed.total_reconciliations, 12);
+        for i in 0..10 {
+            upsert_history(
+                &mut s,
+                &format!("sha256:{i}"),
+                "ReconciliationSucceeded",
+                Duration::ZERO,
+                meta("x"),
+            );
+        }
+        assert_eq!(s.history.len(), MAX_HISTORY);
+    }
+
+    #[test]
+    fn running_operations_are_kept_and_resumable_finished_ones_bounded() {
+        let mut s = OsmSyncStatus::default();
+        let mut running = OperationReport::new("op-run", "ldap", "ns-1", "action");
+        running.start_time = crate::model::Timestamp::from_second(1_000).unwrap();
+        record_operations(&mut s, "r1", [&running]);
+        for i in 0..30 {
+            let mut done = OperationReport::new(&format!("op-{i}"), "ldap", "ns-1", "action");
+            done.state = OperationState::Completed;
+            done.start_time = crate::model::Timestamp::from_second(2_000 + i).unwrap();
+            record_operations(&mut s, "r2", [&done]);
+        }
+        assert_eq!(s.operations.len(), MAX_OPERATIONS + 1);
+        let resumed = running_operations(&s);
+        assert_eq!(resumed.len(), 1);
+        assert_eq!(resumed[0].nslcmop_id, "op-run");
+        assert_eq!(resumed[0].start_time.as_second(), 1_000);
+        // Its end keeps the revision that started it; ended, it is the oldest and goes.
+        running.state = OperationState::Completed;
+        let mut one = OsmSyncStatus::default();
+        record_operations(
+            &mut one,
+            "r1",
+            [&OperationReport::new("op-run", "ldap", "ns-1", "action")],
+        );
+        record_operations(&mut one, "r3", [&running]);
+        let e = &one.operations[0];
+        assert_eq!((e.state.as_str(), e.revision.as_str()), ("COMPLETED", "r1"));
+        record_operations(&mut s, "r3", [&running]);
+        assert!(running_operations(&s).is_empty());
+        assert_eq!(s.operations.len(), MAX_OPERATIONS);
     }
 }

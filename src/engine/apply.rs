@@ -168,6 +168,19 @@ impl Apply<'_> {
         if let Some(inventory) = inventory {
             (self.progress)(self.plan, &Progress::Inventory { inventory });
         }
+        // An operation OSM accepted is reported at once (state PROCESSING), before it is
+        // followed: callers record it write-ahead, so a restart can resume following it.
+        if let (ActionStatus::Succeeded, Some(op), Some(op_type)) =
+            (r.status, &r.nslcmop_id, ns_operation_type(&a.operation))
+        {
+            let report = OperationReport::new(
+                op,
+                &a.name,
+                r.osm_id.as_deref().unwrap_or_default(),
+                op_type,
+            );
+            (self.progress)(self.plan, &Progress::Operation { report });
+        }
         if !matches!(a.operation, Operation::Unchanged { .. }) {
             (self.progress)(
                 self.plan,
@@ -185,6 +198,12 @@ impl Apply<'_> {
     }
 
     fn track(&self, state: &Mutex<State>, index: Option<usize>, report: OperationReport) {
+        (self.progress)(
+            self.plan,
+            &Progress::Operation {
+                report: report.clone(),
+            },
+        );
         self.lock(state).operations.push((index, report));
     }
 
@@ -770,14 +789,15 @@ impl Apply<'_> {
             let mut new = Vec::new();
             for (i, (a, r)) in self.plan.actions.iter().zip(&st.results).enumerate() {
                 let ns_osm_id = r.osm_id.clone().unwrap_or_default();
-                let op_type = match &a.operation {
-                    Operation::CreateNs { .. } | Operation::RecreateNs { .. } => "instantiate",
-                    Operation::UpgradeNs { .. } | Operation::RollbackNs { .. } => "action",
-                    Operation::DeleteNs { .. } => "terminate",
-                    Operation::Unchanged {
-                        pending_op: Some(op),
-                        ..
-                    } if self.opts.wait => {
+                let op_type = match (&a.operation, ns_operation_type(&a.operation)) {
+                    (_, Some(t)) => t,
+                    (
+                        Operation::Unchanged {
+                            pending_op: Some(op),
+                            ..
+                        },
+                        None,
+                    ) if self.opts.wait => {
                         new.push((
                             None,
                             OperationReport::new(op, &a.name, &ns_osm_id, "pending"),
@@ -932,5 +952,15 @@ impl Apply<'_> {
             };
             self.finish(state, i, r);
         }
+    }
+}
+
+/// The OSM operation an NS action starts (`lcmOperationType`), if any.
+fn ns_operation_type(op: &Operation) -> Option<&'static str> {
+    match op {
+        Operation::CreateNs { .. } | Operation::RecreateNs { .. } => Some("instantiate"),
+        Operation::UpgradeNs { .. } | Operation::RollbackNs { .. } => Some("action"),
+        Operation::DeleteNs { .. } => Some("terminate"),
+        _ => None,
     }
 }

@@ -16,7 +16,7 @@ use crate::osm::{CounterSnapshot, NbiClient, NbiError, NsRecord};
 use crate::plan::{self, Inventory, LiveState, Owner, Plan, PlanOptions, Remediation};
 use crate::repo::DesiredState;
 
-pub use follow::OperationReport;
+pub use follow::{follow, OperationReport};
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {

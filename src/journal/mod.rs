@@ -207,7 +207,7 @@ fn summary_of(sync: &OsmSync) -> SyncSummary {
         last_reconcile_time: st
             .history
             .first()
-            .map(|h| h.end_time.clone())
+            .map(|h| h.last_reconciled.clone())
             .unwrap_or_default(),
         source: format!(
             "{}/{}/{}",
@@ -266,32 +266,29 @@ impl Journal {
         let key = (summary.namespace.clone(), summary.name.clone());
         let mut st = self.state.lock().expect("journal lock");
         if st.hydrated.insert(key.clone()) {
-            let history = sync
+            let recorded = sync
                 .status
                 .as_ref()
-                .map(|s| s.history.clone())
+                .map(|s| s.operations.clone())
                 .unwrap_or_default();
-            // History is newest first; operations are kept oldest first.
-            for h in history.iter().rev() {
-                for o in &h.operations {
-                    if st.operations.iter().any(|x| x.nslcmop_id == o.nslcmop_id) {
-                        continue;
-                    }
-                    st.operations.push_back(OperationRecord {
-                        nslcmop_id: o.nslcmop_id.clone(),
-                        namespace: key.0.clone(),
-                        sync: key.1.clone(),
-                        ns_name: o.ns_name.clone(),
-                        ns_instance_id: String::new(),
-                        op_type: o.type_.clone(),
-                        state: OperationState::from(o.state.as_str()),
-                        start_time: parse_rfc3339(&h.start_time),
-                        end_time: parse_rfc3339(&h.end_time)
-                            .filter(|_| !OperationState::from(o.state.as_str()).running()),
-                        error: o.error.clone().unwrap_or_default(),
-                        revision: h.revision.clone(),
-                    });
+            // The status keeps them newest first; the journal oldest first.
+            for o in recorded.iter().rev() {
+                if st.operations.iter().any(|x| x.nslcmop_id == o.nslcmop_id) {
+                    continue;
                 }
+                st.operations.push_back(OperationRecord {
+                    nslcmop_id: o.nslcmop_id.clone(),
+                    namespace: key.0.clone(),
+                    sync: key.1.clone(),
+                    ns_name: o.ns_name.clone(),
+                    ns_instance_id: o.ns_instance_id.clone(),
+                    op_type: o.type_.clone(),
+                    state: OperationState::from(o.state.as_str()),
+                    start_time: parse_rfc3339(&o.start_time),
+                    end_time: o.end_time.as_deref().and_then(parse_rfc3339),
+                    error: o.error.clone().unwrap_or_default(),
+                    revision: o.revision.clone(),
+                });
             }
         }
         st.syncs.insert(key, summary);
@@ -460,18 +457,18 @@ mod tests {
             "spec": {"sourceRef": {"kind": "GitRepository", "name": "r"}, "interval": "5m", "osm": {"secretRef": {"name": "s"}}},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision: r2", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
                 "lastAppliedRevision": "r2",
-                "history": [
-                    {"revision": "r2", "startTime": "2026-01-01T00:10:00Z", "endTime": "2026-01-01T00:11:00Z", "result": "Succeeded", "counts": {"upgrade": 1},
-                     "operations": [{"nslcmopId": "op2", "nsName": "ldap", "type": "action", "state": "COMPLETED"}]},
-                    {"revision": "r1", "startTime": "2026-01-01T00:00:00Z", "endTime": "2026-01-01T00:01:00Z", "result": "Failed", "counts": {"create": 1},
-                     "operations": [{"nslcmopId": "op1", "nsName": "ldap", "type": "instantiate", "state": "FAILED", "error": "boom"}]}
+                "operations": [
+                    {"nslcmopId": "op2", "nsName": "ldap", "type": "action", "state": "COMPLETED", "revision": "r2",
+                     "startTime": "2026-01-01T00:10:00Z", "endTime": "2026-01-01T00:11:00Z"},
+                    {"nslcmopId": "op1", "nsName": "ldap", "type": "instantiate", "state": "FAILED", "error": "boom", "revision": "r1",
+                     "startTime": "2026-01-01T00:00:00Z", "endTime": "2026-01-01T00:01:00Z"}
                 ]}
         }))
         .unwrap()
     }
 
     #[test]
-    fn hydrates_operations_from_the_status_history_once() {
+    fn hydrates_operations_from_the_status_once() {
         let j = Journal::default();
         j.observe_sync(&sync_with_history());
         j.observe_sync(&sync_with_history());
