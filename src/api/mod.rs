@@ -3,6 +3,7 @@
 //! small accessors.
 
 pub mod flux;
+pub mod reference;
 
 use std::collections::BTreeMap;
 
@@ -147,10 +148,13 @@ impl SourceKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceReference {
+    /// Flux source kind, served as `source.toolkit.fluxcd.io/v1`.
     pub kind: SourceKind,
+    /// Name of the source.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Defaults to the OsmSync's namespace.
+    /// Defaults to the OsmSync's namespace; other namespaces are refused with
+    /// `--no-cross-namespace-refs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Defaults to `source.toolkit.fluxcd.io/v1`.
@@ -161,6 +165,7 @@ pub struct SourceReference {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DependencyReference {
+    /// Name of the OsmSync this one depends on.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Defaults to the OsmSync's namespace.
@@ -174,8 +179,10 @@ pub struct DependencyReference {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationSpec {
+    /// Failed instantiates (of NS instances this OsmSync created).
     #[serde(default)]
     pub instantiate: InstantiateRemediation,
+    /// Failed KDU upgrades.
     #[serde(default)]
     pub upgrade: UpgradeRemediation,
 }
@@ -233,6 +240,7 @@ pub struct OsmEndpoint {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LocalObjectReference {
+    /// Name of the object, in the OsmSync's namespace.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -241,23 +249,29 @@ pub struct LocalObjectReference {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// `Ready`, `Reconciling` or `Stalled`.
     #[serde(rename = "type")]
     pub type_: String,
     /// True, False or Unknown.
     pub status: String,
+    /// The generation this condition describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// RFC 3339 time of the last status change.
     pub last_transition_time: String,
+    /// A Flux reason in CamelCase (see Conditions and reasons).
     pub reason: String,
+    /// What happened, for humans.
     pub message: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OsmSyncStatus {
+    /// The generation the status describes; -1 until the controller first saw the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`, as Flux controllers write them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Revision of the last artifact applied successfully, e.g. `main@sha1:<hex>`.
@@ -321,7 +335,9 @@ pub struct SyncInventory {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NsInventoryEntry {
+    /// NS instance name (as in Git and OSM).
     pub name: String,
+    /// OSM's `_id` of the NS instance.
     pub osm_id: String,
     /// Digest of the NsInstance document last applied.
     pub digest: String,
@@ -337,6 +353,7 @@ pub struct PackageInventoryEntry {
     pub id: String,
     /// `VnfPackage` or `NsPackage`.
     pub kind: String,
+    /// OSM's `_id` of the package.
     pub osm_id: String,
     /// Content digest of the package last uploaded.
     pub digest: String,
@@ -366,7 +383,9 @@ pub struct Snapshot {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationEntry {
+    /// OSM's id of the operation (`ns_lcm_op_occs`).
     pub nslcmop_id: String,
+    /// Name of the NS instance it works on.
     pub ns_name: String,
     /// OSM's `_id` of the NS instance.
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -38,7 +38,11 @@ enum Command {
     #[cfg(feature = "simulator")]
     Sim(sim::SimArgs),
     /// Print the OsmSync CustomResourceDefinition (YAML), generated from the Rust types.
-    Crd,
+    Crd {
+        /// Print the field reference (Markdown tables, as in docs/osmsync.md) instead.
+        #[arg(long)]
+        reference: bool,
+    },
     /// Run the Kubernetes controller reconciling OsmSync objects (kubeconfig or in-cluster).
     Controller(controller::ControllerArgs),
     /// Read syncs, plans and OSM operations from the controller's gRPC API.
@@ -104,8 +108,12 @@ pub fn main() -> ExitCode {
             Command::Apply(args) => sync::run_apply(args).await,
             #[cfg(feature = "simulator")]
             Command::Sim(args) => sim::run_sim(args).await,
-            Command::Crd => {
-                print!("{}", crate::api::crd_yaml());
+            Command::Crd { reference } => {
+                if reference {
+                    print!("{}", crate::api::reference::reference_markdown());
+                } else {
+                    print!("{}", crate::api::crd_yaml());
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Controller(args) => controller::run_controller(args).await,

@@ -181,9 +181,8 @@ pub fn jittered(interval: Duration, percent: u8) -> Duration {
     interval.mul_f64(factor)
 }
 
-fn error_policy(sync: Arc<OsmSync>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+fn error_policy(sync: Arc<OsmSync>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
     tracing::warn!(osmsync = %sync.name_any(), kind = err.metric_label(), error = %err, "reconcile error");
-    ctx.metrics.count_result(err.metric_label());
     let retry = sync
         .spec
         .retry_interval

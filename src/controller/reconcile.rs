@@ -97,10 +97,19 @@ pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, 
         "trace_id",
         span.in_scope(crate::telemetry::current_trace_id),
     );
+    ctx.metrics.worker(1);
+    // The Ready status the reconcile left (for the metrics); "Deleted" once the finalizer is gone.
+    let ready: std::sync::Mutex<Option<String>> = Default::default();
     let result = finalizer(&api, FINALIZER, sync, |event| async {
         match event {
-            FinalizerEvent::Apply(s) => Run::new(&api, &s, &ctx).apply().await,
-            FinalizerEvent::Cleanup(s) => super::cleanup::cleanup(&api, &s, &ctx).await,
+            FinalizerEvent::Apply(s) => Run::new(&api, &s, &ctx, &ready).apply().await,
+            FinalizerEvent::Cleanup(s) => {
+                let r = super::cleanup::cleanup(&api, &s, &ctx).await;
+                if r.is_ok() {
+                    *ready.lock().expect("ready lock") = Some("Deleted".into());
+                }
+                r
+            }
         }
     })
     .instrument(span)
@@ -110,12 +119,20 @@ pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, 
         | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
         other => ReconcileError::Finalizer(other.to_string()),
     });
+    ctx.metrics.worker(-1);
+    let seconds = started.elapsed().as_secs_f64();
     ctx.metrics
         .reconcile_duration
         .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    ctx.metrics
-        .count_result(if result.is_ok() { "success" } else { "error" });
+        .observe(seconds);
+    let ready = ready.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(status) = &ready {
+        ctx.metrics.set_ready(&labels, status);
+    }
+    // A reconcile that ends Ready=False is a failure for dashboards and alerts, as in Flux
+    // (whose reconcilers return an error then).
+    let failed = result.is_err() || ready.as_deref() == Some("False");
+    ctx.metrics.count_reconcile(failed, seconds);
     result
 }
 
@@ -152,6 +169,8 @@ struct Applied {
 struct Run<'a> {
     api: &'a Api<OsmSync>,
     ctx: &'a Context,
+    /// Where the Ready status this reconcile leaves is reported (metrics).
+    ready_out: &'a std::sync::Mutex<Option<String>>,
     sync: &'a OsmSync,
     started: Instant,
     /// Digest of the desired state (or of the revision) for the history snapshot.
@@ -166,7 +185,12 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(api: &'a Api<OsmSync>, sync: &'a OsmSync, ctx: &'a Context) -> Run<'a> {
+    fn new(
+        api: &'a Api<OsmSync>,
+        sync: &'a OsmSync,
+        ctx: &'a Context,
+        ready_out: &'a std::sync::Mutex<Option<String>>,
+    ) -> Run<'a> {
         let current = sync.status.clone().unwrap_or_default();
         Run {
             api,
@@ -179,6 +203,7 @@ impl<'a> Run<'a> {
             current,
             revision: None,
             retry: Duration::from_secs(60),
+            ready_out,
         }
     }
 
@@ -478,6 +503,10 @@ impl<'a> Run<'a> {
                 std::mem::take(&mut self.metadata),
             );
         }
+        *self.ready_out.lock().expect("ready lock") = self
+            .next
+            .condition(condition::READY)
+            .map(|c| c.status.clone());
         write_status(self.api, self.sync, &mut self.current, &self.next).await?;
         self.ctx.journal.reconcile_finished(
             self.sync,
