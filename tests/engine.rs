@@ -696,3 +696,133 @@ async fn an_operation_osm_cannot_be_asked_about_is_unknown_not_timed_out() {
         "{e}"
     );
 }
+
+/// The plan from an incremental read of OSM's operations (the controller's cache) is the plan a
+/// full read gives — after creates, while an operation runs, after it changed state, with a lost
+/// cursor, and against an OSM restarted with an empty history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
+    use osmops::engine::{preview, EngineOptions, OpsCache};
+    use std::sync::Arc;
+    let sim = fast_sim().await;
+    let addr = sim.addr();
+    let client = client(&sim);
+    let cache = Arc::new(OpsCache::default());
+    let cached = EngineOptions {
+        ops_cache: Some(cache.clone()),
+        ..opts()
+    };
+    let full = opts();
+    let dir = repo(&[("a", Some("1")), ("b", Some("1")), ("c", None)]);
+    let applied = osmops::engine::reconcile(
+        &client,
+        &desired(dir.path()),
+        &Default::default(),
+        &cached,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let inv = applied.inventory.clone();
+    let same_plans = |client: &osmops::osm::NbiClient, when: &'static str| {
+        let (client, dir, inv, cached, full) = (
+            client.clone(),
+            dir.path().to_owned(),
+            inv.clone(),
+            &cached,
+            &full,
+        );
+        async move {
+            let client = &client;
+            let d = desired(&dir);
+            let with_cache = preview(client, &d, &inv, cached).await.unwrap();
+            let without = preview(client, &d, &inv, full).await.unwrap();
+            let show = |p: &osmops::plan::Plan| {
+                p.actions
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} {} {}: {}",
+                            a.operation.label(),
+                            a.kind.label(),
+                            a.name,
+                            a.reason
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(show(&with_cache), show(&without), "{when}");
+            show(&with_cache)
+        }
+    };
+    let unchanged = same_plans(&client, "after the creates").await;
+    assert!(
+        unchanged.iter().all(|l| l.starts_with("unchanged")),
+        "{unchanged:?}"
+    );
+    // The second read asked only for what changed.
+    sim.clear_log();
+    same_plans(&client, "nothing changed").await;
+    let op_reads: Vec<String> = sim
+        .log()
+        .iter()
+        .filter(|e| e.path.ends_with("/ns_lcm_op_occs"))
+        .map(|e| e.query.clone())
+        .collect();
+    assert!(
+        op_reads
+            .iter()
+            .any(|q| q.contains("statusEnteredTime.gte=")),
+        "{op_reads:?}"
+    );
+
+    // An upgrade OSM is still running, then the same after it completed.
+    sim.set_lcm(osmops::sim::LcmMode::None, Duration::ZERO);
+    write(dir.path(), "a.osmops.yaml", &ns_doc("a", Some("2")));
+    let no_wait = EngineOptions {
+        wait: false,
+        ..cached.clone()
+    };
+    osmops::engine::reconcile(&client, &desired(dir.path()), &inv, &no_wait, &|_, _| {})
+        .await
+        .unwrap();
+    let running = same_plans(&client, "an upgrade running").await;
+    sim.complete_pending_ops();
+    let done = same_plans(&client, "the upgrade completed").await;
+    assert_ne!(
+        running, done,
+        "the state change was seen: {running:?} / {done:?}"
+    );
+
+    // A lost cursor (a new controller) reads everything once.
+    cache.clear().await;
+    same_plans(&client, "after losing the cursor").await;
+
+    // OSM restarted with an empty history on the same address.
+    drop(sim);
+    let mut fresh = None;
+    for _ in 0..100 {
+        let config = osmops::sim::SimConfig {
+            token_throttle: false,
+            ..osmops::sim::SimConfig::default()
+        };
+        match osmops::sim::Simulator::start_on(addr, config).await {
+            Ok(s) => {
+                fresh = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let fresh = fresh.expect("the address is free again");
+    assert!(fresh.ns_instances().is_empty());
+    // A new session: kept-alive connections may still reach the old process.
+    let client = common::client(&fresh);
+    let after_restart = same_plans(&client, "OSM restarted empty").await;
+    assert!(
+        after_restart
+            .iter()
+            .any(|l| l.starts_with("create NsInstance a")),
+        "{after_restart:?}"
+    );
+}

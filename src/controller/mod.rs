@@ -124,6 +124,9 @@ pub struct Context {
     pub journal: Arc<crate::journal::Journal>,
     /// Kubernetes events (aggregated) and notification-controller.
     pub events: events::Recorder,
+    /// OSM operations already read, per OSM endpoint, project and user (shared by every OsmSync
+    /// that talks to that OSM as that user): each reconcile reads only what changed.
+    pub ops_caches: Mutex<HashMap<String, Arc<crate::engine::OpsCache>>>,
     /// Whether this replica reconciles (always, without leader election). Standby replicas
     /// refuse gRPC calls: their journal is empty.
     pub leading: Arc<std::sync::atomic::AtomicBool>,
@@ -146,6 +149,7 @@ impl Context {
             events::Recorder::new(client.clone(), identity.clone(), opts.events_addr.clone());
         Context {
             events,
+            ops_caches: Mutex::default(),
             leading: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             client,
             opts,
@@ -159,6 +163,17 @@ impl Context {
 }
 
 impl Context {
+    /// The operations cache for the OSM `nbi` talks to.
+    pub fn ops_cache_for(&self, nbi: &NbiClient) -> Arc<crate::engine::OpsCache> {
+        let key = format!("{}|{}|{}", nbi.base_url(), nbi.project(), nbi.user());
+        self.ops_caches
+            .lock()
+            .expect("ops caches lock")
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
     /// How to read an OsmSync's repository: its path and file extensions, the controller's limits;
     /// credentials come from the Secret, never from the repository.
     pub(crate) fn read_options(&self, sync: &OsmSync) -> crate::repo::ReadOptions {

@@ -4,6 +4,7 @@
 
 mod apply;
 mod follow;
+mod ops_cache;
 mod record;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::plan::{self, Inventory, LiveState, Owner, Plan, PlanOptions, Remediat
 use crate::repo::DesiredState;
 
 pub use follow::{follow, OperationReport};
+pub use ops_cache::{OpsCache, ReadKind};
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -33,6 +35,9 @@ pub struct EngineOptions {
     /// Independent NS writes in flight at once.
     pub concurrency: usize,
     pub poll_interval: Duration,
+    /// Operations already read from this OSM (the controller keeps one per OSM endpoint):
+    /// only what changed is read. `None` reads them all.
+    pub ops_cache: Option<std::sync::Arc<OpsCache>>,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +51,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(300),
             concurrency: 4,
             poll_interval: Duration::from_secs(2),
+            ops_cache: None,
         }
     }
 }
@@ -237,6 +243,7 @@ pub async fn load_live(
     client: &NbiClient,
     desired: &DesiredState,
     opts: &PlanOptions,
+    ops_cache: Option<&OpsCache>,
 ) -> Result<LiveState, NbiError> {
     let ns_instances: Vec<NsRecord> = client.list_ns_instances(&[]).await?;
     let needs = plan::needs(desired, &ns_instances, opts);
@@ -265,9 +272,13 @@ pub async fn load_live(
         }
     };
     let ops = async {
-        match needs.operations {
-            true => client.list_ns_lcm_op_occs(&[]).await.map(Some),
-            false => Ok(None),
+        match (needs.operations, ops_cache) {
+            (true, Some(cache)) => cache
+                .read(client, &ns_instances)
+                .await
+                .map(|(ops, _)| Some(ops)),
+            (true, None) => client.list_ns_lcm_op_occs(&[]).await.map(Some),
+            (false, _) => Ok(None),
         }
     };
     let (vim_accounts, vnf_packages, ns_packages, operations) =
@@ -298,7 +309,7 @@ pub async fn preview(
 ) -> Result<Plan, EngineError> {
     let client = client.until(deadline_after(opts.timeout));
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts).await?;
+    let live = load_live(&client, desired, &plan_opts, opts.ops_cache.as_deref()).await?;
     let plan = plan::plan(desired, &live, inventory, &plan_opts);
     check(&plan)?;
     Ok(plan)
@@ -328,7 +339,7 @@ pub async fn reconcile(
     let client = client.until(deadline);
     let before = client.counters().snapshot();
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts)
+    let live = load_live(&client, desired, &plan_opts, opts.ops_cache.as_deref())
         .instrument(tracing::info_span!("osm.read"))
         .await?;
     let plan =

@@ -264,6 +264,11 @@ impl NbiClient {
         &self.shared.shown
     }
 
+    /// The user the session logs in as.
+    pub fn user(&self) -> &str {
+        &self.shared.creds.user
+    }
+
     /// The project the session logs in to.
     pub fn project(&self) -> &str {
         &self.shared.creds.project

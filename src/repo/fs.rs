@@ -165,8 +165,17 @@ impl RepoFs {
                     };
                     self.entry(path, real, name.clone())
                 })();
-                (name, entry)
+                (name, entry, is_link)
             })
+            // An entry that disappeared since the folder was listed (a file being replaced by a
+            // rename, like a state file written next to the repository) was never part of it.
+            .filter(|(name, entry, is_link)| {
+                entry.is_ok()
+                    || *is_link
+                    || !matches!(std::fs::symlink_metadata(dir.real.join(name)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            })
+            .map(|(name, entry, _)| (name, entry))
             .collect())
     }
 
