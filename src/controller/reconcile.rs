@@ -1,5 +1,6 @@
-//! One reconcile of one OsmSync, in Flux's phases: finalizer → suspend → intervals → dependencies
-//! → source → (progress) → repository → credentials → plan and apply → report. Each phase is a
+//! One reconcile of one OsmSync, in Flux's phases: finalizer → suspend → intervals → source →
+//! dependencies → (progress) → repository → credentials → resumed operations (operations.rs) →
+//! plan and apply → report (report.rs). Each phase is a
 //! function returning `Result<_, Stop>`; one `report` writes status, event, journal and metrics
 //! on every way out, so an early return can never leave a stale status. Failures the user can act
 //! on end up in the status (Ready=False with a reason); Kubernetes API errors are left to the
@@ -20,13 +21,13 @@ use super::failure::{engine_failure, Failure, Stop};
 use super::metrics::ObjectLabels;
 use super::prepare;
 use super::status::{
-    self, desired_digest, inventory_for, inventory_to_status, mark_failed, mark_progressing,
-    mark_ready, record_operations, revision_digest, running_operations, upsert_history,
+    desired_digest, inventory_for, inventory_to_status, mark_progressing, record_operations,
+    revision_digest,
 };
 use super::Context;
-use crate::api::{condition, reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
+use crate::api::{reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
 use crate::duration::{format_duration, parse_duration};
-use crate::engine::{self, ActionStatus, EngineOptions, Outcome};
+use crate::engine::{self, EngineOptions, Outcome};
 use crate::osm::NbiClient;
 use crate::plan::{Inventory, Owner};
 use crate::repo::DesiredState;
@@ -159,29 +160,29 @@ pub(super) async fn write_status(
 }
 
 /// The result of the phases that reached OSM.
-struct Applied {
-    outcome: Outcome,
-    intervals: Intervals,
+pub(super) struct Applied {
+    pub outcome: Outcome,
+    pub intervals: Intervals,
 }
 
 /// One reconcile in progress: the object, the status as the server has it (`current`) and as
 /// this reconcile will leave it (`next`).
-struct Run<'a> {
-    api: &'a Api<OsmSync>,
-    ctx: &'a Context,
+pub(super) struct Run<'a> {
+    pub api: &'a Api<OsmSync>,
+    pub ctx: &'a Context,
     /// Where the Ready status this reconcile leaves is reported (metrics).
-    ready_out: &'a std::sync::Mutex<Option<String>>,
-    sync: &'a OsmSync,
-    started: Instant,
+    pub ready_out: &'a std::sync::Mutex<Option<String>>,
+    pub sync: &'a OsmSync,
+    pub started: Instant,
     /// Digest of the desired state (or of the revision) for the history snapshot.
-    digest: Option<String>,
+    pub digest: Option<String>,
     /// Snapshot metadata: the revision and what the reconcile did.
-    metadata: std::collections::BTreeMap<String, String>,
-    current: OsmSyncStatus,
-    next: OsmSyncStatus,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub current: OsmSyncStatus,
+    pub next: OsmSyncStatus,
     /// The artifact revision, once the source is resolved.
-    revision: Option<String>,
-    retry: Duration,
+    pub revision: Option<String>,
+    pub retry: Duration,
 }
 
 impl<'a> Run<'a> {
@@ -207,14 +208,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn key(&self) -> (String, String) {
+    pub(super) fn key(&self) -> (String, String) {
         (
             self.sync.namespace().unwrap_or_default(),
             self.sync.name_any(),
         )
     }
 
-    fn generation(&self) -> Option<i64> {
+    pub(super) fn generation(&self) -> Option<i64> {
         self.sync.metadata.generation
     }
 
@@ -418,248 +419,6 @@ impl<'a> Run<'a> {
         }
         Ok(outcome)
     }
-
-    /// Writes operations OSM accepted (or that changed state) to the status right away. A failed
-    /// write is logged: the final status write records them anyway.
-    async fn persist_operations(&mut self, revision: &str, reports: &[engine::OperationReport]) {
-        record_operations(&mut self.next, revision, reports);
-        let patch = json!({"status": {"operations": self.next.operations}});
-        match self
-            .api
-            .patch_status(
-                &self.sync.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await
-        {
-            Ok(_) => self.current.operations = self.next.operations.clone(),
-            Err(e) => {
-                tracing::warn!(osmsync = %self.sync.name_any(), error = %e, "cannot record operations in the status")
-            }
-        }
-    }
-
-    /// Follows operations an earlier run started and could not see end (the controller was
-    /// stopped or killed while following them), so their end is recorded, reported and counted
-    /// before this run plans on top of them.
-    async fn resume_operations(&mut self, nbi: &NbiClient, iv: &Intervals) {
-        let mut running = running_operations(&self.current);
-        if running.is_empty() {
-            return;
-        }
-        tracing::info!(osmsync = %self.sync.name_any(), count = running.len(), "following operations started before a restart");
-        let key = self.key();
-        let journal = self.ctx.journal.clone();
-        let by_id: std::collections::HashMap<String, String> = self
-            .current
-            .operations
-            .iter()
-            .map(|o| (o.nslcmop_id.clone(), o.revision.clone()))
-            .collect();
-        let on_change = |r: &engine::OperationReport| {
-            let rev = by_id.get(&r.nslcmop_id).cloned().unwrap_or_default();
-            journal.operation_seen(&key, &rev, r);
-        };
-        engine::follow(
-            nbi,
-            &mut running,
-            Instant::now() + iv.timeout,
-            self.ctx.opts.poll_interval,
-            &on_change,
-        )
-        .await;
-        for r in &running {
-            self.ctx.journal.operation_seen(
-                &key,
-                by_id
-                    .get(&r.nslcmop_id)
-                    .map(String::as_str)
-                    .unwrap_or_default(),
-                r,
-            );
-        }
-        record_operations(&mut self.next, "", &running);
-        self.metadata
-            .insert("resumedOperations".into(), running.len().to_string());
-    }
-
-    /// A suspended OsmSync: only the observed generation (and a handled reconcile request) change.
-    async fn conclude_suspended(&mut self) -> Result<(), kube::Error> {
-        if let Some(at) = self.sync.annotations().get(RECONCILE_REQUESTED_AT) {
-            self.next.last_handled_reconcile_at = Some(at.clone());
-        }
-        write_status(self.api, self.sync, &mut self.current, &self.next).await
-    }
-
-    /// Writes the status (when it changed) and records the end of the reconcile in the journal.
-    /// `result` is the Ready reason the reconcile ends with, recorded in the history.
-    async fn conclude(&mut self, result: &str) -> Result<(), kube::Error> {
-        if let Some(digest) = &self.digest {
-            upsert_history(
-                &mut self.next,
-                digest,
-                result,
-                self.started.elapsed(),
-                std::mem::take(&mut self.metadata),
-            );
-        }
-        *self.ready_out.lock().expect("ready lock") = self
-            .next
-            .condition(condition::READY)
-            .map(|c| c.status.clone());
-        write_status(self.api, self.sync, &mut self.current, &self.next).await?;
-        self.ctx.journal.reconcile_finished(
-            self.sync,
-            &self.next,
-            self.revision.as_deref().unwrap_or_default(),
-            self.started.elapsed().as_secs_f64(),
-        );
-        Ok(())
-    }
-
-    /// The one way out: status, event, journal, requeue.
-    async fn report(self, result: Result<Applied, Stop>) -> Result<Action, ReconcileError> {
-        match result {
-            Err(Stop::Api(e)) => Err(e.into()),
-            Err(Stop::Failure(f)) => self.fail(f).await,
-            Ok(applied) => self.applied(applied).await,
-        }
-    }
-
-    /// Ready=False with the failure's reason, a Warning event when the message is new, a requeue.
-    async fn fail(mut self, f: Failure) -> Result<Action, ReconcileError> {
-        let generation = self.generation();
-        mark_failed(&mut self.next, generation, f.reason, &f.message, f.stalled);
-        let changed = self
-            .current
-            .condition(condition::READY)
-            .map(|c| (c.reason.as_str(), c.message.as_str()))
-            != Some((f.reason, f.message.as_str()));
-        self.conclude(f.reason).await?;
-        // Waiting for a dependency is normal operation (Flux emits it as a Normal event).
-        let severity = if f.reason == reason::DEPENDENCY_NOT_READY {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
-        if changed {
-            self.ctx
-                .events
-                .publish(
-                    self.sync,
-                    severity,
-                    f.reason,
-                    &f.message,
-                    self.revision.as_deref(),
-                    false,
-                )
-                .await;
-        }
-        tracing::warn!(osmsync = %self.sync.name_any(), reason = f.reason, message = %f.message, "reconciliation failed");
-        Ok(f.after(self.retry, self.ctx.opts.requeue_dependency)
-            .map(Action::requeue)
-            .unwrap_or_else(Action::await_change))
-    }
-
-    /// The end of a reconcile that reached OSM.
-    async fn applied(mut self, applied: Applied) -> Result<Action, ReconcileError> {
-        let Applied {
-            outcome,
-            intervals: iv,
-        } = applied;
-        let revision = self.revision.clone().unwrap_or_default();
-        if outcome.failed() {
-            let timeout = outcome
-                .operations
-                .iter()
-                .any(|o| o.state == crate::model::OperationState::Timeout);
-            let op_failed = outcome.operations.iter().any(|o| o.failed())
-                || outcome
-                    .plan
-                    .actions
-                    .iter()
-                    .any(|a| a.operation.label() == "broken");
-            let r = if timeout {
-                reason::OPERATION_TIMEOUT
-            } else if op_failed {
-                reason::OPERATION_FAILED
-            } else {
-                reason::RECONCILIATION_FAILED
-            };
-            let msg = format!("revision {revision}: {}", failure_lines(&outcome));
-            let mut f = Failure::new(r, msg);
-            // Broken NS instances without remediation left: reconciling again changes nothing
-            // until Git (or an operator in OSM) does.
-            if only_broken(&outcome) {
-                f = f.stalled();
-            }
-            return self.fail(f).await;
-        }
-        if outcome.incomplete() {
-            // Blocked or deferred work is not success: Ready=False, retried soon.
-            let msg = format!("revision {revision}: {}", failure_lines(&outcome));
-            let generation = self.generation();
-            mark_failed(
-                &mut self.next,
-                generation,
-                reason::PROGRESSING_WITH_RETRY,
-                &msg,
-                false,
-            );
-            status::set_condition(
-                &mut self.next.conditions,
-                condition::RECONCILING,
-                "True",
-                reason::PROGRESSING_WITH_RETRY,
-                &msg,
-                generation,
-            );
-            self.conclude(reason::PROGRESSING_WITH_RETRY).await?;
-            return Ok(Action::requeue(
-                self.ctx.opts.requeue_dependency.min(iv.retry),
-            ));
-        }
-        let was_ready = self
-            .current
-            .condition(condition::READY)
-            .is_some_and(|c| c.status == "True");
-        let revision_changed = self.current.last_applied_revision.as_deref() != Some(&revision);
-        let generation = self.generation();
-        mark_ready(
-            &mut self.next,
-            generation,
-            reason::RECONCILIATION_SUCCEEDED,
-            &format!("Applied revision: {revision}"),
-        );
-        self.next.last_applied_revision = Some(revision.clone());
-        self.conclude(reason::RECONCILIATION_SUCCEEDED).await?;
-        if outcome.plan.writes() > 0 || revision_changed || !was_ready {
-            let msg = format!(
-                "Reconciliation finished in {}, next run in {}\n{}",
-                format_duration(Duration::from_millis(
-                    self.started.elapsed().as_millis() as u64
-                )),
-                format_duration(iv.interval),
-                outcome.summary()
-            );
-            self.ctx
-                .events
-                .publish(
-                    self.sync,
-                    EventType::Normal,
-                    reason::RECONCILIATION_SUCCEEDED,
-                    &msg,
-                    Some(&revision),
-                    true,
-                )
-                .await;
-        }
-        Ok(Action::requeue(super::jittered(
-            iv.interval,
-            self.ctx.opts.interval_jitter_percent,
-        )))
-    }
 }
 
 /// Whether two OsmSyncs read the same Flux source.
@@ -671,61 +430,4 @@ fn same_source(a: &OsmSync, b: &OsmSync) -> bool {
             .unwrap_or_else(|| s.namespace().unwrap_or_default())
     };
     ra.kind == rb.kind && ra.name == rb.name && ns(a, ra) == ns(b, rb)
-}
-
-/// True when every failure of the outcome is a broken NS that no remediation will repair.
-fn only_broken(o: &Outcome) -> bool {
-    let mut any = false;
-    for (a, r) in o.plan.actions.iter().zip(&o.results) {
-        if r.status == ActionStatus::Failed {
-            if a.operation.label() != "broken" {
-                return false;
-            }
-            any = true;
-        }
-    }
-    any && !o.operations.iter().any(|op| op.failed())
-}
-
-/// The first few failed/blocked/skipped actions and failed operations, one line.
-pub(super) fn failure_lines(o: &Outcome) -> String {
-    let mut lines: Vec<String> = o
-        .plan
-        .actions
-        .iter()
-        .zip(&o.results)
-        .filter(|(_, r)| !matches!(r.status, ActionStatus::Succeeded | ActionStatus::NoOp))
-        .map(|(a, r)| {
-            format!(
-                "{} {} {}: {}",
-                a.operation.label(),
-                a.kind.label(),
-                a.name,
-                r.message
-            )
-        })
-        .collect();
-    let op_lines: Vec<String> = o
-        .operations
-        .iter()
-        .filter(|op| op.failed() && !lines.iter().any(|l| l.contains(&op.nslcmop_id)))
-        .map(|op| {
-            format!(
-                "operation {} ({} of {}) {}: {}",
-                op.nslcmop_id,
-                op.op_type,
-                op.ns_name,
-                op.state,
-                op.error.clone().unwrap_or_default()
-            )
-        })
-        .collect();
-    lines.extend(op_lines);
-    let more = lines.len().saturating_sub(5);
-    lines.truncate(5);
-    let mut s = lines.join("; ");
-    if more > 0 {
-        s.push_str(&format!("; and {more} more"));
-    }
-    s
 }

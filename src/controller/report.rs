@@ -1,0 +1,254 @@
+//! The one way out of a reconcile: status (conditions, history snapshot), event, journal, metrics
+//! and the requeue, for a failure, for blocked work and for success.
+
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+
+use super::events::EventType;
+use super::failure::{Failure, Stop};
+use super::reconcile::{write_status, Applied, ReconcileError, Run};
+use super::status::{self, mark_failed, mark_ready, upsert_history};
+use crate::api::{condition, reason, RECONCILE_REQUESTED_AT};
+use crate::duration::format_duration;
+use crate::engine::{ActionStatus, Outcome};
+
+impl Run<'_> {
+    /// A suspended OsmSync: only the observed generation (and a handled reconcile request) change.
+    pub(super) async fn conclude_suspended(&mut self) -> Result<(), kube::Error> {
+        if let Some(at) = self.sync.annotations().get(RECONCILE_REQUESTED_AT) {
+            self.next.last_handled_reconcile_at = Some(at.clone());
+        }
+        write_status(self.api, self.sync, &mut self.current, &self.next).await
+    }
+
+    /// Writes the status (when it changed) and records the end of the reconcile in the journal.
+    /// `result` is the Ready reason the reconcile ends with, recorded in the history.
+    pub(super) async fn conclude(&mut self, result: &str) -> Result<(), kube::Error> {
+        if let Some(digest) = &self.digest {
+            upsert_history(
+                &mut self.next,
+                digest,
+                result,
+                self.started.elapsed(),
+                std::mem::take(&mut self.metadata),
+            );
+        }
+        *self.ready_out.lock().expect("ready lock") = self
+            .next
+            .condition(condition::READY)
+            .map(|c| c.status.clone());
+        write_status(self.api, self.sync, &mut self.current, &self.next).await?;
+        self.ctx.journal.reconcile_finished(
+            self.sync,
+            &self.next,
+            self.revision.as_deref().unwrap_or_default(),
+            self.started.elapsed().as_secs_f64(),
+        );
+        Ok(())
+    }
+
+    /// The one way out: status, event, journal, requeue.
+    pub(super) async fn report(
+        self,
+        result: Result<Applied, Stop>,
+    ) -> Result<Action, ReconcileError> {
+        match result {
+            Err(Stop::Api(e)) => Err(e.into()),
+            Err(Stop::Failure(f)) => self.fail(f).await,
+            Ok(applied) => self.applied(applied).await,
+        }
+    }
+
+    /// Ready=False with the failure's reason, a Warning event when the message is new, a requeue.
+    pub(super) async fn fail(mut self, f: Failure) -> Result<Action, ReconcileError> {
+        let generation = self.generation();
+        mark_failed(&mut self.next, generation, f.reason, &f.message, f.stalled);
+        let changed = self
+            .current
+            .condition(condition::READY)
+            .map(|c| (c.reason.as_str(), c.message.as_str()))
+            != Some((f.reason, f.message.as_str()));
+        self.conclude(f.reason).await?;
+        // Waiting for a dependency is normal operation (Flux emits it as a Normal event).
+        let severity = if f.reason == reason::DEPENDENCY_NOT_READY {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        if changed {
+            self.ctx
+                .events
+                .publish(
+                    self.sync,
+                    severity,
+                    f.reason,
+                    &f.message,
+                    self.revision.as_deref(),
+                    false,
+                )
+                .await;
+        }
+        tracing::warn!(osmsync = %self.sync.name_any(), reason = f.reason, message = %f.message, "reconciliation failed");
+        Ok(f.after(self.retry, self.ctx.opts.requeue_dependency)
+            .map(Action::requeue)
+            .unwrap_or_else(Action::await_change))
+    }
+
+    /// The end of a reconcile that reached OSM.
+    pub(super) async fn applied(mut self, applied: Applied) -> Result<Action, ReconcileError> {
+        let Applied {
+            outcome,
+            intervals: iv,
+        } = applied;
+        let revision = self.revision.clone().unwrap_or_default();
+        if outcome.failed() {
+            let timeout = outcome
+                .operations
+                .iter()
+                .any(|o| o.state == crate::model::OperationState::Timeout);
+            let op_failed = outcome.operations.iter().any(|o| o.failed())
+                || outcome
+                    .plan
+                    .actions
+                    .iter()
+                    .any(|a| a.operation.label() == "broken");
+            let r = if timeout {
+                reason::OPERATION_TIMEOUT
+            } else if op_failed {
+                reason::OPERATION_FAILED
+            } else {
+                reason::RECONCILIATION_FAILED
+            };
+            let msg = format!("revision {revision}: {}", failure_lines(&outcome));
+            let mut f = Failure::new(r, msg);
+            // Broken NS instances without remediation left: reconciling again changes nothing
+            // until Git (or an operator in OSM) does.
+            if only_broken(&outcome) {
+                f = f.stalled();
+            }
+            return self.fail(f).await;
+        }
+        if outcome.incomplete() {
+            // Blocked or deferred work is not success: Ready=False, retried soon.
+            let msg = format!("revision {revision}: {}", failure_lines(&outcome));
+            let generation = self.generation();
+            mark_failed(
+                &mut self.next,
+                generation,
+                reason::PROGRESSING_WITH_RETRY,
+                &msg,
+                false,
+            );
+            status::set_condition(
+                &mut self.next.conditions,
+                condition::RECONCILING,
+                "True",
+                reason::PROGRESSING_WITH_RETRY,
+                &msg,
+                generation,
+            );
+            self.conclude(reason::PROGRESSING_WITH_RETRY).await?;
+            return Ok(Action::requeue(
+                self.ctx.opts.requeue_dependency.min(iv.retry),
+            ));
+        }
+        let was_ready = self
+            .current
+            .condition(condition::READY)
+            .is_some_and(|c| c.status == "True");
+        let revision_changed = self.current.last_applied_revision.as_deref() != Some(&revision);
+        let generation = self.generation();
+        mark_ready(
+            &mut self.next,
+            generation,
+            reason::RECONCILIATION_SUCCEEDED,
+            &format!("Applied revision: {revision}"),
+        );
+        self.next.last_applied_revision = Some(revision.clone());
+        self.conclude(reason::RECONCILIATION_SUCCEEDED).await?;
+        if outcome.plan.writes() > 0 || revision_changed || !was_ready {
+            let msg = format!(
+                "Reconciliation finished in {}, next run in {}\n{}",
+                format_duration(Duration::from_millis(
+                    self.started.elapsed().as_millis() as u64
+                )),
+                format_duration(iv.interval),
+                outcome.summary()
+            );
+            self.ctx
+                .events
+                .publish(
+                    self.sync,
+                    EventType::Normal,
+                    reason::RECONCILIATION_SUCCEEDED,
+                    &msg,
+                    Some(&revision),
+                    true,
+                )
+                .await;
+        }
+        Ok(Action::requeue(super::jittered(
+            iv.interval,
+            self.ctx.opts.interval_jitter_percent,
+        )))
+    }
+}
+
+/// True when every failure of the outcome is a broken NS that no remediation will repair.
+fn only_broken(o: &Outcome) -> bool {
+    let mut any = false;
+    for (a, r) in o.plan.actions.iter().zip(&o.results) {
+        if r.status == ActionStatus::Failed {
+            if a.operation.label() != "broken" {
+                return false;
+            }
+            any = true;
+        }
+    }
+    any && !o.operations.iter().any(|op| op.failed())
+}
+
+/// The first few failed/blocked/skipped actions and failed operations, one line.
+pub(super) fn failure_lines(o: &Outcome) -> String {
+    let mut lines: Vec<String> = o
+        .plan
+        .actions
+        .iter()
+        .zip(&o.results)
+        .filter(|(_, r)| !matches!(r.status, ActionStatus::Succeeded | ActionStatus::NoOp))
+        .map(|(a, r)| {
+            format!(
+                "{} {} {}: {}",
+                a.operation.label(),
+                a.kind.label(),
+                a.name,
+                r.message
+            )
+        })
+        .collect();
+    let op_lines: Vec<String> = o
+        .operations
+        .iter()
+        .filter(|op| op.failed() && !lines.iter().any(|l| l.contains(&op.nslcmop_id)))
+        .map(|op| {
+            format!(
+                "operation {} ({} of {}) {}: {}",
+                op.nslcmop_id,
+                op.op_type,
+                op.ns_name,
+                op.state,
+                op.error.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    lines.extend(op_lines);
+    let more = lines.len().saturating_sub(5);
+    lines.truncate(5);
+    let mut s = lines.join("; ");
+    if more > 0 {
+        s.push_str(&format!("; and {more} more"));
+    }
+    s
+}
