@@ -46,7 +46,10 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
-    let knfs = 10;
+    let knfs: usize = std::env::var("OSMOPS_BENCH_KNFS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let sim = Simulator::start(SimConfig {
         token_throttle: true,
         lcm_delay: Duration::from_millis(200),
@@ -83,26 +86,7 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = world.emu.kubeconfig(tmp.path());
     let metrics_port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osmops"))
-        .args([
-            "controller",
-            "--concurrent",
-            "4",
-            "--operation-poll-interval",
-            "200ms",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-            "--health-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .env("OSMOPS_LOG", "error")
-        .spawn()
-        .expect("controller starts");
+    let mut child = spawn_controller(&kubeconfig, metrics_port, &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (idle_rss, _) = memory(child.id());
 
@@ -148,6 +132,15 @@ async fn main() {
         .sum();
     let (_, hwm) = memory(child.id());
     let nbi_requests = sim.log().len() - requests_before;
+    // S2: one interval with nothing changed (every OsmSync asked to reconcile once), with the
+    // shared OSM view (default 5 s window) and without it (window 0 s), side by side.
+    settle(sim).await;
+    let shared = interval(&world, syncs, "interval-shared").await;
+    child.kill().ok();
+    let _ = child.wait();
+    let mut child = spawn_controller(&kubeconfig, metrics_port, &["--osm-list-max-age", "0s"]);
+    settle(sim).await;
+    let unshared = interval(&world, syncs, "interval-unshared").await;
     child.kill().ok();
     let _ = child.wait();
     assert_eq!(sim.ns_instances().len(), syncs * knfs);
@@ -163,4 +156,126 @@ async fn main() {
         idle_rss as f64 / 1024.0,
         peak.max(hwm) as f64 / 1024.0
     );
+    println!(
+        "\n## S2: one interval with nothing changed ({syncs} OsmSyncs × {knfs} KNFs on one OSM)\n"
+    );
+    println!(
+        "| OSM view | NS list reads | operation reads | NBI requests | bytes received | time |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, r) in [
+        ("shared, 5 s window (default)", &shared),
+        ("not shared (--osm-list-max-age 0s)", &unshared),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} | {:.1} KiB | {:.1} s |",
+            r.ns_reads,
+            r.op_reads,
+            r.requests,
+            r.received as f64 / 1024.0,
+            r.secs
+        );
+    }
+    println!(
+        "\nNS list reads {} vs {}; bytes {:.1}x less.",
+        shared.ns_reads,
+        unshared.ns_reads,
+        unshared.received as f64 / shared.received.max(1) as f64
+    );
+}
+
+fn spawn_controller(
+    kubeconfig: &std::path::Path,
+    metrics_port: u16,
+    extra: &[&str],
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_osmops"))
+        .args([
+            "controller",
+            "--concurrent",
+            "4",
+            "--operation-poll-interval",
+            "200ms",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--enable-leader-election=false",
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--health-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .args(extra)
+        .env("KUBECONFIG", kubeconfig)
+        .env("OSMOPS_LOG", "error")
+        .spawn()
+        .expect("controller starts")
+}
+
+/// Waits until the simulator has seen no request for 2 s (start-up reconciles are over).
+async fn settle(sim: &Simulator) {
+    let mut seen = sim.log().len();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = sim.log().len();
+        if now == seen {
+            return;
+        }
+        seen = now;
+    }
+}
+
+struct Round {
+    ns_reads: usize,
+    op_reads: usize,
+    requests: usize,
+    received: u64,
+    secs: f64,
+}
+
+/// Asks every OsmSync to reconcile once and counts what reached OSM until all were handled.
+async fn interval(world: &common::world::World, syncs: usize, token: &str) -> Round {
+    let before = world.sim.log().len();
+    let t = Instant::now();
+    for i in 0..syncs {
+        world.request_reconcile(&format!("sync{i:03}"), token).await;
+    }
+    loop {
+        let list = world.syncs().list(&Default::default()).await.unwrap();
+        let handled = list
+            .items
+            .iter()
+            .filter(|s| {
+                s.status
+                    .as_ref()
+                    .and_then(|st| st.last_handled_reconcile_at.as_deref())
+                    == Some(token)
+            })
+            .count();
+        if handled == syncs {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(900),
+            "only {handled}/{syncs} handled"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let log = world.sim.log();
+    let round = &log[before..];
+    Round {
+        ns_reads: round
+            .iter()
+            .filter(|e| e.method == "GET" && e.path.ends_with("/ns_instances_content"))
+            .count(),
+        op_reads: round
+            .iter()
+            .filter(|e| e.path.ends_with("/ns_lcm_op_occs"))
+            .count(),
+        requests: round.len(),
+        received: round.iter().map(|e| e.response_bytes).sum(),
+        secs,
+    }
 }

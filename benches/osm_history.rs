@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use osmops::engine::{self, EngineOptions, OpsCache};
+use osmops::engine::{self, EngineOptions, LiveView};
 use osmops::osm::{ClientOptions, Credentials, NbiClient, Secret};
 use osmops::plan::Inventory;
 use osmops::repo::{read_repository, ReadOptions};
@@ -148,9 +148,10 @@ async fn main() {
     let full = measure(&sim, &client(&url), dir.path(), &inv, &opts).await;
     // (b) the controller's cache, warmed by the reconcile before (same session, as a running
     //     controller has), then the measured unchanged reconcile; (c) the same with a new session.
-    let cache = Arc::new(OpsCache::default());
+    // A zero freshness window: each reconcile reads the NS list; operations come from the cache.
+    let view = Arc::new(LiveView::new(Duration::ZERO));
     let cached_opts = EngineOptions {
-        ops_cache: Some(cache.clone()),
+        live_view: Some(view.clone()),
         ..opts.clone()
     };
     let warm = client(&url);

@@ -702,14 +702,15 @@ async fn an_operation_osm_cannot_be_asked_about_is_unknown_not_timed_out() {
 /// cursor, and against an OSM restarted with an empty history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
-    use osmops::engine::{preview, EngineOptions, OpsCache};
+    use osmops::engine::{preview, EngineOptions, LiveView};
     use std::sync::Arc;
     let sim = fast_sim().await;
     let addr = sim.addr();
     let client = client(&sim);
-    let cache = Arc::new(OpsCache::default());
+    // A zero freshness window: every plan reads the NS list, operations come from the cache.
+    let view = Arc::new(LiveView::new(Duration::ZERO));
     let cached = EngineOptions {
-        ops_cache: Some(cache.clone()),
+        live_view: Some(view.clone()),
         ..opts()
     };
     let full = opts();
@@ -795,7 +796,7 @@ async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
     );
 
     // A lost cursor (a new controller) reads everything once.
-    cache.clear().await;
+    view.ops.clear().await;
     same_plans(&client, "after losing the cursor").await;
 
     // OSM restarted with an empty history on the same address.
@@ -825,4 +826,60 @@ async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
             .any(|l| l.starts_with("create NsInstance a")),
         "{after_restart:?}"
     );
+}
+
+/// Reconciles sharing one OSM read its NS list once per freshness window, one read at a time,
+/// and see their own writes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_live_view_reads_the_ns_list_once_and_sees_our_writes() {
+    use osmops::engine::{preview, EngineOptions, LiveView};
+    use std::sync::Arc;
+    let sim = fast_sim().await;
+    let client = client(&sim);
+    let dir = repo(&[("a", Some("1"))]);
+    let first = osmops::engine::reconcile(
+        &client,
+        &desired(dir.path()),
+        &Default::default(),
+        &opts(),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let view = Arc::new(LiveView::new(Duration::from_secs(60)));
+    let shared = EngineOptions {
+        live_view: Some(view.clone()),
+        ..opts()
+    };
+    sim.clear_log();
+    let d = desired(dir.path());
+    let plans =
+        futures::future::join_all((0..10).map(|_| preview(&client, &d, &first.inventory, &shared)))
+            .await;
+    assert!(plans.iter().all(|p| p.as_ref().unwrap().writes() == 0));
+    let ns_reads = |sim: &osmops::sim::Simulator| {
+        sim.log()
+            .iter()
+            .filter(|e| e.method == "GET" && e.path.ends_with("/ns_instances_content"))
+            .count()
+    };
+    assert_eq!(ns_reads(&sim), 1, "ten concurrent plans, one NS list read");
+    // A write through the view makes the next plan read again and see it.
+    write(dir.path(), "b.osmops.yaml", &ns_doc("b", None));
+    let second = osmops::engine::reconcile(
+        &client,
+        &desired(dir.path()),
+        &first.inventory,
+        &shared,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(second.plan.writes() > 0);
+    sim.clear_log();
+    let after = preview(&client, &desired(dir.path()), &second.inventory, &shared)
+        .await
+        .unwrap();
+    assert_eq!(after.writes(), 0, "the new NS is seen, not created again");
+    assert_eq!(ns_reads(&sim), 1);
 }

@@ -130,6 +130,10 @@ pub struct ControllerArgs {
     /// How often followed OSM operations are polled.
     #[arg(long, default_value = "2s", value_parser = positive_duration)]
     operation_poll_interval: Duration,
+    /// How long one read of an OSM's NS list is shared by the OsmSyncs on that OSM (0s: every
+    /// reconcile reads it).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    osm_list_max_age: Duration,
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
     #[arg(long, value_enum, default_value_t = LogEncoding::Console)]
@@ -328,6 +332,7 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         events_addr: args.events_addr.clone(),
         label_selector: args.watch_label_selector.clone(),
         interval_jitter_percent: args.interval_jitter_percentage,
+        osm_list_max_age: args.osm_list_max_age,
     };
     let metrics = Arc::new(Metrics::default());
     let ctx = Arc::new(Context::new(

@@ -73,7 +73,7 @@ pub(super) async fn cleanup(
         timeout,
         concurrency: 4,
         poll_interval: ctx.opts.poll_interval,
-        ops_cache: Some(ctx.ops_cache_for(&nbi)),
+        live_view: Some(ctx.live_view_for(&nbi)),
     };
     let result = engine::reconcile(
         &nbi,

@@ -64,6 +64,8 @@ pub struct ControllerOptions {
     /// Spread of the requeue after a success, ± this percentage of `spec.interval` (Flux's
     /// `--interval-jitter-percentage`), so OsmSyncs that start together do not hit OSM together.
     pub interval_jitter_percent: u8,
+    /// How long one read of an OSM's NS list is shared by the OsmSyncs on that OSM.
+    pub osm_list_max_age: Duration,
 }
 
 impl Default for ControllerOptions {
@@ -79,6 +81,7 @@ impl Default for ControllerOptions {
             events_addr: None,
             label_selector: None,
             interval_jitter_percent: 5,
+            osm_list_max_age: crate::engine::NS_LIST_MAX_AGE,
         }
     }
 }
@@ -126,9 +129,10 @@ pub struct Context {
     pub journal: Arc<crate::journal::Journal>,
     /// Kubernetes events (aggregated) and notification-controller.
     pub events: events::Recorder,
-    /// OSM operations already read, per OSM endpoint, project and user (shared by every OsmSync
-    /// that talks to that OSM as that user): each reconcile reads only what changed.
-    pub ops_caches: Mutex<HashMap<String, Arc<crate::engine::OpsCache>>>,
+    /// One live view per OSM endpoint, project and user, shared by every OsmSync that talks to
+    /// that OSM as that user: the NS list read once per freshness window, operations read
+    /// incrementally.
+    pub live_views: Mutex<HashMap<String, Arc<crate::engine::LiveView>>>,
     /// Whether this replica reconciles (always, without leader election). Standby replicas
     /// refuse gRPC calls: their journal is empty.
     pub leading: Arc<std::sync::atomic::AtomicBool>,
@@ -151,7 +155,7 @@ impl Context {
             events::Recorder::new(client.clone(), identity.clone(), opts.events_addr.clone());
         Context {
             events,
-            ops_caches: Mutex::default(),
+            live_views: Mutex::default(),
             leading: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             client,
             opts,
@@ -165,14 +169,14 @@ impl Context {
 }
 
 impl Context {
-    /// The operations cache for the OSM `nbi` talks to.
-    pub fn ops_cache_for(&self, nbi: &NbiClient) -> Arc<crate::engine::OpsCache> {
+    /// The live view of the OSM `nbi` talks to.
+    pub fn live_view_for(&self, nbi: &NbiClient) -> Arc<crate::engine::LiveView> {
         let key = format!("{}|{}|{}", nbi.base_url(), nbi.project(), nbi.user());
-        self.ops_caches
+        self.live_views
             .lock()
-            .expect("ops caches lock")
+            .expect("live views lock")
             .entry(key)
-            .or_default()
+            .or_insert_with(|| Arc::new(crate::engine::LiveView::new(self.opts.osm_list_max_age)))
             .clone()
     }
 

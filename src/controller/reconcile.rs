@@ -370,7 +370,7 @@ impl<'a> Run<'a> {
             timeout: iv.timeout,
             concurrency: 4,
             poll_interval: self.ctx.opts.poll_interval,
-            ops_cache: Some(self.ctx.ops_cache_for(nbi)),
+            live_view: Some(self.ctx.live_view_for(nbi)),
         };
         let inventory = self.inventory(nbi).await;
         let journal = self.ctx.journal.clone();

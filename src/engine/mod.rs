@@ -4,6 +4,7 @@
 
 mod apply;
 mod follow;
+mod live_view;
 mod ops_cache;
 mod record;
 
@@ -18,6 +19,7 @@ use crate::plan::{self, Inventory, LiveState, Owner, Plan, PlanOptions, Remediat
 use crate::repo::DesiredState;
 
 pub use follow::{follow, OperationReport};
+pub use live_view::{LiveView, NS_LIST_MAX_AGE};
 pub use ops_cache::{OpsCache, ReadKind};
 
 #[derive(Debug, Clone)]
@@ -35,9 +37,10 @@ pub struct EngineOptions {
     /// Independent NS writes in flight at once.
     pub concurrency: usize,
     pub poll_interval: Duration,
-    /// Operations already read from this OSM (the controller keeps one per OSM endpoint):
-    /// only what changed is read. `None` reads them all.
-    pub ops_cache: Option<std::sync::Arc<OpsCache>>,
+    /// The shared view of this OSM (the controller keeps one per OSM endpoint, project and
+    /// user): the NS list within its freshness window, the operations incrementally. `None`
+    /// reads everything.
+    pub live_view: Option<std::sync::Arc<LiveView>>,
 }
 
 impl Default for EngineOptions {
@@ -51,7 +54,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(300),
             concurrency: 4,
             poll_interval: Duration::from_secs(2),
-            ops_cache: None,
+            live_view: None,
         }
     }
 }
@@ -243,9 +246,12 @@ pub async fn load_live(
     client: &NbiClient,
     desired: &DesiredState,
     opts: &PlanOptions,
-    ops_cache: Option<&OpsCache>,
+    view: Option<&LiveView>,
 ) -> Result<LiveState, NbiError> {
-    let ns_instances: Vec<NsRecord> = client.list_ns_instances(&[]).await?;
+    let ns_instances: Vec<NsRecord> = match view {
+        Some(v) => v.ns_instances(client).await?.as_ref().clone(),
+        None => client.list_ns_instances(&[]).await?,
+    };
     let needs = plan::needs(desired, &ns_instances, opts);
     let vims = async {
         match needs.vim_accounts {
@@ -272,8 +278,9 @@ pub async fn load_live(
         }
     };
     let ops = async {
-        match (needs.operations, ops_cache) {
-            (true, Some(cache)) => cache
+        match (needs.operations, view) {
+            (true, Some(view)) => view
+                .ops
                 .read(client, &ns_instances)
                 .await
                 .map(|(ops, _)| Some(ops)),
@@ -309,7 +316,7 @@ pub async fn preview(
 ) -> Result<Plan, EngineError> {
     let client = client.until(deadline_after(opts.timeout));
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts, opts.ops_cache.as_deref()).await?;
+    let live = load_live(&client, desired, &plan_opts, opts.live_view.as_deref()).await?;
     let plan = plan::plan(desired, &live, inventory, &plan_opts);
     check(&plan)?;
     Ok(plan)
@@ -339,7 +346,7 @@ pub async fn reconcile(
     let client = client.until(deadline);
     let before = client.counters().snapshot();
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts, opts.ops_cache.as_deref())
+    let live = load_live(&client, desired, &plan_opts, opts.live_view.as_deref())
         .instrument(tracing::info_span!("osm.read"))
         .await?;
     let plan =
@@ -357,6 +364,10 @@ pub async fn reconcile(
     .run(inventory)
     .instrument(tracing::info_span!("apply", writes = plan.writes()))
     .await;
+    // What we wrote must be seen by the next reconcile of any OsmSync on this OSM.
+    if let (Some(view), true) = (&opts.live_view, plan.writes() > 0) {
+        view.invalidate().await;
+    }
     Ok(Outcome {
         plan,
         results: applied.results,
