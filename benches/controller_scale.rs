@@ -207,6 +207,12 @@ fn spawn_controller(
             &format!("127.0.0.1:{metrics_port}"),
         ])
         .args(extra)
+        // Extra controller flags for a run, e.g. OSMOPS_BENCH_CONTROLLER_ARGS="--kube-api-qps 500".
+        .args(
+            std::env::var("OSMOPS_BENCH_CONTROLLER_ARGS")
+                .unwrap_or_default()
+                .split_whitespace(),
+        )
         .env("KUBECONFIG", kubeconfig)
         .env("OSMOPS_LOG", "error")
         .spawn()

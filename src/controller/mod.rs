@@ -438,3 +438,21 @@ pub async fn run_with_leader_election(
         _ = watch_shutdown => LeaderRunEnd::Shutdown,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::jittered;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_spreads_requeues_within_the_percentage() {
+        let base = Duration::from_secs(300);
+        assert_eq!(jittered(base, 0), base);
+        let spread: Vec<Duration> = (0..200).map(|_| jittered(base, 10)).collect();
+        assert!(spread
+            .iter()
+            .all(|d| *d >= Duration::from_secs(270) && *d <= Duration::from_secs(330)));
+        let distinct: std::collections::HashSet<_> = spread.iter().collect();
+        assert!(distinct.len() > 100, "requeues are spread, not equal");
+    }
+}
