@@ -580,14 +580,11 @@ async fn a_broken_ns_is_reported_until_remediation_recreates_it() {
     assert_eq!(w.sim.ns_instances().len(), 1);
     // Remediation in the spec: the NS is deleted and created again, each step an operation in
     // the status history.
-    w.syncs()
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"remediation": {"instantiate": {"retries": 1}}}})),
-        )
-        .await
-        .unwrap();
+    w.patch_spec(
+        "demo",
+        json!({"remediation": {"instantiate": {"retries": 1}}}),
+    )
+    .await;
     let s = w
         .wait_for("demo", "recreated and Ready", |s| applied(s, rev))
         .await;
@@ -816,14 +813,7 @@ async fn kstatus_sees_a_new_osmsync_in_progress_until_reconciled_and_a_suspended
     assert_eq!(kstatus(&sync_json(&w, "demo")), "Current");
     // `suspend: true` committed in Git: a new generation, observed without any work.
     let requests = w.sim.log().len();
-    w.syncs()
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"suspend": true}})),
-        )
-        .await
-        .unwrap();
+    w.patch_spec("demo", json!({"suspend": true})).await;
     let s = w
         .wait_for("demo", "the suspending generation observed", |s| {
             s.metadata.generation == Some(2)
@@ -986,14 +976,7 @@ async fn a_dependency_on_the_same_source_must_have_applied_the_revision_first() 
         .await;
     // The base is Ready but stays on the old revision (suspended); a push must not run the app
     // ahead of it.
-    w.syncs()
-        .patch(
-            "base",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"suspend": true}})),
-        )
-        .await
-        .unwrap();
+    w.patch_spec("base", json!({"suspend": true})).await;
     w.wait_for("base", "suspension observed", |s| {
         s.status.as_ref().and_then(|st| st.observed_generation) == s.metadata.generation
     })
@@ -1008,14 +991,7 @@ async fn a_dependency_on_the_same_source_must_have_applied_the_revision_first() 
         "{message}"
     );
     // Resumed, the base applies the revision, then the app follows.
-    w.syncs()
-        .patch(
-            "base",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"suspend": false}})),
-        )
-        .await
-        .unwrap();
+    w.patch_spec("base", json!({"suspend": false})).await;
     w.wait_for("base", "applied", |s| applied(s, "main@sha1:6662"))
         .await;
     w.wait_for("app", "applied after its dependency", |s| {

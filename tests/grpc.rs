@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::world::*;
 use common::*;
-use kube::api::{Api, Patch, PatchParams};
-use osmops::api::OsmSync;
 use osmops::controller::{self, Context};
 use osmops::grpc::pb::osm_ops_client::OsmOpsClient;
 use osmops::grpc::pb::{self, event::Kind};
@@ -277,15 +275,7 @@ async fn syncs_plans_operations_previews_and_errors() {
     // PreviewPlan: a new revision previewed against live OSM with zero writes. The OsmSync is
     // suspended first (and the controller seen to know it), so that only the preview looks at
     // the new revision until it is resumed.
-    let syncs: Api<OsmSync> = Api::namespaced(w.client.clone(), "ops");
-    syncs
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"suspend": true}})),
-        )
-        .await
-        .unwrap();
+    w.patch_spec("demo", json!({"suspend": true})).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !c
         .get_sync(pb::GetSyncRequest {
@@ -332,14 +322,7 @@ async fn syncs_plans_operations_previews_and_errors() {
     );
     assert_eq!(writes(&w.sim).len(), writes_before, "previews never write");
     // Resumed, the controller applies the revision: exactly the one upgrade the preview showed.
-    syncs
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"suspend": false}})),
-        )
-        .await
-        .unwrap();
+    w.patch_spec("demo", json!({"suspend": false})).await;
     w.wait_applied("demo", "main@sha1:2222").await;
     let new_writes: Vec<String> = writes(&w.sim)[writes_before..].to_vec();
     assert_eq!(

@@ -236,6 +236,18 @@ pub fn applied(s: &OsmSync, rev: &str) -> bool {
 }
 
 impl World {
+    /// Merges `spec` into the OsmSync's spec (as a commit to Git changing it would).
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) {
+        self.syncs()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Asks for a reconcile as `flux reconcile` does (`reconcile.fluxcd.io/requestedAt`).
     pub async fn request_reconcile(&self, name: &str, token: &str) {
         self.syncs()
