@@ -193,7 +193,8 @@ fn spawn_controller(
         .args([
             "controller",
             "--concurrent",
-            "4",
+            // OSMOPS_BENCH_CONCURRENT: reconciles at once (default 4, the controller's default).
+            &std::env::var("OSMOPS_BENCH_CONCURRENT").unwrap_or_else(|_| "4".into()),
             "--operation-poll-interval",
             "200ms",
             "--grpc-addr",
