@@ -883,3 +883,23 @@ async fn a_shared_live_view_reads_the_ns_list_once_and_sees_our_writes() {
     assert_eq!(after.writes(), 0, "the new NS is seen, not created again");
     assert_eq!(ns_reads(&sim), 1);
 }
+
+/// Packages with large files (Helm charts, images) are uploaded whole: the simulator takes bodies
+/// up to the NBI's limit, as OSM does, instead of refusing them at 2 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_with_megabytes_of_files_is_onboarded() {
+    let sim = fast_sim().await;
+    let dir = repo(&[]);
+    let blob: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    write(dir.path(), "osm-pkgs/openldap_knf/charts/images.bin", "");
+    std::fs::write(
+        dir.path().join("osm-pkgs/openldap_knf/charts/images.bin"),
+        blob,
+    )
+    .unwrap();
+    let out = reconcile(&client(&sim), dir.path(), &Default::default(), &opts()).await;
+    assert!(!out.failed(), "{}", out.summary());
+    assert_eq!(sim.vnf_packages().len(), 1);
+}

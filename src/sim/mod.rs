@@ -215,6 +215,9 @@ impl Drop for Simulator {
     }
 }
 
+/// CherryPy's default `server.max_request_body_size`, which the NBI keeps.
+pub const MAX_REQUEST_BODY: usize = 100 * 1024 * 1024;
+
 impl Simulator {
     /// Starts on an ephemeral port of 127.0.0.1.
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
@@ -241,7 +244,13 @@ impl Simulator {
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let app = Router::new().fallback(handle).with_state(shared.clone());
+        // The NBI runs on CherryPy, whose default request body limit is 100 MB (OSM does not
+        // change it): packages with charts or images are uploaded whole. axum's own default
+        // (2 MB) would refuse uploads OSM accepts.
+        let app = Router::new()
+            .fallback(handle)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+            .with_state(shared.clone());
         let conn_shared = shared.clone();
         let task = tokio::spawn(async move {
             loop {

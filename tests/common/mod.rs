@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod kube_emulator;
+pub mod process;
 pub mod python;
 pub mod schema;
 pub mod world;
