@@ -168,6 +168,16 @@ impl Apply<'_> {
         if let Some(inventory) = inventory {
             (self.progress)(self.plan, &Progress::Inventory { inventory });
         }
+        if !matches!(a.operation, Operation::Unchanged { .. }) {
+            (self.progress)(
+                self.plan,
+                &Progress::ActionFinished {
+                    index: i,
+                    status: r.status,
+                    message: r.message,
+                },
+            );
+        }
         // An operation OSM accepted is reported at once (state PROCESSING), before it is
         // followed: callers record it write-ahead, so a restart can resume following it.
         if let (ActionStatus::Succeeded, Some(op), Some(op_type)) =
@@ -180,16 +190,6 @@ impl Apply<'_> {
                 op_type,
             );
             (self.progress)(self.plan, &Progress::Operation { report });
-        }
-        if !matches!(a.operation, Operation::Unchanged { .. }) {
-            (self.progress)(
-                self.plan,
-                &Progress::ActionFinished {
-                    index: i,
-                    status: r.status,
-                    message: r.message,
-                },
-            );
         }
     }
 
