@@ -55,9 +55,10 @@ impl Run<'_> {
             .iter()
             .map(|o| (o.nslcmop_id.clone(), o.revision.clone()))
             .collect();
+        // `follow` reports every operation at least once: when it ends, or at the deadline.
         let on_change = |r: &engine::OperationReport| {
-            let rev = by_id.get(&r.nslcmop_id).cloned().unwrap_or_default();
-            journal.operation_seen(&key, &rev, r);
+            let rev = by_id.get(&r.nslcmop_id).map(String::as_str);
+            journal.operation_seen(&key, rev.unwrap_or_default(), r);
         };
         engine::follow(
             nbi,
@@ -67,16 +68,6 @@ impl Run<'_> {
             &on_change,
         )
         .await;
-        for r in &running {
-            self.ctx.journal.operation_seen(
-                &key,
-                by_id
-                    .get(&r.nslcmop_id)
-                    .map(String::as_str)
-                    .unwrap_or_default(),
-                r,
-            );
-        }
         record_operations(&mut self.next, "", &running);
         self.metadata
             .insert("resumedOperations".into(), running.len().to_string());
