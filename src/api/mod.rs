@@ -17,6 +17,14 @@ pub const VERSION: &str = "v1alpha1";
 pub const FINALIZER: &str = "osmops.io/finalizer";
 /// Set by `flux reconcile`-style tooling to ask for an immediate reconcile.
 pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Approves the plan with this digest (`spec.approval: manual`):
+/// `kubectl annotate osmsync NAME osmops.io/approve=sha256:<hex>`.
+pub const APPROVE: &str = "osmops.io/approve";
+/// Who approved (recorded in the status and events with the approval); gRPC `ApprovePlan` sets
+/// it to the authenticated caller.
+pub const APPROVED_BY: &str = "osmops.io/approved-by";
+/// A new value resumes a rollout paused by a failed batch.
+pub const RESUME_ROLLOUT: &str = "osmops.io/resume-rollout";
 /// Go/Flux duration strings: "30s", "5m", "1h30m". Bounded (at most 8 digits per component, 4
 /// components, 64 characters) so that the API server already refuses absurd values; the
 /// controller still checks the 8760h maximum ([`crate::duration::MAX_DURATION`]).
@@ -27,6 +35,8 @@ pub mod condition {
     pub const READY: &str = "Ready";
     pub const RECONCILING: &str = "Reconciling";
     pub const STALLED: &str = "Stalled";
+    /// True while OSM differs from Git in ways the drift policy only reports.
+    pub const DRIFTED: &str = "Drifted";
 }
 
 /// Condition reasons: Flux's where Flux has one, CamelCase additions otherwise.
@@ -49,6 +59,14 @@ pub mod reason {
     /// Prune would delete everything the OsmSync owns and `spec.allowEmpty` is false.
     pub const PRUNE_GUARD: &str = "PruneGuard";
     pub const SUSPENDED: &str = "Suspended";
+    /// `spec.approval: manual` and the plan that would write is not approved.
+    pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+    /// A rollout batch failed under `failurePolicy: pause`.
+    pub const ROLLOUT_PAUSED: &str = "RolloutPaused";
+    /// OSM changed outside Git (the `Drifted` condition).
+    pub const DRIFT_DETECTED: &str = "DriftDetected";
+    /// No drift any more.
+    pub const NO_DRIFT: &str = "NoDrift";
 }
 
 /// OsmSync makes one OSM deployment match the OSM Ops repository found in a Flux source artifact.
@@ -118,8 +136,62 @@ pub struct OsmSyncSpec {
     /// OsmSyncs that must be Ready before this one is reconciled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<DependencyReference>,
+    /// What to do when OSM changed outside Git (an NS deleted, terminated or upgraded by hand, a
+    /// package replaced): `correct` brings it back to Git, `warn` leaves it and reports it (the
+    /// `Drifted` condition). Unset: NS instances are corrected, packages only reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<DriftPolicySpec>,
+    /// `manual`: a plan that would write waits (Ready=False, `AwaitingApproval`) until the
+    /// annotation `osmops.io/approve` names its digest. Default `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalMode>,
+    /// Progressive rollout of NS writes: a canary batch, then batches of `maxParallel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
     /// The OSM cluster to drive.
     pub osm: OsmEndpoint,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicySpec {
+    Correct,
+    Warn,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    #[default]
+    Auto,
+    Manual,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutFailurePolicy {
+    Pause,
+    Continue,
+}
+
+/// Progressive rollout (after Flagger and Argo Rollouts): NS creates, upgrades, rollbacks and
+/// recreates go in batches, each followed until its OSM operations end and its NS instances
+/// are healthy (nsState READY) before the next batch is sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// NS operations in flight at once, and the size of each batch after the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_parallel: Option<u32>,
+    /// NS writes in the first batch.
+    #[serde(default)]
+    #[schemars(range(max = 1000))]
+    pub canary: u32,
+    /// `pause` (default) stops after a failed batch (Ready=False, `RolloutPaused`) until a new
+    /// revision or a new value of the annotation `osmops.io/resume-rollout`; `continue` goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_policy: Option<RolloutFailurePolicy>,
 }
 
 fn default_true() -> bool {
@@ -217,6 +289,30 @@ pub enum UpgradeStrategy {
 }
 
 impl OsmSyncSpec {
+    pub fn drift(&self) -> crate::plan::DriftPolicy {
+        use crate::plan::{DriftAction, DriftPolicy};
+        DriftPolicy::all(self.drift_policy.map(|p| match p {
+            DriftPolicySpec::Correct => DriftAction::Correct,
+            DriftPolicySpec::Warn => DriftAction::Warn,
+        }))
+    }
+
+    pub fn rollout(&self) -> crate::plan::Rollout {
+        let r = self.rollout.clone().unwrap_or_default();
+        crate::plan::Rollout {
+            max_parallel: r.max_parallel.map(|n| n.max(1) as usize),
+            canary: r.canary as usize,
+            failure_policy: match r.failure_policy {
+                Some(RolloutFailurePolicy::Continue) => crate::plan::FailurePolicy::Continue,
+                _ => crate::plan::FailurePolicy::Pause,
+            },
+        }
+    }
+
+    pub fn manual_approval(&self) -> bool {
+        self.approval == Some(ApprovalMode::Manual)
+    }
+
     pub fn remediation(&self) -> crate::plan::Remediation {
         let r = self.remediation.clone().unwrap_or_default();
         crate::plan::Remediation {
@@ -296,6 +392,69 @@ pub struct OsmSyncStatus {
     /// to their end.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<OperationEntry>,
+    /// The plan waiting for approval (`spec.approval: manual`); approve it by its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_plan: Option<PendingPlanStatus>,
+    /// The last approved plan this OsmSync applied, and who approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_approved_plan: Option<ApprovedPlanStatus>,
+    /// What OSM changed outside Git and the drift policy only reports (the `Drifted` condition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftEntry>,
+    /// The state of a progressive rollout that a failed batch paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPlanStatus {
+    /// `sha256:<hex>`: what `osmops.io/approve` must name.
+    pub digest: String,
+    /// The source revision it was computed for.
+    pub revision: String,
+    /// Its writes, e.g. `2 create, 1 upgrade`.
+    pub summary: String,
+    /// RFC 3339 time it was computed.
+    pub computed_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovedPlanStatus {
+    pub digest: String,
+    pub revision: String,
+    /// The `osmops.io/approved-by` annotation (the gRPC caller for `ApprovePlan`), or
+    /// `annotation` when it was not given.
+    pub approved_by: String,
+    /// RFC 3339 time it was applied.
+    pub applied_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftEntry {
+    /// `NsInstance`, `VnfPackage` or `NsPackage`.
+    pub kind: String,
+    pub name: String,
+    /// What changed in OSM.
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// True while later batches wait for a new revision or `osmops.io/resume-rollout`.
+    pub paused: bool,
+    /// The revision the rollout was for.
+    #[serde(default)]
+    pub revision: String,
+    /// Why it paused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The last `osmops.io/resume-rollout` value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_resume: Option<String>,
 }
 
 impl OsmSyncStatus {

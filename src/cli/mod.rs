@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show what `apply` would change in OSM, without changing anything.
-    Plan(sync::RunArgs),
+    Plan(sync::PlanArgs),
     /// Make OSM match the repository: onboard packages, create/upgrade NS instances, prune.
     Apply(sync::ApplyArgs),
     /// Run the OSM NBI simulator.
@@ -49,6 +49,22 @@ enum Command {
     Get {
         #[command(subcommand)]
         what: remote::GetWhat,
+        #[command(flatten)]
+        grpc: remote::GrpcArgs,
+    },
+    /// Approve the plan an OsmSync with `spec.approval: manual` waits on (through the
+    /// controller's gRPC API; the controller then applies exactly that plan).
+    Approve {
+        /// The OsmSync.
+        name: String,
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// The digest to approve; default: the plan pending now (printed before approving).
+        #[arg(long)]
+        digest: Option<String>,
+        /// Who approves, recorded with the approval (default: $USER).
+        #[arg(long, env = "USER")]
+        approver: Option<String>,
         #[command(flatten)]
         grpc: remote::GrpcArgs,
     },
@@ -120,6 +136,19 @@ pub fn main() -> ExitCode {
             Command::Get { what, grpc } => match remote::get(&grpc, &what).await {
                 Ok(out) => {
                     print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(CliError::Osm(e)),
+            },
+            Command::Approve {
+                name,
+                namespace,
+                digest,
+                approver,
+                grpc,
+            } => match remote::approve(&grpc, &namespace, &name, digest, approver).await {
+                Ok(out) => {
+                    println!("{out}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => Err(CliError::Osm(e)),

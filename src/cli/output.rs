@@ -45,6 +45,30 @@ pub fn plan_table(plan: &Plan) -> String {
     if rows.is_empty() {
         out.push_str("(the repository declares nothing)\n");
     }
+    out.push_str(&plan_details(plan));
+    out
+}
+
+/// Drift, rollout order and digest under the table: what the plan found and how it will run.
+fn plan_details(plan: &Plan) -> String {
+    let mut out = String::new();
+    for d in &plan.drift {
+        let handling = if d.corrected {
+            "corrected by this plan"
+        } else {
+            "reported only (drift policy warn)"
+        };
+        out.push_str(&format!("drift: {} [{handling}]\n", d.line()));
+    }
+    if !plan.batches.is_empty() {
+        out.push_str(&format!(
+            "rollout: {}\n",
+            crate::plan::describe_batches(&plan.batches)
+        ));
+    }
+    if plan.writes() > 0 {
+        out.push_str(&format!("plan digest: {}\n", plan.digest));
+    }
     out
 }
 
@@ -108,6 +132,9 @@ pub fn outcome_summary(o: &Outcome) -> String {
         o.summary(),
         traffic(&o.requests)
     );
+    if let Some(why) = &o.rollout_paused {
+        s.push_str(&format!("\nRollout PAUSED: {why}; later batches were not started."));
+    }
     for (a, r) in o.plan.actions.iter().zip(&o.results) {
         if matches!(
             r.status,

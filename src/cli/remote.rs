@@ -158,7 +158,8 @@ fn sync_json(s: &pb::Sync) -> Value {
     let (ns, name) = ref_of(&s.r#ref);
     json!({"namespace": ns, "name": name, "ready": s.ready, "reason": s.reason, "message": s.message,
            "lastAppliedRevision": s.last_applied_revision, "lastAttemptedRevision": s.last_attempted_revision,
-           "suspended": s.suspended, "lastReconcileTime": s.last_reconcile_time, "source": s.source})
+           "suspended": s.suspended, "lastReconcileTime": s.last_reconcile_time, "source": s.source,
+           "pendingPlanDigest": s.pending_plan_digest, "drift": s.drift, "rolloutPaused": s.rollout_paused})
 }
 
 fn op_json(o: &pb::Operation) -> Value {
@@ -167,9 +168,70 @@ fn op_json(o: &pb::Operation) -> Value {
            "type": o.r#type, "state": o.state, "startTime": o.start_time, "endTime": o.end_time, "error": o.error, "revision": o.revision})
 }
 
+/// A plan for people: what it is, its actions, drift, rollout order and digest.
+fn plan_text(p: &pb::Plan) -> String {
+    let rows = p
+        .actions
+        .iter()
+        .map(|x| {
+            vec![
+                x.operation.clone(),
+                x.kind.clone(),
+                x.name.clone(),
+                x.reason.clone(),
+                x.outcome.clone(),
+            ]
+        })
+        .collect();
+    let what = if p.awaiting_approval {
+        "Plan AWAITING APPROVAL"
+    } else if p.applied {
+        "Applied plan"
+    } else {
+        "Previewed plan"
+    };
+    let mut out = format!(
+        "{what} for revision {} computed at {}\n",
+        p.revision, p.computed_at
+    );
+    out.push_str(&table(
+        &["ACTION", "KIND", "NAME", "REASON", "OUTCOME"],
+        rows,
+    ));
+    for problem in &p.problems {
+        out.push_str(&format!("problem: {problem}\n"));
+    }
+    for d in &p.drift {
+        let handling = if d.corrected {
+            "corrected by this plan"
+        } else {
+            "reported only (drift policy warn)"
+        };
+        out.push_str(&format!("drift: {} {}: {} [{handling}]\n", d.kind, d.name, d.what));
+    }
+    for (n, b) in p.batches.iter().enumerate() {
+        let label = if b.canary {
+            "canary".to_owned()
+        } else {
+            format!("batch {}", n + 1)
+        };
+        out.push_str(&format!("rollout {label}: {}\n", b.names.join(", ")));
+    }
+    if !p.rollout_paused.is_empty() {
+        out.push_str(&format!("rollout PAUSED: {}\n", p.rollout_paused));
+    }
+    if !p.digest.is_empty() {
+        out.push_str(&format!("digest: {}\n", p.digest));
+    }
+    out
+}
+
 fn plan_json(p: &pb::Plan) -> Value {
     let (ns, name) = ref_of(&p.r#ref);
     json!({"namespace": ns, "name": name, "revision": p.revision, "computedAt": p.computed_at, "applied": p.applied, "problems": p.problems,
+           "digest": p.digest, "awaitingApproval": p.awaiting_approval, "rolloutPaused": p.rollout_paused,
+           "drift": p.drift.iter().map(|d| json!({"kind": d.kind, "name": d.name, "what": d.what, "corrected": d.corrected})).collect::<Vec<_>>(),
+           "batches": p.batches.iter().map(|b| json!({"canary": b.canary, "names": b.names})).collect::<Vec<_>>(),
            "actions": p.actions.iter().map(|a| json!({"kind": a.kind, "name": a.name, "operation": a.operation, "reason": a.reason,
                "outcome": a.outcome, "outcomeMessage": a.outcome_message, "osmId": a.osm_id, "nslcmopId": a.nslcmop_id})).collect::<Vec<_>>()})
 }
@@ -242,33 +304,7 @@ pub async fn get(a: &GrpcArgs, what: &GetWhat) -> Result<String, String> {
             if json_out {
                 return Ok(serde_json::to_string_pretty(&plan_json(&p)).expect("JSON"));
             }
-            let rows = p
-                .actions
-                .iter()
-                .map(|x| {
-                    vec![
-                        x.operation.clone(),
-                        x.kind.clone(),
-                        x.name.clone(),
-                        x.reason.clone(),
-                        x.outcome.clone(),
-                    ]
-                })
-                .collect();
-            let mut out = format!(
-                "{} plan for revision {} computed at {}\n",
-                if p.applied { "Applied" } else { "Previewed" },
-                p.revision,
-                p.computed_at
-            );
-            out.push_str(&table(
-                &["ACTION", "KIND", "NAME", "REASON", "OUTCOME"],
-                rows,
-            ));
-            for problem in &p.problems {
-                out.push_str(&format!("problem: {problem}\n"));
-            }
-            Ok(out)
+            Ok(plan_text(&p))
         }
         GetWhat::Operations {
             namespace,
@@ -330,6 +366,55 @@ pub async fn get(a: &GrpcArgs, what: &GetWhat) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// Approves the plan an OsmSync waits on: the given digest, or the pending one (whose plan is
+/// printed first, so the approver sees what is approved).
+pub async fn approve(
+    a: &GrpcArgs,
+    namespace: &str,
+    name: &str,
+    digest: Option<String>,
+    approver: Option<String>,
+) -> Result<String, String> {
+    let mut c = connect(a).await?;
+    let r#ref = Some(pb::SyncRef {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    });
+    let mut out = String::new();
+    let digest = match digest {
+        Some(d) => d,
+        None => {
+            let p = c
+                .get_plan(pb::GetPlanRequest {
+                    r#ref: r#ref.clone(),
+                })
+                .await
+                .map_err(status_msg)?
+                .into_inner();
+            if !p.awaiting_approval {
+                return Err(format!(
+                    "no plan of OsmSync {namespace}/{name} awaits approval (its last plan, for revision {}, was {})",
+                    p.revision,
+                    if p.applied { "applied" } else { "a preview" }
+                ));
+            }
+            out.push_str(&plan_text(&p));
+            p.digest
+        }
+    };
+    let r = c
+        .approve_plan(pb::ApprovePlanRequest {
+            r#ref,
+            digest,
+            approver: approver.unwrap_or_default(),
+        })
+        .await
+        .map_err(status_msg)?
+        .into_inner();
+    out.push_str(&format!("{}\nrecorded approver: {}", r.message, r.approved_by));
+    Ok(out)
 }
 
 /// Follows WatchEvents and prints one line (or one JSON object) per event until the stream ends.

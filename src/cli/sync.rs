@@ -16,8 +16,10 @@ use super::state::{Identity, StateStore};
 use super::target::{warn_unknown_variables, Target, TargetArgs};
 use super::CliError;
 use crate::duration::parse_duration;
-use crate::engine::{self, EngineError, EngineOptions, Outcome};
-use crate::plan::{Inventory, Owner, Plan, Remediation};
+use crate::engine::{self, Approval, EngineError, EngineOptions, Outcome};
+use crate::plan::{
+    DriftAction, DriftPolicy, FailurePolicy, Inventory, Owner, Plan, Remediation, Rollout,
+};
 use crate::repo::{self, Limits, ReadOptions};
 
 /// Bounds on what the repository reader accepts (docs/repository-format.md).
@@ -85,6 +87,38 @@ impl RemediationArgs {
     }
 }
 
+/// Drift handling and progressive rollout (the OsmSync's `driftPolicy` and `rollout`).
+#[derive(Args, Debug, Clone)]
+pub struct GateArgs {
+    /// What to do with objects OSM changed outside Git since this repository applied them
+    /// (known from --state): correct or warn. Default: correct NS instances, warn about packages.
+    #[arg(long, value_name = "correct|warn")]
+    drift_policy: Option<DriftAction>,
+    /// NS operations at once, and the batch size after the canary.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_parallel: Option<u16>,
+    /// NS writes in the first batch, followed to completion and checked healthy before the rest.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    canary: u16,
+    /// After a failed batch: pause (later batches are not started) or continue.
+    #[arg(long, value_name = "pause|continue", default_value = "pause")]
+    failure_policy: FailurePolicy,
+}
+
+impl GateArgs {
+    fn drift(&self) -> DriftPolicy {
+        DriftPolicy::all(self.drift_policy)
+    }
+
+    fn rollout(&self) -> Rollout {
+        Rollout {
+            max_parallel: self.max_parallel.map(usize::from),
+            canary: self.canary.into(),
+            failure_policy: self.failure_policy,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -117,6 +151,8 @@ pub struct RunArgs {
     owner: Option<String>,
     #[command(flatten)]
     remediation: RemediationArgs,
+    #[command(flatten)]
+    gates: GateArgs,
     /// Bound for the whole run: reading OSM, writing and following operations, e.g. 5m
     /// (at most 8760h).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
@@ -128,9 +164,22 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Save the plan (with its digest) to FILE, for `osmops apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct ApplyArgs {
     #[command(flatten)]
     run: RunArgs,
+    /// Apply only the plan saved by `osmops plan --out FILE`: refused, with nothing sent, when
+    /// OSM or the repository changed so that the plan computed now differs from it.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
     /// Follow started OSM operations until they complete (`--wait=false` to fire and forget).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     wait: bool,
@@ -150,7 +199,9 @@ struct Prepared {
 
 fn engine_error(e: EngineError) -> CliError {
     match e {
-        EngineError::Invalid(_) | EngineError::PruneGuard(_) => CliError::Input(e.to_string()),
+        EngineError::Invalid(_) | EngineError::PruneGuard(_) | EngineError::AwaitingApproval(_) => {
+            CliError::Input(e.to_string())
+        }
         EngineError::Nbi(_) => CliError::Osm(e.to_string()),
     }
 }
@@ -219,8 +270,67 @@ fn engine_options(args: &RunArgs, owner: Owner) -> EngineOptions {
         owner,
         remediation: args.remediation.remediation(),
         timeout: args.timeout,
+        drift: args.gates.drift(),
+        rollout: args.gates.rollout(),
         ..EngineOptions::default()
     }
+}
+
+/// What `osmops plan --out` writes: the plan and what it was computed against.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedPlan {
+    /// Format version of this file.
+    osmops_plan: u32,
+    digest: String,
+    target: String,
+    owner: String,
+    /// The plan itself, for people reading the file (only `digest` is used by apply).
+    #[serde(default)]
+    plan: serde_json::Value,
+}
+
+fn save_plan(path: &std::path::Path, p: &Prepared, plan: &Plan) -> Result<(), CliError> {
+    let saved = SavedPlan {
+        osmops_plan: 1,
+        digest: plan.digest.clone(),
+        target: p.target.shown.clone(),
+        owner: p.owner.id().to_owned(),
+        plan: serde_json::to_value(plan).expect("plans serialize"),
+    };
+    let text = serde_json::to_string_pretty(&saved).expect("saved plans serialize");
+    std::fs::write(path, text + "\n")
+        .map_err(|e| CliError::Input(format!("cannot write the plan to {}: {e}", path.display())))
+}
+
+/// The digest `apply --plan FILE` may apply, after checking the file is for this OSM and owner.
+fn load_plan(path: &std::path::Path, p: &Prepared) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("cannot read the plan {}: {e}", path.display())))?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+        CliError::Input(format!(
+            "{} is not a plan saved by `osmops plan --out`: {e}",
+            path.display()
+        ))
+    })?;
+    if saved.osmops_plan != 1 {
+        return Err(CliError::Input(format!(
+            "{}: plan file version {} is not supported (1 is)",
+            path.display(),
+            saved.osmops_plan
+        )));
+    }
+    if saved.target != p.target.shown || saved.owner != p.owner.id() {
+        return Err(CliError::Input(format!(
+            "{} was planned for OSM {} as owner {}, not for OSM {} as owner {}. Nothing was sent to OSM.",
+            path.display(),
+            saved.target,
+            saved.owner,
+            p.target.shown,
+            p.owner.id()
+        )));
+    }
+    Ok(saved.digest)
 }
 
 /// JSON output: the result plus which OSM it concerns.
@@ -258,12 +368,22 @@ fn plan_exit(plan: &Plan) -> ExitCode {
     }
 }
 
-pub async fn run_plan(args: RunArgs) -> Result<ExitCode, CliError> {
-    let p = prepare(&args, false).await?;
-    let opts = engine_options(&args, p.owner.clone());
+pub async fn run_plan(plan_args: PlanArgs) -> Result<ExitCode, CliError> {
+    let args = &plan_args.run;
+    let p = prepare(args, false).await?;
+    let opts = engine_options(args, p.owner.clone());
     let plan = engine::preview(&p.target.client, &p.desired, &p.inventory, &opts)
         .await
         .map_err(engine_error)?;
+    if let Some(path) = &plan_args.out {
+        save_plan(path, &p, &plan)?;
+        eprintln!(
+            "plan {} saved to {}: apply exactly this plan with `osmops apply --plan {}`",
+            plan.digest,
+            path.display(),
+            path.display()
+        );
+    }
     match args.output {
         OutputFormat::Text => {
             print!("{}", output::plan_table(&plan));
@@ -285,10 +405,17 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let run = &args.run;
     let text = run.output == OutputFormat::Text;
     let p = prepare(run, true).await?;
+    let approval = match &args.plan {
+        Some(path) => Approval::Manual {
+            approved: Some(load_plan(path, &p)?),
+        },
+        None => Approval::Auto,
+    };
     let opts = EngineOptions {
         wait: args.wait,
         concurrency: args.concurrency.into(),
         poll_interval: Duration::from_millis(500),
+        approval,
         ..engine_options(run, p.owner.clone())
     };
     let printed_plan = std::sync::atomic::AtomicBool::new(false);
@@ -314,9 +441,21 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
         }
     };
     let outcome: Outcome =
-        engine::reconcile(&p.target.client, &p.desired, &p.inventory, &opts, &progress)
-            .await
-            .map_err(engine_error)?;
+        match engine::reconcile(&p.target.client, &p.desired, &p.inventory, &opts, &progress).await
+        {
+            Ok(o) => o,
+            Err(EngineError::AwaitingApproval(pending)) => {
+                let saved = args.plan.as_deref().unwrap_or(std::path::Path::new("-"));
+                return Err(CliError::Input(format!(
+                    "refusing to apply {}: OSM or the repository changed since it was saved, so the plan now is {} ({}), not the saved one. Nothing was sent to OSM; run `osmops plan --out` again and review it.\n{}",
+                    saved.display(),
+                    pending.plan.digest,
+                    crate::plan::summary(&pending.plan),
+                    output::plan_table(&pending.plan)
+                )));
+            }
+            Err(e) => return Err(engine_error(e)),
+        };
     if text {
         if !printed_plan.load(std::sync::atomic::Ordering::Relaxed) {
             print!("{}", output::plan_table(&outcome.plan));
@@ -336,7 +475,7 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
         );
         return Err(CliError::Osm(e));
     }
-    Ok(if outcome.failed() || outcome.incomplete() {
+    Ok(if outcome.failed() || outcome.incomplete() || outcome.rollout_paused.is_some() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

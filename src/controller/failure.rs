@@ -87,6 +87,10 @@ pub fn engine_failure(e: EngineError, revision: &str) -> Failure {
                 problems.join("; ")
             ),
         ),
+        EngineError::AwaitingApproval(pending) => Failure::new(
+            reason::AWAITING_APPROVAL,
+            format!("revision {revision}: {pending}"),
+        ),
         EngineError::PruneGuard(msg) => {
             Failure::new(reason::PRUNE_GUARD, format!("revision {revision}: {msg}"))
         }

@@ -64,6 +64,14 @@ pub struct Metrics {
     pub nbi_bytes_sent: Counter,
     pub nbi_bytes_received: Counter,
     pub operations: Family<OpKind, Counter>,
+    /// Objects OSM changed outside Git that the drift policy only reports, per OsmSync.
+    pub drifted_objects: Family<ObjectLabels, Gauge>,
+    /// Drifted objects the controller corrected, per OsmSync.
+    pub drift_corrections: Family<ObjectLabels, Counter>,
+    /// 1 while a plan waits for approval.
+    pub awaiting_approval: Family<ObjectLabels, Gauge>,
+    /// 1 while a rollout is paused by a failed batch.
+    pub rollout_paused: Family<ObjectLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -133,8 +141,36 @@ impl Default for Metrics {
             "OSM operations started, by type and final state",
             operations.clone(),
         );
+        let drifted_objects = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "osmops_drifted_objects",
+            "Objects OSM changed outside Git that the drift policy only reports",
+            drifted_objects.clone(),
+        );
+        let drift_corrections = Family::<ObjectLabels, Counter>::default();
+        registry.register(
+            "osmops_drift_corrections",
+            "Drifted objects brought back to Git",
+            drift_corrections.clone(),
+        );
+        let awaiting_approval = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "osmops_plan_awaiting_approval",
+            "1 while a plan that would write waits for approval",
+            awaiting_approval.clone(),
+        );
+        let rollout_paused = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "osmops_rollout_paused",
+            "1 while a progressive rollout is paused by a failed batch",
+            rollout_paused.clone(),
+        );
         Metrics {
             registry,
+            drifted_objects,
+            drift_corrections,
+            awaiting_approval,
+            rollout_paused,
             reconcile_duration,
             reconcile_total,
             reconcile_errors,

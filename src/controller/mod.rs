@@ -7,6 +7,7 @@
 mod cleanup;
 pub mod events;
 mod failure;
+mod gates;
 pub mod leader;
 mod metrics;
 mod operations;
@@ -219,6 +220,10 @@ fn trigger_hash(sync: &OsmSync) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     sync.metadata.generation.hash(&mut h);
     sync.annotations().get(RECONCILE_REQUESTED_AT).hash(&mut h);
+    // Approving a plan and resuming a rollout are done by annotating the OsmSync.
+    for key in [crate::api::APPROVE, crate::api::APPROVED_BY, crate::api::RESUME_ROLLOUT] {
+        sync.annotations().get(key).hash(&mut h);
+    }
     sync.metadata.deletion_timestamp.is_some().hash(&mut h);
     sync.finalizers().hash(&mut h);
     Some(h.finish())

@@ -82,6 +82,8 @@ pub async fn preview_plan(
         allow_empty: sync.spec.allow_empty,
         owner: Owner::controller(ns, name),
         remediation: sync.spec.remediation(),
+        drift: sync.spec.drift(),
+        rollout: sync.spec.rollout(),
         ..EngineOptions::default()
     };
     match engine::preview(&nbi, &desired, &inventory, &opts).await {

@@ -252,6 +252,7 @@ impl<'a> Run<'a> {
         self.digest = Some(desired_digest(&desired));
         let nbi = prepare::credentials(self.ctx, self.sync).await?;
         self.resume_operations(&nbi, &intervals).await;
+        self.rollout_gate(&revision).await?;
         let outcome = self
             .plan_and_apply(&nbi, &desired, &revision, &intervals)
             .await?;
@@ -371,6 +372,9 @@ impl<'a> Run<'a> {
             concurrency: 4,
             poll_interval: self.ctx.opts.poll_interval,
             live_view: Some(self.ctx.live_view_for(nbi)),
+            drift: self.sync.spec.drift(),
+            rollout: self.sync.spec.rollout(),
+            approval: self.approval(),
         };
         let inventory = self.inventory(nbi).await;
         let journal = self.ctx.journal.clone();
@@ -399,8 +403,15 @@ impl<'a> Run<'a> {
                 }
             }
         };
-        let outcome = result.map_err(|e| engine_failure(e, revision))?;
+        let outcome = match result {
+            Err(engine::EngineError::AwaitingApproval(pending)) => {
+                return Err(self.awaiting_approval(revision, *pending).await)
+            }
+            other => other.map_err(|e| engine_failure(e, revision))?,
+        };
         self.ctx.metrics.observe_outcome(&outcome);
+        self.report_drift(&outcome.plan, true).await;
+        self.plan_applied(revision, &outcome).await;
         self.ctx
             .journal
             .plan_applied(&self.key(), revision, &outcome);

@@ -71,8 +71,11 @@ impl Run<'_> {
             .map(|c| (c.reason.as_str(), c.message.as_str()))
             != Some((f.reason, f.message.as_str()));
         self.conclude(f.reason).await?;
-        // Waiting for a dependency is normal operation (Flux emits it as a Normal event).
-        let severity = if f.reason == reason::DEPENDENCY_NOT_READY {
+        // Waiting for a dependency or an approval is normal operation (Flux emits the first as a
+        // Normal event).
+        let severity = if f.reason == reason::DEPENDENCY_NOT_READY
+            || f.reason == reason::AWAITING_APPROVAL
+        {
             EventType::Normal
         } else {
             EventType::Warning
@@ -103,6 +106,18 @@ impl Run<'_> {
             intervals: iv,
         } = applied;
         let revision = self.revision.clone().unwrap_or_default();
+        if let Some(why) = &outcome.rollout_paused {
+            self.rollout_paused(&revision, why);
+            let (ns, name) = self.key();
+            let msg = format!(
+                "revision {revision}: {why}: {}; resume with a new revision or `kubectl -n {ns} annotate osmsync {name} {}=\"$(date +%s)\" --overwrite`",
+                failure_lines(&outcome),
+                crate::api::RESUME_ROLLOUT
+            );
+            return self
+                .fail(Failure::new(reason::ROLLOUT_PAUSED, msg).requeue(super::failure::Requeue::OnChange))
+                .await;
+        }
         if outcome.failed() {
             let timeout = outcome
                 .operations

@@ -19,7 +19,8 @@ use crate::osm::{
     KduParams, KduUpgrade, NbiClient, NbiError, NsCreate, NsDeletion, NsRecord, VnfParams,
 };
 use crate::plan::{
-    package_filename, Inventory, LiveState, Marked, NsdRef, ObjectKind, Operation, Plan,
+    is_rolled_out, package_filename, FailurePolicy, Inventory, LiveState, Marked, NsdRef,
+    ObjectKind, Operation, Plan,
 };
 use crate::repo::{DesiredState, NsInstance};
 
@@ -27,6 +28,7 @@ pub(super) struct Applied {
     pub results: Vec<ActionResult>,
     pub operations: Vec<OperationReport>,
     pub inventory: Inventory,
+    pub rollout_paused: Option<String>,
 }
 
 fn result(status: ActionStatus, message: impl Into<String>) -> ActionResult {
@@ -85,6 +87,8 @@ struct State {
     operations: Vec<(Option<usize>, OperationReport)>,
     /// NS instances OSM confirmed gone during this apply.
     gone: HashSet<String>,
+    /// Why the rollout stopped early (failure policy `pause`).
+    rollout_paused: Option<String>,
 }
 
 pub(super) struct Apply<'a> {
@@ -114,6 +118,12 @@ impl Apply<'_> {
                     osm_id: Some(osm_id.clone()),
                     ..result(ActionStatus::Failed, a.reason.clone())
                 },
+                // Drift the policy only reports: nothing is sent, the inventory keeps what this
+                // sync applied (so the drift is reported again until it is resolved).
+                Operation::Drifted { osm_id } => ActionResult {
+                    osm_id: osm_id.clone(),
+                    ..result(ActionStatus::NoOp, a.reason.clone())
+                },
                 _ => result(ActionStatus::Skipped, "not attempted"),
             })
             .collect();
@@ -122,6 +132,7 @@ impl Apply<'_> {
             inventory: inventory.clone(),
             operations: Vec::new(),
             gone: HashSet::new(),
+            rollout_paused: None,
         });
         // Unchanged objects are owned as they are now (e.g. adopted, or found again by their mark).
         for (i, a) in self.plan.actions.iter().enumerate() {
@@ -148,6 +159,7 @@ impl Apply<'_> {
             results: st.results,
             operations: st.operations.into_iter().map(|(_, r)| r).collect(),
             inventory: st.inventory,
+            rollout_paused: st.rollout_paused,
         }
     }
 
@@ -333,7 +345,8 @@ impl Apply<'_> {
     }
 
     /// Phase 2: NS creates, upgrades, rollbacks and recreates, independent of each other, with
-    /// bounded concurrency; then a check that no create duplicated a concurrent run's.
+    /// bounded concurrency (or in the plan's rollout batches); then a check that no create
+    /// duplicated a concurrent run's.
     async fn ns_writes(&self, state: &Mutex<State>) {
         let known: HashSet<&str> = self
             .live
@@ -341,23 +354,141 @@ impl Apply<'_> {
             .iter()
             .map(|n| n.osm_id.as_str())
             .collect();
-        let jobs: Vec<usize> = self
-            .plan
-            .actions
+        if self.plan.batches.is_empty() {
+            let jobs: Vec<usize> = self
+                .plan
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| is_rolled_out(&a.operation))
+                .map(|(i, _)| i)
+                .collect();
+            self.run_ns_jobs(state, jobs, &known, self.opts.concurrency)
+                .await;
+        } else {
+            self.roll_out(state, &known).await;
+        }
+        self.check_duplicates(state).await;
+    }
+
+    /// The rollout: batch after batch, each followed to its end and checked healthy before the
+    /// next starts; a failed batch stops the rest under failure policy `pause`.
+    async fn roll_out(&self, state: &Mutex<State>, known: &HashSet<&str>) {
+        let rollout = self.opts.rollout;
+        let parallel = rollout.max_parallel.unwrap_or(self.opts.concurrency);
+        let mut paused: Option<String> = None;
+        for (n, batch) in self.plan.batches.iter().enumerate() {
+            let label = if batch.canary {
+                "the canary batch".to_owned()
+            } else {
+                format!("batch {} of {}", n + 1, self.plan.batches.len())
+            };
+            if let Some(why) = &paused {
+                for &i in &batch.actions {
+                    self.finish(
+                        state,
+                        i,
+                        result(ActionStatus::Skipped, format!("not started: {why}")),
+                    );
+                }
+                continue;
+            }
+            let span = tracing::info_span!("rollout.batch", batch = n + 1, canary = batch.canary);
+            self.run_ns_jobs(state, batch.actions.clone(), known, parallel)
+                .instrument(span.clone())
+                .await;
+            let failed = self.settle_batch(state, &batch.actions).instrument(span).await;
+            if failed.is_empty() {
+                continue;
+            }
+            tracing::warn!(batch = n + 1, failed = ?failed, policy = rollout.failure_policy.label(), "rollout batch failed");
+            if rollout.failure_policy == FailurePolicy::Pause {
+                paused = Some(format!(
+                    "rollout paused after {label} failed ({})",
+                    failed.join(", ")
+                ));
+            }
+        }
+        self.lock(state).rollout_paused = paused;
+    }
+
+    /// Follows the operations a batch started until they end, then checks that each NS is
+    /// healthy (`nsState` READY) in OSM. Returns the names of the actions that failed.
+    async fn settle_batch(&self, state: &Mutex<State>, batch: &[usize]) -> Vec<String> {
+        let mut started: Vec<(usize, OperationReport)> = {
+            let st = self.lock(state);
+            batch
+                .iter()
+                .filter_map(|&i| {
+                    let (a, r) = (&self.plan.actions[i], &st.results[i]);
+                    let op = r.nslcmop_id.as_ref().filter(|_| r.status == ActionStatus::Succeeded)?;
+                    let op_type = ns_operation_type(&a.operation)?;
+                    Some((
+                        i,
+                        OperationReport::new(op, &a.name, r.osm_id.as_deref().unwrap_or_default(), op_type),
+                    ))
+                })
+                .collect()
+        };
+        let mut reports: Vec<OperationReport> = started.iter().map(|(_, r)| r.clone()).collect();
+        let on_change =
+            |r: &OperationReport| (self.progress)(self.plan, &Progress::Operation { report: r.clone() });
+        follow(self.client, &mut reports, self.deadline, self.opts.poll_interval, &on_change).await;
+        for ((_, slot), rep) in started.iter_mut().zip(reports) {
+            *slot = rep;
+        }
+        for (i, rep) in &started {
+            self.lock(state).operations.push((Some(*i), rep.clone()));
+            let mut r = self.lock(state).results[*i].clone();
+            if !rep.succeeded() {
+                r.status = ActionStatus::Failed;
+                r.message = format!(
+                    "operation {} {}{}",
+                    rep.nslcmop_id,
+                    rep.state,
+                    rep.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                );
+                self.finish(state, *i, r);
+                continue;
+            }
+            match self.client.get_ns_instance(&rep.ns_osm_id).await {
+                Ok(Some(ns)) if ns.ns_state == "READY" => {}
+                Ok(found) => {
+                    r.status = ActionStatus::Failed;
+                    r.message = match found {
+                        Some(ns) => format!(
+                            "operation {} completed but the NS is not healthy: nsState {}{}",
+                            rep.nslcmop_id,
+                            ns.ns_state,
+                            ns.error_detail.map(|e| format!(" ({e})")).unwrap_or_default()
+                        ),
+                        None => format!("operation {} completed but OSM no longer has the NS", rep.nslcmop_id),
+                    };
+                    self.finish(state, *i, r);
+                }
+                Err(e) => {
+                    r.status = ActionStatus::Failed;
+                    r.message = format!("operation {} completed but the NS health cannot be read: {e}", rep.nslcmop_id);
+                    self.finish(state, *i, r);
+                }
+            }
+        }
+        let st = self.lock(state);
+        batch
             .iter()
-            .enumerate()
-            .filter(|(_, a)| {
-                matches!(
-                    a.operation,
-                    Operation::CreateNs { .. }
-                        | Operation::UpgradeNs { .. }
-                        | Operation::RollbackNs { .. }
-                        | Operation::RecreateNs { .. }
-                )
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let known = &known;
+            .filter(|&&i| matches!(st.results[i].status, ActionStatus::Failed | ActionStatus::Skipped))
+            .map(|&i| self.plan.actions[i].name.clone())
+            .collect()
+    }
+
+    /// Sends NS writes with at most `concurrency` in flight.
+    async fn run_ns_jobs(
+        &self,
+        state: &Mutex<State>,
+        jobs: Vec<usize>,
+        known: &HashSet<&str>,
+        concurrency: usize,
+    ) {
         stream::iter(jobs)
             .map(|i| async move {
                 let a = &self.plan.actions[i];
@@ -408,10 +539,9 @@ impl Apply<'_> {
                 };
                 self.finish(state, i, r);
             })
-            .buffer_unordered(self.opts.concurrency.max(1))
+            .buffer_unordered(concurrency.max(1))
             .collect::<Vec<()>>()
             .await;
-        self.check_duplicates(state).await;
     }
 
     async fn create_ns(
@@ -806,7 +936,8 @@ impl Apply<'_> {
                     }
                     _ => continue,
                 };
-                if let (ActionStatus::Succeeded, Some(op)) = (r.status, &r.nslcmop_id) {
+                let tracked = st.operations.iter().any(|(_, t)| Some(&t.nslcmop_id) == r.nslcmop_id.as_ref());
+                if let (ActionStatus::Succeeded, Some(op), false) = (r.status, &r.nslcmop_id, tracked) {
                     new.push((
                         Some(i),
                         OperationReport::new(op, &a.name, &ns_osm_id, op_type),
@@ -849,7 +980,9 @@ impl Apply<'_> {
                 .iter()
                 .filter_map(|(i, rep)| {
                     let i = (*i)?;
-                    rep.failed().then(|| {
+                    // Already failed (e.g. by its rollout batch): reported once.
+                    let already = st.results[i].status == ActionStatus::Failed;
+                    (rep.failed() && !already).then(|| {
                         let mut r = st.results[i].clone();
                         r.status = ActionStatus::Failed;
                         r.message = format!(

@@ -15,7 +15,9 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::osm::{CounterSnapshot, NbiClient, NbiError, NsRecord};
-use crate::plan::{self, Inventory, LiveState, Owner, Plan, PlanOptions, Remediation};
+use crate::plan::{
+    self, DriftPolicy, Inventory, LiveState, Owner, Plan, PlanOptions, Remediation, Rollout,
+};
 use crate::repo::DesiredState;
 
 pub use follow::{follow, OperationReport};
@@ -41,6 +43,50 @@ pub struct EngineOptions {
     /// user): the NS list within its freshness window, the operations incrementally. `None`
     /// reads everything.
     pub live_view: Option<std::sync::Arc<LiveView>>,
+    /// What to do when OSM drifted from Git.
+    pub drift: DriftPolicy,
+    /// How NS writes are rolled out (canary, batches, failure policy).
+    pub rollout: Rollout,
+    /// Whether a plan that writes must be approved first.
+    pub approval: Approval,
+}
+
+/// The approval gate. `Manual` writes nothing unless the plan computed now has exactly the
+/// approved digest (Terraform's saved plans; the controller's `spec.approval: manual`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Approval {
+    #[default]
+    Auto,
+    Manual {
+        /// The digest of the approved plan, if any plan was approved.
+        approved: Option<String>,
+    },
+}
+
+/// A plan that writes and was not approved: nothing was written.
+#[derive(Debug, Clone)]
+pub struct PendingPlan {
+    pub plan: Plan,
+    /// The approval that was given, when it named another plan (it is void now).
+    pub void_approval: Option<String>,
+}
+
+impl std::fmt::Display for PendingPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(old) = &self.void_approval {
+            write!(
+                f,
+                "the approval of plan {} is void: OSM or the revision changed, so the plan now differs; ",
+                plan::short_digest(old)
+            )?;
+        }
+        write!(
+            f,
+            "plan {} ({}) awaits approval",
+            self.plan.digest,
+            plan::summary(&self.plan)
+        )
+    }
 }
 
 impl Default for EngineOptions {
@@ -55,6 +101,9 @@ impl Default for EngineOptions {
             concurrency: 4,
             poll_interval: Duration::from_secs(2),
             live_view: None,
+            drift: DriftPolicy::default(),
+            rollout: Rollout::default(),
+            approval: Approval::Auto,
         }
     }
 }
@@ -66,6 +115,8 @@ impl EngineOptions {
             allow_empty: self.allow_empty,
             owner: self.owner.clone(),
             remediation: self.remediation,
+            drift: self.drift,
+            rollout: self.rollout,
         }
     }
 }
@@ -81,6 +132,9 @@ pub enum EngineError {
     /// Reading OSM's state failed: nothing was written.
     #[error("cannot read OSM state: {0}")]
     Nbi(#[from] NbiError),
+    /// Approval is manual and this plan was not approved: nothing was written.
+    #[error("{0}; nothing was changed")]
+    AwaitingApproval(Box<PendingPlan>),
 }
 
 /// Progress of an apply, for humans watching and for callers that record what changed.
@@ -153,6 +207,10 @@ pub struct Outcome {
     pub inventory: Inventory,
     pub requests: CounterSnapshot,
     pub duration_ms: u64,
+    /// Set when a rollout batch failed under failure policy `pause`: why later batches were not
+    /// started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_paused: Option<String>,
 }
 
 impl Outcome {
@@ -191,6 +249,7 @@ impl Outcome {
                     "delete" => "deleted",
                     other => other,
                 },
+                ActionStatus::NoOp if a.operation.label() == "drifted" => "drifted",
                 ActionStatus::NoOp => "unchanged",
                 ActionStatus::Failed => "failed",
                 ActionStatus::Skipped => "skipped",
@@ -205,7 +264,7 @@ impl Outcome {
     /// operations: 3 completed".
     pub fn summary(&self) -> String {
         let done = self.done();
-        const ORDER: [&str; 10] = [
+        const ORDER: [&str; 11] = [
             "created",
             "updated",
             "upgraded",
@@ -213,6 +272,7 @@ impl Outcome {
             "recreated",
             "deleted",
             "unchanged",
+            "drifted",
             "failed",
             "skipped",
             "blocked",
@@ -322,6 +382,20 @@ pub async fn preview(
     Ok(plan)
 }
 
+/// The approval gate: under manual approval a plan that writes must carry the approved digest.
+fn gate(plan: &Plan, approval: &Approval) -> Result<(), EngineError> {
+    let Approval::Manual { approved } = approval else {
+        return Ok(());
+    };
+    if plan.writes() == 0 || approved.as_deref() == Some(plan.digest.as_str()) {
+        return Ok(());
+    }
+    Err(EngineError::AwaitingApproval(Box::new(PendingPlan {
+        plan: plan.clone(),
+        void_approval: approved.clone(),
+    })))
+}
+
 fn check(plan: &Plan) -> Result<(), EngineError> {
     if !plan.problems.is_empty() {
         return Err(EngineError::Invalid(plan.problems.clone()));
@@ -352,6 +426,7 @@ pub async fn reconcile(
     let plan =
         tracing::info_span!("plan").in_scope(|| plan::plan(desired, &live, inventory, &plan_opts));
     check(&plan)?;
+    gate(&plan, &opts.approval)?;
     let applied = apply::Apply {
         client: &client,
         desired,
@@ -375,6 +450,7 @@ pub async fn reconcile(
         inventory: applied.inventory,
         requests: client.counters().snapshot().since(&before),
         duration_ms: started.elapsed().as_millis() as u64,
+        rollout_paused: applied.rollout_paused,
     })
 }
 

@@ -27,6 +27,9 @@ pub fn sync(s: &SyncSummary) -> pb::Sync {
         suspended: s.suspended,
         last_reconcile_time: s.last_reconcile_time.clone(),
         source: s.source.clone(),
+        pending_plan_digest: s.pending_plan_digest.clone(),
+        drift: s.drift.clone(),
+        rollout_paused: s.rollout_paused.clone(),
     }
 }
 
@@ -51,6 +54,27 @@ pub fn plan(p: &PlanRecord) -> pb::Plan {
             .collect(),
         applied: p.applied,
         problems: p.problems.clone(),
+        digest: p.digest.clone(),
+        drift: p
+            .drift
+            .iter()
+            .map(|d| pb::Drift {
+                kind: d.kind.label().into(),
+                name: d.name.clone(),
+                what: d.what.clone(),
+                corrected: d.corrected,
+            })
+            .collect(),
+        batches: p
+            .batches
+            .iter()
+            .map(|b| pb::RolloutBatch {
+                canary: b.canary,
+                names: b.names.clone(),
+            })
+            .collect(),
+        awaiting_approval: p.awaiting_approval,
+        rollout_paused: p.rollout_paused.clone().unwrap_or_default(),
     }
 }
 

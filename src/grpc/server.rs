@@ -49,11 +49,34 @@ pub struct GrpcOptions {
 
 pub struct OsmOpsService {
     ctx: Arc<Context>,
+    /// Callers are authenticated (bearer token or mutual TLS): required for ApprovePlan.
+    authenticated: bool,
 }
 
 impl OsmOpsService {
     pub fn new(ctx: Arc<Context>) -> Self {
-        OsmOpsService { ctx }
+        OsmOpsService {
+            ctx,
+            authenticated: false,
+        }
+    }
+
+    pub fn authenticated(mut self, yes: bool) -> Self {
+        self.authenticated = yes;
+        self
+    }
+}
+
+/// How the caller of a request is known: the client certificate of mutual TLS (by its SHA-256
+/// fingerprint), else the bearer token the interceptor checked.
+fn caller_identity<T>(req: &Request<T>) -> String {
+    use sha2::{Digest, Sha256};
+    match req.peer_certs().as_deref().and_then(|c| c.first()) {
+        Some(cert) => {
+            let hex = hex::encode(Sha256::digest(cert.as_ref()));
+            format!("mTLS client certificate sha256:{}", &hex[..16])
+        }
+        None => "bearer token".to_owned(),
     }
 }
 
@@ -205,6 +228,38 @@ impl OsmOps for OsmOpsService {
         Ok(Response::new(convert::plan(&record)))
     }
 
+    async fn approve_plan(
+        &self,
+        req: Request<pb::ApprovePlanRequest>,
+    ) -> Result<Response<pb::ApprovePlanResponse>, Status> {
+        if !self.authenticated {
+            return Err(Status::permission_denied(
+                "ApprovePlan needs an authenticated gRPC server (--grpc-token-file or --grpc-client-ca): anyone who can reach this one could approve",
+            ));
+        }
+        let identity = caller_identity(&req);
+        let r = req.into_inner();
+        let (ns, name) = required_ref(r.r#ref)?;
+        if !r.digest.starts_with("sha256:") {
+            return Err(Status::invalid_argument(
+                "digest must be the plan's full digest, sha256:<hex>",
+            ));
+        }
+        let approver = match r.approver.trim() {
+            "" => "someone".to_owned(),
+            a => a.to_owned(),
+        };
+        let approved_by = format!("{approver} via gRPC ({identity})");
+        let message = approve(&self.ctx, &ns, &name, &r.digest, &approved_by)
+            .await
+            .map_err(access_status)?;
+        tracing::info!(osmsync.namespace = %ns, osmsync.name = %name, digest = %r.digest, %approved_by, "plan approved");
+        Ok(Response::new(pb::ApprovePlanResponse {
+            approved_by,
+            message,
+        }))
+    }
+
     async fn list_operations(
         &self,
         req: Request<pb::ListOperationsRequest>,
@@ -308,6 +363,52 @@ impl OsmOps for OsmOpsService {
     }
 }
 
+/// Records an approval on the OsmSync (the annotations the controller reads), after checking
+/// that its pending plan is the one approved.
+async fn approve(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    digest: &str,
+    approved_by: &str,
+) -> Result<String, AccessError> {
+    use kube::api::{Api, Patch, PatchParams};
+    let api: Api<crate::api::OsmSync> = Api::namespaced(ctx.client.clone(), ns);
+    let sync = api
+        .get_opt(name)
+        .await
+        .map_err(|e| AccessError::Internal(format!("Kubernetes API: {e}")))?
+        .ok_or_else(|| AccessError::NotFound(format!("OsmSync '{ns}/{name}' not found")))?;
+    if !sync.spec.manual_approval() {
+        return Err(AccessError::FailedPrecondition(format!(
+            "OsmSync '{ns}/{name}' has spec.approval auto: its plans need no approval"
+        )));
+    }
+    let pending = sync.status.as_ref().and_then(|s| s.pending_plan.as_ref());
+    match pending {
+        None => Err(AccessError::FailedPrecondition(format!(
+            "no plan of OsmSync '{ns}/{name}' awaits approval"
+        ))),
+        Some(p) if p.digest != digest => Err(AccessError::FailedPrecondition(format!(
+            "plan {digest} is not the plan awaiting approval: OsmSync '{ns}/{name}' waits on {} ({}, revision {}); review that one",
+            p.digest, p.summary, p.revision
+        ))),
+        Some(p) => {
+            let patch = serde_json::json!({"metadata": {"annotations": {
+                crate::api::APPROVE: digest,
+                crate::api::APPROVED_BY: approved_by,
+            }}});
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| AccessError::Internal(format!("cannot record the approval: {e}")))?;
+            Ok(format!(
+                "plan {digest} ({}) of OsmSync '{ns}/{name}' approved; the controller applies it now, unless OSM or the revision changed so that the plan differs (then a new plan awaits approval)",
+                p.summary
+            ))
+        }
+    }
+}
+
 /// Checks each OsmOps call: this replica must be the one reconciling (a standby's journal is
 /// empty, so its answers would be wrong, not merely stale), and the bearer token must match.
 #[derive(Clone)]
@@ -408,7 +509,15 @@ pub async fn prepare(
         token: opts.token.map(Arc::from),
         leading: ctx.leading.clone(),
     };
-    let api = OsmOpsServer::with_interceptor(OsmOpsService::new(ctx), check);
+    let authenticated = check.token.is_some()
+        || opts
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+    let api = OsmOpsServer::with_interceptor(
+        OsmOpsService::new(ctx).authenticated(authenticated),
+        check,
+    );
     let mut builder = Server::builder();
     if let Some(tls) = &opts.tls {
         let mut cfg =

@@ -33,6 +33,10 @@ pub struct SyncSummary {
     pub suspended: bool,
     pub last_reconcile_time: String,
     pub source: String,
+    pub pending_plan_digest: String,
+    /// Drift only reported, one line per object.
+    pub drift: Vec<String>,
+    pub rollout_paused: String,
 }
 
 /// One action of a plan as the journal keeps it: the plan's own types, turned into strings only
@@ -59,6 +63,16 @@ pub struct PlanRecord {
     pub actions: Vec<PlanActionRecord>,
     pub applied: bool,
     pub problems: Vec<String>,
+    /// What the plan writes, as approvals name it.
+    pub digest: String,
+    /// Drift found (corrected or only reported).
+    pub drift: Vec<crate::plan::Drift>,
+    /// Rollout batches, in order.
+    pub batches: Vec<crate::plan::Batch>,
+    /// Why a rollout stopped early, when it did.
+    pub rollout_paused: Option<String>,
+    /// Not applied: it waits for approval.
+    pub awaiting_approval: bool,
 }
 
 impl PlanRecord {
@@ -95,6 +109,11 @@ impl PlanRecord {
             actions,
             applied: outcome.is_some(),
             problems: plan.problems.clone(),
+            digest: plan.digest.clone(),
+            drift: plan.drift.clone(),
+            batches: plan.batches.clone(),
+            rollout_paused: outcome.and_then(|o| o.rollout_paused.clone()),
+            awaiting_approval: false,
         }
     }
 }
@@ -215,6 +234,22 @@ fn summary_of(sync: &OsmSync) -> SyncSummary {
             r.namespace.clone().unwrap_or(ns),
             r.name
         ),
+        pending_plan_digest: st
+            .pending_plan
+            .as_ref()
+            .map(|p| p.digest.clone())
+            .unwrap_or_default(),
+        drift: st
+            .drift
+            .iter()
+            .map(|d| format!("{} {}: {}", d.kind, d.name, d.what))
+            .collect(),
+        rollout_paused: st
+            .rollout
+            .as_ref()
+            .filter(|r| r.paused)
+            .map(|r| r.message.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -343,6 +378,23 @@ impl Journal {
         self.push_event(&mut st, key, EventKind::PlanComputed(record));
         for r in &outcome.operations {
             self.upsert_operation(&mut st, key, OperationRecord::from_report(key, revision, r));
+        }
+    }
+
+    /// A plan computed and not applied: it waits for approval. An event only when it is new.
+    pub fn plan_pending(&self, key: &SyncKey, revision: &str, plan: &crate::plan::Plan) {
+        let record = PlanRecord {
+            awaiting_approval: true,
+            ..PlanRecord::from_plan(key, revision, plan, None)
+        };
+        let mut st = self.state.lock().expect("journal lock");
+        let same = st
+            .plans
+            .get(key)
+            .is_some_and(|p| !p.applied && p.digest == record.digest);
+        st.plans.insert(key.clone(), record.clone());
+        if !same {
+            self.push_event(&mut st, key, EventKind::PlanComputed(record));
         }
     }
 

@@ -5,22 +5,28 @@
 //! (duplicates this sync created, then prune) → package delete (prune, reverse dependency order).
 //! Nothing is deleted or replaced unless this sync can prove it owns it (`owner.rs`).
 
+mod digest;
+mod drift;
 mod history;
 mod inventory;
 mod ns;
 mod owner;
 mod packages;
 mod references;
+mod rollout;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use digest::short_digest;
+pub use drift::{Drift, DriftAction, DriftPolicy};
 pub use history::describe_param_changes;
 pub use inventory::{Inventory, NsEntry, PackageEntry};
 pub use owner::{Marked, Owner};
 pub use packages::{digest_from_filename, owner_tag_from_filename, package_filename};
+pub use rollout::{describe as describe_batches, is_rolled_out, Batch, FailurePolicy, Rollout};
 
 use crate::osm::{NsRecord, OpRecord, PackageRecord, VimAccount};
 use crate::repo::{DesiredState, PackageKind};
@@ -139,6 +145,11 @@ pub enum Operation {
     Broken {
         osm_id: String,
     },
+    /// OSM drifted from Git and the drift policy is `warn`: reported, nothing is sent.
+    #[serde(rename_all = "camelCase")]
+    Drifted {
+        osm_id: Option<String>,
+    },
 }
 
 impl Operation {
@@ -153,13 +164,17 @@ impl Operation {
             Operation::Unchanged { .. } => "unchanged",
             Operation::Blocked => "blocked",
             Operation::Broken { .. } => "broken",
+            Operation::Drifted { .. } => "drifted",
         }
     }
 
     pub fn is_write(&self) -> bool {
         !matches!(
             self,
-            Operation::Unchanged { .. } | Operation::Blocked | Operation::Broken { .. }
+            Operation::Unchanged { .. }
+                | Operation::Blocked
+                | Operation::Broken { .. }
+                | Operation::Drifted { .. }
         )
     }
 }
@@ -186,6 +201,14 @@ pub struct Plan {
     /// someone else and is therefore forgotten instead of pruned.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Objects OSM changed outside Git, corrected or only reported (see `drift.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    /// The rollout steps of the NS writes, when the rollout is progressive (see `rollout.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<Batch>,
+    /// `sha256:<hex>` of what the plan would write: what an approval names (see `digest.rs`).
+    pub digest: String,
 }
 
 impl Plan {
@@ -225,6 +248,8 @@ pub struct PlanOptions {
     /// Whose objects these are: what creates are marked with and what prune must match.
     pub owner: Owner,
     pub remediation: Remediation,
+    pub drift: DriftPolicy,
+    pub rollout: Rollout,
 }
 
 impl Default for PlanOptions {
@@ -234,6 +259,8 @@ impl Default for PlanOptions {
             allow_empty: false,
             owner: Owner::new("unnamed"),
             remediation: Remediation::default(),
+            drift: DriftPolicy::default(),
+            rollout: Rollout::default(),
         }
     }
 }
@@ -309,6 +336,8 @@ pub fn plan(
             p.prune_guard = prune_guard(desired, &pruned, &p);
         }
     }
+    p.batches = rollout::batches(&p, &opts.rollout);
+    p.digest = digest::plan_digest(&p, desired);
     p
 }
 
@@ -339,6 +368,25 @@ fn prune_guard(desired: &DesiredState, pruned: &ns::Pruned, p: &Plan) -> Option<
         "refusing to prune: {why}, so prune would delete {ns_deleted} of the {} NS instance(s) and {pkg_deleted} package(s) this sync owns in OSM. A typo in fileExtensions or targetDir, a wrong path or an emptied branch looks exactly like this. If it is meant, allow it with --allow-empty (CLI) or spec.allowEmpty: true (OsmSync)",
         pruned.owned
     ))
+}
+
+/// "2 create, 1 upgrade": the writes of a plan per label, in plan order of first appearance.
+pub fn summary(plan: &Plan) -> String {
+    let mut seen: Vec<(&'static str, usize)> = Vec::new();
+    for a in plan.actions.iter().filter(|a| a.operation.is_write()) {
+        let label = a.operation.label();
+        match seen.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((label, 1)),
+        }
+    }
+    if seen.is_empty() {
+        return "no changes".into();
+    }
+    seen.iter()
+        .map(|(l, n)| format!("{n} {l}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Counts per action label, for summaries and history.

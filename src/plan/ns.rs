@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::drift::drift_action;
 use super::history::{describe_param_changes, group_ops, KduHistory, OpsByNs};
 use super::owner::Marked;
 use super::{Action, Inventory, LiveState, NsdRef, ObjectKind, Operation, Plan, PlanOptions};
@@ -48,17 +49,11 @@ pub(super) fn plan_ns_instances(
     for want in &desired.ns_instances {
         let matches = by_name.get(want.name.as_str()).map(Vec::as_slice);
         match matches.unwrap_or_default() {
-            [] => match planner.target(want) {
-                Ok((nsd, vim_account_id)) => p.actions.push(action(
-                    want,
-                    Operation::CreateNs {
-                        nsd,
-                        vim_account_id,
-                    },
-                    "not in OSM",
-                )),
-                Err(problems) => p.problems.extend(problems),
-            },
+            [] => {
+                if let Some(a) = planner.missing(want, p) {
+                    p.actions.push(a);
+                }
+            }
             [ns] => {
                 let a = planner.existing(want, ns, p);
                 p.actions.push(a);
@@ -113,6 +108,59 @@ impl<'a> Planner<'a> {
             (Some(nsd), Some(vim)) => Ok((nsd, vim.osm_id.clone())),
             _ => Err(problems),
         }
+    }
+
+    /// An NS Git declares and OSM does not have: created, unless it is drift (this sync applied
+    /// exactly this document and OSM lost it since) that the policy only reports.
+    fn missing(&self, want: &NsInstance, p: &mut Plan) -> Option<Action> {
+        let create = |p: &mut Plan, reason: String| match self.target(want) {
+            Ok((nsd, vim_account_id)) => Some(action(
+                want,
+                Operation::CreateNs {
+                    nsd,
+                    vim_account_id,
+                },
+                reason,
+            )),
+            Err(problems) => {
+                p.problems.extend(problems);
+                None
+            }
+        };
+        let Some(lost) = self
+            .inventory
+            .ns_instances
+            .get(&want.name)
+            .filter(|e| e.digest == want.digest())
+        else {
+            return create(p, "not in OSM".into());
+        };
+        let mut created = None;
+        let a = drift_action(
+            p,
+            self.opts.drift.ns_instances,
+            ObjectKind::NsInstance,
+            &want.name,
+            None,
+            format!("deleted in OSM outside Git (was {})", lost.osm_id),
+            |p, why| {
+                created = create(p, format!("{why}; creating it again"));
+                action(want, Operation::Blocked, "cannot be created")
+            },
+        );
+        match a.operation {
+            Operation::Drifted { .. } => Some(a),
+            _ => created,
+        }
+    }
+
+    /// Whether this sync last applied exactly `want` to this very NS: then any difference OSM
+    /// shows now was made outside Git (drift), not by a change in Git.
+    fn applied_unchanged(&self, want: &NsInstance, ns: &NsRecord) -> bool {
+        self.inventory
+            .ns_instances
+            .get(&want.name)
+            .is_some_and(|e| e.osm_id == ns.osm_id && e.digest == want.digest())
     }
 
     fn marked(&self, ns: &NsRecord) -> Marked {
@@ -274,14 +322,25 @@ impl<'a> Planner<'a> {
                     self.failed_instantiate(want, ns, op, p)
                 }
                 _ => match h.terminate.filter(|t| t.succeeded()) {
-                    Some(t) if self.owns(want, ns) => self.recreate(
-                        want,
-                        ns,
+                    // This sync never terminates an NS it keeps: someone did it in OSM.
+                    Some(t) if self.owns(want, ns) => drift_action(
+                        p,
+                        self.opts.drift.ns_instances,
+                        ObjectKind::NsInstance,
+                        &want.name,
+                        Some(ns.osm_id.clone()),
                         format!(
-                            "was terminated (terminate {} {}) but is still in OSM: deleting it and creating it again",
+                            "terminated outside Git (terminate {} {}) but still in OSM",
                             t.osm_id, t.operation_state
                         ),
-                        p,
+                        |p, why| {
+                            self.recreate(
+                                want,
+                                ns,
+                                format!("{why}: deleting it and creating it again"),
+                                p,
+                            )
+                        },
                     ),
                     Some(t) => action(
                         want,
@@ -343,6 +402,8 @@ impl<'a> Planner<'a> {
                     ),
                     Some(last.op),
                 )
+            } else if self.applied_unchanged(want, ns) {
+                self.params_drift(want, ns, last.op, &last.params, p)
             } else {
                 upgrade(describe_param_changes(&last.params, &desired_params))
             };
@@ -362,6 +423,9 @@ impl<'a> Planner<'a> {
                         rollback.op.osm_id
                     ),
                 );
+            }
+            if self.applied_unchanged(want, ns) {
+                return self.params_drift(want, ns, last.op, &last.params, p);
             }
             return upgrade(describe_param_changes(&last.params, &desired_params));
         }
@@ -416,6 +480,45 @@ impl<'a> Planner<'a> {
                 osm_id: ns.osm_id.clone(),
             },
             format!("{failure}; {hint}"),
+        )
+    }
+
+    /// The KDU runs params this sync did not send (an upgrade started in OSM, e.g. with `osm
+    /// ns-action`), while Git still declares what this sync last applied.
+    fn params_drift(
+        &self,
+        want: &NsInstance,
+        ns: &NsRecord,
+        op: &OpRecord,
+        live: &serde_json::Map<String, serde_json::Value>,
+        p: &mut Plan,
+    ) -> Action {
+        let desired = want.params_or_empty();
+        drift_action(
+            p,
+            self.opts.drift.ns_instances,
+            ObjectKind::NsInstance,
+            &want.name,
+            Some(ns.osm_id.clone()),
+            format!(
+                "KDU params changed outside Git by {} {} ({}): {}",
+                op.lcm_operation_type,
+                op.osm_id,
+                op.operation_state,
+                describe_param_changes(&desired, live)
+            ),
+            |_, why| {
+                action(
+                    want,
+                    Operation::UpgradeNs {
+                        osm_id: ns.osm_id.clone(),
+                    },
+                    format!(
+                        "{why}; upgrading back to Git ({})",
+                        describe_param_changes(live, &desired)
+                    ),
+                )
+            },
         )
     }
 

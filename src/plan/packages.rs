@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::drift::drift_action;
 use super::owner::{Marked, Owner};
 use super::{Action, Inventory, LiveState, ObjectKind, Operation, Plan, PlanOptions};
 use crate::osm::NsRecord;
@@ -80,6 +81,16 @@ pub(super) fn plan_packages(
             .packages(pkg.kind)
             .iter()
             .find(|x| x.id.as_deref() == Some(pkg.id.as_str()));
+        // This sync uploaded exactly Git's content last: a different copy in OSM is drift.
+        let ours = inventory
+            .packages
+            .get(&pkg.id)
+            .filter(|e| e.kind == pkg.kind && e.digest == pkg.digest);
+        let kind = ObjectKind::of(pkg.kind);
+        if let Some(a) = ours.and_then(|e| package_drift(pkg, existing, e, opts, p)) {
+            p.actions.push(a);
+            continue;
+        }
         let (operation, reason) = match existing {
             None => (Operation::CreatePackage, "not in OSM".to_owned()),
             Some(rec) => {
@@ -134,12 +145,78 @@ pub(super) fn plan_packages(
             }
         };
         p.actions.push(Action {
-            kind: ObjectKind::of(pkg.kind),
+            kind,
             name: pkg.id.clone(),
             operation,
             reason,
         });
     }
+}
+
+/// OSM's copy of a package this sync last uploaded with Git's current content, when it is not
+/// that upload any more: deleted, onboarded again, or replaced (another file, other content).
+fn package_drift(
+    pkg: &Package,
+    existing: Option<&crate::osm::PackageRecord>,
+    uploaded: &super::PackageEntry,
+    opts: &PlanOptions,
+    p: &mut Plan,
+) -> Option<Action> {
+    let kind = ObjectKind::of(pkg.kind);
+    let policy = opts.drift.packages;
+    let Some(rec) = existing else {
+        return Some(drift_action(
+            p,
+            policy,
+            kind,
+            &pkg.id,
+            None,
+            format!("deleted in OSM outside Git (was {})", uploaded.osm_id),
+            |_, why| Action {
+                kind,
+                name: pkg.id.clone(),
+                operation: Operation::CreatePackage,
+                reason: format!("{why}; onboarding Git's content again"),
+            },
+        ));
+    };
+    let zipfile = rec.zipfile.as_deref();
+    let tag = zipfile.and_then(owner_tag_from_filename);
+    if opts.owner.judge_package(tag.as_deref()) == Marked::Theirs {
+        // Another sync's upload: never ours to correct (the normal path blocks it).
+        return None;
+    }
+    let in_osm = zipfile.and_then(digest_from_filename);
+    let what = match (in_osm, zipfile) {
+        (Some(d), _) if d == pkg.digest => return None,
+        _ if rec.osm_id != uploaded.osm_id => format!(
+            "onboarded again outside Git (now {}, was {})",
+            rec.osm_id, uploaded.osm_id
+        ),
+        (Some(d), _) => format!(
+            "replaced in OSM outside Git (content {} instead of {})",
+            short(&d),
+            short(&pkg.digest)
+        ),
+        (None, Some(file)) => format!("replaced in OSM outside Git (uploaded as '{file}')"),
+        // OSM keeps no record of the upload: nothing to compare with.
+        (None, None) => return None,
+    };
+    let osm_id = rec.osm_id.clone();
+    Some(drift_action(
+        p,
+        policy,
+        kind,
+        &pkg.id,
+        Some(osm_id.clone()),
+        what,
+        |_, why| Action {
+            kind,
+            name: pkg.id.clone(),
+            operation: Operation::UpdatePackage { osm_id },
+            reason: format!("{why}; re-uploading Git's content"),
+        },
+    ))
 }
 
 /// Deletes packages this sync owns that left Git: recorded in the inventory (and not marked as

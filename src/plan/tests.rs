@@ -938,10 +938,12 @@ fn a_terminated_ns_still_in_osm_is_recreated_when_owned() {
     let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
     assert_eq!(summary(&p), ["recreate NsInstance a"]);
     assert!(
-        p.actions[0].reason.contains("was terminated"),
+        p.actions[0].reason.contains("drift: terminated outside Git"),
         "{}",
         p.actions[0].reason
     );
+    assert_eq!(p.drift.len(), 1);
+    assert!(p.drift[0].corrected);
     live.ns_instances[0].description = None;
     let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
     assert_eq!(summary(&p), ["blocked NsInstance a"]);
@@ -1012,4 +1014,262 @@ fn a_failed_upgrade_is_reported_retried_or_rolled_back_as_configured() {
     let d4 = desired(vec![ns("a", Some(json!({"replicaCount": "4"})))], vec![]);
     let p = plan(&d4, &live, &Inventory::default(), &remediation(0, 1, true));
     assert_eq!(summary(&p), ["upgrade NsInstance a"]);
+}
+
+/// An inventory saying this sync last applied `want` to NS `id`.
+fn applied(want: &NsInstance, id: &str) -> Inventory {
+    let mut inv = Inventory::default();
+    inv.ns_instances.insert(
+        want.name.clone(),
+        NsEntry {
+            osm_id: id.into(),
+            digest: want.digest(),
+            instantiate_attempts: 0,
+        },
+    );
+    inv
+}
+
+fn with_drift(ns: DriftAction, packages: DriftAction) -> PlanOptions {
+    PlanOptions {
+        drift: DriftPolicy {
+            ns_instances: ns,
+            packages,
+        },
+        ..PlanOptions::default()
+    }
+}
+
+#[test]
+fn an_ns_deleted_by_hand_is_drift_recreated_under_correct_and_only_reported_under_warn() {
+    let want = ns("a", Some(json!({"replicaCount": "2"})));
+    let d = desired(vec![want.clone()], vec![]);
+    let inv = applied(&want, "gone-id");
+    let p = plan(&d, &live_base(), &inv, &PlanOptions::default());
+    assert_eq!(summary(&p), ["create NsInstance a"]);
+    assert!(
+        p.actions[0]
+            .reason
+            .starts_with("drift: deleted in OSM outside Git (was gone-id)"),
+        "{}",
+        p.actions[0].reason
+    );
+    assert_eq!(p.drift.len(), 1);
+    assert!(p.drift[0].corrected);
+    let p = plan(
+        &d,
+        &live_base(),
+        &inv,
+        &with_drift(DriftAction::Warn, DriftAction::Warn),
+    );
+    assert_eq!(summary(&p), ["drifted NsInstance a"]);
+    assert_eq!(p.writes(), 0);
+    assert!(!p.drift[0].corrected);
+    // A changed document is Git's change, not drift: created as usual.
+    let mut changed = want.clone();
+    changed.kdu.params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
+    let p = plan(
+        &desired(vec![changed], vec![]),
+        &live_base(),
+        &inv,
+        &with_drift(DriftAction::Warn, DriftAction::Warn),
+    );
+    assert_eq!(summary(&p), ["create NsInstance a"]);
+    assert_eq!(p.actions[0].reason, "not in OSM");
+    assert!(p.drift.is_empty());
+}
+
+#[test]
+fn params_changed_by_an_operation_this_sync_did_not_start_are_drift() {
+    let want = ns("a", Some(json!({"replicaCount": "2"})));
+    let d = desired(vec![want.clone()], vec![]);
+    let mut live = live_base();
+    live.ns_instances = vec![live_ns("ns1", "a", true)];
+    live.operations = Some(vec![
+        op(
+            "op1",
+            "ns1",
+            "instantiate",
+            "COMPLETED",
+            1.0,
+            json!({"replicaCount": "2"}),
+        ),
+        op(
+            "op2",
+            "ns1",
+            "action",
+            "COMPLETED",
+            2.0,
+            json!({"replicaCount": "5"}),
+        ),
+    ]);
+    let inv = applied(&want, "ns1");
+    let p = plan(&d, &live, &inv, &PlanOptions::default());
+    assert_eq!(summary(&p), ["upgrade NsInstance a"]);
+    let r = &p.actions[0].reason;
+    assert!(
+        r.starts_with("drift: KDU params changed outside Git by action op2 (COMPLETED): replicaCount 2→5; upgrading back to Git (replicaCount 5→2)"),
+        "{r}"
+    );
+    let p = plan(
+        &d,
+        &live,
+        &inv,
+        &with_drift(DriftAction::Warn, DriftAction::Warn),
+    );
+    assert_eq!(summary(&p), ["drifted NsInstance a"]);
+    assert_eq!(
+        p.actions[0].operation,
+        Operation::Drifted {
+            osm_id: Some("ns1".into())
+        }
+    );
+    // Without the record of what this sync applied, the difference is an ordinary upgrade.
+    let p = plan(&d, &live, &Inventory::default(), &PlanOptions::default());
+    assert_eq!(summary(&p), ["upgrade NsInstance a"]);
+    assert!(p.drift.is_empty());
+    // Nor is it drift when Git changed since this sync applied.
+    let mut inv_old = inv.clone();
+    inv_old.ns_instances.get_mut("a").unwrap().digest = "sha256:older".into();
+    assert!(plan(&d, &live, &inv_old, &PlanOptions::default())
+        .drift
+        .is_empty());
+}
+
+#[test]
+fn a_package_replaced_or_deleted_in_osm_is_drift_reported_by_default_and_corrected_on_request() {
+    let pk = pkg(PackageKind::Vnf, "ldap_knf", &[], &"ab".repeat(32));
+    let mut inv = Inventory::default();
+    inv.packages.insert(
+        "ldap_knf".into(),
+        PackageEntry {
+            kind: PackageKind::Vnf,
+            osm_id: "vnfd-uuid".into(),
+            digest: pk.digest.clone(),
+        },
+    );
+    let record = |zipfile: Option<String>| PackageRecord {
+        osm_id: "vnfd-uuid".into(),
+        id: Some("ldap_knf".into()),
+        name: None,
+        zipfile,
+        vnfd_refs: vec![],
+        vnf_profiles: vec![],
+        kdus: vec![],
+    };
+    let d = desired(vec![], vec![pk.clone()]);
+    let mut live = live_base();
+    // Our own upload: unchanged.
+    live.vnf_packages = Some(vec![record(Some(package_filename(
+        &pk,
+        &PlanOptions::default().owner,
+    )))]);
+    let p = plan(&d, &live, &inv, &PlanOptions::default());
+    assert_eq!(summary(&p), ["unchanged VnfPackage ldap_knf"]);
+    // Replaced by hand (`osm vnfpkg-update` with another file): reported, not replaced.
+    live.vnf_packages = Some(vec![record(Some("hotfix.tar.gz".into()))]);
+    let p = plan(&d, &live, &inv, &PlanOptions::default());
+    assert_eq!(summary(&p), ["drifted VnfPackage ldap_knf"]);
+    assert_eq!(
+        p.drift[0].what,
+        "replaced in OSM outside Git (uploaded as 'hotfix.tar.gz')"
+    );
+    let p = plan(
+        &d,
+        &live,
+        &inv,
+        &with_drift(DriftAction::Correct, DriftAction::Correct),
+    );
+    assert_eq!(summary(&p), ["update VnfPackage ldap_knf"]);
+    assert!(p.actions[0].reason.ends_with("re-uploading Git's content"));
+    // Deleted by hand.
+    live.vnf_packages = Some(vec![]);
+    let p = plan(&d, &live, &inv, &PlanOptions::default());
+    assert_eq!(summary(&p), ["drifted VnfPackage ldap_knf"]);
+    let p = plan(
+        &d,
+        &live,
+        &inv,
+        &with_drift(DriftAction::Correct, DriftAction::Correct),
+    );
+    assert_eq!(summary(&p), ["create VnfPackage ldap_knf"]);
+}
+
+#[test]
+fn the_plan_digest_covers_what_is_written_and_nothing_else() {
+    let want = ns("a", Some(json!({"replicaCount": "2"})));
+    let mut live = live_base();
+    live.ns_instances = vec![live_ns("ns1", "a", true)];
+    live.operations = Some(vec![op(
+        "op1",
+        "ns1",
+        "instantiate",
+        "COMPLETED",
+        1.0,
+        json!({"replicaCount": "1"}),
+    )]);
+    let opts = PlanOptions::default();
+    let d = desired(vec![want.clone()], vec![]);
+    let first = plan(&d, &live, &Inventory::default(), &opts);
+    assert_eq!(summary(&first), ["upgrade NsInstance a"]);
+    assert!(first.digest.starts_with("sha256:") && first.digest.len() == 71);
+    // Deterministic.
+    assert_eq!(
+        plan(&d, &live, &Inventory::default(), &opts).digest,
+        first.digest
+    );
+    // Another desired value: another digest.
+    let mut other = want.clone();
+    other.kdu.params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
+    let changed_git = plan(&desired(vec![other], vec![]), &live, &Inventory::default(), &opts);
+    assert_ne!(changed_git.digest, first.digest);
+    // Live OSM changed (someone else upgraded to 4 meanwhile): the same upgrade, another digest.
+    let mut live2 = live.clone();
+    live2.operations.as_mut().unwrap().push(op(
+        "op2",
+        "ns1",
+        "action",
+        "COMPLETED",
+        2.0,
+        json!({"replicaCount": "4"}),
+    ));
+    let changed_live = plan(&d, &live2, &Inventory::default(), &opts);
+    assert_eq!(summary(&changed_live), ["upgrade NsInstance a"]);
+    assert_ne!(changed_live.digest, first.digest);
+    // Another rollout: another digest.
+    let rolled = plan(
+        &d,
+        &live,
+        &Inventory::default(),
+        &PlanOptions {
+            rollout: Rollout {
+                canary: 1,
+                ..Rollout::default()
+            },
+            ..PlanOptions::default()
+        },
+    );
+    assert_ne!(rolled.digest, first.digest);
+    // Unchanged objects do not enter it: an extra unchanged NS keeps the digest.
+    let mut live3 = live.clone();
+    live3.ns_instances.push(live_ns("ns2", "b", true));
+    live3.operations.as_mut().unwrap().push(op(
+        "op3",
+        "ns2",
+        "instantiate",
+        "COMPLETED",
+        1.0,
+        json!({}),
+    ));
+    let with_unchanged = plan(
+        &desired(vec![want, ns("b", Some(json!({})))], vec![]),
+        &live3,
+        &Inventory::default(),
+        &opts,
+    );
+    assert_eq!(
+        summary(&with_unchanged),
+        ["upgrade NsInstance a", "unchanged NsInstance b"]
+    );
+    assert_eq!(with_unchanged.digest, first.digest);
 }
