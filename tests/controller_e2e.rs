@@ -1299,3 +1299,233 @@ async fn a_restart_while_osm_runs_an_operation_follows_it_to_its_end() {
         "nothing was sent twice"
     );
 }
+
+fn action_ops(sim: &Simulator) -> Vec<serde_json::Value> {
+    sim.operations()
+        .into_iter()
+        .filter(|op| op["lcmOperationType"] == "action")
+        .collect()
+}
+
+/// `osm ns-action ... upgrade` by someone else.
+async fn upgrade_by_hand(sim: &Simulator, ns_name: &str, replicas: &str) {
+    let c = client(sim);
+    let ns = c.list_ns_instances(&[("name", ns_name)]).await.unwrap();
+    let params = json!({ "replicaCount": replicas });
+    let body = osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone());
+    c.ns_action(&ns[0].osm_id, &body).await.unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while sim
+        .operations()
+        .iter()
+        .any(|o| o["operationState"] == "PROCESSING")
+    {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pending_digest(s: &osmops::api::OsmSync) -> Option<String> {
+    s.status
+        .as_ref()
+        .and_then(|st| st.pending_plan.as_ref())
+        .map(|p| p.digest.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_stale_approvals() {
+    let w = world().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    let rev1 = "main@sha1:a1a1";
+    w.publish(rev1, dir.path()).await;
+    let stop = start_controller(&w, "ctl-1");
+    w.create_sync_with("demo", json!({"approval": "manual"}))
+        .await;
+    let (st, msg) = w.wait_for_reason("demo", "AwaitingApproval").await;
+    let pending = st.pending_plan.clone().expect("status.pendingPlan");
+    assert_eq!(pending.revision, rev1);
+    assert!(pending.summary.contains("create"), "{}", pending.summary);
+    assert!(msg.contains(&pending.digest), "{msg}");
+    assert!(msg.contains("osmops.io/approve="), "{msg}");
+    assert!(writes(&w.sim).is_empty(), "nothing is written before approval");
+    assert!(!w.events("demo", "AwaitingApproval").await.is_empty());
+
+    // An approval naming another plan approves nothing.
+    w.annotate("demo", json!({"osmops.io/approve": "sha256:0123"}))
+        .await;
+    w.wait_for("demo", "the void approval reported", |s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.condition("Ready"))
+            .is_some_and(|c| c.reason == "AwaitingApproval" && c.message.contains("is void"))
+    })
+    .await;
+    assert!(writes(&w.sim).is_empty());
+
+    // The exact digest: applied, with who approved it in status, history and events.
+    w.annotate(
+        "demo",
+        json!({"osmops.io/approve": pending.digest, "osmops.io/approved-by": "alice"}),
+    )
+    .await;
+    let s = w
+        .wait_for("demo", "the approved plan applied", |s| applied(s, rev1))
+        .await;
+    let st = s.status.unwrap();
+    let approved = st.last_approved_plan.clone().expect("lastApprovedPlan");
+    assert_eq!(approved.digest, pending.digest);
+    assert_eq!(approved.approved_by, "alice");
+    assert!(st.pending_plan.is_none());
+    assert_eq!(
+        st.history[0].metadata.get("approvedBy").map(String::as_str),
+        Some("alice")
+    );
+    let ev = w.events("demo", "PlanApproved").await;
+    assert!(
+        ev[0].message.as_deref().unwrap_or_default().contains("approved by alice"),
+        "{ev:?}"
+    );
+    assert_eq!(w.sim.ns_instances().len(), 1);
+
+    // A new revision waits for approval; OSM changes before the approval arrives: void.
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    let rev2 = "main@sha1:b2b2";
+    w.publish(rev2, dir.path()).await;
+    let s = w
+        .wait_for("demo", "the upgrade plan pending", |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.pending_plan.as_ref())
+                .is_some_and(|p| p.revision == rev2)
+        })
+        .await;
+    let upgrade = pending_digest(&s).unwrap();
+    assert!(action_ops(&w.sim).is_empty());
+    upgrade_by_hand(&w.sim, "ldap", "9").await;
+    w.annotate("demo", json!({"osmops.io/approve": upgrade, "osmops.io/approved-by": "bob"}))
+        .await;
+    let s = w
+        .wait_for("demo", "the stale approval voided", |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.condition("Ready"))
+                .is_some_and(|c| c.message.contains("is void"))
+                && pending_digest(s).is_some_and(|d| d != upgrade)
+        })
+        .await;
+    assert_eq!(
+        action_ops(&w.sim).len(),
+        1,
+        "only the upgrade by hand: the stale approval sent nothing"
+    );
+    assert!(!applied(&s, rev2));
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_until_corrected() {
+    let w = world().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    let rev = "main@sha1:c3c3";
+    w.publish(rev, dir.path()).await;
+    let stop = start_controller(&w, "ctl-1");
+    w.create_sync_with("demo", json!({"driftPolicy": "warn"}))
+        .await;
+    w.wait_for("demo", "applied", |s| applied(s, rev)).await;
+    upgrade_by_hand(&w.sim, "ldap", "4").await;
+    w.request_reconcile("demo", "1").await;
+    let s = w
+        .wait_for("demo", "the Drifted condition", |s| {
+            s.status
+                .as_ref()
+                .is_some_and(|st| st.condition("Drifted").is_some())
+        })
+        .await;
+    assert!(s.is_ready(), "drift that is only reported keeps Ready");
+    let st = s.status.unwrap();
+    let c = st.condition("Drifted").unwrap();
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "DriftDetected"));
+    assert!(c.message.contains("NsInstance ldap: KDU params changed outside Git"), "{}", c.message);
+    assert_eq!(st.drift.len(), 1);
+    assert_eq!(st.drift[0].name, "ldap");
+    assert_eq!(w.events("demo", "DriftDetected").await.len(), 1);
+    assert_eq!(action_ops(&w.sim).len(), 1, "warn sends nothing");
+
+    // driftPolicy correct: upgraded back to Git, condition gone, a DriftCorrected event.
+    w.patch_spec("demo", json!({"driftPolicy": "correct"})).await;
+    let s = w
+        .wait_for("demo", "drift corrected", |s| {
+            s.is_ready()
+                && s.status
+                    .as_ref()
+                    .is_some_and(|st| st.condition("Drifted").is_none() && st.drift.is_empty())
+        })
+        .await;
+    assert!(s.is_ready());
+    let last = action_ops(&w.sim)
+        .into_iter()
+        .max_by(|a, b| {
+            a["startTime"]
+                .as_f64()
+                .partial_cmp(&b["startTime"].as_f64())
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(last["operationParams"]["primitive_params"]["replicaCount"], "1");
+    let ev = w.events("demo", "DriftCorrected").await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
+    let w = world().await;
+    let names = ["a", "b", "c"];
+    let one: Vec<(&str, Option<&str>)> = names.iter().map(|n| (*n, Some("1"))).collect();
+    let dir = repo(&one);
+    let rev1 = "main@sha1:d4d4";
+    w.publish(rev1, dir.path()).await;
+    let stop = start_controller(&w, "ctl-1");
+    w.create_sync_with(
+        "demo",
+        json!({"rollout": {"canary": 1, "maxParallel": 2, "failurePolicy": "pause"}}),
+    )
+    .await;
+    w.wait_for("demo", "applied", |s| applied(s, rev1)).await;
+    for n in names {
+        write(dir.path(), &format!("{n}.osmops.yaml"), &ns_doc(n, Some("2")));
+    }
+    w.sim.fail_next("action", Some("a"), 1, "helm upgrade failed");
+    let rev2 = "main@sha1:e5e5";
+    w.publish(rev2, dir.path()).await;
+    let (st, msg) = w.wait_for_reason("demo", "RolloutPaused").await;
+    assert!(msg.contains("the canary batch failed (a)"), "{msg}");
+    assert!(msg.contains("osmops.io/resume-rollout"), "{msg}");
+    let r = st.rollout.clone().expect("status.rollout");
+    assert!(r.paused);
+    assert_eq!(r.revision, rev2);
+    assert_eq!(action_ops(&w.sim).len(), 1, "only the canary was upgraded");
+    // Another reconcile of the same revision stays paused and sends nothing.
+    w.request_reconcile("demo", "again").await;
+    w.wait_for("demo", "the reconcile request handled", |s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.last_handled_reconcile_at.as_deref())
+            == Some("again")
+    })
+    .await;
+    assert_eq!(ready_reason(&w.syncs().get("demo").await.unwrap()).as_deref(), Some("RolloutPaused"));
+    assert_eq!(action_ops(&w.sim).len(), 1);
+    // Resumed: the rest of the rollout runs; the failed canary stays reported.
+    w.annotate("demo", json!({"osmops.io/resume-rollout": "1"})).await;
+    w.wait_for("demo", "b and c upgraded", |s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.rollout.as_ref())
+            .is_some_and(|r| !r.paused && r.last_handled_resume.as_deref() == Some("1"))
+            && action_ops(&w.sim).len() == 3
+    })
+    .await;
+    assert!(!w.events("demo", "RolloutResumed").await.is_empty());
+    let _ = stop.send(());
+}

@@ -151,12 +151,27 @@ pub(super) async fn write_status(
     api.patch_status(
         &sync.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(json!({ "status": next })),
+        &Patch::Merge(json!({ "status": status_patch(current, next) })),
     )
     .instrument(tracing::info_span!("status.write"))
     .await?;
     *current = next.clone();
     Ok(())
+}
+
+/// `next` as a JSON merge patch over `current`: a field `next` leaves out (an empty list, an
+/// unset option) is sent as `null`, since a merge patch keeps every field it does not name.
+fn status_patch(current: &OsmSyncStatus, next: &OsmSyncStatus) -> serde_json::Value {
+    let mut patch = serde_json::to_value(next).expect("the status serializes");
+    let before = serde_json::to_value(current).expect("the status serializes");
+    if let (Some(p), Some(b)) = (patch.as_object_mut(), before.as_object()) {
+        for key in b.keys() {
+            if !p.contains_key(key) {
+                p.insert(key.clone(), serde_json::Value::Null);
+            }
+        }
+    }
+    patch
 }
 
 /// The result of the phases that reached OSM.
@@ -441,4 +456,28 @@ fn same_source(a: &OsmSync, b: &OsmSync) -> bool {
             .unwrap_or_else(|| s.namespace().unwrap_or_default())
     };
     ra.kind == rb.kind && ra.name == rb.name && ns(a, ra) == ns(b, rb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_the_next_status_drops_is_removed_by_the_merge_patch() {
+        let current = OsmSyncStatus {
+            pending_plan: Some(Default::default()),
+            drift: vec![Default::default()],
+            last_applied_revision: Some("r1".into()),
+            ..Default::default()
+        };
+        let next = OsmSyncStatus {
+            last_applied_revision: Some("r2".into()),
+            ..Default::default()
+        };
+        let patch = status_patch(&current, &next);
+        assert_eq!(patch["pendingPlan"], serde_json::Value::Null);
+        assert_eq!(patch["drift"], serde_json::Value::Null);
+        assert_eq!(patch["lastAppliedRevision"], "r2");
+        assert!(patch.as_object().unwrap().contains_key("pendingPlan"));
+    }
 }

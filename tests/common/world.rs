@@ -260,6 +260,18 @@ impl World {
             .unwrap();
     }
 
+    /// Sets annotations on the OsmSync (as `kubectl annotate --overwrite` does).
+    pub async fn annotate(&self, name: &str, annotations: serde_json::Value) {
+        self.syncs()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .unwrap();
+    }
+
     /// The Kubernetes events about OsmSync `name` with `reason`.
     pub async fn events(&self, name: &str, reason: &str) -> Vec<k8s_openapi::api::core::v1::Event> {
         let events: Api<k8s_openapi::api::core::v1::Event> =
