@@ -696,3 +696,114 @@ async fn a_standby_replica_refuses_calls_instead_of_answering_with_an_empty_jour
         .store(true, std::sync::atomic::Ordering::SeqCst);
     c.list_syncs(pb::ListSyncsRequest::default()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_plan_needs_authentication_and_the_pending_digest_and_records_the_approver() {
+    let w = World::new().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    let rev = "main@sha1:a990";
+    w.publish(rev, dir.path()).await;
+    w.base
+        .create_sync_with(
+            "gated",
+            json!({"retryInterval": "1h", "prune": false, "approval": "manual"}),
+        )
+        .await;
+    let (st, _) = w.wait_for_reason("gated", "AwaitingApproval").await;
+    let digest = st.pending_plan.unwrap().digest;
+
+    // Without authentication anyone who reaches the port could approve: refused.
+    let open = w.serve(GrpcOptions::default()).await;
+    let err = plain_client(open)
+        .await
+        .approve_plan(pb::ApprovePlanRequest {
+            r#ref: sref("gated"),
+            digest: digest.clone(),
+            approver: "mallory".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+
+    let addr = w
+        .serve(GrpcOptions {
+            tls: None,
+            token: Some("approver-token".into()),
+        })
+        .await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = OsmOpsClient::with_interceptor(channel, |mut r: tonic::Request<()>| {
+        r.metadata_mut()
+            .insert("authorization", "Bearer approver-token".parse().unwrap());
+        Ok(r)
+    });
+    // The pending plan, with its digest, through GetPlan.
+    let plan = c
+        .get_plan(pb::GetPlanRequest {
+            r#ref: sref("gated"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plan.awaiting_approval && !plan.applied);
+    assert_eq!(plan.digest, digest);
+    assert_eq!(plan.actions.last().unwrap().operation, "create");
+    // Another digest is refused, naming the pending one.
+    let err = c
+        .approve_plan(pb::ApprovePlanRequest {
+            r#ref: sref("gated"),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            approver: "bob".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains(&digest), "{}", err.message());
+    assert!(writes(&w.sim).is_empty());
+
+    // `osmops approve` shows the pending plan and approves its digest.
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), "approver-token\n").unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args(["approve", "gated", "-n", "ops", "--approver", "carol", "--grpc"])
+        .arg(addr.to_string())
+        .arg("--grpc-token-file")
+        .arg(token_file.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Plan AWAITING APPROVAL"), "{stdout}");
+    assert!(stdout.contains(&format!("digest: {digest}")), "{stdout}");
+    assert!(
+        stdout.contains("recorded approver: carol via gRPC (bearer token)"),
+        "{stdout}"
+    );
+    let s = w
+        .base
+        .wait_for("gated", "the approved plan applied", |s| applied(s, rev))
+        .await;
+    assert_eq!(
+        s.status.unwrap().last_approved_plan.unwrap().approved_by,
+        "carol via gRPC (bearer token)"
+    );
+    assert_eq!(w.sim.ns_instances().len(), 1);
+    // Nothing awaits approval any more.
+    let err = c
+        .approve_plan(pb::ApprovePlanRequest {
+            r#ref: sref("gated"),
+            digest,
+            approver: "bob".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+}
