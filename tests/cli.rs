@@ -3,6 +3,7 @@
 mod common;
 
 use std::process::Output;
+use std::time::Duration;
 
 use common::*;
 use osmops::sim::Simulator;
@@ -1093,4 +1094,102 @@ fn the_controller_refuses_bad_flags_and_stops_at_once_on_fatal_start_up_problems
         err.contains("Kubernetes API at http://127.0.0.1:1"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_saved_plan_applies_only_while_osm_and_the_repository_are_as_planned() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", Some("1")), ("b", Some("1"))]);
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("state.json").display().to_string();
+    let saved = work.path().join("plan.json").display().to_string();
+    let o = run(against(&sim, "plan", dir.path(), &["--state", &st, "--out", &saved])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let digest = file["digest"].as_str().unwrap().to_owned();
+    assert!(out.contains(&format!("plan digest: {digest}")), "{out}");
+    assert!(err.contains("osmops apply --plan"), "{err}");
+    assert!(writes(&sim).is_empty());
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st, "--plan", &saved])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(sim.ns_instances().len(), 2);
+
+    // Git changes, a plan is saved; someone upgrades `a` in OSM before it is applied.
+    write(dir.path(), "a.osmops.yaml", &ns_doc("a", Some("2")));
+    let o = run(against(&sim, "plan", dir.path(), &["--state", &st, "--out", &saved])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let c = client(&sim);
+    let a = c.list_ns_instances(&[("name", "a")]).await.unwrap();
+    let params = serde_json::json!({"replicaCount": "9"});
+    c.ns_action(
+        &a[0].osm_id,
+        &osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone()),
+    )
+    .await
+    .unwrap();
+    let before = writes(&sim).len();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st, "--plan", &saved])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(err.contains("refusing to apply"), "{err}");
+    assert!(err.contains("Nothing was sent to OSM"), "{err}");
+    assert_eq!(writes(&sim).len(), before, "a stale plan sends nothing");
+    // A plan file for another owner is refused before anything is read from OSM.
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--plan", &saved, "--owner", "someone-else", "--adopt-state"],
+    ))
+    .await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+}
+
+#[tokio::test]
+async fn plan_shows_drift_and_the_rollout_order() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", Some("1")), ("b", Some("1")), ("c", Some("1"))]);
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("state.json").display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let c = client(&sim);
+    let a = c.list_ns_instances(&[("name", "a")]).await.unwrap();
+    c.delete_ns_instance(&a[0].osm_id).await.unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.list_ns_instances(&[("name", "a")]).await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < until, "OSM never removed the NS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let o = run(against(&sim, "plan", dir.path(), &["--state", &st, "--drift-policy", "warn"])).await;
+    let (out, _) = text(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("drifted ") && l.contains("NsInstance  a ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("drift: NsInstance a: deleted in OSM outside Git") && out.contains("[reported only (drift policy warn)]"),
+        "{out}"
+    );
+    for n in ["a", "b", "c"] {
+        write(dir.path(), &format!("{n}.osmops.yaml"), &ns_doc(n, Some("2")));
+    }
+    let o = run(against(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--state", &st, "--canary", "1", "--max-parallel", "1"],
+    ))
+    .await;
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("rollout: canary: a; batch 2: b; batch 3: c"),
+        "{out}"
+    );
+    let o = run(against(&sim, "plan", dir.path(), &["--failure-policy", "sometimes"])).await;
+    assert_eq!(o.status.code(), Some(2));
 }
