@@ -1300,6 +1300,25 @@ async fn a_restart_while_osm_runs_an_operation_follows_it_to_its_end() {
     );
 }
 
+/// Starts the controller with a context the test keeps (to read its metrics).
+fn start_with_context(w: &World) -> (tokio::sync::oneshot::Sender<()>, std::sync::Arc<controller::Context>) {
+    let ctx = context(&w.client, "ctl-1");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(controller::run(ctx.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    (stop_tx, ctx)
+}
+
+/// The value of a metric series for OsmSync ops/demo, from the controller's exposition.
+fn demo_metric(ctx: &controller::Context, name: &str) -> Option<String> {
+    let series = format!("{name}{{kind=\"OsmSync\",name=\"demo\",namespace=\"ops\"}} ");
+    ctx.metrics
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
+}
+
 fn action_ops(sim: &Simulator) -> Vec<serde_json::Value> {
     sim.operations()
         .into_iter()
@@ -1338,7 +1357,7 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
     let dir = repo(&[("ldap", Some("1"))]);
     let rev1 = "main@sha1:a1a1";
     w.publish(rev1, dir.path()).await;
-    let stop = start_controller(&w, "ctl-1");
+    let (stop, ctx) = start_with_context(&w);
     w.create_sync_with("demo", json!({"approval": "manual"}))
         .await;
     let (st, msg) = w.wait_for_reason("demo", "AwaitingApproval").await;
@@ -1349,6 +1368,7 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
     assert!(msg.contains("osmops.io/approve="), "{msg}");
     assert!(writes(&w.sim).is_empty(), "nothing is written before approval");
     assert!(!w.events("demo", "AwaitingApproval").await.is_empty());
+    assert_eq!(demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(), Some("1"));
 
     // An approval naming another plan approves nothing.
     w.annotate("demo", json!({"osmops.io/approve": "sha256:0123"}))
@@ -1386,6 +1406,7 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
         "{ev:?}"
     );
     assert_eq!(w.sim.ns_instances().len(), 1);
+    assert_eq!(demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(), Some("0"));
 
     // A new revision waits for approval; OSM changes before the approval arrives: void.
     write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
@@ -1428,7 +1449,7 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
     let dir = repo(&[("ldap", Some("1"))]);
     let rev = "main@sha1:c3c3";
     w.publish(rev, dir.path()).await;
-    let stop = start_controller(&w, "ctl-1");
+    let (stop, ctx) = start_with_context(&w);
     w.create_sync_with("demo", json!({"driftPolicy": "warn"}))
         .await;
     w.wait_for("demo", "applied", |s| applied(s, rev)).await;
@@ -1450,6 +1471,7 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
     assert_eq!(st.drift[0].name, "ldap");
     assert_eq!(w.events("demo", "DriftDetected").await.len(), 1);
     assert_eq!(action_ops(&w.sim).len(), 1, "warn sends nothing");
+    assert_eq!(demo_metric(&ctx, "osmops_drifted_objects").as_deref(), Some("1"));
 
     // driftPolicy correct: upgraded back to Git, condition gone, a DriftCorrected event.
     w.patch_spec("demo", json!({"driftPolicy": "correct"})).await;
@@ -1474,6 +1496,8 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
     assert_eq!(last["operationParams"]["primitive_params"]["replicaCount"], "1");
     let ev = w.events("demo", "DriftCorrected").await;
     assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(demo_metric(&ctx, "osmops_drifted_objects").as_deref(), Some("0"));
+    assert_eq!(demo_metric(&ctx, "osmops_drift_corrections_total").as_deref(), Some("1"));
     let _ = stop.send(());
 }
 
@@ -1485,7 +1509,7 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     let dir = repo(&one);
     let rev1 = "main@sha1:d4d4";
     w.publish(rev1, dir.path()).await;
-    let stop = start_controller(&w, "ctl-1");
+    let (stop, ctx) = start_with_context(&w);
     w.create_sync_with(
         "demo",
         json!({"rollout": {"canary": 1, "maxParallel": 2, "failurePolicy": "pause"}}),
@@ -1505,6 +1529,7 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     assert!(r.paused);
     assert_eq!(r.revision, rev2);
     assert_eq!(action_ops(&w.sim).len(), 1, "only the canary was upgraded");
+    assert_eq!(demo_metric(&ctx, "osmops_rollout_paused").as_deref(), Some("1"));
     // Another reconcile of the same revision stays paused and sends nothing.
     w.request_reconcile("demo", "again").await;
     w.wait_for("demo", "the reconcile request handled", |s| {
@@ -1527,5 +1552,6 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     })
     .await;
     assert!(!w.events("demo", "RolloutResumed").await.is_empty());
+    assert_eq!(demo_metric(&ctx, "osmops_rollout_paused").as_deref(), Some("0"));
     let _ = stop.send(());
 }

@@ -2,7 +2,9 @@
 -- Install it under resource.customizations.health.osmops.io_OsmSync in argocd-cm
 -- (docs/operations.md). Progressing until the controller has observed the current generation
 -- (a new OsmSync's status defaults to observedGeneration -1), Suspended when spec.suspend is
--- true, Degraded when Stalled or Ready=False, Healthy when Ready=True.
+-- true or a plan awaits approval (Argo Rollouts' paused rollouts are Suspended too), Degraded
+-- when Stalled or Ready=False (a rollout paused by a failed batch included), Healthy when
+-- Ready=True (also with the Drifted condition: drift the policy only reports is in the message).
 local hs = {}
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
@@ -38,6 +40,18 @@ end
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = ready.message or ""
+  if obj.status.conditions ~= nil then
+    for _, c in ipairs(obj.status.conditions) do
+      if c.type == "Drifted" and c.status == "True" then
+        hs.message = hs.message .. "; " .. (c.message or "drifted")
+      end
+    end
+  end
+  return hs
+end
+if ready ~= nil and ready.status == "False" and ready.reason == "AwaitingApproval" then
+  hs.status = "Suspended"
+  hs.message = "AwaitingApproval: " .. (ready.message or "")
   return hs
 end
 if ready ~= nil and ready.status == "False" then

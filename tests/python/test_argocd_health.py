@@ -48,6 +48,9 @@ CASES = [
     ("retrying blocked work", sync(1, {"observedGeneration": 1, "conditions": [cond("Ready", "False", "ProgressingWithRetry"), cond("Reconciling", "True", "ProgressingWithRetry")]}), "Progressing"),
     ("applying", sync(1, {"observedGeneration": 1, "conditions": [cond("Ready", "Unknown", "Progressing"), cond("Reconciling", "True", "Progressing")]}), "Progressing"),
     ("suspended", sync(2, {"observedGeneration": 2}, suspend=True), "Suspended"),
+    ("a plan awaits approval", sync(1, {"observedGeneration": 1, "conditions": [cond("Ready", "False", "AwaitingApproval")]}), "Suspended"),
+    ("a failed batch paused the rollout", sync(1, {"observedGeneration": 1, "conditions": [cond("Ready", "False", "RolloutPaused")]}), "Degraded"),
+    ("drift only reported", sync(1, {"observedGeneration": 1, "conditions": [cond("Ready", "True", "ReconciliationSucceeded"), cond("Drifted", "True", "DriftDetected", "NsInstance a: deleted")]}), "Healthy"),
 ]
 
 failed = 0
@@ -60,5 +63,9 @@ got, message = health(CASES[4][1])
 if "OperationFailed: helm failed" not in message:
     failed += 1
     print(f"FAIL  the message carries the reason and OSM's error: {message}")
-print(f"{len(CASES) + 1 - failed} passed, {failed} failed")
+got, message = health(CASES[-1][1])
+if "NsInstance a: deleted" not in message:
+    failed += 1
+    print(f"FAIL  reported drift shows in the message: {message}")
+print(f"{len(CASES) + 2 - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
