@@ -133,7 +133,7 @@ pub fn outcome_summary(o: &Outcome) -> String {
         traffic(&o.requests)
     );
     if let Some(why) = &o.rollout_paused {
-        s.push_str(&format!("\nRollout PAUSED: {why}; later batches were not started."));
+        s.push_str(&format!("\n{why}: later batches were not started."));
     }
     for (a, r) in o.plan.actions.iter().zip(&o.results) {
         if matches!(

@@ -43,7 +43,7 @@ pub struct TargetArgs {
 }
 
 /// The variables the CLI reads; any other `OSMOPS_*` variable is probably a typo.
-const KNOWN_VARIABLES: [&str; 9] = [
+const KNOWN_VARIABLES: [&str; 10] = [
     "OSMOPS_URL",
     "OSMOPS_USER",
     "OSMOPS_PASSWORD",
@@ -53,6 +53,7 @@ const KNOWN_VARIABLES: [&str; 9] = [
     "OSMOPS_LOG",
     "OSMOPS_GRPC",
     "OSMOPS_GRPC_CA",
+    "OSMOPS_OWNER",
 ];
 
 /// Warns about `OSMOPS_*` variables the CLI does not read (`OSMOPS_OSM_URL` for `OSMOPS_URL`).
@@ -233,4 +234,38 @@ async fn embedded() -> Result<Target, CliError> {
         project: "admin".into(),
         _simulator: Some(sim),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KNOWN_VARIABLES;
+
+    /// Every variable a flag reads (`env = "OSMOPS_..."`) is known, so it is never reported as
+    /// ignored while it is in fact used.
+    #[test]
+    fn every_variable_a_flag_reads_is_known() {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("sync.rs"),
+            include_str!("target.rs"),
+            include_str!("remote.rs"),
+            include_str!("controller.rs"),
+        ];
+        let mut seen = 0;
+        for src in sources {
+            for part in src.split("env = \"").skip(1) {
+                let name = &part[..part.find('"').unwrap()];
+                let is_name = name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+                if !name.starts_with("OSMOPS_") || !is_name {
+                    continue;
+                }
+                seen += 1;
+                assert!(
+                    KNOWN_VARIABLES.contains(&name) || name.starts_with("OSMOPS_GRPC_"),
+                    "{name} is read by a flag but reported as ignored"
+                );
+            }
+        }
+        assert!(seen >= 8, "only {seen} variables found: the scan is broken");
+    }
 }

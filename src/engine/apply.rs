@@ -401,7 +401,7 @@ impl Apply<'_> {
             if failed.is_empty() {
                 continue;
             }
-            tracing::warn!(batch = n + 1, failed = ?failed, policy = rollout.failure_policy.label(), "rollout batch failed");
+            tracing::info!(batch = n + 1, failed = ?failed, policy = rollout.failure_policy.label(), "rollout batch failed");
             if rollout.failure_policy == FailurePolicy::Pause {
                 paused = Some(format!(
                     "rollout paused after {label} failed ({})",
