@@ -80,7 +80,9 @@ async fn main() {
         ),
         ("all at once, 20 in flight", Rollout::default()),
     ];
-    println!("| upgrade of {n} KNFs | wall | batches | NBI requests | upgrade operations | result |");
+    println!(
+        "| upgrade of {n} KNFs | wall | batches | NBI requests | upgrade operations | result |"
+    );
     println!("|---|---|---|---|---|---|");
     for (i, (label, rollout)) in runs.iter().enumerate() {
         write_repo(dir.path(), n, &(i + 2).to_string());

@@ -1103,7 +1103,13 @@ async fn a_saved_plan_applies_only_while_osm_and_the_repository_are_as_planned()
     let work = tempfile::tempdir().unwrap();
     let st = work.path().join("state.json").display().to_string();
     let saved = work.path().join("plan.json").display().to_string();
-    let o = run(against(&sim, "plan", dir.path(), &["--state", &st, "--out", &saved])).await;
+    let o = run(against(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--state", &st, "--out", &saved],
+    ))
+    .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let file: serde_json::Value =
@@ -1112,13 +1118,25 @@ async fn a_saved_plan_applies_only_while_osm_and_the_repository_are_as_planned()
     assert!(out.contains(&format!("plan digest: {digest}")), "{out}");
     assert!(err.contains("osmops apply --plan"), "{err}");
     assert!(writes(&sim).is_empty());
-    let o = run(against(&sim, "apply", dir.path(), &["--state", &st, "--plan", &saved])).await;
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--plan", &saved],
+    ))
+    .await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(sim.ns_instances().len(), 2);
 
     // Git changes, a plan is saved; someone upgrades `a` in OSM before it is applied.
     write(dir.path(), "a.osmops.yaml", &ns_doc("a", Some("2")));
-    let o = run(against(&sim, "plan", dir.path(), &["--state", &st, "--out", &saved])).await;
+    let o = run(against(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--state", &st, "--out", &saved],
+    ))
+    .await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let c = client(&sim);
     let a = c.list_ns_instances(&[("name", "a")]).await.unwrap();
@@ -1130,7 +1148,13 @@ async fn a_saved_plan_applies_only_while_osm_and_the_repository_are_as_planned()
     .await
     .unwrap();
     let before = writes(&sim).len();
-    let o = run(against(&sim, "apply", dir.path(), &["--state", &st, "--plan", &saved])).await;
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--plan", &saved],
+    ))
+    .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
     assert!(err.contains("refusing to apply"), "{err}");
@@ -1141,7 +1165,15 @@ async fn a_saved_plan_applies_only_while_osm_and_the_repository_are_as_planned()
         &sim,
         "apply",
         dir.path(),
-        &["--state", &st, "--plan", &saved, "--owner", "someone-else", "--adopt-state"],
+        &[
+            "--state",
+            &st,
+            "--plan",
+            &saved,
+            "--owner",
+            "someone-else",
+            "--adopt-state",
+        ],
     ))
     .await;
     let (_, err) = text(&o);
@@ -1160,11 +1192,25 @@ async fn plan_shows_drift_and_the_rollout_order() {
     let a = c.list_ns_instances(&[("name", "a")]).await.unwrap();
     c.delete_ns_instance(&a[0].osm_id).await.unwrap();
     let until = std::time::Instant::now() + Duration::from_secs(10);
-    while !c.list_ns_instances(&[("name", "a")]).await.unwrap().is_empty() {
-        assert!(std::time::Instant::now() < until, "OSM never removed the NS");
+    while !c
+        .list_ns_instances(&[("name", "a")])
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "OSM never removed the NS"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let o = run(against(&sim, "plan", dir.path(), &["--state", &st, "--drift-policy", "warn"])).await;
+    let o = run(against(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--state", &st, "--drift-policy", "warn"],
+    ))
+    .await;
     let (out, _) = text(&o);
     assert!(
         out.lines()
@@ -1172,11 +1218,16 @@ async fn plan_shows_drift_and_the_rollout_order() {
         "{out}"
     );
     assert!(
-        out.contains("drift: NsInstance a: deleted in OSM outside Git") && out.contains("[reported only (drift policy warn)]"),
+        out.contains("drift: NsInstance a: deleted in OSM outside Git")
+            && out.contains("[reported only (drift policy warn)]"),
         "{out}"
     );
     for n in ["a", "b", "c"] {
-        write(dir.path(), &format!("{n}.osmops.yaml"), &ns_doc(n, Some("2")));
+        write(
+            dir.path(),
+            &format!("{n}.osmops.yaml"),
+            &ns_doc(n, Some("2")),
+        );
     }
     let o = run(against(
         &sim,
@@ -1190,6 +1241,12 @@ async fn plan_shows_drift_and_the_rollout_order() {
         out.contains("rollout: canary: a; batch 2: b; batch 3: c"),
         "{out}"
     );
-    let o = run(against(&sim, "plan", dir.path(), &["--failure-policy", "sometimes"])).await;
+    let o = run(against(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--failure-policy", "sometimes"],
+    ))
+    .await;
     assert_eq!(o.status.code(), Some(2));
 }

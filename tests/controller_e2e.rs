@@ -1301,7 +1301,12 @@ async fn a_restart_while_osm_runs_an_operation_follows_it_to_its_end() {
 }
 
 /// Starts the controller with a context the test keeps (to read its metrics).
-fn start_with_context(w: &World) -> (tokio::sync::oneshot::Sender<()>, std::sync::Arc<controller::Context>) {
+fn start_with_context(
+    w: &World,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::sync::Arc<controller::Context>,
+) {
     let ctx = context(&w.client, "ctl-1");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(controller::run(ctx.clone(), async move {
@@ -1331,7 +1336,8 @@ async fn upgrade_by_hand(sim: &Simulator, ns_name: &str, replicas: &str) {
     let c = client(sim);
     let ns = c.list_ns_instances(&[("name", ns_name)]).await.unwrap();
     let params = json!({ "replicaCount": replicas });
-    let body = osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone());
+    let body =
+        osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone());
     c.ns_action(&ns[0].osm_id, &body).await.unwrap();
     let until = Instant::now() + Duration::from_secs(10);
     while sim
@@ -1366,9 +1372,15 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
     assert!(pending.summary.contains("create"), "{}", pending.summary);
     assert!(msg.contains(&pending.digest), "{msg}");
     assert!(msg.contains("osmops.io/approve="), "{msg}");
-    assert!(writes(&w.sim).is_empty(), "nothing is written before approval");
+    assert!(
+        writes(&w.sim).is_empty(),
+        "nothing is written before approval"
+    );
     assert!(!w.events("demo", "AwaitingApproval").await.is_empty());
-    assert_eq!(demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(), Some("1"));
+    assert_eq!(
+        demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(),
+        Some("1")
+    );
 
     // An approval naming another plan approves nothing.
     w.annotate("demo", json!({"osmops.io/approve": "sha256:0123"}))
@@ -1402,11 +1414,18 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
     );
     let ev = w.events("demo", "PlanApproved").await;
     assert!(
-        ev[0].message.as_deref().unwrap_or_default().contains("approved by alice"),
+        ev[0]
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("approved by alice"),
         "{ev:?}"
     );
     assert_eq!(w.sim.ns_instances().len(), 1);
-    assert_eq!(demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(), Some("0"));
+    assert_eq!(
+        demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(),
+        Some("0")
+    );
 
     // A new revision waits for approval; OSM changes before the approval arrives: void.
     write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
@@ -1423,8 +1442,11 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
     let upgrade = pending_digest(&s).unwrap();
     assert!(action_ops(&w.sim).is_empty());
     upgrade_by_hand(&w.sim, "ldap", "9").await;
-    w.annotate("demo", json!({"osmops.io/approve": upgrade, "osmops.io/approved-by": "bob"}))
-        .await;
+    w.annotate(
+        "demo",
+        json!({"osmops.io/approve": upgrade, "osmops.io/approved-by": "bob"}),
+    )
+    .await;
     let s = w
         .wait_for("demo", "the stale approval voided", |s| {
             s.status
@@ -1465,16 +1487,28 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
     assert!(s.is_ready(), "drift that is only reported keeps Ready");
     let st = s.status.unwrap();
     let c = st.condition("Drifted").unwrap();
-    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "DriftDetected"));
-    assert!(c.message.contains("NsInstance ldap: KDU params changed outside Git"), "{}", c.message);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "DriftDetected")
+    );
+    assert!(
+        c.message
+            .contains("NsInstance ldap: KDU params changed outside Git"),
+        "{}",
+        c.message
+    );
     assert_eq!(st.drift.len(), 1);
     assert_eq!(st.drift[0].name, "ldap");
     assert_eq!(w.events("demo", "DriftDetected").await.len(), 1);
     assert_eq!(action_ops(&w.sim).len(), 1, "warn sends nothing");
-    assert_eq!(demo_metric(&ctx, "osmops_drifted_objects").as_deref(), Some("1"));
+    assert_eq!(
+        demo_metric(&ctx, "osmops_drifted_objects").as_deref(),
+        Some("1")
+    );
 
     // driftPolicy correct: upgraded back to Git, condition gone, a DriftCorrected event.
-    w.patch_spec("demo", json!({"driftPolicy": "correct"})).await;
+    w.patch_spec("demo", json!({"driftPolicy": "correct"}))
+        .await;
     let s = w
         .wait_for("demo", "drift corrected", |s| {
             s.is_ready()
@@ -1493,11 +1527,20 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
                 .unwrap()
         })
         .unwrap();
-    assert_eq!(last["operationParams"]["primitive_params"]["replicaCount"], "1");
+    assert_eq!(
+        last["operationParams"]["primitive_params"]["replicaCount"],
+        "1"
+    );
     let ev = w.events("demo", "DriftCorrected").await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_eq!(demo_metric(&ctx, "osmops_drifted_objects").as_deref(), Some("0"));
-    assert_eq!(demo_metric(&ctx, "osmops_drift_corrections_total").as_deref(), Some("1"));
+    assert_eq!(
+        demo_metric(&ctx, "osmops_drifted_objects").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        demo_metric(&ctx, "osmops_drift_corrections_total").as_deref(),
+        Some("1")
+    );
     let _ = stop.send(());
 }
 
@@ -1517,9 +1560,14 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     .await;
     w.wait_for("demo", "applied", |s| applied(s, rev1)).await;
     for n in names {
-        write(dir.path(), &format!("{n}.osmops.yaml"), &ns_doc(n, Some("2")));
+        write(
+            dir.path(),
+            &format!("{n}.osmops.yaml"),
+            &ns_doc(n, Some("2")),
+        );
     }
-    w.sim.fail_next("action", Some("a"), 1, "helm upgrade failed");
+    w.sim
+        .fail_next("action", Some("a"), 1, "helm upgrade failed");
     let rev2 = "main@sha1:e5e5";
     w.publish(rev2, dir.path()).await;
     let (st, msg) = w.wait_for_reason("demo", "RolloutPaused").await;
@@ -1529,7 +1577,10 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     assert!(r.paused);
     assert_eq!(r.revision, rev2);
     assert_eq!(action_ops(&w.sim).len(), 1, "only the canary was upgraded");
-    assert_eq!(demo_metric(&ctx, "osmops_rollout_paused").as_deref(), Some("1"));
+    assert_eq!(
+        demo_metric(&ctx, "osmops_rollout_paused").as_deref(),
+        Some("1")
+    );
     // Another reconcile of the same revision stays paused and sends nothing.
     w.request_reconcile("demo", "again").await;
     w.wait_for("demo", "the reconcile request handled", |s| {
@@ -1539,10 +1590,14 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
             == Some("again")
     })
     .await;
-    assert_eq!(ready_reason(&w.syncs().get("demo").await.unwrap()).as_deref(), Some("RolloutPaused"));
+    assert_eq!(
+        ready_reason(&w.syncs().get("demo").await.unwrap()).as_deref(),
+        Some("RolloutPaused")
+    );
     assert_eq!(action_ops(&w.sim).len(), 1);
     // Resumed: the rest of the rollout runs; the failed canary stays reported.
-    w.annotate("demo", json!({"osmops.io/resume-rollout": "1"})).await;
+    w.annotate("demo", json!({"osmops.io/resume-rollout": "1"}))
+        .await;
     w.wait_for("demo", "b and c upgraded", |s| {
         s.status
             .as_ref()
@@ -1552,6 +1607,9 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     })
     .await;
     assert!(!w.events("demo", "RolloutResumed").await.is_empty());
-    assert_eq!(demo_metric(&ctx, "osmops_rollout_paused").as_deref(), Some("0"));
+    assert_eq!(
+        demo_metric(&ctx, "osmops_rollout_paused").as_deref(),
+        Some("0")
+    );
     let _ = stop.send(());
 }

@@ -66,10 +66,20 @@ async fn kdu_params_changed_by_hand_are_corrected_or_only_reported_as_the_policy
         "{}",
         warned.plan.drift[0].what
     );
-    assert!(warned.summary().contains("1 drifted"), "{}", warned.summary());
+    assert!(
+        warned.summary().contains("1 drifted"),
+        "{}",
+        warned.summary()
+    );
 
     // correct: upgraded back to Git's params, with the drift as the reason.
-    let corrected = reconcile(&c, dir.path(), &warned.inventory, &drift(DriftAction::Correct)).await;
+    let corrected = reconcile(
+        &c,
+        dir.path(),
+        &warned.inventory,
+        &drift(DriftAction::Correct),
+    )
+    .await;
     let a = corrected.plan.actions.last().unwrap();
     assert_eq!(a.operation.label(), "upgrade");
     assert!(a.reason.starts_with("drift: "), "{}", a.reason);
@@ -274,16 +284,20 @@ async fn a_rollout_upgrades_the_canary_then_batches_each_after_the_last_complete
             .map(|op| op[field].as_f64().unwrap())
             .unwrap()
     };
-    for (earlier, later) in [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("b", "e"), ("c", "e")]
-    {
+    for (earlier, later) in [
+        ("a", "b"),
+        ("a", "c"),
+        ("b", "d"),
+        ("c", "d"),
+        ("b", "e"),
+        ("c", "e"),
+    ] {
         assert!(
             time(later, "startTime") >= time(earlier, "statusEnteredTime"),
             "{later} started before {earlier} completed"
         );
     }
-    assert!(ops
-        .iter()
-        .all(|op| op["operationState"] == "COMPLETED"));
+    assert!(ops.iter().all(|op| op["operationState"] == "COMPLETED"));
 }
 
 #[tokio::test]
@@ -302,7 +316,13 @@ async fn a_failed_canary_pauses_the_rollout_and_continue_goes_on() {
         );
     }
     sim.fail_next("action", Some("a"), 1, "helm upgrade failed");
-    let paused = reconcile(&c, dir.path(), &o.inventory, &rollout(1, 1, FailurePolicy::Pause)).await;
+    let paused = reconcile(
+        &c,
+        dir.path(),
+        &o.inventory,
+        &rollout(1, 1, FailurePolicy::Pause),
+    )
+    .await;
     let why = paused.rollout_paused.clone().expect("paused");
     assert!(why.contains("the canary batch failed (a)"), "{why}");
     // Only the canary's upgrade was sent.
@@ -325,7 +345,10 @@ async fn a_failed_canary_pauses_the_rollout_and_continue_goes_on() {
             ("c".to_owned(), "Skipped".to_owned())
         ]
     );
-    assert!(paused.results.iter().any(|r| r.message.starts_with("not started: rollout paused")));
+    assert!(paused
+        .results
+        .iter()
+        .any(|r| r.message.starts_with("not started: rollout paused")));
 
     // failurePolicy continue: the failure is reported and the other batches run. Git moves on
     // (replicas 3), so the canary is `a` again, and fails again.

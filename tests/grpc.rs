@@ -769,7 +769,15 @@ async fn approve_plan_needs_authentication_and_the_pending_digest_and_records_th
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), "approver-token\n").unwrap();
     let out = std::process::Command::new(common::bin())
-        .args(["approve", "gated", "-n", "ops", "--approver", "carol", "--grpc"])
+        .args([
+            "approve",
+            "gated",
+            "-n",
+            "ops",
+            "--approver",
+            "carol",
+            "--grpc",
+        ])
         .arg(addr.to_string())
         .arg("--grpc-token-file")
         .arg(token_file.path())

@@ -207,7 +207,10 @@ fn plan_text(p: &pb::Plan) -> String {
         } else {
             "reported only (drift policy warn)"
         };
-        out.push_str(&format!("drift: {} {}: {} [{handling}]\n", d.kind, d.name, d.what));
+        out.push_str(&format!(
+            "drift: {} {}: {} [{handling}]\n",
+            d.kind, d.name, d.what
+        ));
     }
     for (n, b) in p.batches.iter().enumerate() {
         let label = if b.canary {
@@ -413,7 +416,10 @@ pub async fn approve(
         .await
         .map_err(status_msg)?
         .into_inner();
-    out.push_str(&format!("{}\nrecorded approver: {}", r.message, r.approved_by));
+    out.push_str(&format!(
+        "{}\nrecorded approver: {}",
+        r.message, r.approved_by
+    ));
     Ok(out)
 }
 

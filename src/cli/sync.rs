@@ -440,22 +440,28 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
             println!("{line}");
         }
     };
-    let outcome: Outcome =
-        match engine::reconcile(&p.target.client, &p.desired, &p.inventory, &opts, &progress).await
-        {
-            Ok(o) => o,
-            Err(EngineError::AwaitingApproval(pending)) => {
-                let saved = args.plan.as_deref().unwrap_or(std::path::Path::new("-"));
-                return Err(CliError::Input(format!(
+    let outcome: Outcome = match engine::reconcile(
+        &p.target.client,
+        &p.desired,
+        &p.inventory,
+        &opts,
+        &progress,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(EngineError::AwaitingApproval(pending)) => {
+            let saved = args.plan.as_deref().unwrap_or(std::path::Path::new("-"));
+            return Err(CliError::Input(format!(
                     "refusing to apply {}: OSM or the repository changed since it was saved, so the plan now is {} ({}), not the saved one. Nothing was sent to OSM; run `osmops plan --out` again and review it.\n{}",
                     saved.display(),
                     pending.plan.digest,
                     crate::plan::summary(&pending.plan),
                     output::plan_table(&pending.plan)
                 )));
-            }
-            Err(e) => return Err(engine_error(e)),
-        };
+        }
+        Err(e) => return Err(engine_error(e)),
+    };
     if text {
         if !printed_plan.load(std::sync::atomic::Ordering::Relaxed) {
             print!("{}", output::plan_table(&outcome.plan));
@@ -475,9 +481,11 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
         );
         return Err(CliError::Osm(e));
     }
-    Ok(if outcome.failed() || outcome.incomplete() || outcome.rollout_paused.is_some() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if outcome.failed() || outcome.incomplete() || outcome.rollout_paused.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }

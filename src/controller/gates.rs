@@ -136,7 +136,8 @@ impl Run<'_> {
     /// none), `status.drift`, a Warning event when it changes and the drifted-objects gauge;
     /// drift that was corrected (`applied`) becomes a Normal event and the corrections counter.
     pub(super) async fn report_drift(&mut self, plan: &Plan, applied: bool) {
-        let reported: Vec<&crate::plan::Drift> = plan.drift.iter().filter(|d| !d.corrected).collect();
+        let reported: Vec<&crate::plan::Drift> =
+            plan.drift.iter().filter(|d| !d.corrected).collect();
         self.next.drift = reported
             .iter()
             .map(|d| DriftEntry {

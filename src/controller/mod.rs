@@ -221,7 +221,11 @@ fn trigger_hash(sync: &OsmSync) -> Option<u64> {
     sync.metadata.generation.hash(&mut h);
     sync.annotations().get(RECONCILE_REQUESTED_AT).hash(&mut h);
     // Approving a plan and resuming a rollout are done by annotating the OsmSync.
-    for key in [crate::api::APPROVE, crate::api::APPROVED_BY, crate::api::RESUME_ROLLOUT] {
+    for key in [
+        crate::api::APPROVE,
+        crate::api::APPROVED_BY,
+        crate::api::RESUME_ROLLOUT,
+    ] {
         sync.annotations().get(key).hash(&mut h);
     }
     sync.metadata.deletion_timestamp.is_some().hash(&mut h);

@@ -73,13 +73,12 @@ impl Run<'_> {
         self.conclude(f.reason).await?;
         // Waiting for a dependency or an approval is normal operation (Flux emits the first as a
         // Normal event).
-        let severity = if f.reason == reason::DEPENDENCY_NOT_READY
-            || f.reason == reason::AWAITING_APPROVAL
-        {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
+        let severity =
+            if f.reason == reason::DEPENDENCY_NOT_READY || f.reason == reason::AWAITING_APPROVAL {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
         if changed {
             self.ctx
                 .events
@@ -115,7 +114,10 @@ impl Run<'_> {
                 crate::api::RESUME_ROLLOUT
             );
             return self
-                .fail(Failure::new(reason::ROLLOUT_PAUSED, msg).requeue(super::failure::Requeue::OnChange))
+                .fail(
+                    Failure::new(reason::ROLLOUT_PAUSED, msg)
+                        .requeue(super::failure::Requeue::OnChange),
+                )
                 .await;
         }
         if outcome.failed() {

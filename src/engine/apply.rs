@@ -397,7 +397,10 @@ impl Apply<'_> {
             self.run_ns_jobs(state, batch.actions.clone(), known, parallel)
                 .instrument(span.clone())
                 .await;
-            let failed = self.settle_batch(state, &batch.actions).instrument(span).await;
+            let failed = self
+                .settle_batch(state, &batch.actions)
+                .instrument(span)
+                .await;
             if failed.is_empty() {
                 continue;
             }
@@ -421,19 +424,35 @@ impl Apply<'_> {
                 .iter()
                 .filter_map(|&i| {
                     let (a, r) = (&self.plan.actions[i], &st.results[i]);
-                    let op = r.nslcmop_id.as_ref().filter(|_| r.status == ActionStatus::Succeeded)?;
+                    let op = r
+                        .nslcmop_id
+                        .as_ref()
+                        .filter(|_| r.status == ActionStatus::Succeeded)?;
                     let op_type = ns_operation_type(&a.operation)?;
                     Some((
                         i,
-                        OperationReport::new(op, &a.name, r.osm_id.as_deref().unwrap_or_default(), op_type),
+                        OperationReport::new(
+                            op,
+                            &a.name,
+                            r.osm_id.as_deref().unwrap_or_default(),
+                            op_type,
+                        ),
                     ))
                 })
                 .collect()
         };
         let mut reports: Vec<OperationReport> = started.iter().map(|(_, r)| r.clone()).collect();
-        let on_change =
-            |r: &OperationReport| (self.progress)(self.plan, &Progress::Operation { report: r.clone() });
-        follow(self.client, &mut reports, self.deadline, self.opts.poll_interval, &on_change).await;
+        let on_change = |r: &OperationReport| {
+            (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
+        };
+        follow(
+            self.client,
+            &mut reports,
+            self.deadline,
+            self.opts.poll_interval,
+            &on_change,
+        )
+        .await;
         for ((_, slot), rep) in started.iter_mut().zip(reports) {
             *slot = rep;
         }
@@ -446,7 +465,10 @@ impl Apply<'_> {
                     "operation {} {}{}",
                     rep.nslcmop_id,
                     rep.state,
-                    rep.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                    rep.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
                 );
                 self.finish(state, *i, r);
                 continue;
@@ -460,15 +482,23 @@ impl Apply<'_> {
                             "operation {} completed but the NS is not healthy: nsState {}{}",
                             rep.nslcmop_id,
                             ns.ns_state,
-                            ns.error_detail.map(|e| format!(" ({e})")).unwrap_or_default()
+                            ns.error_detail
+                                .map(|e| format!(" ({e})"))
+                                .unwrap_or_default()
                         ),
-                        None => format!("operation {} completed but OSM no longer has the NS", rep.nslcmop_id),
+                        None => format!(
+                            "operation {} completed but OSM no longer has the NS",
+                            rep.nslcmop_id
+                        ),
                     };
                     self.finish(state, *i, r);
                 }
                 Err(e) => {
                     r.status = ActionStatus::Failed;
-                    r.message = format!("operation {} completed but the NS health cannot be read: {e}", rep.nslcmop_id);
+                    r.message = format!(
+                        "operation {} completed but the NS health cannot be read: {e}",
+                        rep.nslcmop_id
+                    );
                     self.finish(state, *i, r);
                 }
             }
@@ -476,7 +506,12 @@ impl Apply<'_> {
         let st = self.lock(state);
         batch
             .iter()
-            .filter(|&&i| matches!(st.results[i].status, ActionStatus::Failed | ActionStatus::Skipped))
+            .filter(|&&i| {
+                matches!(
+                    st.results[i].status,
+                    ActionStatus::Failed | ActionStatus::Skipped
+                )
+            })
             .map(|&i| self.plan.actions[i].name.clone())
             .collect()
     }
@@ -936,8 +971,13 @@ impl Apply<'_> {
                     }
                     _ => continue,
                 };
-                let tracked = st.operations.iter().any(|(_, t)| Some(&t.nslcmop_id) == r.nslcmop_id.as_ref());
-                if let (ActionStatus::Succeeded, Some(op), false) = (r.status, &r.nslcmop_id, tracked) {
+                let tracked = st
+                    .operations
+                    .iter()
+                    .any(|(_, t)| Some(&t.nslcmop_id) == r.nslcmop_id.as_ref());
+                if let (ActionStatus::Succeeded, Some(op), false) =
+                    (r.status, &r.nslcmop_id, tracked)
+                {
                     new.push((
                         Some(i),
                         OperationReport::new(op, &a.name, &ns_osm_id, op_type),

@@ -509,15 +509,10 @@ pub async fn prepare(
         token: opts.token.map(Arc::from),
         leading: ctx.leading.clone(),
     };
-    let authenticated = check.token.is_some()
-        || opts
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca.is_some());
-    let api = OsmOpsServer::with_interceptor(
-        OsmOpsService::new(ctx).authenticated(authenticated),
-        check,
-    );
+    let authenticated =
+        check.token.is_some() || opts.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    let api =
+        OsmOpsServer::with_interceptor(OsmOpsService::new(ctx).authenticated(authenticated), check);
     let mut builder = Server::builder();
     if let Some(tls) = &opts.tls {
         let mut cfg =

@@ -938,7 +938,9 @@ fn a_terminated_ns_still_in_osm_is_recreated_when_owned() {
     let p = plan(&d, &live, &Inventory::default(), &remediation(0, 0, false));
     assert_eq!(summary(&p), ["recreate NsInstance a"]);
     assert!(
-        p.actions[0].reason.contains("drift: terminated outside Git"),
+        p.actions[0]
+            .reason
+            .contains("drift: terminated outside Git"),
         "{}",
         p.actions[0].reason
     );
@@ -1221,7 +1223,12 @@ fn the_plan_digest_covers_what_is_written_and_nothing_else() {
     // Another desired value: another digest.
     let mut other = want.clone();
     other.kdu.params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
-    let changed_git = plan(&desired(vec![other], vec![]), &live, &Inventory::default(), &opts);
+    let changed_git = plan(
+        &desired(vec![other], vec![]),
+        &live,
+        &Inventory::default(),
+        &opts,
+    );
     assert_ne!(changed_git.digest, first.digest);
     // Live OSM changed (someone else upgraded to 4 meanwhile): the same upgrade, another digest.
     let mut live2 = live.clone();
