@@ -3,7 +3,6 @@
 mod common;
 
 use std::process::Output;
-use std::time::Duration;
 
 use common::*;
 use osmops::sim::Simulator;
@@ -1138,15 +1137,7 @@ async fn a_saved_plan_applies_only_while_osm_and_the_repository_are_as_planned()
     ))
     .await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    let c = client(&sim);
-    let a = c.list_ns_instances(&[("name", "a")]).await.unwrap();
-    let params = serde_json::json!({"replicaCount": "9"});
-    c.ns_action(
-        &a[0].osm_id,
-        &osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone()),
-    )
-    .await
-    .unwrap();
+    upgrade_by_hand(&sim, "a", "9").await;
     let before = writes(&sim).len();
     let o = run(against(
         &sim,
@@ -1191,19 +1182,7 @@ async fn plan_shows_drift_and_the_rollout_order() {
     let c = client(&sim);
     let a = c.list_ns_instances(&[("name", "a")]).await.unwrap();
     c.delete_ns_instance(&a[0].osm_id).await.unwrap();
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while !c
-        .list_ns_instances(&[("name", "a")])
-        .await
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            std::time::Instant::now() < until,
-            "OSM never removed the NS"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ns_gone(&c, "a").await;
     let o = run(against(
         &sim,
         "plan",

@@ -1324,32 +1324,6 @@ fn demo_metric(ctx: &controller::Context, name: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
 }
 
-fn action_ops(sim: &Simulator) -> Vec<serde_json::Value> {
-    sim.operations()
-        .into_iter()
-        .filter(|op| op["lcmOperationType"] == "action")
-        .collect()
-}
-
-/// `osm ns-action ... upgrade` by someone else.
-async fn upgrade_by_hand(sim: &Simulator, ns_name: &str, replicas: &str) {
-    let c = client(sim);
-    let ns = c.list_ns_instances(&[("name", ns_name)]).await.unwrap();
-    let params = json!({ "replicaCount": replicas });
-    let body =
-        osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone());
-    c.ns_action(&ns[0].osm_id, &body).await.unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    while sim
-        .operations()
-        .iter()
-        .any(|o| o["operationState"] == "PROCESSING")
-    {
-        assert!(Instant::now() < until);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn pending_digest(s: &osmops::api::OsmSync) -> Option<String> {
     s.status
         .as_ref()
@@ -1518,15 +1492,7 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
         })
         .await;
     assert!(s.is_ready());
-    let last = action_ops(&w.sim)
-        .into_iter()
-        .max_by(|a, b| {
-            a["startTime"]
-                .as_f64()
-                .partial_cmp(&b["startTime"].as_f64())
-                .unwrap()
-        })
-        .unwrap();
+    let last = last_action_op(&w.sim);
     assert_eq!(
         last["operationParams"]["primitive_params"]["replicaCount"],
         "1"

@@ -627,17 +627,7 @@ async fn a_failed_upgrade_is_retried_then_rolled_back_and_not_tried_again() {
             "broken NsInstance ldap"
         ]
     );
-    let last_action = sim
-        .operations()
-        .into_iter()
-        .filter(|op| op["lcmOperationType"] == "action")
-        .max_by(|a, b| {
-            a["startTime"]
-                .as_f64()
-                .partial_cmp(&b["startTime"].as_f64())
-                .unwrap()
-        })
-        .unwrap();
+    let last_action = last_action_op(&sim);
     assert_eq!(
         last_action["operationParams"]["primitive_params"]["replicaCount"],
         "1"

@@ -4,34 +4,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 use osmops::engine::{self, Approval, EngineError, EngineOptions};
-use osmops::osm::{KduUpgrade, NbiClient};
+use osmops::osm::NbiClient;
 use osmops::plan::{DriftAction, DriftPolicy, FailurePolicy, Inventory, Rollout};
 use osmops::sim::Simulator;
-use serde_json::{json, Value};
-
-/// Waits until the simulator has no operation running.
-async fn settle(sim: &Simulator) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while sim
-        .operations()
-        .iter()
-        .any(|o| o["operationState"] == "PROCESSING")
-    {
-        assert!(Instant::now() < until, "operations never ended");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// `osm ns-action --action_name upgrade ...` by someone else.
-async fn upgrade_by_hand(c: &NbiClient, ns_name: &str, params: Value) -> String {
-    let ns = c.list_ns_instances(&[("name", ns_name)]).await.unwrap();
-    let body = KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone());
-    c.ns_action(&ns[0].osm_id, &body).await.unwrap()
-}
+use serde_json::Value;
 
 fn drift(ns: DriftAction) -> EngineOptions {
     EngineOptions {
@@ -50,8 +28,7 @@ async fn kdu_params_changed_by_hand_are_corrected_or_only_reported_as_the_policy
     let dir = repo(&[("ldap", Some("2"))]);
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     assert!(!o.failed(), "{}", o.summary());
-    upgrade_by_hand(&c, "ldap", json!({"replicaCount": "5"})).await;
-    settle(&sim).await;
+    upgrade_by_hand(&sim, "ldap", "5").await;
 
     // warn: reported, nothing sent, the inventory still records what Git declares.
     let before = writes(&sim).len();
@@ -84,17 +61,7 @@ async fn kdu_params_changed_by_hand_are_corrected_or_only_reported_as_the_policy
     assert_eq!(a.operation.label(), "upgrade");
     assert!(a.reason.starts_with("drift: "), "{}", a.reason);
     assert!(!corrected.failed(), "{}", corrected.summary());
-    let last_action = sim
-        .operations()
-        .into_iter()
-        .filter(|op| op["lcmOperationType"] == "action")
-        .max_by(|a, b| {
-            a["startTime"]
-                .as_f64()
-                .partial_cmp(&b["startTime"].as_f64())
-                .unwrap()
-        })
-        .unwrap();
+    let last_action = last_action_op(&sim);
     assert_eq!(
         last_action["operationParams"]["primitive_params"]["replicaCount"],
         "2"
@@ -113,16 +80,7 @@ async fn an_ns_deleted_by_hand_is_created_again_by_default() {
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     let old_id = o.inventory.ns_instances["ldap"].osm_id.clone();
     c.delete_ns_instance(&old_id).await.unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    while !c
-        .list_ns_instances(&[("name", "ldap")])
-        .await
-        .unwrap()
-        .is_empty()
-    {
-        assert!(Instant::now() < until, "OSM never removed the NS");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ns_gone(&c, "ldap").await;
     let again = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
     let a = again.plan.actions.last().unwrap();
     assert_eq!(a.operation.label(), "create");
@@ -195,8 +153,7 @@ async fn nothing_is_written_before_approval_and_a_stale_approval_is_refused() {
     // before the approval arrives: the approval is void and nothing is sent.
     write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("3")));
     let upgrade = pending(&c, dir.path(), &inv, &manual(None)).await;
-    upgrade_by_hand(&c, "ldap", json!({"replicaCount": "7"})).await;
-    settle(&sim).await;
+    upgrade_by_hand(&sim, "ldap", "7").await;
     let before = writes(&sim).len();
     let stale = pending(&c, dir.path(), &inv, &manual(Some(&upgrade.plan.digest))).await;
     assert_eq!(
@@ -229,13 +186,6 @@ fn rollout(canary: usize, max_parallel: usize, policy: FailurePolicy) -> EngineO
         },
         ..opts()
     }
-}
-
-fn action_ops(sim: &Simulator) -> Vec<Value> {
-    sim.operations()
-        .into_iter()
-        .filter(|op| op["lcmOperationType"] == "action")
-        .collect()
 }
 
 /// The NS name of an operation, from the simulator's NS records.

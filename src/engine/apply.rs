@@ -19,8 +19,8 @@ use crate::osm::{
     KduParams, KduUpgrade, NbiClient, NbiError, NsCreate, NsDeletion, NsRecord, VnfParams,
 };
 use crate::plan::{
-    is_rolled_out, package_filename, FailurePolicy, Inventory, LiveState, Marked, NsdRef,
-    ObjectKind, Operation, Plan,
+    package_filename, rolled_out, FailurePolicy, Inventory, LiveState, Marked, NsdRef, ObjectKind,
+    Operation, Plan,
 };
 use crate::repo::{DesiredState, NsInstance};
 
@@ -209,6 +209,22 @@ impl Apply<'_> {
         (self.progress)(self.plan, &Progress::ActionStarted { index: i });
     }
 
+    /// Follows operations until they end or the run's deadline, telling the caller of each
+    /// state change.
+    async fn follow(&self, reports: &mut [OperationReport]) {
+        let on_change = |r: &OperationReport| {
+            (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
+        };
+        follow(
+            self.client,
+            reports,
+            self.deadline,
+            self.opts.poll_interval,
+            &on_change,
+        )
+        .await;
+    }
+
     fn track(&self, state: &Mutex<State>, index: Option<usize>, report: OperationReport) {
         (self.progress)(
             self.plan,
@@ -355,14 +371,7 @@ impl Apply<'_> {
             .map(|n| n.osm_id.as_str())
             .collect();
         if self.plan.batches.is_empty() {
-            let jobs: Vec<usize> = self
-                .plan
-                .actions
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| is_rolled_out(&a.operation))
-                .map(|(i, _)| i)
-                .collect();
+            let jobs = rolled_out(self.plan);
             self.run_ns_jobs(state, jobs, &known, self.opts.concurrency)
                 .await;
         } else {
@@ -442,17 +451,7 @@ impl Apply<'_> {
                 .collect()
         };
         let mut reports: Vec<OperationReport> = started.iter().map(|(_, r)| r.clone()).collect();
-        let on_change = |r: &OperationReport| {
-            (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
-        };
-        follow(
-            self.client,
-            &mut reports,
-            self.deadline,
-            self.opts.poll_interval,
-            &on_change,
-        )
-        .await;
+        self.follow(&mut reports).await;
         for ((_, slot), rep) in started.iter_mut().zip(reports) {
             *slot = rep;
         }
@@ -770,17 +769,7 @@ impl Apply<'_> {
                     old_id,
                     "terminate",
                 )];
-                let on_change = |r: &OperationReport| {
-                    (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
-                };
-                follow(
-                    self.client,
-                    &mut report,
-                    self.deadline,
-                    self.opts.poll_interval,
-                    &on_change,
-                )
-                .await;
+                self.follow(&mut report).await;
                 let [report] = report;
                 let ok = report.succeeded();
                 let state_text = format!(
@@ -993,19 +982,8 @@ impl Apply<'_> {
             .map(|(_, r)| r.clone())
             .collect();
         if self.opts.wait && reports.iter().any(|r| !r.finished()) {
-            let on_change = |r: &OperationReport| {
-                (self.progress)(self.plan, &Progress::Operation { report: r.clone() })
-            };
             let span = tracing::info_span!("operations.follow", operations = reports.len());
-            follow(
-                self.client,
-                &mut reports,
-                self.deadline,
-                self.opts.poll_interval,
-                &on_change,
-            )
-            .instrument(span)
-            .await;
+            self.follow(&mut reports).instrument(span).await;
         } else if !self.opts.wait {
             for r in reports.iter_mut().filter(|r| !r.finished()) {
                 r.state = crate::model::OperationState::NotFollowed;

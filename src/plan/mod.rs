@@ -26,7 +26,9 @@ pub use history::describe_param_changes;
 pub use inventory::{Inventory, NsEntry, PackageEntry};
 pub use owner::{Marked, Owner};
 pub use packages::{digest_from_filename, owner_tag_from_filename, package_filename};
-pub use rollout::{describe as describe_batches, is_rolled_out, Batch, FailurePolicy, Rollout};
+pub use rollout::{
+    describe as describe_batches, is_rolled_out, rolled_out, Batch, FailurePolicy, Rollout,
+};
 
 use crate::osm::{NsRecord, OpRecord, PackageRecord, VimAccount};
 use crate::repo::{DesiredState, PackageKind};

@@ -83,19 +83,23 @@ pub fn is_rolled_out(op: &Operation) -> bool {
     )
 }
 
+/// The indexes of the plan's NS writes a rollout batches, in plan order.
+pub fn rolled_out(plan: &Plan) -> Vec<usize> {
+    plan.actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| is_rolled_out(&a.operation))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The batches of `plan` under `rollout`, in plan order: empty when the rollout is not
 /// progressive or there is nothing to roll out.
 pub(super) fn batches(plan: &Plan, rollout: &Rollout) -> Vec<Batch> {
     if !rollout.is_progressive() {
         return Vec::new();
     }
-    let writes: Vec<usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| is_rolled_out(&a.operation))
-        .map(|(i, _)| i)
-        .collect();
+    let writes = rolled_out(plan);
     let batch = |canary: bool, ids: &[usize]| Batch {
         canary,
         actions: ids.to_vec(),

@@ -123,3 +123,67 @@ pub fn writes(sim: &Simulator) -> Vec<String> {
         .map(|e| format!("{} {}", e.method, e.path))
         .collect()
 }
+
+/// The simulator's KDU upgrade operations (`lcmOperationType: action`).
+pub fn action_ops(sim: &Simulator) -> Vec<serde_json::Value> {
+    sim.operations()
+        .into_iter()
+        .filter(|op| op["lcmOperationType"] == "action")
+        .collect()
+}
+
+/// The newest KDU upgrade operation in the simulator.
+pub fn last_action_op(sim: &Simulator) -> serde_json::Value {
+    action_ops(sim)
+        .into_iter()
+        .max_by(|a, b| {
+            a["startTime"]
+                .as_f64()
+                .partial_cmp(&b["startTime"].as_f64())
+                .unwrap()
+        })
+        .expect("an upgrade operation")
+}
+
+/// Waits until the simulator has no operation running.
+pub async fn settle(sim: &Simulator) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while sim
+        .operations()
+        .iter()
+        .any(|o| o["operationState"] == "PROCESSING")
+    {
+        assert!(std::time::Instant::now() < until, "operations never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `osm ns-action NAME --vnf_name openldap --kdu_name ldap --action_name upgrade --params
+/// '{replicaCount: R}'` by someone else (the same NBI request), followed to its end.
+pub async fn upgrade_by_hand(sim: &Simulator, ns_name: &str, replicas: &str) -> String {
+    let c = client(sim);
+    let ns = c.list_ns_instances(&[("name", ns_name)]).await.unwrap();
+    let params = serde_json::json!({ "replicaCount": replicas });
+    let body =
+        osmops::osm::KduUpgrade::new("openldap", "ldap", params.as_object().unwrap().clone());
+    let op = c.ns_action(&ns[0].osm_id, &body).await.unwrap();
+    settle(sim).await;
+    op
+}
+
+/// Waits until OSM no longer lists an NS named `name`.
+pub async fn wait_ns_gone(c: &NbiClient, name: &str) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !c
+        .list_ns_instances(&[("name", name)])
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "OSM never removed NS {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
