@@ -10,6 +10,7 @@ use osmops::osm::NbiClient;
 use osmops::plan::{DriftAction, DriftPolicy, FailurePolicy, Inventory, Rollout};
 use osmops::sim::Simulator;
 use serde_json::Value;
+use std::time::Duration;
 
 fn drift(ns: DriftAction) -> EngineOptions {
     EngineOptions {
@@ -336,4 +337,61 @@ async fn a_failed_canary_pauses_the_rollout_and_continue_goes_on() {
         upgraded_to_3.contains(&"b".to_owned()) && upgraded_to_3.contains(&"c".to_owned()),
         "{upgraded_to_3:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_that_completes_on_an_unhealthy_ns_fails_its_batch() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let names = ["a", "b"];
+    let one: Vec<(&str, Option<&str>)> = names.iter().map(|n| (*n, Some("1"))).collect();
+    let dir = repo(&one);
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed(), "{}", o.summary());
+    for n in names {
+        write(
+            dir.path(),
+            &format!("{n}.osmops.yaml"),
+            &ns_doc(n, Some("2")),
+        );
+    }
+    // LCM held: the canary's upgrade stays PROCESSING until the test completes it, after the
+    // NS went BROKEN (its pods crash after the new chart rolled out).
+    sim.set_lcm(osmops::sim::LcmMode::None, Duration::from_millis(50));
+    let run = {
+        let c = c.clone();
+        let desired = desired(dir.path());
+        let inv = o.inventory.clone();
+        tokio::spawn(async move {
+            engine::reconcile(
+                &c,
+                &desired,
+                &inv,
+                &rollout(1, 1, FailurePolicy::Pause),
+                &|_, _| {},
+            )
+            .await
+        })
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while action_ops(&sim).is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the canary was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sim.set_ns_state("a", "BROKEN", Some("CrashLoopBackOff: ldap-0"));
+    sim.complete_pending_ops();
+    let out = run.await.unwrap().unwrap();
+    let a = out.plan.actions.iter().position(|x| x.name == "a").unwrap();
+    let msg = &out.results[a].message;
+    assert!(
+        msg.contains(
+            "completed but the NS is not healthy: nsState BROKEN (CrashLoopBackOff: ldap-0)"
+        ),
+        "{msg}"
+    );
+    assert!(out.rollout_paused.is_some());
+    assert_eq!(action_ops(&sim).len(), 1, "b was not upgraded");
 }

@@ -413,6 +413,18 @@ impl Simulator {
             .map(str::to_owned)
     }
 
+    /// Sets an NS instance's `nsState` (and `errorDetail`) directly, as LCM does when it finds
+    /// the NS unhealthy (for "the operation completed but the NS is not healthy" scenarios).
+    pub fn set_ns_state(&self, ns_name: &str, ns_state: &str, error_detail: Option<&str>) {
+        let mut db = self.shared.db.lock().expect("sim db lock");
+        for nsr in db.nsrs.iter_mut().filter(|r| r["name"] == ns_name) {
+            nsr["nsState"] = serde_json::json!(ns_state);
+            if let Some(detail) = error_detail {
+                nsr["errorDetail"] = serde_json::json!(detail);
+            }
+        }
+    }
+
     /// Adds an NS record directly, bypassing the NBI (for "someone else created it" scenarios).
     pub fn insert_ns_record(&self, record: Value) {
         self.shared
