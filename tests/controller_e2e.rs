@@ -1350,7 +1350,7 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
         writes(&w.sim).is_empty(),
         "nothing is written before approval"
     );
-    assert!(!w.events("demo", "AwaitingApproval").await.is_empty());
+    w.wait_for_event("demo", "AwaitingApproval").await;
     assert_eq!(
         demo_metric(&ctx, "osmops_plan_awaiting_approval").as_deref(),
         Some("1")

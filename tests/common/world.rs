@@ -272,6 +272,24 @@ impl World {
             .unwrap();
     }
 
+    /// Waits until there is an event about OsmSync `name` with `reason` (events are published
+    /// after the status they report is written); returns them.
+    pub async fn wait_for_event(
+        &self,
+        name: &str,
+        reason: &str,
+    ) -> Vec<k8s_openapi::api::core::v1::Event> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.events(name, reason).await;
+            if !found.is_empty() {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no {reason} event about {name}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The Kubernetes events about OsmSync `name` with `reason`.
     pub async fn events(&self, name: &str, reason: &str) -> Vec<k8s_openapi::api::core::v1::Event> {
         let events: Api<k8s_openapi::api::core::v1::Event> =
