@@ -53,12 +53,11 @@ pub fn plan_table(plan: &Plan) -> String {
 fn plan_details(plan: &Plan) -> String {
     let mut out = String::new();
     for d in &plan.drift {
-        let handling = if d.corrected {
-            "corrected by this plan"
-        } else {
-            "reported only (drift policy warn)"
-        };
-        out.push_str(&format!("drift: {} [{handling}]\n", d.line()));
+        out.push_str(&format!(
+            "drift: {} [{}]\n",
+            d.line(),
+            crate::plan::drift_handling(d.corrected)
+        ));
     }
     if !plan.batches.is_empty() {
         out.push_str(&format!(

@@ -202,23 +202,20 @@ fn plan_text(p: &pb::Plan) -> String {
         out.push_str(&format!("problem: {problem}\n"));
     }
     for d in &p.drift {
-        let handling = if d.corrected {
-            "corrected by this plan"
-        } else {
-            "reported only (drift policy warn)"
-        };
         out.push_str(&format!(
-            "drift: {} {}: {} [{handling}]\n",
-            d.kind, d.name, d.what
+            "drift: {} {}: {} [{}]\n",
+            d.kind,
+            d.name,
+            d.what,
+            crate::plan::drift_handling(d.corrected)
         ));
     }
     for (n, b) in p.batches.iter().enumerate() {
-        let label = if b.canary {
-            "canary".to_owned()
-        } else {
-            format!("batch {}", n + 1)
-        };
-        out.push_str(&format!("rollout {label}: {}\n", b.names.join(", ")));
+        out.push_str(&format!(
+            "rollout {}: {}\n",
+            crate::plan::batch_label(n, b.canary),
+            b.names.join(", ")
+        ));
     }
     if !p.rollout_paused.is_empty() {
         out.push_str(&format!("rollout PAUSED: {}\n", p.rollout_paused));

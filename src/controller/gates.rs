@@ -18,11 +18,7 @@ use crate::plan::Plan;
 
 impl Run<'_> {
     fn labels(&self) -> ObjectLabels {
-        ObjectLabels {
-            kind: "OsmSync".into(),
-            name: self.sync.name_any(),
-            namespace: self.sync.namespace().unwrap_or_default(),
-        }
+        ObjectLabels::of(self.sync)
     }
 
     /// The approval this reconcile may use. An approval is used once: the digest of the last
@@ -229,15 +225,7 @@ impl Run<'_> {
         let token = self.sync.annotations().get(RESUME_ROLLOUT).cloned();
         let resumed = token.is_some() && token != r.last_handled_resume;
         if r.revision == revision && !resumed {
-            let (ns, name) = self.key();
-            return Err(Failure::new(
-                reason::ROLLOUT_PAUSED,
-                format!(
-                    "revision {revision}: {}; resume with a new revision or `kubectl -n {ns} annotate osmsync {name} {RESUME_ROLLOUT}=\"$(date +%s)\" --overwrite`",
-                    r.message
-                ),
-            )
-            .requeue(Requeue::OnChange));
+            return Err(self.paused_failure(revision, &r.message));
         }
         let why = if resumed {
             format!("{RESUME_ROLLOUT}={}", token.clone().unwrap_or_default())
@@ -269,8 +257,21 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A failed batch under `failurePolicy: pause`: the rollout is recorded as paused.
-    pub(super) fn rollout_paused(&mut self, revision: &str, why: &str) {
+    /// Ready=False `RolloutPaused` for `revision`, saying how to resume.
+    fn paused_failure(&self, revision: &str, why: &str) -> Failure {
+        let (ns, name) = self.key();
+        Failure::new(
+            reason::ROLLOUT_PAUSED,
+            format!(
+                "revision {revision}: {why}; resume with a new revision or `kubectl -n {ns} annotate osmsync {name} {RESUME_ROLLOUT}=\"$(date +%s)\" --overwrite`"
+            ),
+        )
+        .requeue(Requeue::OnChange)
+    }
+
+    /// A failed batch under `failurePolicy: pause`: the rollout is recorded as paused; returns
+    /// the failure to report (`details`: what failed).
+    pub(super) fn rollout_paused(&mut self, revision: &str, why: &str, details: &str) -> Failure {
         let last_handled_resume = self
             .next
             .rollout
@@ -288,5 +289,6 @@ impl Run<'_> {
             .rollout_paused
             .get_or_create(&self.labels())
             .set(1);
+        self.paused_failure(revision, &format!("{why}: {details}"))
     }
 }

@@ -24,6 +24,18 @@ pub struct ObjectLabels {
     pub namespace: String,
 }
 
+impl ObjectLabels {
+    /// The labels of an OsmSync's series.
+    pub fn of(sync: &crate::api::OsmSync) -> ObjectLabels {
+        use kube::ResourceExt;
+        ObjectLabels {
+            kind: "OsmSync".into(),
+            name: sync.name_any(),
+            namespace: sync.namespace().unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub controller: String,

@@ -86,11 +86,7 @@ impl Intervals {
 pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let ns = sync.namespace().unwrap_or_default();
-    let labels = ObjectLabels {
-        kind: "OsmSync".into(),
-        name: sync.name_any(),
-        namespace: ns.clone(),
-    };
+    let labels = ObjectLabels::of(&sync);
     let api: Api<OsmSync> = Api::namespaced(ctx.client.clone(), &ns);
     // One trace per reconcile; its id goes into every log line of the reconcile.
     let span = tracing::info_span!("reconcile", osmsync.namespace = %ns, osmsync.name = %labels.name, trace_id = tracing::field::Empty);

@@ -106,19 +106,8 @@ impl Run<'_> {
         } = applied;
         let revision = self.revision.clone().unwrap_or_default();
         if let Some(why) = &outcome.rollout_paused {
-            self.rollout_paused(&revision, why);
-            let (ns, name) = self.key();
-            let msg = format!(
-                "revision {revision}: {why}: {}; resume with a new revision or `kubectl -n {ns} annotate osmsync {name} {}=\"$(date +%s)\" --overwrite`",
-                failure_lines(&outcome),
-                crate::api::RESUME_ROLLOUT
-            );
-            return self
-                .fail(
-                    Failure::new(reason::ROLLOUT_PAUSED, msg)
-                        .requeue(super::failure::Requeue::OnChange),
-                )
-                .await;
+            let f = self.rollout_paused(&revision, why, &failure_lines(&outcome));
+            return self.fail(f).await;
         }
         if outcome.failed() {
             let timeout = outcome

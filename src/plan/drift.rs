@@ -93,10 +93,54 @@ pub struct Drift {
     pub corrected: bool,
 }
 
+/// How a plan handles a drifted object, as plan output shows it.
+pub fn handling(corrected: bool) -> &'static str {
+    if corrected {
+        "corrected by this plan"
+    } else {
+        "reported only (drift policy warn)"
+    }
+}
+
 impl Drift {
     /// "NsInstance ldap: deleted in OSM outside Git"
     pub fn line(&self) -> String {
         format!("{} {}: {}", self.kind.label(), self.name, self.what)
+    }
+}
+
+/// Records a drifted object in the plan; returns whether the plan corrects it and the reason
+/// prefix, "drift: <what>".
+pub(super) fn note_drift(
+    p: &mut Plan,
+    policy: DriftAction,
+    kind: ObjectKind,
+    name: &str,
+    what: String,
+) -> (bool, String) {
+    let corrected = policy == DriftAction::Correct;
+    let prefix = format!("drift: {what}");
+    p.drift.push(Drift {
+        kind,
+        name: name.to_owned(),
+        what,
+        corrected,
+    });
+    (corrected, prefix)
+}
+
+/// The action for drift the policy only reports: nothing is sent.
+pub(super) fn reported(
+    kind: ObjectKind,
+    name: &str,
+    osm_id: Option<String>,
+    prefix: &str,
+) -> Action {
+    Action {
+        kind,
+        name: name.to_owned(),
+        operation: Operation::Drifted { osm_id },
+        reason: format!("{prefix}; left as it is (drift policy warn)"),
     }
 }
 
@@ -112,21 +156,8 @@ pub(super) fn drift_action(
     what: String,
     correct: impl FnOnce(&mut Plan, String) -> Action,
 ) -> Action {
-    let corrected = policy == DriftAction::Correct;
-    let prefix = format!("drift: {what}");
-    p.drift.push(Drift {
-        kind,
-        name: name.to_owned(),
-        what,
-        corrected,
-    });
-    if corrected {
-        return correct(p, prefix);
-    }
-    Action {
-        kind,
-        name: name.to_owned(),
-        operation: Operation::Drifted { osm_id },
-        reason: format!("{prefix}; left as it is (drift policy warn)"),
+    match note_drift(p, policy, kind, name, what) {
+        (true, prefix) => correct(p, prefix),
+        (false, prefix) => reported(kind, name, osm_id, &prefix),
     }
 }

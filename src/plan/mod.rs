@@ -21,13 +21,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use digest::short_digest;
-pub use drift::{Drift, DriftAction, DriftPolicy};
+pub use drift::{handling as drift_handling, Drift, DriftAction, DriftPolicy};
 pub use history::describe_param_changes;
 pub use inventory::{Inventory, NsEntry, PackageEntry};
 pub use owner::{Marked, Owner};
 pub use packages::{digest_from_filename, owner_tag_from_filename, package_filename};
 pub use rollout::{
-    describe as describe_batches, is_rolled_out, rolled_out, Batch, FailurePolicy, Rollout,
+    batch_label, describe as describe_batches, is_rolled_out, rolled_out, Batch, FailurePolicy,
+    Rollout,
 };
 
 use crate::osm::{NsRecord, OpRecord, PackageRecord, VimAccount};

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::drift::drift_action;
+use super::drift::{drift_action, note_drift, reported};
 use super::history::{describe_param_changes, group_ops, KduHistory, OpsByNs};
 use super::owner::Marked;
 use super::{Action, Inventory, LiveState, NsdRef, ObjectKind, Operation, Plan, PlanOptions};
@@ -135,22 +135,17 @@ impl<'a> Planner<'a> {
         else {
             return create(p, "not in OSM".into());
         };
-        let mut created = None;
-        let a = drift_action(
+        let (corrected, why) = note_drift(
             p,
             self.opts.drift.ns_instances,
             ObjectKind::NsInstance,
             &want.name,
-            None,
             format!("deleted in OSM outside Git (was {})", lost.osm_id),
-            |p, why| {
-                created = create(p, format!("{why}; creating it again"));
-                action(want, Operation::Blocked, "cannot be created")
-            },
         );
-        match a.operation {
-            Operation::Drifted { .. } => Some(a),
-            _ => created,
+        if corrected {
+            create(p, format!("{why}; creating it again"))
+        } else {
+            Some(reported(ObjectKind::NsInstance, &want.name, None, &why))
         }
     }
 

@@ -118,19 +118,21 @@ pub(super) fn batches(plan: &Plan, rollout: &Rollout) -> Vec<Batch> {
     out
 }
 
+/// "canary" for the canary batch, else "batch <n>" (1-based, counting the canary).
+pub fn batch_label(index: usize, canary: bool) -> String {
+    if canary {
+        "canary".to_owned()
+    } else {
+        format!("batch {}", index + 1)
+    }
+}
+
 /// "canary: a; batch 2: b, c; batch 3: d"
 pub fn describe(batches: &[Batch]) -> String {
     batches
         .iter()
         .enumerate()
-        .map(|(n, b)| {
-            let label = if b.canary {
-                "canary".to_owned()
-            } else {
-                format!("batch {}", n + 1)
-            };
-            format!("{label}: {}", b.names.join(", "))
-        })
+        .map(|(n, b)| format!("{}: {}", batch_label(n, b.canary), b.names.join(", ")))
         .collect::<Vec<_>>()
         .join("; ")
 }
