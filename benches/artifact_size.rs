@@ -13,15 +13,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::{free_port, memory, spawn_controller};
-use common::write;
+use common::{env_or, write};
 use serde_json::json;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Incompressible bytes (xorshift), so the artifact is as large on the wire as on disk.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -38,8 +31,8 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() {
-    let packages = env("OSMOPS_BENCH_PACKAGES", 10);
-    let mib = env("OSMOPS_BENCH_PACKAGE_MIB", 5);
+    let packages = env_or("OSMOPS_BENCH_PACKAGES", 10);
+    let mib = env_or("OSMOPS_BENCH_PACKAGE_MIB", 5);
     let world = common::world::world().await;
     let dir = tempfile::tempdir().unwrap();
     for i in 0..packages {

@@ -16,50 +16,24 @@ use osmops::engine::EngineOptions;
 use osmops::plan::{FailurePolicy, Inventory, Rollout};
 use osmops::sim::{SimConfig, Simulator};
 
-use common::{client, ns_doc, opts, reconcile, write, NSD, VNFD};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn write_repo(root: &std::path::Path, n: usize, replicas: &str) {
-    write(root, "osm-pkgs/openldap_knf/openldap_vnfd.yaml", VNFD);
-    write(root, "osm-pkgs/openldap_ns/openldap_nsd.yaml", NSD);
-    for i in 0..n {
-        let name = format!("knf{i:03}");
-        write(
-            root,
-            &format!("{name}.osmops.yaml"),
-            &ns_doc(&name, Some(replicas)),
-        );
-    }
-}
-
-fn action_ops(sim: &Simulator) -> usize {
-    sim.operations()
-        .iter()
-        .filter(|o| o["lcmOperationType"] == "action")
-        .count()
-}
+use common::{action_ops, client, env_or, opts, reconcile, repo, write_ns_docs};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n = env("OSMOPS_BENCH_KNFS", 100);
+    let n = env_or("OSMOPS_BENCH_KNFS", 100);
+    let names: Vec<String> = (0..n).map(|i| format!("knf{i:03}")).collect();
     let sim = Simulator::start(SimConfig::default())
         .await
         .expect("simulator starts");
     let c = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = repo(&[]);
     let base = EngineOptions {
         concurrency: 20,
         poll_interval: Duration::from_millis(500),
         timeout: Duration::from_secs(1800),
         ..opts()
     };
-    write_repo(dir.path(), n, "1");
+    write_ns_docs(dir.path(), &names, "1");
     let t = Instant::now();
     let created = reconcile(&c, dir.path(), &Inventory::default(), &base).await;
     assert!(!created.failed(), "{}", created.summary());
@@ -85,8 +59,8 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (i, (label, rollout)) in runs.iter().enumerate() {
-        write_repo(dir.path(), n, &(i + 2).to_string());
-        let before = action_ops(&sim);
+        write_ns_docs(dir.path(), &names, &(i + 2).to_string());
+        let before = action_ops(&sim).len();
         let opts = EngineOptions {
             rollout: *rollout,
             ..base.clone()
@@ -99,7 +73,7 @@ async fn main() {
             o.plan.batches.len().max(1),
             o.requests.requests,
             o.requests.writes,
-            action_ops(&sim) - before,
+            action_ops(&sim).len() - before,
             o.summary()
         );
         assert!(!o.failed() && o.rollout_paused.is_none(), "{}", o.summary());

@@ -1201,13 +1201,7 @@ async fn plan_shows_drift_and_the_rollout_order() {
             && out.contains("[reported only (drift policy warn)]"),
         "{out}"
     );
-    for n in ["a", "b", "c"] {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("2")),
-        );
-    }
+    write_ns_docs(dir.path(), &["a", "b", "c"], "2");
     let o = run(against(
         &sim,
         "plan",

@@ -1525,13 +1525,7 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     )
     .await;
     w.wait_for("demo", "applied", |s| applied(s, rev1)).await;
-    for n in names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("2")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "2");
     w.sim
         .fail_next("action", Some("a"), 1, "helm upgrade failed");
     let rev2 = "main@sha1:e5e5";

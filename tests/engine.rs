@@ -222,13 +222,7 @@ async fn token_expiry_in_the_middle_of_a_batch_logs_in_once_more() {
     assert_eq!(c.counters().snapshot().logins, 1);
     // OSM now rejects the token our client still believes fresh; six concurrent upgrades follow.
     sim.expire_tokens();
-    for n in &names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("2")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "2");
     let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
     assert!(!o.failed(), "{}", o.summary());
     assert_eq!(o.plan.count("upgrade"), 6);
@@ -415,13 +409,7 @@ async fn unchanged_reconcile_costs_at_most_three_requests() {
     let dir = tempfile::tempdir().unwrap();
     // Packages onboarded beforehand; the repository holds only NsInstance documents.
     reconcile(&c, repo(&[]).path(), &Inventory::default(), &opts()).await;
-    for n in &names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("1")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "1");
     let fresh = client(&sim);
     let o = reconcile(&fresh, dir.path(), &Inventory::default(), &opts()).await;
     assert_eq!(o.plan.count("create"), 20);

@@ -208,13 +208,7 @@ async fn a_rollout_upgrades_the_canary_then_batches_each_after_the_last_complete
     let dir = repo(&one);
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     assert!(!o.failed(), "{}", o.summary());
-    for n in names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("2")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "2");
     let opts = rollout(1, 2, FailurePolicy::Pause);
     let preview = engine::preview(&c, &desired(dir.path()), &o.inventory, &opts)
         .await
@@ -259,13 +253,7 @@ async fn a_failed_canary_pauses_the_rollout_and_continue_goes_on() {
     let one: Vec<(&str, Option<&str>)> = names.iter().map(|n| (*n, Some("1"))).collect();
     let dir = repo(&one);
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
-    for n in names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("2")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "2");
     sim.fail_next("action", Some("a"), 1, "helm upgrade failed");
     let paused = reconcile(
         &c,
@@ -303,13 +291,7 @@ async fn a_failed_canary_pauses_the_rollout_and_continue_goes_on() {
 
     // failurePolicy continue: the failure is reported and the other batches run. Git moves on
     // (replicas 3), so the canary is `a` again, and fails again.
-    for n in names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("3")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "3");
     sim.fail_next("action", Some("a"), 1, "helm upgrade failed");
     let went_on = reconcile(
         &c,
@@ -348,13 +330,7 @@ async fn an_operation_that_completes_on_an_unhealthy_ns_fails_its_batch() {
     let dir = repo(&one);
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     assert!(!o.failed(), "{}", o.summary());
-    for n in names {
-        write(
-            dir.path(),
-            &format!("{n}.osmops.yaml"),
-            &ns_doc(n, Some("2")),
-        );
-    }
+    write_ns_docs(dir.path(), &names, "2");
     // LCM held: the canary's upgrade stays PROCESSING until the test completes it, after the
     // NS went BROKEN (its pods crash after the new chart rolled out).
     sim.set_lcm(osmops::sim::LcmMode::None, Duration::from_millis(50));

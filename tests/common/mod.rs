@@ -73,6 +73,27 @@ pub fn ns_doc(name: &str, replicas: Option<&str>) -> String {
     s
 }
 
+/// Writes (or rewrites) the NsInstance file of each name with `replicas`, as a commit
+/// changing their params would.
+pub fn write_ns_docs<S: AsRef<str>>(root: &Path, names: &[S], replicas: &str) {
+    for n in names {
+        let n = n.as_ref();
+        write(
+            root,
+            &format!("{n}.osmops.yaml"),
+            &ns_doc(n, Some(replicas)),
+        );
+    }
+}
+
+/// A number from the environment (bench sizes), or `default`.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A repository with the OpenLDAP packages and one NsInstance file per (name, replicas).
 pub fn repo(instances: &[(&str, Option<&str>)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
