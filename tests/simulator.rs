@@ -1057,3 +1057,93 @@ async fn an_upgrade_is_refused_before_lcm_picks_the_instantiate_up_and_queued_af
     assert_eq!(order.len(), 2);
     assert_eq!(order[1], action, "the queued action completes second");
 }
+
+/// An unauthenticated request is answered before its body is read, as the NBI authorizes before
+/// `_format_in` reads a body (`default()` in NBI `osm_nbi/nbi.py`): a client that announces
+/// 100 MB and sends none of it gets its 401 at once, and the simulator holds nothing of it.
+#[tokio::test]
+async fn unauthenticated_bodies_are_refused_before_they_are_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    for (path, auth) in [
+        ("/osm/vnfpkgm/v1/vnf_packages_content", ""),
+        (
+            "/osm/vnfpkgm/v1/vnf_packages_content",
+            "Authorization: Bearer not-a-token\r\n",
+        ),
+        ("/osm/nslcm/v1/ns_instances_content", ""),
+        // Logins are bounded too: 100 MB of "credentials" are refused without being read.
+        ("/osm/admin/v1/tokens", ""),
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/gzip\r\n{auth}Content-Length: 100000000\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(&[0u8; 1024]).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer before the body was sent"))
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        let want = if path.ends_with("tokens") {
+            "HTTP/1.1 413"
+        } else {
+            "HTTP/1.1 401"
+        };
+        assert!(answer.starts_with(want), "{path}: {answer}");
+    }
+    // The simulator still answers normally.
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    assert_eq!(
+        raw.upload("vnfpkgm/v1/vnf_packages_content", vnf_pkg(), None)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}
+
+/// A gzip bomb (a small upload that expands to more than the simulator decompresses) is refused
+/// while it is streamed, never held whole. OSM extracts uploads without a bound of its own
+/// (`upload_content` in NBI `osm_nbi/descriptor_topics.py`); the bound is the simulator's.
+#[tokio::test]
+async fn a_gzip_bomb_is_refused_without_being_expanded_in_memory() {
+    assert_eq!(osmops::sim::MAX_UNCOMPRESSED_PACKAGE, 512 * 1024 * 1024);
+    // The default bound is 512 MiB; a smaller one keeps this test fast in a debug build.
+    let sim = Simulator::start(SimConfig {
+        max_uncompressed_package: 16 * 1024 * 1024,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    // One tar member of 40 MiB of zeros (compresses to well under 1 MB).
+    let size = 40u64 * 1024 * 1024;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    {
+        let mut b = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_path("knf/zeros.bin").unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, std::io::Read::take(std::io::repeat(0), size))
+            .unwrap();
+        b.finish().unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    let (status, body) = raw
+        .upload("vnfpkgm/v1/vnf_packages_content", bomb, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expands beyond 16 MiB"),
+        "{body}"
+    );
+    assert!(sim.vnf_packages().is_empty());
+}

@@ -174,7 +174,11 @@ async fn login(shared: &Arc<Shared>, req: &Request) -> Reply {
 }
 
 fn bearer(req: &Request) -> Option<String> {
-    let h = req.header("authorization")?;
+    bearer_of(&req.headers)
+}
+
+fn bearer_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    let h = headers.get("authorization")?.to_str().ok()?;
     let (scheme, _) = h.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -183,7 +187,15 @@ fn bearer(req: &Request) -> Option<String> {
 }
 
 pub fn authenticate(shared: &Arc<Shared>, req: &Request) -> Result<TokenRecord, Reply> {
-    let Some(tok) = bearer(req) else {
+    authenticate_headers(shared, &req.headers)
+}
+
+/// The token a request's headers carry, checked as the NBI's `authorize()` does.
+pub fn authenticate_headers(
+    shared: &Arc<Shared>,
+    headers: &axum::http::HeaderMap,
+) -> Result<TokenRecord, Reply> {
+    let Some(tok) = bearer_of(headers) else {
         return Err(Reply::error(Status::UNAUTHORIZED, REALM));
     };
     let db = shared.db.lock().expect("sim db lock");

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub use lcm::{FailRule, LcmMode};
+pub use pkg::MAX_UNCOMPRESSED_PACKAGE;
 
 use db::{Db, Project, User};
 use http::{Reply, Status};
@@ -116,6 +117,9 @@ pub struct SimConfig {
     /// and its operations: the NBI does it when it reads LCM's "terminated" message from the bus
     /// (measured against OSM: 2.7 s COMPLETED, 6.4 s NS gone).
     pub autoremove_delay: Duration,
+    /// Bytes of package content decompressed at most per upload (a gzip bomb is refused
+    /// there; OSM itself has no such bound).
+    pub max_uncompressed_package: u64,
     pub seed: Seed,
 }
 
@@ -129,6 +133,7 @@ impl Default for SimConfig {
             lcm_pickup_delay: Duration::from_millis(300),
             lcm_delay: Duration::from_secs(2),
             autoremove_delay: Duration::from_millis(3700),
+            max_uncompressed_package: pkg::MAX_UNCOMPRESSED_PACKAGE,
             seed: Seed::default(),
         }
     }
@@ -218,6 +223,17 @@ impl Drop for Simulator {
 /// CherryPy's default `server.max_request_body_size`, which the NBI keeps.
 pub const MAX_REQUEST_BODY: usize = 100 * 1024 * 1024;
 
+/// The simulator's own control endpoint (`/sim/v1/...`) takes small JSON bodies only.
+const CONTROL_BODY_LIMIT: usize = 1024 * 1024;
+
+/// CherryPy's answer to a body over `server.max_request_body_size`.
+fn too_large() -> Reply {
+    Reply::error(
+        Status::PAYLOAD_TOO_LARGE,
+        "The entity sent with the request exceeds the maximum allowed bytes.",
+    )
+}
+
 impl Simulator {
     /// Starts on an ephemeral port of 127.0.0.1.
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
@@ -244,13 +260,9 @@ impl Simulator {
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        // The NBI runs on CherryPy, whose default request body limit is 100 MB (OSM does not
-        // change it): packages with charts or images are uploaded whole. axum's own default
-        // (2 MB) would refuse uploads OSM accepts.
-        let app = Router::new()
-            .fallback(handle)
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
-            .with_state(shared.clone());
+        // Bodies are read by `handle` itself, with the limit `routes::body_limit` gives (up to
+        // CherryPy's 100 MB, as the NBI; nothing before the request is authenticated).
+        let app = Router::new().fallback(handle).with_state(shared.clone());
         let conn_shared = shared.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -538,21 +550,45 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: bytes::Bytes,
+    body: Body,
 ) -> Response<Body> {
     let path = uri.path().to_owned();
     // The control endpoint beside the NBI: not an NBI request, so never logged or faulted.
     if let Some(rest) = path.strip_prefix("/sim/v1/") {
         let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        return http::render(
-            control::handle(&shared, &method, &segments, &body),
-            "application/json",
-        );
+        let reply = match axum::body::to_bytes(body, CONTROL_BODY_LIMIT).await {
+            Ok(body) => control::handle(&shared, &method, &segments, &body),
+            Err(_) => too_large(),
+        };
+        return http::render(reply, "application/json");
     }
+    let segments: Vec<String> = path
+        .strip_prefix("/osm/")
+        .unwrap_or_default()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // Nothing of a body is read before the request is known to be worth it (see body_limit).
+    let limit = routes::body_limit(&shared, &method, &segments, &headers);
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let body = match limit {
+        0 => Ok(bytes::Bytes::new()),
+        _ if declared > limit as u64 => Err(too_large()),
+        _ => axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large()),
+    };
     let query_str = uri.query().unwrap_or("").to_owned();
     let request_bytes = (method.as_str().len() + uri.to_string().len() + 11) as u64
         + header_bytes(&headers)
-        + body.len() as u64;
+        + body
+            .as_ref()
+            .map_or(declared, |b| (b.len() as u64).max(declared));
     let fault = take_fault(&shared, &method, &path);
     if let Some(FaultAction::Latency(d)) = &fault {
         tokio::time::sleep(*d).await;
@@ -562,8 +598,9 @@ async fn handle(
         .and_then(|a| a.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let reply = match &fault {
-        Some(FaultAction::Drop) => {
+    let reply = match (&fault, body) {
+        (_, Err(refused)) => refused,
+        (Some(FaultAction::Drop), _) => {
             record(
                 &shared,
                 &method,
@@ -578,17 +615,12 @@ async fn handle(
             r.extensions_mut().insert(DropConnection);
             return r;
         }
-        Some(FaultAction::Status(code)) => Reply::error(
+        (Some(FaultAction::Status(code)), _) => Reply::error(
             Status::from_u16(*code).unwrap_or(Status::INTERNAL_SERVER_ERROR),
             format!("injected fault: {code}"),
         ),
-        _ => match path.strip_prefix("/osm/") {
-            Some(rest) => {
-                let segments = rest
-                    .split('/')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+        (_, Ok(body)) => match path.strip_prefix("/osm/") {
+            Some(_) => {
                 let query = form_urlencoded::parse(query_str.as_bytes())
                     .into_owned()
                     .collect();

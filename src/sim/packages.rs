@@ -26,6 +26,7 @@ pub fn upload(
     project: &str,
     req: &Request,
     replace: Option<&str>,
+    max_uncompressed: u64,
 ) -> Reply {
     let coll = coll_of(kind);
     if let Some(id) = replace {
@@ -40,7 +41,7 @@ pub fn upload(
             return Reply::error(Status::CONFLICT, "Error, MD5 mismatch");
         }
     }
-    let up = match pkg::open_upload(kind, &req.content_type(), &req.body) {
+    let up = match pkg::open_upload(kind, &req.content_type(), &req.body, max_uncompressed) {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -31,11 +31,16 @@ impl Kind {
 }
 
 /// Opens an uploaded package (gzip tarball, or a bare descriptor for text/yaml content types).
-pub fn open_upload(kind: Kind, content_type: &str, body: &[u8]) -> Result<Upload, Reply> {
+pub fn open_upload(
+    kind: Kind,
+    content_type: &str,
+    body: &[u8],
+    max_uncompressed: u64,
+) -> Result<Upload, Reply> {
     let (text, pkg_dir, descriptor_file) = if content_type.contains("gzip")
         || content_type.contains("zip")
     {
-        read_tarball(body)?
+        read_tarball(body, max_uncompressed)?
     } else if content_type.contains("yaml")
         || content_type.contains("json")
         || content_type.contains("text/plain")
@@ -66,24 +71,50 @@ pub fn open_upload(kind: Kind, content_type: &str, body: &[u8]) -> Result<Upload
     })
 }
 
-fn read_tarball(body: &[u8]) -> Result<(String, String, String), Reply> {
-    let mut gz = flate2::read::GzDecoder::new(body);
-    let mut tar_bytes = Vec::new();
-    gz.read_to_end(&mut tar_bytes).map_err(|e| {
-        Reply::error(
-            Status::BAD_REQUEST,
-            format!("Compressed file ended before the end-of-stream marker was reached ({e})"),
-        )
-    })?;
-    let mut archive = tar::Archive::new(tar_bytes.as_slice());
-    let entries = archive
-        .entries()
-        .map_err(|e| Reply::error(Status::BAD_REQUEST, format!("invalid file content {e}")))?;
+/// Bytes of package content the simulator decompresses at most, by default
+/// (`SimConfig::max_uncompressed_package`). OSM extracts an upload whole (`descriptor_topics.py`,
+/// bounded only by CherryPy's 100 MB request body); the simulator reads the tarball as a stream
+/// without keeping it, and stops a gzip bomb here.
+pub const MAX_UNCOMPRESSED_PACKAGE: u64 = 512 * 1024 * 1024;
+/// The largest descriptor file read from a package.
+pub const MAX_DESCRIPTOR_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A reader that fails once more than `left` bytes were asked of it.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other(format!(
+                "the package expands beyond {} MiB (the simulator's bound on decompressed content)",
+                self.limit / (1024 * 1024)
+            )));
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn read_tarball(body: &[u8], max_uncompressed: u64) -> Result<(String, String, String), Reply> {
+    // Streamed: entries are read from the decompressor as the archive is walked, and only
+    // descriptor files are kept.
+    let gz = Bounded {
+        inner: flate2::read::GzDecoder::new(body),
+        left: max_uncompressed,
+        limit: max_uncompressed,
+    };
+    let mut archive = tar::Archive::new(gz);
+    let entries = archive.entries().map_err(|e| content_error(&e))?;
     let mut candidates: Vec<(String, String)> = Vec::new();
     let mut top_dirs = std::collections::BTreeSet::new();
     for entry in entries {
-        let mut entry = entry
-            .map_err(|e| Reply::error(Status::BAD_REQUEST, format!("invalid file content {e}")))?;
+        let mut entry = entry.map_err(|e| content_error(&e))?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if raw_path.starts_with('/') || raw_path.split('/').any(|c| c == "..") {
             return Err(Reply::error(Status::BAD_REQUEST, format!("Absolute path or '..' are not allowed for package descriptor tar.gz: '{raw_path}'")));
@@ -107,15 +138,21 @@ fn read_tarball(body: &[u8]) -> Result<(String, String, String), Reply> {
             && [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
         {
             let mut text = String::new();
-            entry.read_to_string(&mut text).map_err(|e| {
-                Reply::error(
-                    Status::BAD_REQUEST,
-                    format!("cannot read descriptor '{raw_path}': {e}"),
-                )
-            })?;
+            (&mut entry)
+                .take(MAX_DESCRIPTOR_BYTES)
+                .read_to_string(&mut text)
+                .map_err(|e| {
+                    Reply::error(
+                        Status::BAD_REQUEST,
+                        format!("cannot read descriptor '{raw_path}': {e}"),
+                    )
+                })?;
             candidates.push((raw_path.clone(), text));
         }
     }
+    // The whole gzip stream must be sound, also after the tar's end, as Python's gzip reads it.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map_err(|e| content_error(&e))?;
     match candidates.len() {
         1 => {
             let (path, text) = candidates.pop().expect("one candidate");
@@ -131,6 +168,20 @@ fn read_tarball(body: &[u8]) -> Result<(String, String, String), Reply> {
             "Found more than one descriptor file at package descriptor tar.gz",
         )),
     }
+}
+
+/// OSM's answer to an unreadable upload: Python's gzip error for a truncated stream, tarfile's
+/// `ReadError` ("invalid file content") otherwise (`upload_content` in NBI
+/// `osm_nbi/descriptor_topics.py`).
+fn content_error(e: &std::io::Error) -> Reply {
+    let text = e.to_string();
+    if e.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("unexpected end of file") {
+        return Reply::error(
+            Status::BAD_REQUEST,
+            format!("Compressed file ended before the end-of-stream marker was reached ({text})"),
+        );
+    }
+    Reply::error(Status::BAD_REQUEST, format!("invalid file content {text}"))
 }
 
 /// Removes `vnfd:` / `etsi-nfv-vnfd:vnfd:` or `nsd: {nsd: [..]}` envelopes.

@@ -69,7 +69,7 @@ fn routes() -> &'static [Route] {
             route!(GET "vnfpkgm/v1/vnf_packages" => |c| list(c, Collection::Vnfds)),
             route!(POST "vnfpkgm/v1/vnf_packages_content" => |c| {
                 let p = c.project().to_owned();
-                packages::upload(c.db, Kind::Vnfd, &p, c.req, None)
+                packages::upload(c.db, Kind::Vnfd, &p, c.req, None, c.shared.config.max_uncompressed_package)
             }),
             route!(GET "vnfpkgm/v1/vnf_packages_content/{id}" => |c| show(c, Collection::Vnfds)),
             route!(GET "vnfpkgm/v1/vnf_packages/{id}" => |c| show(c, Collection::Vnfds)),
@@ -81,14 +81,14 @@ fn routes() -> &'static [Route] {
             route!(DELETE "vnfpkgm/v1/vnf_packages/{id}" => |c| delete_package(c, Kind::Vnfd)),
             route!(PUT "vnfpkgm/v1/vnf_packages/{id}/package_content" => |c| {
                 let p = c.project().to_owned();
-                packages::upload(c.db, Kind::Vnfd, &p, c.req, Some(c.id))
+                packages::upload(c.db, Kind::Vnfd, &p, c.req, Some(c.id), c.shared.config.max_uncompressed_package)
             }),
             // NS packages
             route!(GET "nsd/v1/ns_descriptors_content" => |c| list(c, Collection::Nsds)),
             route!(GET "nsd/v1/ns_descriptors" => |c| list(c, Collection::Nsds)),
             route!(POST "nsd/v1/ns_descriptors_content" => |c| {
                 let p = c.project().to_owned();
-                packages::upload(c.db, Kind::Nsd, &p, c.req, None)
+                packages::upload(c.db, Kind::Nsd, &p, c.req, None, c.shared.config.max_uncompressed_package)
             }),
             route!(GET "nsd/v1/ns_descriptors_content/{id}" => |c| show(c, Collection::Nsds)),
             route!(GET "nsd/v1/ns_descriptors/{id}" => |c| show(c, Collection::Nsds)),
@@ -100,7 +100,7 @@ fn routes() -> &'static [Route] {
             route!(DELETE "nsd/v1/ns_descriptors/{id}" => |c| delete_package(c, Kind::Nsd)),
             route!(PUT "nsd/v1/ns_descriptors/{id}/nsd_content" => |c| {
                 let p = c.project().to_owned();
-                packages::upload(c.db, Kind::Nsd, &p, c.req, Some(c.id))
+                packages::upload(c.db, Kind::Nsd, &p, c.req, Some(c.id), c.shared.config.max_uncompressed_package)
             }),
             // NS instances, operations, VNF instances
             route!(GET "nslcm/v1/ns_instances_content" => |c| list(c, Collection::Nsrs)),
@@ -175,6 +175,40 @@ fn matches<'a>(pattern: &str, segs: &[&'a str]) -> Option<&'a str> {
         }
     }
     Some(id)
+}
+
+/// The most a login body may hold: a user name, a password and a project. CherryPy would read up
+/// to 100 MB before the NBI looks at it; the simulator does not let anyone without a token make
+/// it hold that much.
+pub const LOGIN_BODY_LIMIT: usize = 64 * 1024;
+
+/// How much of a request's body the simulator reads, decided from its method, URL and headers
+/// before any of the body is read. OSM's NBI checks the URL and authorizes the token before it
+/// reads a body (`default()` in NBI `osm_nbi/nbi.py`: `_check_valid_url_method`, then
+/// `authenticator.authorize`, then `_format_in`), so a request refused for either is answered
+/// without its body (0 here), a login gets [`LOGIN_BODY_LIMIT`], anything else up to CherryPy's
+/// 100 MB.
+pub fn body_limit(
+    shared: &Arc<Shared>,
+    method: &Method,
+    segments: &[String],
+    headers: &axum::http::HeaderMap,
+) -> usize {
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if segs.len() >= 3 && segs[0] == "admin" && segs[1] == "v1" && segs[2] == "tokens" {
+        return if segs.len() == 3 && method == Method::POST {
+            LOGIN_BODY_LIMIT
+        } else {
+            0
+        };
+    }
+    let routed = routes()
+        .iter()
+        .any(|r| r.method == method && matches(r.pattern, &segs).is_some());
+    if !routed || admin::authenticate_headers(shared, headers).is_err() {
+        return 0;
+    }
+    super::MAX_REQUEST_BODY
 }
 
 /// Routes one request (path segments after `/osm`).
