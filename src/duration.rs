@@ -102,6 +102,60 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, sub))
 }
 
+/// The grammar of an OsmSync's `interval`, `retryInterval` and `timeout`, exactly as the CRD's
+/// `pattern` says it ([`SPEC_DURATION_PATTERN`]): one to four components of 1–8 digits, an
+/// optional fraction of 1–9 digits and a unit.
+pub const SPEC_DURATION_PATTERN: &str = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h)){1,4}$";
+
+/// The CRD's CEL rule for the same fields: more than zero, at most [`MAX_DURATION`].
+pub const SPEC_DURATION_RULE: &str =
+    "duration(self) > duration('0s') && duration(self) <= duration('8760h')";
+
+/// Parses an OsmSync duration field: accepted exactly when the CRD's `pattern` and CEL rule
+/// accept it, so that what the API server admits the controller never refuses (and the other
+/// way round): the pattern's grammar, more than zero, at most 8760h.
+pub fn parse_spec_duration(s: &str) -> Result<Duration, String> {
+    if !matches_spec_grammar(s) {
+        return Err(format!(
+            "invalid duration '{s}': expected one to four of <1-8 digits>[.<1-9 digits>]<unit> (units ns, us, ms, s, m, h), e.g. 5m or 1h30m"
+        ));
+    }
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("invalid duration '{s}': must be more than 0")),
+        d => Ok(d),
+    }
+}
+
+/// [`SPEC_DURATION_PATTERN`] without a regex engine.
+fn matches_spec_grammar(s: &str) -> bool {
+    let mut rest = s;
+    let mut components = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=8).contains(&int_len) {
+            return false;
+        }
+        rest = &rest[int_len..];
+        if let Some(frac) = rest.strip_prefix('.') {
+            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if !(1..=9).contains(&n) {
+                return false;
+            }
+            rest = &frac[n..];
+        }
+        // Longest unit first, as the regex's alternation backtracks to it.
+        let Some(unit) = ["ns", "us", "µs", "ms", "s", "m", "h"]
+            .iter()
+            .find(|u| rest.starts_with(**u))
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+        components += 1;
+    }
+    (1..=4).contains(&components)
+}
+
 /// Formats like Go's `time.Duration.String()` for whole seconds ("5m0s", "1h30m0s", "1.5s").
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
@@ -162,6 +216,35 @@ mod tests {
                 err.contains("maximum of 8760h") || err.contains("characters"),
                 "{s}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn spec_durations_are_what_the_crd_admits() {
+        for ok in [
+            "5m", "1h30m", "90s", "1.5h", "100ms", "8760h", "1h1h1h1h", "10us",
+        ] {
+            assert!(parse_spec_duration(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "0s",
+            "0",
+            "0h0m",
+            "",
+            " 5m",
+            "5m ",
+            ".5s",
+            "5.s",
+            "123456789s",
+            "1.1234567890s",
+            "1s1s1s1s1s",
+            "99999999h",
+            "8760h1ns",
+            "-5s",
+            "5d",
+            "5",
+        ] {
+            assert!(parse_spec_duration(bad).is_err(), "{bad}");
         }
     }
 

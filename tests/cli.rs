@@ -656,7 +656,10 @@ async fn credentials_without_a_url_never_fall_back_to_the_simulator() {
         "the typo is pointed out: {err}"
     );
     assert!(!err.contains("s3cr3t") && !out.contains("s3cr3t"));
-    assert!(out.is_empty(), "{out}");
+    // With --output json the refusal is a JSON error object on stdout, never a plan.
+    let refusal: serde_json::Value = serde_json::from_str(&out).expect("a JSON error object");
+    assert_eq!(refusal["error"]["exitCode"], 2, "{out}");
+    assert!(refusal.get("actions").is_none(), "{out}");
     // With no OSM setting at all the simulator is used, and says so in every format.
     let o = run(vec![
         "plan".into(),

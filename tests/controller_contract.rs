@@ -824,3 +824,82 @@ async fn metrics_and_probes_are_served() {
     );
     server.abort();
 }
+
+/// The CRD (its `pattern` and CEL rule, as the API server emulator applies them) and the
+/// controller's parser agree on every duration field: what the API server admits is never refused
+/// by the controller as InvalidSpec, and what the controller refuses never gets in.
+#[test]
+fn the_crd_admits_exactly_the_durations_the_controller_accepts() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let schema =
+        common::schema::crd_schema(include_str!("../crds/osmops.io_osmsyncs.yaml"), "v1alpha1");
+    let mut cases: Vec<String> = [
+        "5m",
+        "1h30m",
+        "90s",
+        "1.5h",
+        "100ms",
+        "10us",
+        "10µs",
+        "8760h",
+        "8759h60m",
+        "8760h1ns",
+        "8761h",
+        "525600m",
+        "525601m",
+        "0s",
+        "0",
+        "0h0m0s",
+        "",
+        ".5s",
+        "5.s",
+        "5",
+        "5d",
+        "-5s",
+        "+5s",
+        " 5m",
+        "99999999h",
+        "99999999h99999999h99999999h99999999h",
+        "1s1s1s1s",
+        "1s1s1s1s1s",
+        "123456789s",
+        "12345678s",
+        "1.123456789s",
+        "1.1234567890s",
+        "1m1h",
+        "1h1h",
+        "0.000000001s",
+        "0.0000000001s",
+        "00000000s",
+        "00000001ns",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // And many generated ones around the grammar's edges, deterministically.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy =
+        "[0-9]{0,9}(\\.[0-9]{0,10})?(ns|us|µs|ms|s|m|h|d|)([0-9]{0,9}(ns|us|ms|s|m|h)){0,4}";
+    for _ in 0..3000 {
+        cases.push(strategy.new_tree(&mut runner).unwrap().current());
+    }
+    for field in ["interval", "retryInterval", "timeout"] {
+        for s in &cases {
+            let mut doc = json!({
+                "apiVersion": "osmops.io/v1alpha1", "kind": "OsmSync", "metadata": {"name": "x"},
+                "spec": {"interval": "5m", "sourceRef": {"kind": "GitRepository", "name": "r"},
+                         "osm": {"secretRef": {"name": "s"}}}
+            });
+            doc["spec"][field] = json!(s);
+            let admitted = common::schema::admit(&schema, &mut doc, true, "OsmSync x");
+            let parsed = osmops::duration::parse_spec_duration(s);
+            assert_eq!(
+                admitted.is_ok(),
+                parsed.is_ok(),
+                "spec.{field}: {s:?}: the API server says {:?}, the controller {:?}",
+                admitted.err().map(|e| e.message),
+                parsed
+            );
+        }
+    }
+}

@@ -126,7 +126,7 @@ async fn prune_never_touches_what_the_inventory_does_not_own() {
     // Another repository creates an NS with the same NSD.
     let other = repo(&[("theirs", None)]);
     let elsewhere = osmops::engine::EngineOptions {
-        owner: osmops::plan::Owner::new("another-repo"),
+        owner: osmops::plan::Owner::new("another-repo").unwrap(),
         ..opts()
     };
     reconcile(&c, other.path(), &Inventory::default(), &elsewhere).await;

@@ -26,9 +26,10 @@ pub const APPROVED_BY: &str = "osmops.io/approved-by";
 /// A new value resumes a rollout paused by a failed batch.
 pub const RESUME_ROLLOUT: &str = "osmops.io/resume-rollout";
 /// Go/Flux duration strings: "30s", "5m", "1h30m". Bounded (at most 8 digits per component, 4
-/// components, 64 characters) so that the API server already refuses absurd values; the
-/// controller still checks the 8760h maximum ([`crate::duration::MAX_DURATION`]).
-pub const DURATION_PATTERN: &str = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$";
+/// components, 64 characters) and, by a CEL rule, more than 0 and at most 8760h
+/// ([`crate::duration::SPEC_DURATION_RULE`]): what the API server admits is exactly what the
+/// controller accepts ([`crate::duration::parse_spec_duration`]).
+pub use crate::duration::SPEC_DURATION_PATTERN as DURATION_PATTERN;
 
 /// Condition types, as in Flux.
 pub mod condition {
@@ -98,22 +99,34 @@ pub struct OsmSyncSpec {
     pub file_extensions: Option<Vec<String>>,
     /// How often to reconcile (also re-checks drift in OSM), e.g. `5m`.
     #[schemars(
-        regex(pattern = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$"),
-        length(max = 64)
+        regex(pattern = crate::duration::SPEC_DURATION_PATTERN),
+        length(max = 64),
+        extend("x-kubernetes-validations" = [{
+            "rule": crate::duration::SPEC_DURATION_RULE,
+            "message": "must be more than 0s and at most 8760h"
+        }])
     )]
     pub interval: String,
     /// Requeue period after a failure; defaults to `interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$"),
-        length(max = 64)
+        regex(pattern = crate::duration::SPEC_DURATION_PATTERN),
+        length(max = 64),
+        extend("x-kubernetes-validations" = [{
+            "rule": crate::duration::SPEC_DURATION_RULE,
+            "message": "must be more than 0s and at most 8760h"
+        }])
     )]
     pub retry_interval: Option<String>,
     /// Bound for applying and following OSM operations; defaults to `interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = r"^([0-9]{1,8}(\.[0-9]{1,9})?(ms|s|m|h)){1,4}$"),
-        length(max = 64)
+        regex(pattern = crate::duration::SPEC_DURATION_PATTERN),
+        length(max = 64),
+        extend("x-kubernetes-validations" = [{
+            "rule": crate::duration::SPEC_DURATION_RULE,
+            "message": "must be more than 0s and at most 8760h"
+        }])
     )]
     pub timeout: Option<String>,
     /// Stop reconciling (status is kept).
@@ -127,6 +140,13 @@ pub struct OsmSyncSpec {
     /// look alike (Argo CD's `allowEmpty`).
     #[serde(default)]
     pub allow_empty: bool,
+    /// Take over NS instances and packages that Git declares and that exist in OSM without this
+    /// OsmSync's mark (made by hand or by another tool); without it they are blocked. Adopted
+    /// packages are re-uploaded with this OsmSync's tag; adopted NS instances are recorded in
+    /// `status.inventory` (OSM cannot re-mark an NS), and prune may later delete them. Objects
+    /// marked as another sync's are never adopted.
+    #[serde(default)]
+    pub adopt: bool,
     /// What to do when an OSM operation fails (default: nothing; the failure is reported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationSpec>,
@@ -503,6 +523,10 @@ pub struct NsInventoryEntry {
     /// Instantiate attempts for that digest (what instantiate remediation counts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instantiate_attempts: Option<u32>,
+    /// Adopted explicitly (`spec.adopt`) rather than created by this OsmSync: OSM keeps no mark
+    /// on it, so this entry is the only proof that it is this OsmSync's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -516,6 +540,9 @@ pub struct PackageInventoryEntry {
     pub osm_id: String,
     /// Content digest of the package last uploaded.
     pub digest: String,
+    /// Recorded after an upload that carried this OsmSync's owner tag.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
 }
 
 /// One kind of reconcile result (Flux's `meta.Snapshot`).

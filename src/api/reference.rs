@@ -42,7 +42,7 @@ fn type_of(s: &Value) -> String {
     }
     match s["type"].as_str() {
         Some("string") if s["pattern"].as_str() == Some(super::DURATION_PATTERN) => {
-            "duration (`5m`, `1h30m`)".into()
+            "duration (`5m`, `1h30m`; more than 0, at most `8760h`)".into()
         }
         Some("array") => format!("[]{}", type_of(&s["items"])),
         Some("object") if s.get("additionalProperties").is_some_and(|a| a.is_object()) => {
@@ -139,12 +139,15 @@ mod tests {
             "`remediation.upgrade.strategy`",
             "`history[].totalReconciliations`",
             "`operations[].nslcmopId`",
+            "`adopt`",
+            "`inventory.nsInstances[].adopted`",
+            "`inventory.packages[].tagged`",
         ] {
             assert!(md.contains(field), "{field} missing:\n{md}");
         }
         assert!(!md.contains("insecureSkipTLSVerify"));
         assert!(
-            md.contains("| `interval` | duration (`5m`, `1h30m`) (length ≤ 64) | **required** |"),
+            md.contains("| `interval` | duration (`5m`, `1h30m`; more than 0, at most `8760h`) (length ≤ 64) | **required** |"),
             "{md}"
         );
     }

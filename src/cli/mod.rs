@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 1 OSM or operation failure, 2 invalid input (nothing sent to OSM).
 
 mod controller;
+mod files;
 mod output;
 mod owner;
 mod remote;
@@ -98,8 +99,27 @@ impl CliError {
     }
 }
 
+/// With `--output json`, a refusal or failure is a JSON object on stdout too, so that a pipeline
+/// reading stdout never gets nothing: `{"error": {"exitCode": 2, "kind": "invalidInput",
+/// "message": ...}}`.
+fn json_error(e: &CliError) -> String {
+    let (code, kind) = match e {
+        CliError::Input(_) => (2, "invalidInput"),
+        CliError::Osm(_) => (1, "osmFailure"),
+    };
+    serde_json::to_string_pretty(&serde_json::json!({
+        "error": { "exitCode": code, "kind": kind, "message": e.to_string() }
+    }))
+    .expect("JSON values serialize")
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_errors = match &cli.command {
+        Command::Plan(a) => a.json_output(),
+        Command::Apply(a) => a.json_output(),
+        _ => false,
+    };
     // Kept until main returns: flushes exported spans.
     let _telemetry = match &cli.command {
         Command::Controller(a) => crate::telemetry::init(
@@ -167,6 +187,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
+            if json_errors {
+                println!("{}", json_error(&e));
+            }
             e.exit_code()
         }
     }

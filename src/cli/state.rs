@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::CliError;
+use super::{files, CliError};
 use crate::plan::Inventory;
 
 const VERSION: u32 = 2;
@@ -58,6 +58,9 @@ impl StateStore {
         adopt: bool,
         lock_for: Option<Duration>,
     ) -> Result<(StateStore, Inventory), CliError> {
+        // Checked before the lock is taken and the file written back: a device or FIFO named by
+        // mistake must neither block the run nor be replaced by a state file.
+        files::check_writable_target(path, "state file")?;
         let lock = match lock_for {
             Some(wait) => Some(take_lock(path, wait)?),
             None => None,
@@ -107,18 +110,14 @@ fn lock_path(path: &Path) -> PathBuf {
 
 fn take_lock(path: &Path, wait: Duration) -> Result<File, CliError> {
     let lock_path = lock_path(path);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
+    let file = files::open_regular(&lock_path, "state file lock", true)
         .map_err(|e| {
             CliError::Input(format!(
-                "cannot use state file {}: cannot create its lock {}: {e}; nothing was sent to OSM",
+                "cannot use state file {}: {e}; nothing was sent to OSM",
                 path.display(),
-                lock_path.display()
             ))
-        })?;
+        })?
+        .expect("opened for writing, so created when missing");
     let started = Instant::now();
     let mut said = false;
     loop {
@@ -152,15 +151,8 @@ fn take_lock(path: &Path, wait: Duration) -> Result<File, CliError> {
 }
 
 fn read(path: &Path, identity: &Identity, adopt: bool) -> Result<Inventory, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Inventory::default()),
-        Err(e) => {
-            return Err(CliError::Input(format!(
-                "cannot read state file {}: {e}",
-                path.display()
-            )))
-        }
+    let Some(text) = files::read_bounded(path, "state file")? else {
+        return Ok(Inventory::default());
     };
     let file: StateFile = serde_json::from_str(&text)
         .map_err(|e| CliError::Input(format!("invalid state file {}: {e}", path.display())))?;
@@ -227,6 +219,7 @@ mod tests {
                 osm_id: "1".into(),
                 digest: "d".into(),
                 instantiate_attempts: 0,
+                adopted: false,
             },
         );
         store.save(&inv).unwrap();
@@ -235,6 +228,26 @@ mod tests {
         assert_eq!(again, inv);
         let err = StateStore::open(&path, id("b"), false, None).err().unwrap();
         assert!(err.to_string().contains("owner 'a' (now 'b')"), "{err}");
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            for lock in [None, Some(Duration::ZERO)] {
+                let err = StateStore::open(path, id("a"), false, lock).err().unwrap();
+                assert!(matches!(err, CliError::Input(_)), "{err}");
+                assert!(err.to_string().contains("not a regular file"), "{err}");
+            }
+        }
+        // Nothing was created beside the device (no lock, no temporary file).
+        assert!(!Path::new("/dev/zero.lock").exists());
+        assert!(!Path::new("/dev/zero.tmp").exists());
+        let meta = std::fs::symlink_metadata(&fifo).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
     }
 
     #[test]

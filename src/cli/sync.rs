@@ -146,16 +146,24 @@ pub struct RunArgs {
     #[arg(long, requires = "state")]
     adopt_state: bool,
     /// This repository's identity in OSM (default: its Git remote and path, else its absolute
-    /// path). What it creates is marked with it; prune only deletes what carries it.
+    /// path). What it creates is marked with it; prune only deletes what carries it (or what it
+    /// adopted). Must not be empty.
     #[arg(long, env = "OSMOPS_OWNER", hide_env_values = true)]
     owner: Option<String>,
+    /// Take over NS instances and packages that Git declares and that exist in OSM without this
+    /// repository's mark (made by hand or by another tool): without it they are blocked. Adopted
+    /// packages are re-uploaded with this repository's tag; adopted NS instances are recorded in
+    /// the state file (OSM cannot re-mark them), and later prunes may delete them. Objects marked
+    /// as another repository's are never adopted.
+    #[arg(long)]
+    adopt: bool,
     #[command(flatten)]
     remediation: RemediationArgs,
     #[command(flatten)]
     gates: GateArgs,
     /// Bound for the whole run: reading OSM, writing and following operations, e.g. 5m
-    /// (at most 8760h).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// (more than 0, at most 8760h).
+    #[arg(long, default_value = "5m", value_parser = parse_timeout)]
     timeout: Duration,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -188,6 +196,33 @@ pub struct ApplyArgs {
     concurrency: u16,
 }
 
+/// A run's time bound: a duration of more than zero (a zero timeout could only fail after
+/// trying).
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than 0 (e.g. 30s, 5m)".into()),
+        d => Ok(d),
+    }
+}
+
+impl RunArgs {
+    pub fn json_output(&self) -> bool {
+        self.output == OutputFormat::Json
+    }
+}
+
+impl PlanArgs {
+    pub fn json_output(&self) -> bool {
+        self.run.json_output()
+    }
+}
+
+impl ApplyArgs {
+    pub fn json_output(&self) -> bool {
+        self.run.json_output()
+    }
+}
+
 /// A run's input, read and checked before anything is sent.
 struct Prepared {
     desired: repo::DesiredState,
@@ -199,9 +234,10 @@ struct Prepared {
 
 fn engine_error(e: EngineError) -> CliError {
     match e {
-        EngineError::Invalid(_) | EngineError::PruneGuard(_) | EngineError::AwaitingApproval(_) => {
-            CliError::Input(e.to_string())
-        }
+        EngineError::Invalid(_)
+        | EngineError::PruneGuard(_)
+        | EngineError::AwaitingApproval(_)
+        | EngineError::SavedPlanRefused(_) => CliError::Input(e.to_string()),
         EngineError::Nbi(_) => CliError::Osm(e.to_string()),
     }
 }
@@ -236,7 +272,12 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
         args.owner
             .clone()
             .unwrap_or_else(|| repository_owner(&args.dir)),
-    );
+    )
+    .map_err(|e| {
+        CliError::Input(format!(
+            "--owner / OSMOPS_OWNER: {e}. Nothing was sent to OSM."
+        ))
+    })?;
     let (store, inventory) = match &args.state {
         Some(path) => {
             let identity = Identity {
@@ -272,6 +313,7 @@ fn engine_options(args: &RunArgs, owner: Owner) -> EngineOptions {
         timeout: args.timeout,
         drift: args.gates.drift(),
         rollout: args.gates.rollout(),
+        adopt: args.adopt,
         ..EngineOptions::default()
     }
 }
@@ -291,6 +333,7 @@ struct SavedPlan {
 }
 
 fn save_plan(path: &std::path::Path, p: &Prepared, plan: &Plan) -> Result<(), CliError> {
+    super::files::check_writable_target(path, "plan file")?;
     let saved = SavedPlan {
         osmops_plan: 1,
         digest: plan.digest.clone(),
@@ -303,10 +346,15 @@ fn save_plan(path: &std::path::Path, p: &Prepared, plan: &Plan) -> Result<(), Cl
         .map_err(|e| CliError::Input(format!("cannot write the plan to {}: {e}", path.display())))
 }
 
-/// The digest `apply --plan FILE` may apply, after checking the file is for this OSM and owner.
-fn load_plan(path: &std::path::Path, p: &Prepared) -> Result<String, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("cannot read the plan {}: {e}", path.display())))?;
+/// What `apply --plan FILE` may apply, after checking the file is for this OSM and owner: its
+/// digest and its readable body, both of which must be the plan computed now.
+fn load_plan(path: &std::path::Path, p: &Prepared) -> Result<Approval, CliError> {
+    let text = super::files::read_bounded(path, "saved plan")?.ok_or_else(|| {
+        CliError::Input(format!(
+            "cannot read the plan {}: it does not exist",
+            path.display()
+        ))
+    })?;
     let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
         CliError::Input(format!(
             "{} is not a plan saved by `osmops plan --out`: {e}",
@@ -330,7 +378,10 @@ fn load_plan(path: &std::path::Path, p: &Prepared) -> Result<String, CliError> {
             p.owner.id()
         )));
     }
-    Ok(saved.digest)
+    Ok(Approval::Saved {
+        digest: saved.digest,
+        body: saved.plan,
+    })
 }
 
 /// JSON output: the result plus which OSM it concerns.
@@ -357,10 +408,12 @@ fn print_json(p: &Prepared, body: &impl Serialize) {
 
 /// Whether a plan can be applied as it is: broken or blocked actions make `apply` exit 1.
 fn plan_exit(plan: &Plan) -> ExitCode {
-    let stuck = plan
-        .actions
-        .iter()
-        .any(|a| matches!(a.operation.label(), "broken" | "blocked"));
+    let stuck = plan.actions.iter().any(|a| {
+        matches!(
+            a.operation,
+            crate::plan::Operation::Broken { .. } | crate::plan::Operation::Blocked
+        )
+    });
     if stuck {
         ExitCode::from(1)
     } else {
@@ -406,9 +459,7 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let text = run.output == OutputFormat::Text;
     let p = prepare(run, true).await?;
     let approval = match &args.plan {
-        Some(path) => Approval::Manual {
-            approved: Some(load_plan(path, &p)?),
-        },
+        Some(path) => load_plan(path, &p)?,
         None => Approval::Auto,
     };
     let opts = EngineOptions {
@@ -450,15 +501,16 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
     .await
     {
         Ok(o) => o,
-        Err(EngineError::AwaitingApproval(pending)) => {
+        Err(EngineError::SavedPlanRefused(refused)) => {
             let saved = args.plan.as_deref().unwrap_or(std::path::Path::new("-"));
             return Err(CliError::Input(format!(
-                    "refusing to apply {}: OSM or the repository changed since it was saved, so the plan now is {} ({}), not the saved one. Nothing was sent to OSM; run `osmops plan --out` again and review it.\n{}",
-                    saved.display(),
-                    pending.plan.digest,
-                    crate::plan::summary(&pending.plan),
-                    output::plan_table(&pending.plan)
-                )));
+                "refusing to apply {}: {}. Nothing was sent to OSM; run `osmops plan --out` again and review it. The plan now is {} ({}):\n{}",
+                saved.display(),
+                refused.why,
+                refused.plan.digest,
+                crate::plan::summary(&refused.plan),
+                output::plan_table(&refused.plan)
+            )));
         }
         Err(e) => return Err(engine_error(e)),
     };

@@ -94,6 +94,12 @@ pub fn engine_failure(e: EngineError, revision: &str) -> Failure {
         EngineError::PruneGuard(msg) => {
             Failure::new(reason::PRUNE_GUARD, format!("revision {revision}: {msg}"))
         }
+        // The controller approves by digest, never with a saved plan file; if it ever did, a
+        // refused one is an approval that does not fit.
+        EngineError::SavedPlanRefused(refused) => Failure::new(
+            reason::AWAITING_APPROVAL,
+            format!("revision {revision}: {}", refused.why),
+        ),
         EngineError::Nbi(e) => {
             let r = if e.is_unavailable() {
                 reason::OSM_UNREACHABLE

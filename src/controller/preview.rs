@@ -84,6 +84,7 @@ pub async fn preview_plan(
         remediation: sync.spec.remediation(),
         drift: sync.spec.drift(),
         rollout: sync.spec.rollout(),
+        adopt: sync.spec.adopt,
         ..EngineOptions::default()
     };
     match engine::preview(&nbi, &desired, &inventory, &opts).await {

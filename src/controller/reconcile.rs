@@ -26,7 +26,7 @@ use super::status::{
 };
 use super::Context;
 use crate::api::{reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
-use crate::duration::{format_duration, parse_duration};
+use crate::duration::{format_duration, parse_spec_duration};
 use crate::engine::{self, EngineOptions, Outcome};
 use crate::osm::NbiClient;
 use crate::plan::{Inventory, Owner};
@@ -64,13 +64,12 @@ pub(super) struct Intervals {
 impl Intervals {
     pub fn from(sync: &OsmSync) -> Result<Intervals, Failure> {
         let invalid = |msg: String| Failure::new(reason::INVALID_SPEC, msg).stalled();
+        // What the CRD admits (pattern and CEL rule), so that an API server without CEL (or
+        // an object written before the rule) is refused here with the same verdict.
         let parse = |field: &str, v: &str| {
-            parse_duration(v).map_err(|e| invalid(format!("spec.{field}: {e}")))
+            parse_spec_duration(v).map_err(|e| invalid(format!("spec.{field}: {e}")))
         };
         let interval = parse("interval", &sync.spec.interval)?;
-        if interval.is_zero() {
-            return Err(invalid("spec.interval must be greater than zero".into()));
-        }
         let optional = |field: &str, v: Option<&str>| match v {
             Some(v) => parse(field, v),
             None => Ok(interval),
@@ -386,6 +385,7 @@ impl<'a> Run<'a> {
             drift: self.sync.spec.drift(),
             rollout: self.sync.spec.rollout(),
             approval: self.approval(),
+            adopt: self.sync.spec.adopt,
         };
         let inventory = self.inventory(nbi).await;
         let journal = self.ctx.journal.clone();

@@ -151,6 +151,7 @@ pub fn inventory_to_status(inv: &Inventory, osm_url: &str, project: &str) -> Syn
                 osm_id: e.osm_id.clone(),
                 digest: e.digest.clone(),
                 instantiate_attempts: Some(e.instantiate_attempts).filter(|n| *n > 0),
+                adopted: e.adopted,
             })
             .collect(),
         packages: inv
@@ -161,6 +162,7 @@ pub fn inventory_to_status(inv: &Inventory, osm_url: &str, project: &str) -> Syn
                 kind: e.kind.label().into(),
                 osm_id: e.osm_id.clone(),
                 digest: e.digest.clone(),
+                tagged: e.tagged,
             })
             .collect(),
     }
@@ -205,6 +207,7 @@ pub fn inventory_from_status(s: Option<&SyncInventory>) -> Inventory {
                         osm_id: e.osm_id.clone(),
                         digest: e.digest.clone(),
                         instantiate_attempts: e.instantiate_attempts.unwrap_or(0),
+                        adopted: e.adopted,
                     },
                 )
             })
@@ -224,6 +227,7 @@ pub fn inventory_from_status(s: Option<&SyncInventory>) -> Inventory {
                         kind,
                         osm_id: e.osm_id.clone(),
                         digest: e.digest.clone(),
+                        tagged: e.tagged,
                     },
                 )
             })
@@ -415,6 +419,7 @@ mod tests {
                 osm_id: "1".into(),
                 digest: "d".into(),
                 instantiate_attempts: 0,
+                adopted: true,
             },
         );
         inv.packages.insert(
@@ -423,6 +428,7 @@ mod tests {
                 kind: PackageKind::Ns,
                 osm_id: "2".into(),
                 digest: "e".into(),
+                tagged: true,
             },
         );
         assert_eq!(

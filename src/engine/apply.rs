@@ -134,7 +134,8 @@ impl Apply<'_> {
             gone: HashSet::new(),
             rollout_paused: None,
         });
-        // Unchanged objects are owned as they are now (e.g. adopted, or found again by their mark).
+        // Unchanged objects are recorded as they are now (an NS found again by its mark, or one
+        // adopted explicitly).
         for (i, a) in self.plan.actions.iter().enumerate() {
             if matches!(a.operation, Operation::Unchanged { .. }) {
                 let r = state.lock().expect("apply state").results[i].clone();
@@ -167,13 +168,34 @@ impl Apply<'_> {
         state.lock().expect("apply state")
     }
 
+    /// Whether OSM's copy of the package an action names (by OSM id) carries this sync's tag.
+    fn tagged_in_osm(&self, a: &crate::plan::Action, osm_id: Option<&str>) -> bool {
+        let (Some(kind), Some(osm_id)) = (a.kind.package_kind(), osm_id) else {
+            return false;
+        };
+        let list = match kind {
+            crate::repo::PackageKind::Vnf => &self.live.vnf_packages,
+            crate::repo::PackageKind::Ns => &self.live.ns_packages,
+        };
+        list.iter().flatten().any(|p| {
+            p.osm_id == osm_id
+                && self.opts.owner.judge_package(
+                    p.zipfile
+                        .as_deref()
+                        .and_then(crate::plan::owner_tag_from_filename)
+                        .as_deref(),
+                ) == Marked::Ours
+        })
+    }
+
     /// Stores an action's result, updates the inventory and tells the caller.
     fn finish(&self, state: &Mutex<State>, i: usize, r: ActionResult) {
         let a = &self.plan.actions[i];
+        let tagged = self.tagged_in_osm(a, r.osm_id.as_deref());
         let inventory = {
             let mut st = self.lock(state);
             let before = st.inventory.clone();
-            record(&mut st.inventory, self.desired, a, &r);
+            record(&mut st.inventory, self.desired, a, &r, tagged);
             st.results[i] = r.clone();
             (st.inventory != before).then(|| st.inventory.clone())
         };
@@ -813,9 +835,12 @@ impl Apply<'_> {
         r
     }
 
-    /// After creates: when OSM now has several NS with a created name that all carry this sync's
-    /// mark, concurrent runs of this sync created them. Every run keeps the oldest and deletes
-    /// the others, so they all converge on exactly one NS per name.
+    /// After creates: OSM may now have several NS with a created name. Those that carry this
+    /// sync's mark come from concurrent runs of this sync: every run keeps the oldest and deletes
+    /// the others, so they all converge on exactly one NS per name. One that does not carry it
+    /// was created meanwhile by another repository (or by hand) declaring the same name: the NS
+    /// created second is removed by its creator, the only one that can prove it owns it, and the
+    /// run that finds the conflict fails, whichever side of it it is on.
     async fn check_duplicates(&self, state: &Mutex<State>) {
         let created: Vec<(usize, String, String)> = {
             let st = self.lock(state);
@@ -850,22 +875,39 @@ impl Apply<'_> {
                 }
             };
             for (i, name, mine) in chunk {
-                let mut ours: Vec<&NsRecord> = found
-                    .iter()
-                    .filter(|n| &n.name == name)
-                    .filter(|n| self.opts.owner.judge_ns(n.description.as_deref()) == Marked::Ours)
-                    .collect();
-                if ours.len() < 2 {
+                let mut same: Vec<&NsRecord> = found.iter().filter(|n| &n.name == name).collect();
+                if same.len() < 2 {
                     continue;
                 }
-                ours.sort_by(|a, b| {
+                // OSM's creation time orders them the same way for every run (ids break ties).
+                same.sort_by(|a, b| {
                     a.created
                         .cmp(&b.created)
                         .then_with(|| a.osm_id.cmp(&b.osm_id))
                 });
-                let keep = ours[0].osm_id.clone();
+                let ours = |n: &NsRecord| {
+                    self.opts.owner.judge_ns(n.description.as_deref()) == Marked::Ours
+                };
+                let first = same[0];
+                let foreign: Vec<String> = same
+                    .iter()
+                    .filter(|n| !ours(n))
+                    .map(|n| {
+                        let who = n
+                            .description
+                            .as_deref()
+                            .and_then(crate::plan::Owner::of_description)
+                            .map(|o| format!("managed by {o}"))
+                            .unwrap_or_else(|| "without a mark".to_owned());
+                        format!("{} ({who})", n.osm_id)
+                    })
+                    .collect();
+                let keep = ours(first).then(|| first.osm_id.clone());
                 let mut notes = Vec::new();
-                for extra in &ours[1..] {
+                for extra in same
+                    .iter()
+                    .filter(|n| ours(n) && Some(&n.osm_id) != keep.as_ref())
+                {
                     let outcome = self.delete(&extra.osm_id).await;
                     if let Ok(NsDeletion::Terminating { op_id }) = &outcome {
                         self.track(
@@ -881,20 +923,38 @@ impl Apply<'_> {
                         Ok(_) => "removed",
                         Err(_) => "could not remove",
                     };
-                    if &extra.osm_id == mine {
-                        notes.push(format!("a concurrent run of this sync had created '{name}' first ({keep}): {what} this run's NS {mine} and using that one"));
-                    } else {
-                        notes.push(format!(
-                            "{what} newer duplicate {} created by a concurrent run",
-                            extra.osm_id
-                        ));
-                    }
+                    notes.push(match &keep {
+                        Some(keep) if &extra.osm_id == mine => format!("a concurrent run of this sync had created '{name}' first ({keep}): {what} this run's NS {mine} and using that one"),
+                        Some(_) => format!("{what} newer duplicate {} created by a concurrent run", extra.osm_id),
+                        None if &extra.osm_id == mine => format!("{what} this run's NS {mine}, created after it"),
+                        None => format!("{what} this sync's NS {}, created after it", extra.osm_id),
+                    });
                 }
                 let mut r = self.lock(state).results[*i].clone();
-                if mine != &keep {
-                    // Its instantiate belonged to the NS that was removed: nothing to follow.
-                    r.osm_id = Some(keep.clone());
-                    r.nslcmop_id = None;
+                match &keep {
+                    Some(keep) if keep != mine => {
+                        // Its instantiate belonged to the NS that was removed: nothing to follow.
+                        r.osm_id = Some(keep.clone());
+                        r.nslcmop_id = None;
+                    }
+                    Some(_) => {}
+                    None => {
+                        r.nslcmop_id = None;
+                    }
+                }
+                if !foreign.is_empty() {
+                    r.status = ActionStatus::Failed;
+                    let conflict = match &keep {
+                        Some(_) => format!(
+                            "conflict: while this run created '{name}', OSM got another NS of that name that is not this sync's: {}. This sync's NS is older and stays; the newer one is its creator's to remove. Two repositories (or a person) declare this NS name: keep it in one",
+                            foreign.join(", ")
+                        ),
+                        None => format!(
+                            "conflict: another NS named '{name}' that is not this sync's was created first, concurrently: {}",
+                            foreign.join(", ")
+                        ),
+                    };
+                    notes.insert(0, conflict);
                 }
                 r.message = format!("{}; {}", r.message, notes.join("; "));
                 self.finish(state, *i, r);

@@ -49,6 +49,8 @@ pub struct EngineOptions {
     pub rollout: Rollout,
     /// Whether a plan that writes must be approved first.
     pub approval: Approval,
+    /// Take over objects Git declares that exist in OSM without this sync's mark.
+    pub adopt: bool,
 }
 
 /// The approval gate. `Manual` writes nothing unless the plan computed now has exactly the
@@ -60,6 +62,14 @@ pub enum Approval {
     Manual {
         /// The digest of the approved plan, if any plan was approved.
         approved: Option<String>,
+    },
+    /// Apply exactly a plan saved earlier (`osmops plan --out`): nothing is written, not even
+    /// when the plan computed now writes nothing, unless the plan computed now has the saved
+    /// digest and the saved plan's readable body is that plan (a reviewer read the body).
+    Saved {
+        digest: String,
+        /// The saved plan as written to the file.
+        body: serde_json::Value,
     },
 }
 
@@ -94,7 +104,7 @@ impl Default for EngineOptions {
         EngineOptions {
             prune: false,
             allow_empty: false,
-            owner: Owner::new("unnamed"),
+            owner: Owner::new("unnamed").expect("a non-empty owner id"),
             remediation: Remediation::default(),
             wait: true,
             timeout: Duration::from_secs(300),
@@ -104,6 +114,7 @@ impl Default for EngineOptions {
             drift: DriftPolicy::default(),
             rollout: Rollout::default(),
             approval: Approval::Auto,
+            adopt: false,
         }
     }
 }
@@ -117,6 +128,7 @@ impl EngineOptions {
             remediation: self.remediation,
             drift: self.drift,
             rollout: self.rollout,
+            adopt: self.adopt,
         }
     }
 }
@@ -135,6 +147,17 @@ pub enum EngineError {
     /// Approval is manual and this plan was not approved: nothing was written.
     #[error("{0}; nothing was changed")]
     AwaitingApproval(Box<PendingPlan>),
+    /// A saved plan was to be applied, but it is not the plan computed now (or its body was
+    /// edited): nothing was written.
+    #[error("{}; nothing was changed", .0.why)]
+    SavedPlanRefused(Box<RefusedPlan>),
+}
+
+/// Why a saved plan was refused, and the plan computed now.
+#[derive(Debug, Clone)]
+pub struct RefusedPlan {
+    pub why: String,
+    pub plan: Plan,
 }
 
 /// Progress of an apply, for humans watching and for callers that record what changed.
@@ -384,8 +407,18 @@ pub async fn preview(
 
 /// The approval gate: under manual approval a plan that writes must carry the approved digest.
 fn gate(plan: &Plan, approval: &Approval) -> Result<(), EngineError> {
-    let Approval::Manual { approved } = approval else {
-        return Ok(());
+    let approved = match approval {
+        Approval::Auto => return Ok(()),
+        Approval::Saved { digest, body } => {
+            return match plan::saved_plan_mismatch(digest, body, plan) {
+                None => Ok(()),
+                Some(why) => Err(EngineError::SavedPlanRefused(Box::new(RefusedPlan {
+                    why,
+                    plan: plan.clone(),
+                }))),
+            }
+        }
+        Approval::Manual { approved } => approved,
     };
     if plan.writes() == 0 || approved.as_deref() == Some(plan.digest.as_str()) {
         return Ok(());

@@ -7,8 +7,15 @@ use super::{ActionResult, ActionStatus};
 use crate::plan::{Action, Inventory, LiveState, NsEntry, ObjectKind, Operation, PackageEntry};
 use crate::repo::{DesiredState, PackageKind};
 
-/// Records what one action's result means for ownership.
-pub(super) fn record(inv: &mut Inventory, desired: &DesiredState, a: &Action, r: &ActionResult) {
+/// Records what one action's result means for ownership. `tagged_in_osm`: OSM's copy of a
+/// package this action leaves unchanged carries this sync's owner tag.
+pub(super) fn record(
+    inv: &mut Inventory,
+    desired: &DesiredState,
+    a: &Action,
+    r: &ActionResult,
+    tagged_in_osm: bool,
+) {
     match (a.kind, &a.operation, r.status) {
         (
             ObjectKind::NsInstance,
@@ -39,6 +46,7 @@ pub(super) fn record(inv: &mut Inventory, desired: &DesiredState, a: &Action, r:
                     osm_id: id.clone(),
                     digest,
                     instantiate_attempts: attempts,
+                    adopted: false,
                 },
             );
         }
@@ -50,28 +58,26 @@ pub(super) fn record(inv: &mut Inventory, desired: &DesiredState, a: &Action, r:
             let (Some(want), Some(id)) = (desired.ns_instance(&a.name), &r.osm_id) else {
                 return;
             };
-            let attempts = inv
-                .ns_instances
-                .get(&a.name)
-                .filter(|e| &e.osm_id == id)
-                .map(|e| e.instantiate_attempts)
-                .unwrap_or(0);
+            let same = inv.ns_instances.get(&a.name).filter(|e| &e.osm_id == id);
+            let attempts = same.map(|e| e.instantiate_attempts).unwrap_or(0);
+            // An adoption is recorded once the action that adopts succeeds, and kept after.
+            let adopted = a.adopt || same.is_some_and(|e| e.adopted);
             inv.ns_instances.insert(
                 a.name.clone(),
                 NsEntry {
                     osm_id: id.clone(),
                     digest: want.digest(),
                     instantiate_attempts: attempts,
+                    adopted,
                 },
             );
         }
         (
             ObjectKind::VnfPackage | ObjectKind::NsPackage,
-            Operation::CreatePackage
-            | Operation::UpdatePackage { .. }
-            | Operation::Unchanged { .. },
-            ActionStatus::Succeeded | ActionStatus::NoOp,
+            Operation::CreatePackage | Operation::UpdatePackage { .. },
+            ActionStatus::Succeeded,
         ) => {
+            // Uploaded with this sync's tag: proof of ownership from now on.
             let (Some(pkg), Some(id)) = (desired.package(&a.name), &r.osm_id) else {
                 return;
             };
@@ -81,8 +87,38 @@ pub(super) fn record(inv: &mut Inventory, desired: &DesiredState, a: &Action, r:
                     kind: pkg.kind,
                     osm_id: id.clone(),
                     digest: pkg.digest.clone(),
+                    tagged: true,
                 },
             );
+        }
+        (
+            ObjectKind::VnfPackage | ObjectKind::NsPackage,
+            Operation::Unchanged { .. },
+            ActionStatus::NoOp,
+        ) => {
+            // Unchanged says nothing about whose a package is (another sync's copy of the same
+            // content is unchanged too): only OSM's tag of this sync records it; otherwise only
+            // an entry this sync already has is refreshed.
+            let (Some(pkg), Some(id)) = (desired.package(&a.name), &r.osm_id) else {
+                return;
+            };
+            if tagged_in_osm {
+                inv.packages.insert(
+                    a.name.clone(),
+                    PackageEntry {
+                        kind: pkg.kind,
+                        osm_id: id.clone(),
+                        digest: pkg.digest.clone(),
+                        tagged: true,
+                    },
+                );
+            } else if let Some(e) = inv
+                .packages
+                .get_mut(&a.name)
+                .filter(|e| &e.osm_id == id && e.kind == pkg.kind)
+            {
+                e.digest = pkg.digest.clone();
+            }
         }
         (
             ObjectKind::VnfPackage | ObjectKind::NsPackage,

@@ -141,6 +141,7 @@ pub(super) fn reported(
         name: name.to_owned(),
         operation: Operation::Drifted { osm_id },
         reason: format!("{prefix}; left as it is (drift policy warn)"),
+        adopt: false,
     }
 }
 

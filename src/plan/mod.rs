@@ -20,11 +20,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use digest::short_digest;
+pub use digest::{saved_plan_mismatch, short_digest};
 pub use drift::{handling as drift_handling, Drift, DriftAction, DriftPolicy};
 pub use history::describe_param_changes;
 pub use inventory::{Inventory, NsEntry, PackageEntry};
-pub use owner::{Marked, Owner};
+pub use owner::{
+    EmptyOwner, Marked, Owner, Proof, Recorded, MAX_USER_DESCRIPTION_CHARS,
+    OSM_MAX_DESCRIPTION_CHARS,
+};
 pub use packages::{digest_from_filename, owner_tag_from_filename, package_filename};
 pub use rollout::{
     batch_label, describe as describe_batches, is_rolled_out, rolled_out, Batch, FailurePolicy,
@@ -98,7 +101,11 @@ pub enum NsdRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Operation {
     CreatePackage,
     UpdatePackage {
@@ -110,7 +117,6 @@ pub enum Operation {
         osm_id: String,
         waits_for: Vec<String>,
     },
-    #[serde(rename_all = "camelCase")]
     CreateNs {
         nsd: NsdRef,
         vim_account_id: String,
@@ -119,14 +125,12 @@ pub enum Operation {
         osm_id: String,
     },
     /// Remediation of a failed upgrade: upgrade the KDU back to the params OSM last completed.
-    #[serde(rename_all = "camelCase")]
     RollbackNs {
         osm_id: String,
         params: Map<String, Value>,
     },
     /// Remediation of a failed (or terminated) NS this sync owns: delete it, wait until OSM has
     /// removed it, create it again.
-    #[serde(rename_all = "camelCase")]
     RecreateNs {
         osm_id: String,
         nsd: NsdRef,
@@ -135,7 +139,6 @@ pub enum Operation {
     DeleteNs {
         osm_id: String,
     },
-    #[serde(rename_all = "camelCase")]
     Unchanged {
         osm_id: Option<String>,
         pending_op: Option<String>,
@@ -144,12 +147,10 @@ pub enum Operation {
     Blocked,
     /// The NS is in a failed state in OSM that no configured remediation may repair: reported as
     /// a failure (nothing is sent).
-    #[serde(rename_all = "camelCase")]
     Broken {
         osm_id: String,
     },
     /// OSM drifted from Git and the drift policy is `warn`: reported, nothing is sent.
-    #[serde(rename_all = "camelCase")]
     Drifted {
         osm_id: Option<String>,
     },
@@ -188,6 +189,11 @@ pub struct Action {
     pub name: String,
     pub operation: Operation,
     pub reason: String,
+    /// This action adopts an object that exists in OSM without this sync's mark (`adopt`): once
+    /// it succeeds, the inventory records the object as adopted, which makes it this sync's to
+    /// change and, later, to delete.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -253,6 +259,9 @@ pub struct PlanOptions {
     pub remediation: Remediation,
     pub drift: DriftPolicy,
     pub rollout: Rollout,
+    /// Take over objects Git declares that exist in OSM without this sync's mark (made by hand or
+    /// by another tool), instead of blocking them. Never objects marked as another sync's.
+    pub adopt: bool,
 }
 
 impl Default for PlanOptions {
@@ -260,10 +269,11 @@ impl Default for PlanOptions {
         PlanOptions {
             prune: false,
             allow_empty: false,
-            owner: Owner::new("unnamed"),
+            owner: Owner::new("unnamed").expect("a non-empty owner id"),
             remediation: Remediation::default(),
             drift: DriftPolicy::default(),
             rollout: Rollout::default(),
+            adopt: false,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::drift::{drift_action, note_drift, reported};
 use super::history::{describe_param_changes, group_ops, KduHistory, OpsByNs};
-use super::owner::Marked;
+use super::owner::{Marked, Owner, Proof};
 use super::{Action, Inventory, LiveState, NsdRef, ObjectKind, Operation, Plan, PlanOptions};
 use crate::osm::{NsRecord, OpRecord};
 use crate::repo::{DesiredState, NsInstance, PackageKind};
@@ -25,6 +25,7 @@ fn action(want: &NsInstance, operation: Operation, reason: impl Into<String>) ->
         name: want.name.clone(),
         operation,
         reason: reason.into(),
+        adopt: false,
     }
 }
 
@@ -162,18 +163,17 @@ impl<'a> Planner<'a> {
         self.opts.owner.judge_ns(ns.description.as_deref())
     }
 
-    /// Proof that this sync may destroy `ns`: its mark, or its inventory record (for NS created
-    /// before marks existed) when OSM does not mark it as someone else's.
+    /// Proof that this sync may change or destroy `ns`: its mark, an earlier-format mark with the
+    /// inventory's record of it, or an adoption the inventory records (`owner.rs`).
+    fn proof(&self, want: &NsInstance, ns: &NsRecord) -> Option<Proof> {
+        Owner::owns(
+            self.marked(ns),
+            self.inventory.ns_record(&want.name, &ns.osm_id),
+        )
+    }
+
     fn owns(&self, want: &NsInstance, ns: &NsRecord) -> bool {
-        match self.marked(ns) {
-            Marked::Ours => true,
-            Marked::Theirs => false,
-            Marked::Unmarked => self
-                .inventory
-                .ns_instances
-                .get(&want.name)
-                .is_some_and(|e| e.osm_id == ns.osm_id),
-        }
+        self.proof(want, ns).is_some()
     }
 
     /// Several NS instances share the desired name. When all carry this sync's mark, they come
@@ -207,11 +207,7 @@ impl<'a> Planner<'a> {
         let ids: Vec<String> = many
             .iter()
             .map(|n| {
-                let who = match n
-                    .description
-                    .as_deref()
-                    .and_then(super::Owner::of_description)
-                {
+                let who = match n.description.as_deref().and_then(Owner::of_description) {
                     Some(o) => format!("managed by {o}"),
                     None => "unmarked".to_owned(),
                 };
@@ -230,12 +226,36 @@ impl<'a> Planner<'a> {
         ));
     }
 
+    /// An NS Git declares that OSM has. One this sync cannot prove it owns is never taken over
+    /// silently: it is blocked, unless the user adopts it (`adopt`), and then every action on it
+    /// says so and, once it succeeds, the inventory records the adoption.
     fn existing(&self, want: &NsInstance, ns: &NsRecord, p: &mut Plan) -> Action {
+        if self.marked(ns) == Marked::Theirs || self.owns(want, ns) {
+            return self.existing_owned(want, ns, p);
+        }
+        let why = match self.marked(ns) {
+            Marked::Legacy => "carries this sync's mark in an earlier format that another sync could share, and this sync has no record of it (a lost state file or status?)",
+            _ => "exists in OSM without this sync's mark (created by hand or by another tool)",
+        };
+        if !self.opts.adopt {
+            return action(
+                want,
+                Operation::Blocked,
+                format!("the NS {why}; OSM Ops does not take it over unless told to: adopt it with --adopt (CLI) or spec.adopt: true (OsmSync), or delete it in OSM"),
+            );
+        }
+        let mut a = self.existing_owned(want, ns, p);
+        a.adopt = true;
+        a.reason = format!("adopting: the NS {why}; {}", a.reason);
+        a
+    }
+
+    fn existing_owned(&self, want: &NsInstance, ns: &NsRecord, p: &mut Plan) -> Action {
         if self.marked(ns) == Marked::Theirs {
             let who = ns
                 .description
                 .as_deref()
-                .and_then(super::Owner::of_description)
+                .and_then(Owner::of_description)
                 .unwrap_or_default();
             return action(
                 want,
@@ -608,25 +628,31 @@ pub(super) fn prune_ns_instances(
         .map(|n| (n.osm_id.as_str(), n))
         .collect();
     // By OSM id, with the proof of ownership.
-    let mut owned: BTreeMap<&str, (&NsRecord, &str)> = BTreeMap::new();
+    let mut owned: BTreeMap<&str, (&NsRecord, Proof)> = BTreeMap::new();
     for (name, entry) in &inventory.ns_instances {
         let Some(ns) = by_id.get(entry.osm_id.as_str()) else {
             continue;
         };
-        match opts.owner.judge_ns(ns.description.as_deref()) {
-            Marked::Theirs => p.notes.push(format!(
+        let marked = opts.owner.judge_ns(ns.description.as_deref());
+        match Owner::owns(marked, inventory.ns_record(name, &ns.osm_id)) {
+            Some(proof) => {
+                owned.insert(&ns.osm_id, (ns, proof));
+            }
+            None if marked == Marked::Theirs => p.notes.push(format!(
                 "NsInstance {name} ({}): recorded as owned, but OSM marks it as managed by {}: not deleted, forgotten",
                 ns.osm_id,
-                ns.description.as_deref().and_then(super::Owner::of_description).unwrap_or_default()
+                ns.description.as_deref().and_then(Owner::of_description).unwrap_or_default()
             )),
-            _ => {
-                owned.insert(&ns.osm_id, (ns, "recorded in the inventory"));
-            }
+            None if wanted.contains(ns.name.as_str()) => {}
+            None => p.notes.push(format!(
+                "NsInstance {name} ({}): recorded by an earlier version, but OSM has no mark of this sync on it and it was never adopted: not deleted (adopt it with --adopt / spec.adopt while Git declares it, to let prune manage it)",
+                ns.osm_id
+            )),
         }
     }
     for ns in &live.ns_instances {
         if opts.owner.judge_ns(ns.description.as_deref()) == Marked::Ours {
-            owned.insert(&ns.osm_id, (ns, "carries this sync's mark"));
+            owned.insert(&ns.osm_id, (ns, Proof::Mark));
         }
     }
     let mut deleted = BTreeSet::new();
@@ -634,6 +660,7 @@ pub(super) fn prune_ns_instances(
         if wanted.contains(ns.name.as_str()) {
             continue;
         }
+        let proof = proof.describe();
         let reason = if ns.ns_state == "TERMINATING" {
             format!("not in Git; {proof} (already terminating)")
         } else {
@@ -646,6 +673,7 @@ pub(super) fn prune_ns_instances(
                 osm_id: (*id).to_owned(),
             },
             reason,
+            adopt: false,
         });
         deleted.insert((*id).to_owned());
     }

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::drift::drift_action;
-use super::owner::{Marked, Owner};
+use super::owner::{Marked, Owner, Recorded};
 use super::{Action, Inventory, LiveState, ObjectKind, Operation, Plan, PlanOptions};
-use crate::osm::NsRecord;
+use crate::osm::{NsRecord, PackageRecord};
 use crate::repo::{DesiredState, Package, PackageKind};
 
 /// The OSM `Content-Filename` of a package upload: `<id>_sha256-<hex>_owner-<tag>.tar.gz`. OSM keeps
@@ -26,26 +26,48 @@ fn hex_of_len(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The file name without `.tar.gz` and the owner tag, and the tag if there is one.
-fn split_owner(name: &str) -> Option<(&str, Option<&str>)> {
-    let stem = name.strip_suffix(".tar.gz")?;
-    Some(match stem.rsplit_once("_owner-") {
-        Some((rest, tag)) if hex_of_len(tag, 12) => (rest, Some(tag)),
-        _ => (stem, None),
-    })
+/// A stored file name OSM Ops wrote: `<id>_sha256-<64 hex>[_owner-<12 hex>].tar.gz` (the
+/// tag-less form is what versions before owner tags wrote). Any other name, including one that
+/// only looks like it (a short digest, a stray `_owner-` part), is not one: it proves neither
+/// content nor owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile<'a> {
+    pub id: &'a str,
+    /// `sha256:<hex>` of the package content.
+    pub digest: String,
+    pub tag: Option<&'a str>,
+}
+
+impl<'a> StoredFile<'a> {
+    pub fn parse(name: &'a str) -> Option<StoredFile<'a>> {
+        let stem = name.strip_suffix(".tar.gz")?;
+        let (rest, tag) = match stem.rsplit_once("_owner-") {
+            Some((rest, tag)) if hex_of_len(tag, 12) => (rest, Some(tag)),
+            _ => (stem, None),
+        };
+        let (id, hex) = rest.rsplit_once("_sha256-")?;
+        (!id.is_empty() && hex_of_len(hex, 64)).then(|| StoredFile {
+            id,
+            digest: format!("sha256:{}", hex.to_ascii_lowercase()),
+            tag,
+        })
+    }
+
+    /// The stored file of package `id`, if OSM's name for it is one OSM Ops wrote for that id.
+    fn of(zipfile: Option<&'a str>, id: &str) -> Option<StoredFile<'a>> {
+        zipfile.and_then(StoredFile::parse).filter(|f| f.id == id)
+    }
 }
 
 /// The content digest recorded by [`package_filename`] (also in the tag-less names of earlier
-/// versions), if the file name has one.
+/// versions), if the file name is one OSM Ops wrote.
 pub fn digest_from_filename(name: &str) -> Option<String> {
-    let (stem, _) = split_owner(name)?;
-    let hex = stem.rsplit_once("_sha256-")?.1;
-    hex_of_len(hex, 64).then(|| format!("sha256:{hex}"))
+    StoredFile::parse(name).map(|f| f.digest)
 }
 
-/// The owner tag recorded by [`package_filename`], if the file name has one.
+/// The owner tag recorded by [`package_filename`], if the file name is one OSM Ops wrote.
 pub fn owner_tag_from_filename(name: &str) -> Option<String> {
-    split_owner(name)?.1.map(str::to_owned)
+    StoredFile::parse(name)?.tag.map(str::to_owned)
 }
 
 fn short(digest: &str) -> String {
@@ -81,142 +103,189 @@ pub(super) fn plan_packages(
             .packages(pkg.kind)
             .iter()
             .find(|x| x.id.as_deref() == Some(pkg.id.as_str()));
-        // This sync uploaded exactly Git's content last: a different copy in OSM is drift.
-        let ours = inventory
-            .packages
-            .get(&pkg.id)
-            .filter(|e| e.kind == pkg.kind && e.digest == pkg.digest);
-        let kind = ObjectKind::of(pkg.kind);
-        if let Some(a) = ours.and_then(|e| package_drift(pkg, existing, e, opts, p)) {
-            p.actions.push(a);
-            continue;
-        }
-        let (operation, reason) = match existing {
-            None => (Operation::CreatePackage, "not in OSM".to_owned()),
-            Some(rec) => {
-                // OSM's own record of the upload first; the inventory for what it cannot say.
-                let zipfile = rec.zipfile.as_deref();
-                let recorded = zipfile.and_then(digest_from_filename).or_else(|| {
-                    inventory
-                        .packages
-                        .get(&pkg.id)
-                        .filter(|e| e.osm_id == rec.osm_id)
-                        .map(|e| e.digest.clone())
-                });
-                let tag = zipfile.and_then(owner_tag_from_filename);
-                let marked = opts.owner.judge_package(tag.as_deref());
-                match recorded {
-                    Some(d) if d == pkg.digest => (
-                        Operation::Unchanged {
-                            osm_id: Some(rec.osm_id.clone()),
-                            pending_op: None,
-                        },
-                        if marked == Marked::Theirs {
-                            "content digest unchanged (uploaded by another sync)".to_owned()
-                        } else {
-                            "content digest unchanged".to_owned()
-                        },
-                    ),
-                    _ if marked == Marked::Theirs => (
-                        Operation::Blocked,
-                        format!(
-                            "OSM's copy differs from Git but was uploaded by another sync (owner tag {}); not replacing it",
-                            tag.unwrap_or_default()
-                        ),
-                    ),
-                    Some(d) => (
-                        Operation::UpdatePackage {
-                            osm_id: rec.osm_id.clone(),
-                        },
-                        format!(
-                            "content digest changed ({} → {})",
-                            short(&d),
-                            short(&pkg.digest)
-                        ),
-                    ),
-                    None => (
-                        Operation::UpdatePackage {
-                            osm_id: rec.osm_id.clone(),
-                        },
-                        "no recorded digest for the package in OSM: re-uploading to take ownership"
-                            .to_owned(),
-                    ),
-                }
-            }
+        let a = match existing {
+            None => missing_package(pkg, inventory, opts, p),
+            Some(rec) => existing_package(pkg, rec, inventory, opts, p),
         };
-        p.actions.push(Action {
-            kind,
-            name: pkg.id.clone(),
-            operation,
-            reason,
-        });
+        p.actions.push(a);
     }
 }
 
-/// OSM's copy of a package this sync last uploaded with Git's current content, when it is not
-/// that upload any more: deleted, onboarded again, or replaced (another file, other content).
-fn package_drift(
+fn package_action(pkg: &Package, operation: Operation, reason: impl Into<String>) -> Action {
+    Action {
+        kind: ObjectKind::of(pkg.kind),
+        name: pkg.id.clone(),
+        operation,
+        reason: reason.into(),
+        adopt: false,
+    }
+}
+
+/// A package Git has and OSM does not: onboarded, unless this sync uploaded exactly Git's
+/// content before and OSM lost it since (drift, which the policy may only report).
+fn missing_package(
     pkg: &Package,
-    existing: Option<&crate::osm::PackageRecord>,
-    uploaded: &super::PackageEntry,
+    inventory: &Inventory,
     opts: &PlanOptions,
     p: &mut Plan,
-) -> Option<Action> {
-    let kind = ObjectKind::of(pkg.kind);
-    let policy = opts.drift.packages;
-    let Some(rec) = existing else {
-        return Some(drift_action(
-            p,
-            policy,
-            kind,
-            &pkg.id,
-            None,
-            format!("deleted in OSM outside Git (was {})", uploaded.osm_id),
-            |_, why| Action {
-                kind,
-                name: pkg.id.clone(),
-                operation: Operation::CreatePackage,
-                reason: format!("{why}; onboarding Git's content again"),
-            },
-        ));
+) -> Action {
+    let Some(uploaded) = inventory
+        .packages
+        .get(&pkg.id)
+        .filter(|e| e.kind == pkg.kind && e.digest == pkg.digest)
+    else {
+        return package_action(pkg, Operation::CreatePackage, "not in OSM");
     };
-    let zipfile = rec.zipfile.as_deref();
-    let tag = zipfile.and_then(owner_tag_from_filename);
-    if opts.owner.judge_package(tag.as_deref()) == Marked::Theirs {
-        // Another sync's upload: never ours to correct (the normal path blocks it).
-        return None;
-    }
-    let in_osm = zipfile.and_then(digest_from_filename);
-    let what = match (in_osm, zipfile) {
-        (Some(d), _) if d == pkg.digest => return None,
-        _ if rec.osm_id != uploaded.osm_id => format!(
-            "onboarded again outside Git (now {}, was {})",
-            rec.osm_id, uploaded.osm_id
-        ),
-        (Some(d), _) => format!(
-            "replaced in OSM outside Git (content {} instead of {})",
-            short(&d),
-            short(&pkg.digest)
-        ),
-        (None, Some(file)) => format!("replaced in OSM outside Git (uploaded as '{file}')"),
-        // OSM keeps no record of the upload: nothing to compare with.
-        (None, None) => return None,
-    };
-    let osm_id = rec.osm_id.clone();
-    Some(drift_action(
+    drift_action(
         p,
-        policy,
-        kind,
+        opts.drift.packages,
+        ObjectKind::of(pkg.kind),
         &pkg.id,
-        Some(osm_id.clone()),
-        what,
-        |_, why| Action {
-            kind,
-            name: pkg.id.clone(),
-            operation: Operation::UpdatePackage { osm_id },
-            reason: format!("{why}; re-uploading Git's content"),
+        None,
+        format!("deleted in OSM outside Git (was {})", uploaded.osm_id),
+        |_, why| {
+            package_action(
+                pkg,
+                Operation::CreatePackage,
+                format!("{why}; onboarding Git's content again"),
+            )
         },
-    ))
+    )
+}
+
+/// A package Git has and OSM has too. What OSM holds is known only from a stored file name OSM
+/// Ops wrote for this package (or, when OSM keeps no file name at all, from the inventory's
+/// record of this very package): any other name means unknown content, never "unchanged".
+fn existing_package(
+    pkg: &Package,
+    rec: &PackageRecord,
+    inventory: &Inventory,
+    opts: &PlanOptions,
+    p: &mut Plan,
+) -> Action {
+    let zipfile = rec.zipfile.as_deref();
+    let stored = StoredFile::of(zipfile, &pkg.id);
+    let marked = opts
+        .owner
+        .judge_package(stored.as_ref().and_then(|f| f.tag));
+    let entry = inventory
+        .packages
+        .get(&pkg.id)
+        .filter(|e| e.osm_id == rec.osm_id && e.kind == pkg.kind);
+    let content = match (&stored, zipfile) {
+        (Some(f), _) => Some(f.digest.clone()),
+        (None, None) => entry.map(|e| e.digest.clone()),
+        (None, Some(_)) => None,
+    };
+    let unchanged = |reason: &str| {
+        package_action(
+            pkg,
+            Operation::Unchanged {
+                osm_id: Some(rec.osm_id.clone()),
+                pending_op: None,
+            },
+            reason,
+        )
+    };
+    let stored_as = zipfile
+        .map(|f| format!(" (stored as '{f}')"))
+        .unwrap_or_default();
+    if marked == Marked::Theirs {
+        let tag = stored.and_then(|f| f.tag).unwrap_or_default();
+        return if content.as_deref() == Some(pkg.digest.as_str()) {
+            unchanged("content digest unchanged (uploaded by another sync)")
+        } else {
+            package_action(
+                pkg,
+                Operation::Blocked,
+                format!("OSM's copy{stored_as} was uploaded by another sync (owner tag {tag}) and differs from Git; not replacing it"),
+            )
+        };
+    }
+    let recorded = inventory.package_record(&pkg.id, pkg.kind, &rec.osm_id);
+    if Owner::owns(marked, recorded).is_none() {
+        let earlier = inventory
+            .packages
+            .get(&pkg.id)
+            .filter(|e| e.kind == pkg.kind && e.osm_id != rec.osm_id)
+            .map(|e| format!(" (this sync uploaded it as {}: it was deleted and onboarded again outside OSM Ops)", e.osm_id))
+            .unwrap_or_default();
+        let why = match marked {
+            Marked::Legacy => format!("OSM's copy{stored_as} carries this sync's owner tag in an earlier format that another sync could share, and this sync has no record of it"),
+            _ if stored.is_none() && zipfile.is_some() => format!("OSM's copy{stored_as} was not uploaded by OSM Ops (its content is unknown) and carries no mark of this sync"),
+            _ => format!("OSM's copy{stored_as} carries no mark of this sync (uploaded by hand, by another tool or by an earlier OSM Ops)"),
+        } + &earlier;
+        if !opts.adopt {
+            return package_action(
+                pkg,
+                Operation::Blocked,
+                format!("{why}; OSM Ops does not take it over unless told to: adopt it with --adopt (CLI) or spec.adopt: true (OsmSync), which re-uploads Git's content with this sync's tag"),
+            );
+        }
+        let mut a = package_action(
+            pkg,
+            Operation::UpdatePackage {
+                osm_id: rec.osm_id.clone(),
+            },
+            format!("adopting: {why}; re-uploading Git's content with this sync's tag"),
+        );
+        a.adopt = true;
+        return a;
+    }
+    // This sync uploaded exactly Git's content last: a different copy in OSM is drift.
+    if entry.is_some_and(|e| e.digest == pkg.digest)
+        && content.as_deref() != Some(pkg.digest.as_str())
+    {
+        let what = match &content {
+            Some(d) => format!(
+                "replaced in OSM outside Git (content {} instead of {})",
+                short(d),
+                short(&pkg.digest)
+            ),
+            // Without a file name OSM's content is the entry's, so here there is one.
+            None => format!(
+                "replaced in OSM outside Git (uploaded as '{}')",
+                zipfile.unwrap_or_default()
+            ),
+        };
+        let osm_id = rec.osm_id.clone();
+        return drift_action(
+            p,
+            opts.drift.packages,
+            ObjectKind::of(pkg.kind),
+            &pkg.id,
+            Some(osm_id.clone()),
+            what,
+            |_, why| {
+                package_action(
+                    pkg,
+                    Operation::UpdatePackage { osm_id },
+                    format!("{why}; re-uploading Git's content"),
+                )
+            },
+        );
+    }
+    match content {
+        Some(d) if d == pkg.digest => unchanged("content digest unchanged"),
+        Some(d) => package_action(
+            pkg,
+            Operation::UpdatePackage {
+                osm_id: rec.osm_id.clone(),
+            },
+            format!(
+                "content digest changed ({} → {})",
+                short(&d),
+                short(&pkg.digest)
+            ),
+        ),
+        None => package_action(
+            pkg,
+            Operation::UpdatePackage {
+                osm_id: rec.osm_id.clone(),
+            },
+            format!("OSM's copy{stored_as} has no content digest OSM Ops can read: re-uploading Git's content"),
+        ),
+    }
 }
 
 /// Deletes packages this sync owns that left Git: recorded in the inventory (and not marked as
@@ -233,7 +302,7 @@ pub(super) fn prune_packages(
     struct Candidate<'a> {
         id: String,
         kind: PackageKind,
-        rec: &'a crate::osm::PackageRecord,
+        rec: &'a PackageRecord,
     }
     let mut owned: Vec<Candidate> = Vec::new();
     for kind in [PackageKind::Ns, PackageKind::Vnf] {
@@ -244,19 +313,23 @@ pub(super) fn prune_packages(
             if desired.package(id).is_some() {
                 continue;
             }
-            let tag = rec.zipfile.as_deref().and_then(owner_tag_from_filename);
-            let recorded = inventory
-                .packages
-                .get(id)
-                .is_some_and(|e| e.osm_id == rec.osm_id && e.kind == kind);
-            match opts.owner.judge_package(tag.as_deref()) {
-                Marked::Ours => {}
-                Marked::Unmarked if recorded => {}
-                Marked::Theirs if recorded => {
+            let tag = StoredFile::of(rec.zipfile.as_deref(), id).and_then(|f| f.tag);
+            let marked = opts.owner.judge_package(tag);
+            let recorded = inventory.package_record(id, kind, &rec.osm_id);
+            match (Owner::owns(marked, recorded), marked, recorded) {
+                (Some(_), _, _) => {}
+                (None, Marked::Theirs, Recorded::Unproven | Recorded::Proven) => {
                     p.notes.push(format!(
                         "{} {id}: recorded as owned, but OSM's copy was uploaded by another sync (owner tag {}): not deleted, forgotten",
                         ObjectKind::of(kind).label(),
                         tag.unwrap_or_default()
+                    ));
+                    continue;
+                }
+                (None, _, Recorded::Unproven) => {
+                    p.notes.push(format!(
+                        "{} {id}: recorded by an earlier version, but OSM's copy carries no mark of this sync: not deleted",
+                        ObjectKind::of(kind).label(),
                     ));
                     continue;
                 }
@@ -337,6 +410,7 @@ pub(super) fn prune_packages(
             name: c.id.clone(),
             operation,
             reason,
+            adopt: false,
         });
     }
 }
@@ -360,7 +434,7 @@ mod tests {
             md5: String::new(),
             digest: digest.clone(),
         };
-        let owner = Owner::new("dir:/repo");
+        let owner = Owner::new("dir:/repo").unwrap();
         let name = package_filename(&pkg, &owner);
         assert_eq!(
             name,

@@ -151,6 +151,7 @@ mod tests {
                     name: (*n).into(),
                     operation: op.clone(),
                     reason: String::new(),
+                    adopt: false,
                 })
                 .collect(),
             ..Plan::default()

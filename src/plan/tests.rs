@@ -51,7 +51,8 @@ fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
         ns_state: if instantiated { "READY" } else { "BUILDING" }.into(),
         current_operation: None,
         vnfd_osm_ids: vec!["vnfd-uuid".into()],
-        description: None,
+        // Created by the sync of the default options; `unmarked` and `marked` change it.
+        description: Some(PlanOptions::default().owner.ns_description(None)),
         created: None,
         error_detail: None,
         vnf_profiles: vec![crate::repo::VnfProfile {
@@ -60,6 +61,12 @@ fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
         }],
         deployed_kdus: vec![("openldap".into(), "ldap".into())],
     }
+}
+
+/// An NS made by hand: no owner's mark.
+fn unmarked(mut n: NsRecord) -> NsRecord {
+    n.description = None;
+    n
 }
 
 fn op(id: &str, ns: &str, kind: &str, state: &str, t: f64, params: Value) -> OpRecord {
@@ -293,7 +300,10 @@ fn upgrade_while_instantiate_processing_is_blocked() {
 #[test]
 fn duplicate_live_names_are_blocked_not_guessed() {
     let mut live = live_base();
-    live.ns_instances = vec![live_ns("ns1", "a", true), live_ns("ns2", "a", true)];
+    live.ns_instances = vec![
+        unmarked(live_ns("ns1", "a", true)),
+        unmarked(live_ns("ns2", "a", true)),
+    ];
     let p = plan(
         &desired(vec![ns("a", None)], vec![]),
         &live,
@@ -322,6 +332,7 @@ fn inventory_digest_is_the_fallback_without_operation_history() {
             osm_id: "ns1".into(),
             digest: want.digest(),
             instantiate_attempts: 0,
+            adopted: false,
         },
     );
     let p = plan(
@@ -393,7 +404,7 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
     let mut live = live_base();
     live.ns_instances = vec![
         live_ns("ns1", "gone", true),
-        live_ns("ns9", "foreign", true),
+        unmarked(live_ns("ns9", "foreign", true)),
     ];
     live.vnf_packages = Some(vec![PackageRecord {
         osm_id: "vnfd-uuid".into(),
@@ -420,6 +431,7 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
             osm_id: "ns1".into(),
             digest: "d".into(),
             instantiate_attempts: 0,
+            adopted: false,
         },
     );
     inv.packages.insert(
@@ -428,6 +440,7 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
             kind: PackageKind::Vnf,
             osm_id: "vnfd-uuid".into(),
             digest: "d".into(),
+            tagged: true,
         },
     );
     inv.packages.insert(
@@ -436,6 +449,7 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
             kind: PackageKind::Ns,
             osm_id: "nsd-uuid".into(),
             digest: "d".into(),
+            tagged: true,
         },
     );
     let d = desired(vec![], vec![]);
@@ -562,7 +576,7 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
 // ---- Ownership, prune guard, duplicates ------------------------------------------------------
 
 fn owner() -> Owner {
-    Owner::new("repo-a")
+    Owner::new("repo-a").unwrap()
 }
 
 fn opts_prune() -> PlanOptions {
@@ -574,7 +588,7 @@ fn opts_prune() -> PlanOptions {
 }
 
 fn marked(mut n: NsRecord, by: &str) -> NsRecord {
-    n.description = Some(Owner::new(by).ns_description(Some("test")));
+    n.description = Some(Owner::new(by).unwrap().ns_description(Some("test")));
     n
 }
 
@@ -583,13 +597,17 @@ fn entry(id: &str) -> NsEntry {
         osm_id: id.into(),
         digest: "d".into(),
         instantiate_attempts: 0,
+        adopted: false,
     }
 }
 
 #[test]
 fn prune_never_deletes_an_ns_whose_name_git_declares_whatever_the_inventory_says() {
     let mut live = live_base();
-    live.ns_instances = vec![live_ns("ns1", "ldap", true), live_ns("ns2", "other", true)];
+    live.ns_instances = vec![
+        marked(live_ns("ns1", "ldap", true), "repo-a"),
+        marked(live_ns("ns2", "other", true), "repo-a"),
+    ];
     let mut inv = Inventory::default();
     // A stale entry under an old name holds the id of the NS Git declares as "ldap".
     inv.ns_instances.insert("old-name".into(), entry("ns1"));
@@ -610,20 +628,39 @@ fn prune_never_deletes_an_ns_whose_name_git_declares_whatever_the_inventory_says
 }
 
 #[test]
-fn ownership_comes_from_osms_mark_or_the_inventory_never_against_the_mark() {
+fn ownership_is_a_mark_a_legacy_mark_with_its_record_or_an_adoption_never_a_bare_record() {
     let mut live = live_base();
+    let legacy = |mut n: NsRecord| {
+        // What versions before injective marks wrote.
+        n.description = Some("test [osmops owner=repo-a]".into());
+        n
+    };
     live.ns_instances = vec![
         marked(live_ns("ns1", "mine-lost", true), "repo-a"),
         marked(live_ns("ns2", "theirs", true), "repo-b"),
-        live_ns("ns3", "unmarked-recorded", true),
-        live_ns("ns4", "unmarked-unknown", true),
-        live_ns("ns5", "keep", true),
+        unmarked(live_ns("ns3", "unmarked-recorded", true)),
+        unmarked(live_ns("ns4", "unmarked-unknown", true)),
+        marked(live_ns("ns5", "keep", true), "repo-a"),
+        unmarked(live_ns("ns6", "unmarked-adopted", true)),
+        legacy(live_ns("ns7", "legacy-recorded", true)),
+        legacy(live_ns("ns8", "legacy-unrecorded", true)),
     ];
     let mut inv = Inventory::default();
     // "theirs" is recorded as ours (another repository's state file, say): OSM's mark wins.
     inv.ns_instances.insert("theirs".into(), entry("ns2"));
+    // Recorded by an earlier version, which also recorded NS it had only upgraded (adopted
+    // silently): not proof.
     inv.ns_instances
         .insert("unmarked-recorded".into(), entry("ns3"));
+    inv.ns_instances.insert(
+        "unmarked-adopted".into(),
+        NsEntry {
+            adopted: true,
+            ..entry("ns6")
+        },
+    );
+    inv.ns_instances
+        .insert("legacy-recorded".into(), entry("ns7"));
     let p = plan(
         &desired(vec![ns("keep", None)], vec![]),
         &live,
@@ -637,9 +674,13 @@ fn ownership_comes_from_osms_mark_or_the_inventory_never_against_the_mark() {
         .map(|a| a.name.as_str())
         .collect();
     deleted.sort();
-    // The lost-from-state NS is found again by its mark; the recorded unmarked one (created
-    // before marks existed) by the inventory. Neither theirs nor an unknown NS is touched.
-    assert_eq!(deleted, ["mine-lost", "unmarked-recorded"]);
+    // The lost-from-state NS is found again by its mark, the adopted one and the one with an
+    // earlier-format mark by the inventory. Neither theirs, nor an unmarked NS with a bare
+    // record, nor an earlier-format mark without a record (another owner may share it) is touched.
+    assert_eq!(
+        deleted,
+        ["legacy-recorded", "mine-lost", "unmarked-adopted"]
+    );
     assert!(
         p.notes
             .iter()
@@ -647,13 +688,69 @@ fn ownership_comes_from_osms_mark_or_the_inventory_never_against_the_mark() {
         "{:?}",
         p.notes
     );
-    let reasons: Vec<&str> = p.actions.iter().map(|a| a.reason.as_str()).collect();
     assert!(
-        reasons
+        p.notes
             .iter()
-            .any(|r| r.contains("carries this sync's mark")),
-        "{reasons:?}"
+            .any(|n| n.contains("unmarked-recorded") && n.contains("never adopted")),
+        "{:?}",
+        p.notes
     );
+    let reason = |name: &str| {
+        p.actions
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(reason("mine-lost").contains("carries this sync's mark"));
+    assert!(reason("unmarked-adopted").contains("adopted"));
+    assert!(reason("legacy-recorded").contains("earlier format"));
+}
+
+#[test]
+fn an_ns_made_by_hand_is_blocked_unless_adopted_and_then_recorded_as_adopted() {
+    let mut live = live_base();
+    live.ns_instances = vec![unmarked(live_ns("ns1", "ldap", true))];
+    let want = desired(vec![ns("ldap", Some(json!({"replicaCount": "2"})))], vec![]);
+    let p = plan(&want, &live, &Inventory::default(), &opts_prune());
+    assert_eq!(summary(&p), ["blocked NsInstance ldap"]);
+    assert!(
+        p.actions[0].reason.contains("without this sync's mark")
+            && p.actions[0].reason.contains("--adopt"),
+        "{}",
+        p.actions[0].reason
+    );
+    assert!(!p.actions[0].adopt);
+    // A bare record of an earlier version (it adopted silently) is not proof either.
+    let mut inv = Inventory::default();
+    inv.ns_instances.insert("ldap".into(), entry("ns1"));
+    let p = plan(&want, &live, &inv, &opts_prune());
+    assert_eq!(summary(&p), ["blocked NsInstance ldap"]);
+    // Adopted explicitly: planned as usual, and the action says it adopts.
+    let adopt = PlanOptions {
+        adopt: true,
+        ..opts_prune()
+    };
+    let p = plan(&want, &live, &Inventory::default(), &adopt);
+    assert_eq!(summary(&p), ["upgrade NsInstance ldap"]);
+    assert!(p.actions[0].adopt);
+    assert!(
+        p.actions[0].reason.starts_with("adopting:"),
+        "{}",
+        p.actions[0].reason
+    );
+    // Adoption changes what may later be deleted, so it changes the digest.
+    let mut not_adopting = p.clone();
+    not_adopting.actions[0].adopt = false;
+    assert_ne!(
+        digest::plan_digest(&p, &want),
+        digest::plan_digest(&not_adopting, &want)
+    );
+    // Never another sync's NS, whatever the flag.
+    live.ns_instances = vec![marked(live_ns("ns1", "ldap", true), "repo-b")];
+    let p = plan(&want, &live, &Inventory::default(), &adopt);
+    assert_eq!(summary(&p), ["blocked NsInstance ldap"]);
+    assert!(!p.actions[0].adopt);
 }
 
 #[test]
@@ -772,7 +869,7 @@ fn an_ns_marked_by_another_sync_is_left_alone_even_when_git_declares_it() {
 
 #[test]
 fn packages_tagged_by_another_sync_are_neither_replaced_nor_pruned() {
-    let other = Owner::new("repo-b");
+    let other = Owner::new("repo-b").unwrap();
     let pk = pkg(PackageKind::Vnf, "ldap_knf", &[], &"ab".repeat(32));
     let mut live = live_base();
     live.vnf_packages = Some(vec![PackageRecord {
@@ -813,6 +910,7 @@ fn packages_tagged_by_another_sync_are_neither_replaced_nor_pruned() {
             kind: PackageKind::Vnf,
             osm_id: "vnfd-uuid".into(),
             digest: pk.digest.clone(),
+            tagged: false,
         },
     );
     live.ns_packages = Some(vec![]);
@@ -908,6 +1006,7 @@ fn a_failed_instantiate_is_never_unchanged() {
             osm_id: "ns1".into(),
             digest: d.ns_instances[0].digest(),
             instantiate_attempts: 2,
+            adopted: false,
         },
     );
     let p = plan(&d, &live, &inv, &remediation(1, 0, false));
@@ -922,8 +1021,12 @@ fn a_failed_instantiate_is_never_unchanged() {
         &Inventory::default(),
         &remediation(3, 0, false),
     );
-    assert_eq!(summary(&p), ["broken NsInstance a"]);
-    assert!(p.actions[0].reason.contains("cannot prove"));
+    assert_eq!(summary(&p), ["blocked NsInstance a"]);
+    assert!(
+        p.actions[0].reason.contains("without this sync's mark"),
+        "{}",
+        p.actions[0].reason
+    );
 }
 
 #[test]
@@ -1027,6 +1130,7 @@ fn applied(want: &NsInstance, id: &str) -> Inventory {
             osm_id: id.into(),
             digest: want.digest(),
             instantiate_attempts: 0,
+            adopted: false,
         },
     );
     inv
@@ -1148,6 +1252,7 @@ fn a_package_replaced_or_deleted_in_osm_is_drift_reported_by_default_and_correct
             kind: PackageKind::Vnf,
             osm_id: "vnfd-uuid".into(),
             digest: pk.digest.clone(),
+            tagged: true,
         },
     );
     let record = |zipfile: Option<String>| PackageRecord {
@@ -1195,6 +1300,97 @@ fn a_package_replaced_or_deleted_in_osm_is_drift_reported_by_default_and_correct
         &with_drift(DriftAction::Correct, DriftAction::Correct),
     );
     assert_eq!(summary(&p), ["create VnfPackage ldap_knf"]);
+}
+
+#[test]
+fn a_package_uploaded_by_hand_is_blocked_unless_adopted_and_adoption_re_uploads_it_tagged() {
+    let pk = pkg(PackageKind::Vnf, "ldap_knf", &[], &"ab".repeat(32));
+    let d = desired(vec![], vec![pk.clone()]);
+    let mut live = live_base();
+    for zipfile in [None, Some("ldap_knf.tar.gz".to_owned())] {
+        live.vnf_packages = Some(vec![PackageRecord {
+            osm_id: "vnfd-uuid".into(),
+            id: Some("ldap_knf".into()),
+            name: None,
+            zipfile: zipfile.clone(),
+            vnfd_refs: vec![],
+            vnf_profiles: vec![],
+            kdus: vec![],
+        }]);
+        let p = plan(&d, &live, &Inventory::default(), &opts_prune());
+        assert_eq!(summary(&p), ["blocked VnfPackage ldap_knf"], "{zipfile:?}");
+        assert!(
+            p.actions[0].reason.contains("--adopt"),
+            "{}",
+            p.actions[0].reason
+        );
+        let adopt = PlanOptions {
+            adopt: true,
+            ..opts_prune()
+        };
+        let p = plan(&d, &live, &Inventory::default(), &adopt);
+        assert_eq!(summary(&p), ["update VnfPackage ldap_knf"], "{zipfile:?}");
+        assert!(p.actions[0].adopt);
+        assert!(p.actions[0].reason.starts_with("adopting:"));
+    }
+}
+
+#[test]
+fn a_stored_name_that_does_not_parse_proves_neither_content_nor_owner() {
+    // Uploaded by hand with a name that only looks like OSM Ops' (a digest that is not 64 hex,
+    // another sync's tag): never "unchanged", whatever the inventory says was uploaded.
+    let pk = pkg(PackageKind::Vnf, "ldap_knf", &[], &"ab".repeat(32));
+    let other_tag = Owner::new("repo-b").unwrap().package_tag();
+    let d = desired(vec![], vec![pk.clone()]);
+    let mut inv = Inventory::default();
+    inv.packages.insert(
+        "ldap_knf".into(),
+        PackageEntry {
+            kind: PackageKind::Vnf,
+            osm_id: "vnfd-uuid".into(),
+            digest: pk.digest.clone(),
+            tagged: true,
+        },
+    );
+    for name in [
+        format!("ldap_knf_sha256-abc_owner-{other_tag}.tar.gz"),
+        format!("ldap_knf_sha256-{}_owner-xyz.tar.gz", "ab".repeat(32)),
+        format!(
+            "other_knf_sha256-{}_owner-{}.tar.gz",
+            "ab".repeat(32),
+            owner().package_tag()
+        ),
+        format!("ldap_knf_sha256-{}.tar.gz.bak", "ab".repeat(32)),
+    ] {
+        let mut live = live_base();
+        live.vnf_packages = Some(vec![PackageRecord {
+            osm_id: "vnfd-uuid".into(),
+            id: Some("ldap_knf".into()),
+            name: None,
+            zipfile: Some(name.clone()),
+            vnfd_refs: vec![],
+            vnf_profiles: vec![],
+            kdus: vec![],
+        }]);
+        for inventory in [&inv, &Inventory::default()] {
+            let p = plan(&d, &live, inventory, &opts_prune());
+            let label = p.actions[0].operation.label();
+            assert!(
+                matches!(label, "blocked" | "drifted"),
+                "{name}: {label}: {}",
+                p.actions[0].reason
+            );
+        }
+        // The recorded upload makes it drift (ours, replaced outside Git), reported by default.
+        let p = plan(&d, &live, &inv, &opts_prune());
+        assert_eq!(summary(&p), ["drifted VnfPackage ldap_knf"], "{name}");
+        assert!(p.drift[0].what.contains(&name), "{:?}", p.drift);
+    }
+    assert_eq!(digest_from_filename("ldap_knf_sha256-abc.tar.gz"), None);
+    assert_eq!(
+        owner_tag_from_filename(&format!("ldap_knf_sha256-abc_owner-{other_tag}.tar.gz")),
+        None
+    );
 }
 
 #[test]

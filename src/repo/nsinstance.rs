@@ -290,6 +290,17 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
                 format!("must not contain {q} (OSM refuses quotes in NS descriptions)"),
             ));
         }
+        let max = crate::plan::MAX_USER_DESCRIPTION_CHARS;
+        if d.trim().chars().count() > max {
+            problems.push(Problem::new(
+                file,
+                Some("description"),
+                format!(
+                    "must be at most {max} characters: OSM keeps {} and OSM Ops appends its ownership mark",
+                    crate::plan::OSM_MAX_DESCRIPTION_CHARS
+                ),
+            ));
+        }
     }
     let kdu = parse_kdu(file, map.get("kdu"), &mut problems);
     match (name, nsd_name, vnf_name, vim_account_name, kdu) {
@@ -412,6 +423,23 @@ mod tests {
         let (_, problems) = parse(&VALID.replace("name: ldap\nnsd", "name: \"ld(ap)\"\nnsd"));
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("'('"), "{problems:?}");
+    }
+
+    #[test]
+    fn descriptions_leave_room_for_the_ownership_mark() {
+        let with = |d: &str| {
+            VALID.replace(
+                "name: ldap\nnsd",
+                &format!("name: ldap\ndescription: {d}\nnsd"),
+            )
+        };
+        let (out, problems) = parse(&with(&"d".repeat(150)));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(out.len(), 1);
+        let (_, problems) = parse(&with(&"d".repeat(151)));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field.as_deref(), Some("description"));
+        assert!(problems[0].message.contains("at most 150"), "{problems:?}");
     }
 
     #[test]

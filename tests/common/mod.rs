@@ -48,7 +48,7 @@ pub fn client(sim: &Simulator) -> NbiClient {
 /// Engine options for a test repository ("test-repo" is the owner its creates are marked with).
 pub fn opts() -> EngineOptions {
     EngineOptions {
-        owner: osmops::plan::Owner::new("test-repo"),
+        owner: osmops::plan::Owner::new("test-repo").unwrap(),
         poll_interval: Duration::from_millis(20),
         timeout: Duration::from_secs(10),
         ..EngineOptions::default()

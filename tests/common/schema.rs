@@ -206,12 +206,32 @@ fn validate(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>, roo
                 }
             }
             if let Some(p) = schema.get("pattern").and_then(|p| p.as_str()) {
-                let re = regex::Regex::new(p).expect("schema patterns compile");
-                if !re.is_match(s) {
+                if !pattern_matches(p, s) {
                     errors.push(format!(
                         "{path}: Invalid value: {}: {path} in body should match '{p}'",
                         shown(v)
                     ));
+                }
+            }
+            for rule in schema
+                .get("x-kubernetes-validations")
+                .and_then(|r| r.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let text = rule["rule"].as_str().expect("a CEL rule");
+                match cel_string_rule(text, s) {
+                    Ok(true) => {}
+                    Ok(false) => errors.push(format!(
+                        "{path}: Invalid value: \"string\": {}",
+                        rule["message"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| format!("failed rule: {text}"))
+                    )),
+                    Err(e) => errors.push(format!(
+                        "{path}: Invalid value: \"string\": {text}: evaluation error: {e}"
+                    )),
                 }
             }
         }
@@ -280,4 +300,125 @@ fn validate_object(
             validate(s, child, &child_path(path, k), errors, false);
         }
     }
+}
+
+/// The part of CEL (Kubernetes `x-kubernetes-validations`) the OsmSync CRD uses on strings:
+/// `duration(self) <op> duration('<literal>')` terms joined by `&&`. Any other rule is not
+/// evaluated but refused loudly, so a new rule cannot pass unchecked here.
+fn cel_string_rule(rule: &str, value: &str) -> Result<bool, String> {
+    let mut all = true;
+    for term in rule.split("&&") {
+        let term = term.trim();
+        let rest = term
+            .strip_prefix("duration(self)")
+            .unwrap_or_else(|| panic!("the emulator does not evaluate the CEL rule '{rule}'"))
+            .trim_start();
+        let (op, rest) = ["<=", ">=", "==", "!=", "<", ">"]
+            .iter()
+            .find_map(|op| rest.strip_prefix(op).map(|r| (*op, r.trim())))
+            .unwrap_or_else(|| panic!("the emulator does not evaluate the CEL rule '{rule}'"));
+        let literal = rest
+            .strip_prefix("duration('")
+            .and_then(|r| r.strip_suffix("')"))
+            .unwrap_or_else(|| panic!("the emulator does not evaluate the CEL rule '{rule}'"));
+        let a = go_parse_duration(value)?;
+        let b = go_parse_duration(literal).expect("the rule's literal is a duration");
+        all &= match op {
+            "<=" => a <= b,
+            ">=" => a >= b,
+            "==" => a == b,
+            "!=" => a != b,
+            "<" => a < b,
+            _ => a > b,
+        };
+    }
+    Ok(all)
+}
+
+/// Go's `time.ParseDuration` (what CEL's `duration()` uses), in nanoseconds: an optional sign,
+/// then `[digits][.digits]unit` repeated in any order (units ns, us, µs, μs, ms, s, m, h), or
+/// "0"; more than 2^63-1 nanoseconds is an error. Written from Go's documentation and source,
+/// independently of the controller's parser, so the two can be checked against each other.
+pub fn go_parse_duration(s: &str) -> Result<i128, String> {
+    let invalid = || format!("time: invalid duration \"{s}\"");
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        if !(rest.starts_with('.') || rest.as_bytes()[0].is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let int_digits = &rest[..int_len];
+        rest = &rest[int_len..];
+        let mut frac_digits = "";
+        if let Some(f) = rest.strip_prefix('.') {
+            let n = f.bytes().take_while(u8::is_ascii_digit).count();
+            frac_digits = &f[..n];
+            rest = &f[n..];
+        }
+        if int_digits.is_empty() && frac_digits.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = rest
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map_or(rest.len(), |(i, _)| i);
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let scale: i128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
+            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{s}\"")),
+        };
+        let mut whole: i128 = 0;
+        for d in int_digits.bytes() {
+            whole = whole * 10 + i128::from(d - b'0');
+            if whole > i128::from(i64::MAX) {
+                return Err(invalid());
+            }
+        }
+        let mut v = whole * scale;
+        let mut f_scale = scale;
+        for d in frac_digits.bytes() {
+            f_scale /= 10;
+            if f_scale == 0 {
+                break;
+            }
+            v += i128::from(d - b'0') * f_scale;
+        }
+        total += v;
+        if total > i128::from(i64::MAX) {
+            return Err(invalid());
+        }
+    }
+    Ok(if neg { -total } else { total })
+}
+
+/// `pattern` as the API server applies it, each pattern compiled once per thread.
+fn pattern_matches(pattern: &str, s: &str) -> bool {
+    thread_local! {
+        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+            Default::default();
+    }
+    COMPILED.with(|c| {
+        c.borrow_mut()
+            .entry(pattern.to_owned())
+            .or_insert_with(|| regex::Regex::new(pattern).expect("schema patterns compile"))
+            .is_match(s)
+    })
 }
