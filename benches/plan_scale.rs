@@ -38,6 +38,7 @@ fn main() {
                     params: json!({"replicaCount": if i % 10 == 0 { "3" } else { "2" }})
                         .as_object()
                         .cloned(),
+                    model: None,
                 },
                 source: format!("knf{i:05}.osmops.yaml"),
             })
@@ -50,8 +51,10 @@ fn main() {
         ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![] }]),
         ns_instances: (0..n)
             .map(|i| {
+                // Created by the sync that plans (its mark in the description).
                 serde_json::from_value::<NsRecord>(json!({"_id": format!("id{i}"), "name": format!("knf{i:05}"), "nsd-ref": "openldap_ns",
-                    "nsd-id": "nsd", "nsState": "READY", "_admin": {"nsState": "INSTANTIATED"}}))
+                    "nsd-id": "nsd", "nsState": "READY", "_admin": {"nsState": "INSTANTIATED"},
+                    "description": PlanOptions::default().owner.ns_description(None)}))
                 .unwrap()
             })
             .collect(),

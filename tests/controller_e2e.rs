@@ -1523,10 +1523,7 @@ async fn drift_the_policy_reports_is_a_drifted_condition_on_a_ready_osmsync_unti
         .await;
     assert!(s.is_ready());
     let last = last_action_op(&w.sim);
-    assert_eq!(
-        last["operationParams"]["primitive_params"]["replicaCount"],
-        "1"
-    );
+    assert_eq!(primitive_params(&last)["replicaCount"], "1");
     let ev = w.events("demo", "DriftCorrected").await;
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(

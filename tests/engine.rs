@@ -60,10 +60,7 @@ async fn lifecycle_create_noop_upgrade_prune() {
         .into_iter()
         .find(|op| op["lcmOperationType"] == "action")
         .unwrap();
-    assert_eq!(
-        action_op["operationParams"]["primitive_params"],
-        json!({"replicaCount": "3"})
-    );
+    assert_eq!(primitive_params(&action_op), json!({"replicaCount": "3"}));
     assert_eq!(action_op["operationState"], "COMPLETED");
 
     // And again: the completed upgrade makes it a no-op.
@@ -616,10 +613,7 @@ async fn a_failed_upgrade_is_retried_then_rolled_back_and_not_tried_again() {
         ]
     );
     let last_action = last_action_op(&sim);
-    assert_eq!(
-        last_action["operationParams"]["primitive_params"]["replicaCount"],
-        "1"
-    );
+    assert_eq!(primitive_params(&last_action)["replicaCount"], "1");
     assert_eq!(last_action["operationState"], "COMPLETED");
 }
 

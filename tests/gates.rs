@@ -63,10 +63,7 @@ async fn kdu_params_changed_by_hand_are_corrected_or_only_reported_as_the_policy
     assert!(a.reason.starts_with("drift: "), "{}", a.reason);
     assert!(!corrected.failed(), "{}", corrected.summary());
     let last_action = last_action_op(&sim);
-    assert_eq!(
-        last_action["operationParams"]["primitive_params"]["replicaCount"],
-        "2"
-    );
+    assert_eq!(primitive_params(&last_action)["replicaCount"], "2");
     // Back in line with Git: no drift, nothing to do.
     let after = reconcile(&c, dir.path(), &corrected.inventory, &opts()).await;
     assert!(after.plan.drift.is_empty());
@@ -309,8 +306,7 @@ async fn a_failed_canary_pauses_the_rollout_and_continue_goes_on() {
     let upgraded_to_3: Vec<String> = action_ops(&sim)
         .iter()
         .filter(|op| {
-            op["operationState"] == "COMPLETED"
-                && op["operationParams"]["primitive_params"]["replicaCount"] == "3"
+            op["operationState"] == "COMPLETED" && primitive_params(op)["replicaCount"] == "3"
         })
         .map(|op| ns_name_of(&sim, op))
         .collect();
@@ -357,8 +353,7 @@ async fn an_operation_that_completes_on_an_unhealthy_ns_fails_its_batch() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    sim.set_ns_state("a", "BROKEN", Some("CrashLoopBackOff: ldap-0"));
-    sim.complete_pending_ops();
+    sim.complete_pending_ops_leaving("a", "BROKEN", Some("CrashLoopBackOff: ldap-0"));
     let out = run.await.unwrap().unwrap();
     let a = out.plan.actions.iter().position(|x| x.name == "a").unwrap();
     let msg = &out.results[a].message;

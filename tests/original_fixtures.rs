@@ -95,12 +95,35 @@ fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// The one problem of the original packages on current OSM: a chart version in `helm-chart`.
+fn chart_version_refused(err: &str) {
+    assert!(
+        err.contains("helm-chart 'stable/openldap:1.2.7' is not valid in current OSM")
+            && err.contains("valid_helm_chart_re")
+            && err.contains("kdu.model: stable/openldap:1.2.7"),
+        "{err}"
+    );
+}
+
 #[test]
 fn nbic_and_pkgr_package_fixtures() {
     let dir = package_repo(&[
         "pkgr/build_pkg_test_dir/openldap_knf",
         "pkgr/build_pkg_test_dir/openldap_nested",
     ]);
+    // The VNFD names its chart with a version, which current OSM refuses (the Go version
+    // uploaded it; OSM Release 10 accepted it).
+    let err = read_repository(dir.path(), &ReadOptions::default()).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    chart_version_refused(&err.to_string());
+    // Without the version the same folders read as before.
+    let vnfd = dir.path().join("osm-pkgs/openldap_knf/openldap_vnfd.yaml");
+    let text = std::fs::read_to_string(&vnfd).unwrap();
+    std::fs::write(
+        &vnfd,
+        text.replace("stable/openldap:1.2.7", "stable/openldap"),
+    )
+    .unwrap();
     let s = read_repository(dir.path(), &ReadOptions::default()).unwrap();
     let got: Vec<_> = s
         .packages
@@ -117,10 +140,12 @@ fn nbic_and_pkgr_package_fixtures() {
         ]
     );
 
-    // "unsupported" (no _knf suffix) is a perfectly good SOL006 VNFD: the descriptor decides.
+    // "unsupported" (no _knf suffix) is a SOL006 VNFD: the descriptor decides its kind, and its
+    // one problem is the chart version.
     let dir = package_repo(&["nbic/packages_test_dir/unsupported"]);
-    let s = read_repository(dir.path(), &ReadOptions::default()).unwrap();
-    assert_eq!(s.packages[0].id, "openldap_knf");
+    let err = read_repository(dir.path(), &ReadOptions::default()).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    chart_version_refused(&err.to_string());
 
     for (folder, expected) in [
         (
@@ -146,9 +171,17 @@ fn nbic_and_pkgr_package_fixtures() {
 
 #[test]
 fn original_demo() {
-    // examples/openldap is the original demo repository, byte for byte (plus a README).
+    // The original demo repository, byte for byte: current OSM refuses its VNFD's chart version.
+    let err = read("original-demo").unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    chart_version_refused(&err.to_string());
+    // examples/openldap is the same repository with the version moved to the NsInstance.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/openldap");
     let s = read_repository(&root, &ReadOptions::default()).unwrap();
     assert_eq!(s.ns_instances.len(), 1);
     assert_eq!(s.packages.len(), 2);
+    assert_eq!(
+        s.ns_instances[0].kdu.model.as_deref(),
+        Some("stable/openldap:1.2.7")
+    );
 }

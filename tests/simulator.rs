@@ -479,7 +479,8 @@ async fn nsd_needs_its_vnfds_and_packages_in_use_cannot_be_deleted() {
         (s, v["detail"].as_str().unwrap()),
         (
             StatusCode::CONFLICT,
-            "There is at least one NS using this descriptor"
+            // `NsdTopic.check_conflict_on_del` (NBI descriptor_topics.py).
+            "There is at least one NS instance using this descriptor"
         )
     );
     let (s, _) = raw
@@ -565,17 +566,28 @@ async fn ns_create_validation_and_record_shape() {
     assert!(rec["instantiate_params"]
         .get("additionalParamsForVnf")
         .is_none());
-    let size = serde_json::to_string_pretty(&rec).unwrap().len();
-    assert!(size > 4000, "realistic record size, got {size} bytes");
+    // OSM's record of the README example, measured on OSM's NBI after instantiation, is 3,321
+    // bytes of compact JSON; right after create (before LCM wrote to it) it is smaller.
+    let size = serde_json::to_string(&rec).unwrap().len();
+    assert!(size > 2000, "realistic record size, got {size} bytes");
+    assert!(
+        rec["configurationStatus"].is_null(),
+        "null until LCM starts"
+    );
+    assert_eq!(rec["vnffgd"], json!([]));
+    assert_eq!(rec["revision"], 1);
+    assert!(rec["_admin"].get("deployed").is_none(), "LCM writes it");
     let (_, vnfrs) = raw
         .get(&format!(
             "nslcm/v1/vnf_instances?nsr-id-ref={}",
             v["id"].as_str().unwrap()
         ))
         .await;
+    // `json.dumps(additional_params)` (`_format_additional_params` in NBI instance_topics.py):
+    // Python's separators, measured on OSM's NBI.
     assert_eq!(
         vnfrs[0]["kdur"][0]["additionalParams"],
-        "{\"replicaCount\":\"2\"}"
+        "{\"replicaCount\": \"2\"}"
     );
     let (_, ops) = raw
         .get(&format!(
@@ -808,7 +820,9 @@ async fn answers_have_exactly_osms_keys_and_content_types() {
     assert_eq!(s, StatusCode::CREATED);
     let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["id", "nslcmop_id"], "create: {v}");
+    // `outdata = {"id": _id, "nslcmop_id": nslcmop_id, "nsName": nsName}` (NBI `nbi.py`),
+    // measured on OSM's NBI.
+    assert_eq!(keys, ["id", "nsName", "nslcmop_id"], "create: {v}");
     let id = v["id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (s, v) = raw
@@ -818,9 +832,10 @@ async fn answers_have_exactly_osms_keys_and_content_types() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED);
+    // `outdata = {"id": _id, "nsName": nsName}` for an NS operation (NBI `nbi.py`).
     assert_eq!(
         v.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["id"],
+        ["id", "nsName"],
         "action: {v}"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -909,10 +924,9 @@ async fn errors_read_as_osms() {
     let (s, v) = raw.get("nslcm/v1/ns_instances_content/nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(
-        v["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("database exception Not found entry with filter='{'_id': 'nope'"),
+        v["detail"].as_str().unwrap().starts_with(
+            "database exception Not found entry with filter='{'_admin.projects_read.cont': ["
+        ),
         "{v}"
     );
     let (_, v) = raw
@@ -931,9 +945,10 @@ async fn errors_read_as_osms() {
         .delete(&format!("vnfpkgm/v1/vnf_packages_content/{vnfd}"))
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    // `check_conflict_on_del` in NBI `osm_nbi/descriptor_topics.py`.
     assert_eq!(
         v["detail"],
-        "There is at least one VNF using this descriptor"
+        "There is at least one VNF instance using this descriptor"
     );
 }
 
@@ -1146,4 +1161,306 @@ async fn a_gzip_bomb_is_refused_without_being_expanded_in_memory() {
         "{body}"
     );
     assert!(sim.vnf_packages().is_empty());
+}
+
+// ---- Pinned against OSM's current NBI (master, SOL006-only), measured on its own server --------
+
+/// `validate_helm_chart` (NBI `osm_nbi/descriptor_topics.py`, `valid_helm_chart_re`): a chart
+/// version in `helm-chart` is refused with 422; the chart without it, or a URL, is taken.
+#[tokio::test]
+async fn a_chart_version_in_helm_chart_is_refused_as_current_osm_does() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let with_version = VNFD.replace(
+        "helm-chart: stable/openldap",
+        "helm-chart: stable/openldap:1.2.7",
+    );
+    let (s, v) = raw
+        .upload(
+            "vnfpkgm/v1/vnf_packages_content",
+            tgz(&[("knf/", ""), ("knf/vnfd.yaml", &with_version)]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["detail"],
+        "helm-chart 'stable/openldap:1.2.7' is not valid"
+    );
+    for ok in [
+        "stable/openldap",
+        "https://charts.example/openldap-1.2.7.tgz",
+    ] {
+        let d = VNFD
+            .replace("helm-chart: stable/openldap", &format!("helm-chart: {ok}"))
+            .replace("id: openldap_knf", &format!("id: k{}", ok.len()));
+        let (s, v) = raw
+            .upload(
+                "vnfpkgm/v1/vnf_packages_content",
+                tgz(&[("knf/", ""), ("knf/vnfd.yaml", &d)]),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{ok}: {v}");
+    }
+}
+
+/// pyangbind's validation (`pyangbind_validation` in NBI `osm_nbi/descriptor_topics.py`) refuses
+/// any key SOL006 does not have, old information model fields included.
+#[tokio::test]
+async fn keys_outside_sol006_are_refused_by_pyangbind() {
+    let sim = fast_sim().await;
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let old = "id: old_knf\nname: old_knf\nvendor: acme\nmgmt-interface:\n  cp: mgmt\nconnection-point:\n- name: mgmt\n";
+    let (s, v) = raw
+        .upload(
+            "vnfpkgm/v1/vnf_packages_content",
+            tgz(&[("old_knf/", ""), ("old_knf/vnfd.yaml", old)]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // OSM names the first unknown key in document order (`name` here); the simulator's maps are
+    // sorted, so it names the first by name.
+    assert!(
+        v["detail"].as_str().unwrap().starts_with(
+            "Error in pyangbind validation: JSON object contained a key that did not exist ("
+        ),
+        "{v}"
+    );
+}
+
+/// `NsLcmOpTopic.new` (NBI `osm_nbi/instance_topics.py`) stores an operation's `primitive_params`
+/// and an instantiate's `additionalParamsForVnf` as JSON strings (`json.dumps`), and the create
+/// answer names the NS (`nbi.py`). A `kdu_model` in the instantiate request is the KDU's chart
+/// in its VNF record (`_create_vnfr_descriptor_from_vnfd`).
+#[tokio::test]
+async fn operation_params_are_stored_as_json_strings_and_kdu_model_is_the_chart() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let mut body = ns_body(&sim, &nsd, "ldap");
+    body["additionalParamsForVnf"][0]["additionalParamsForKdu"][0]["kdu_model"] =
+        json!("stable/openldap:1.2.7");
+    let (s, v) = raw.post_json("nslcm/v1/ns_instances_content", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["nsName"], "ldap");
+    let id = v["id"].as_str().unwrap().to_owned();
+    settle(&sim).await;
+    let op = sim.operations().pop().unwrap();
+    let stored = op["operationParams"]["additionalParamsForVnf"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        stored,
+        "[{\"additionalParamsForKdu\": [{\"additionalParams\": {\"replicaCount\": \"2\"}, \"kdu_model\": \"stable/openldap:1.2.7\", \"kdu_name\": \"ldap\"}], \"member-vnf-index\": \"openldap\"}]"
+    );
+    let vnfr = &sim.vnf_instances()[0];
+    assert_eq!(vnfr["kdur"][0]["helm-chart"], "stable/openldap:1.2.7");
+    let (s, v) = raw
+        .post_json(
+            &format!("nslcm/v1/ns_instances/{id}/action"),
+            json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade",
+                   "primitive_params": {"replicaCount": "3", "kdu_model": "stable/openldap:1.2.8"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["nsName"], "ldap");
+    settle(&sim).await;
+    let up = last_action_op(&sim);
+    assert_eq!(
+        up["operationParams"]["primitive_params"],
+        "{\"kdu_model\": \"stable/openldap:1.2.8\", \"replicaCount\": \"3\"}"
+    );
+    // LCM's action leaves an empty error message after a successful upgrade.
+    assert_eq!(up["errorMessage"], "");
+    // A kdu_model OSM's name_schema refuses.
+    let mut bad = ns_body(&sim, &nsd, "bad");
+    bad["additionalParamsForVnf"][0]["additionalParamsForKdu"][0]["kdu_model"] = json!("a;b");
+    let (s, v) = raw.post_json("nslcm/v1/ns_instances_content", bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("additionalParamsForKdu:0:kdu_model"),
+        "{v}"
+    );
+}
+
+/// CherryPy binds a query parameter `_id` to `default()`'s `_id` argument (NBI `nbi.py`): a
+/// list URL with `?_id=X` is the show of X, one object or 404, not a filtered list.
+#[tokio::test]
+async fn a_query_id_is_a_show_not_a_filter() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "ldap"))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (s, one) = raw
+        .get(&format!(
+            "nslcm/v1/ns_instances_content?_id={id}&name=other"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["_id"], id.as_str(), "an object: {one}");
+    let (s, v) = raw
+        .get("nslcm/v1/ns_instances_content?_id=00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, _) = raw.get("nslcm/v1/ns_lcm_op_occs?_id=x").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Record shapes and texts of OSM's current NBI, each measured on OSM's own server:
+/// tokens (`authconn_internal.py` `authenticate`, `auth.py`), VIM accounts and K8s clusters as the
+/// NBI and LCM leave them, NS and VNF records (`_create_nsr_descriptor_from_nsd`,
+/// `_create_vnfr_descriptor_from_vnfd` in `instance_topics.py`), what LCM writes into
+/// `_admin.deployed.K8s` (`_deploy_kdus` in LCM `osm_lcm/ns.py`), the VNFD's storage folder per
+/// revision (`descriptor_topics.py`) and the URL checks of `default()` in `nbi.py`.
+#[tokio::test]
+async fn records_and_texts_have_the_shape_of_current_osm() {
+    let sim = fast_sim().await;
+    let http = reqwest::Client::new();
+    let login = |body: Value| {
+        http.post(format!("{}/admin/v1/tokens", sim.url()))
+            .header("Accept", "application/json")
+            .json(&body)
+            .send()
+    };
+    let creds = json!({"username": "admin", "password": "admin", "project_id": "admin"});
+    let first: Value = login(creds.clone()).await.unwrap().json().await.unwrap();
+    let token: Value = login(creds).await.unwrap().json().await.unwrap();
+    for k in [
+        "admin_show",
+        "last_login",
+        "login_count",
+        "user_show",
+        "remote_host",
+        "remote_port",
+    ] {
+        assert!(token.get(k).is_some(), "token POST lacks {k}: {token}");
+    }
+    assert_eq!(
+        token["last_login"], first["issued_at"],
+        "the previous token's time"
+    );
+    let raw = Raw::login(&sim, "admin", "admin", "admin").await;
+    let id = token["id"].as_str().unwrap();
+    let (_, shown) = raw.get(&format!("admin/v1/tokens/{id}")).await;
+    assert!(
+        shown.get("remote_host").is_none() && shown.get("remote_port").is_none(),
+        "{shown}"
+    );
+    assert_eq!(shown["login_count"], 0);
+
+    let (_, vims) = raw.get("admin/v1/vim_accounts").await;
+    let vim = &vims[0];
+    assert_eq!(vim["key"], "registered");
+    assert!(
+        vim["resources"]["compute"]["ram"].get("total").is_some(),
+        "{vim}"
+    );
+    assert!(vim.get("description").is_none(), "{vim}");
+    let (_, k8s) = raw.get("admin/v1/k8sclusters").await;
+    assert!(k8s[0]["credentials"].is_object(), "{}", k8s[0]);
+    assert_eq!(k8s[0]["schema_version"], "1.11");
+    assert!(k8s[0].get("cni").is_none() && k8s[0].get("namespace").is_none());
+
+    let (_, nsd) = onboarded_with(&raw).await;
+    let (_, vnfds) = raw.get("vnfpkgm/v1/vnf_packages_content").await;
+    let vnfd_id = vnfds[0]["_id"].as_str().unwrap();
+    assert_eq!(
+        vnfds[0]["_admin"]["storage"]["folder"],
+        format!("{vnfd_id}:1")
+    );
+    let (_, v) = raw
+        .post_json("nslcm/v1/ns_instances_content", ns_body(&sim, &nsd, "ldap"))
+        .await;
+    let ns_id = v["id"].as_str().unwrap().to_owned();
+    let (_, rec) = raw
+        .get(&format!("nslcm/v1/ns_instances_content/{ns_id}"))
+        .await;
+    assert!(rec["configurationStatus"].is_null());
+    assert_eq!(rec["revision"], 1);
+    assert_eq!(rec["vnffgd"], json!([]));
+    assert_eq!(rec["vld"][0]["mgmt-network"], true, "pyangbind's boolean");
+    assert_eq!(
+        rec["vld"][0]["vnfd-connection-point-ref"][0]["vnfd-connection-point-ref"],
+        "mgmt-ext"
+    );
+    settle(&sim).await;
+    let (_, rec) = raw
+        .get(&format!("nslcm/v1/ns_instances_content/{ns_id}"))
+        .await;
+    assert_eq!(rec["configurationStatus"], json!([]));
+    let k = &rec["_admin"]["deployed"]["K8s"][0];
+    let project = sim.vnf_instances()[0]["_admin"]["projects_read"][0].clone();
+    assert_eq!(k["namespace"], project, "the project id: {k}");
+    assert_eq!(k["kdu-deployment-name"], "");
+    assert!(k["k8scluster-uuid"].is_string(), "{k}");
+    let instance = k["kdu-instance"].as_str().unwrap();
+    assert!(
+        instance.starts_with("stable-openldap-") && instance.len() == "stable-openldap-".len() + 10,
+        "{instance}"
+    );
+    let vnfr = &sim.vnf_instances()[0];
+    assert_eq!(vnfr["revision"], 1);
+    assert_eq!(
+        vnfr["k8s-cluster"]["nets"][0]["external-connection-point-ref"],
+        "mgmt-ext"
+    );
+    assert_eq!(vnfr["kdur"][0]["k8s-namespace"], project);
+
+    let http = reqwest::Client::new();
+    for (path, detail) in [
+        ("foo/v1/bar", "URL main_topic 'foo' not supported"),
+        ("nslcm/v2/ns_instances", "URL version 'v2' not supported"),
+        (
+            "nslcm",
+            "URL must contain at least 'main_topic/version/topic'",
+        ),
+    ] {
+        let r = http
+            .get(format!("{}/{path}", sim.url()))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["detail"], detail);
+    }
+    // jsonschema's messages show the value as Python does; operations add no step.
+    let (s, v) = raw
+        .post_json(
+            &format!("nslcm/v1/ns_instances/{ns_id}/action"),
+            json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": null}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        v["detail"],
+        "Format error at 'primitive_params' 'None is not of type 'object'' "
+    );
+    let mut short = ns_body(&sim, &nsd, "x3");
+    short["additionalParamsForVnf"][0]["additionalParamsForKdu"][0] = json!({"kdu_name": "ldap"});
+    let (_, v) = raw.post_json("nslcm/v1/ns_instances_content", short).await;
+    assert_eq!(
+        v["detail"],
+        "Format error at 'additionalParamsForVnf:0:additionalParamsForKdu:0' '{'kdu_name': 'ldap'} does not have enough properties'  while 'validating input parameters'"
+    );
+}
+
+async fn onboarded_with(raw: &Raw) -> (String, String) {
+    let (s, v) = raw
+        .upload("vnfpkgm/v1/vnf_packages_content", vnf_pkg(), None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let vnfd = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = raw
+        .upload("nsd/v1/ns_descriptors_content", ns_pkg(), None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    (vnfd, v["id"].as_str().unwrap().to_owned())
 }

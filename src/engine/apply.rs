@@ -65,15 +65,17 @@ pub fn ns_create_body(
         nsd_id: nsd_osm_id.to_owned(),
         vim_account_id: vim_account_id.to_owned(),
         ns_description: Some(owner.ns_description(want.description.as_deref())),
-        additional_params_for_vnf: match &want.kdu.params {
-            Some(params) => vec![VnfParams {
+        additional_params_for_vnf: if want.kdu.params.is_some() || want.kdu.model.is_some() {
+            vec![VnfParams {
                 member_vnf_index: want.vnf_name.clone(),
                 additional_params_for_kdu: vec![KduParams {
                     kdu_name: want.kdu.name.clone(),
-                    additional_params: params.clone(),
+                    additional_params: want.params_or_empty(),
+                    kdu_model: want.kdu.model.clone(),
                 }],
-            }],
-            None => Vec::new(),
+            }]
+        } else {
+            Vec::new()
         },
     }
 }
@@ -568,7 +570,7 @@ impl Apply<'_> {
                     },
                     Operation::UpgradeNs { osm_id } => {
                         self.started(i);
-                        self.upgrade_ns(want, osm_id, want.params_or_empty(), "upgrade")
+                        self.upgrade_ns(want, osm_id, want.requested_params(), "upgrade")
                             .await
                     }
                     Operation::RollbackNs { osm_id, params } => {
@@ -732,9 +734,11 @@ impl Apply<'_> {
             // Already gone (removed by OSM, or by a concurrent run): what was wanted.
             Err(e) if e.is_status(404) => Ok(NsDeletion::Deleted),
             Err(e @ NbiError::OutcomeUnknown { .. }) => {
-                match self.client.list_ns_instances(&[("_id", osm_id)]).await {
-                    Ok(found) if found.is_empty() => Ok(NsDeletion::Deleted),
-                    Ok(_) => match self
+                // `GET ns_instances_content/<id>`: OSM has no `_id` list filter (a query `_id`
+                // is a show, one object or 404), so the NS is asked for by its URL.
+                match self.client.get_ns_instance(osm_id).await {
+                    Ok(None) => Ok(NsDeletion::Deleted),
+                    Ok(Some(_)) => match self
                         .client
                         .list_ns_lcm_op_occs(&[
                             ("nsInstanceId", osm_id),

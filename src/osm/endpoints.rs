@@ -40,7 +40,16 @@ pub struct KduParams {
     pub kdu_name: String,
     #[serde(rename = "additionalParams")]
     pub additional_params: Map<String, Value>,
+    /// The chart (and version) to deploy instead of the descriptor's `helm-chart`, e.g.
+    /// `stable/openldap:1.2.7` (OSM's `kdu_model`, NBI `validation.py` `ns_instantiate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kdu_model: Option<String>,
 }
+
+/// The key of an upgrade's `primitive_params` that OSM's LCM takes as the chart to upgrade to
+/// (`_ns_execute_primitive` in LCM `osm_lcm/ns.py` pops it; without it the KDU is upgraded to the
+/// descriptor's chart with its version dropped, i.e. the newest).
+pub const KDU_MODEL_PARAM: &str = "kdu_model";
 
 /// The body of a KDU upgrade (`POST ns_instances/<id>/action`). `primitive_params` is always an
 /// object: the NBI answers 422 to `null`.

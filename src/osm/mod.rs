@@ -10,7 +10,9 @@ mod transport;
 
 use std::time::Duration;
 
-pub use endpoints::{CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams};
+pub use endpoints::{
+    CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams, KDU_MODEL_PARAM,
+};
 pub use error::{parse_error_body, NbiError, NbiErrorBody};
 pub use records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount};
 pub use token::{Token, RENEW_BEFORE_EXPIRY};

@@ -464,15 +464,24 @@ impl OpRecord {
         }
     }
 
-    /// The KDU params this operation asked OSM for: instantiate `additionalParamsForKdu` or an
-    /// upgrade action's `primitive_params` (an object in OSM 8, a JSON string in newer releases).
+    /// The KDU params this operation asked OSM for, as an upgrade's `primitive_params` carries
+    /// them: an instantiate's `additionalParamsForKdu[].additionalParams` plus its `kdu_model`,
+    /// or an upgrade action's `primitive_params`. OSM stores both `additionalParamsForVnf` and
+    /// `primitive_params` in the operation as JSON *strings* (`NsLcmOpTopic.new` in NBI
+    /// `osm_nbi/instance_topics.py`); OSM 8 and the simulator of earlier versions stored objects.
+    /// Both are read.
     pub fn kdu_params(&self, member_vnf_index: &str, kdu_name: &str) -> Option<Map<String, Value>> {
         let p = &self.operation_params;
         match self.lcm_operation_type.as_str() {
             "instantiate" => {
+                let vnfs = match p.get("additionalParamsForVnf") {
+                    Some(Value::String(s)) => serde_json::from_str::<Value>(s).ok(),
+                    Some(v) => Some(v.clone()),
+                    None => None,
+                };
                 // Instantiate carries every param: no entry for this KDU means "no params".
-                let kdu = p
-                    .get("additionalParamsForVnf")
+                let kdu = vnfs
+                    .as_ref()
                     .and_then(|l| l.as_array())
                     .and_then(|l| {
                         l.iter().find(|v| {
@@ -489,11 +498,15 @@ impl OpRecord {
                 let Some(kdu) = kdu else {
                     return Some(Map::new());
                 };
-                match kdu.get("additionalParams") {
-                    Some(Value::Object(m)) => Some(m.clone()),
-                    Some(Value::String(s)) => serde_json::from_str(s).ok(),
-                    _ => Some(Map::new()),
+                let mut params = match kdu.get("additionalParams") {
+                    Some(Value::Object(m)) => m.clone(),
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_default(),
+                    _ => Map::new(),
+                };
+                if let Some(model) = kdu.get(super::KDU_MODEL_PARAM).filter(|m| m.is_string()) {
+                    params.insert(super::KDU_MODEL_PARAM.to_owned(), model.clone());
                 }
+                Some(params)
             }
             "action" => {
                 let member = p
@@ -557,6 +570,23 @@ mod tests {
             twice.failure_message(),
             "Operation: INSTANTIATING.op3, Stage 2/3: deployment of KDUs. Detail: helm failed"
         );
+    }
+
+    /// OSM's NBI stores an instantiate's `additionalParamsForVnf` as a JSON string
+    /// (`NsLcmOpTopic.new` in NBI `osm_nbi/instance_topics.py`), measured on OSM's own NBI: the
+    /// params are read from it, with the `kdu_model` beside them.
+    #[test]
+    fn instantiate_params_stored_as_a_json_string_are_read() {
+        let inst = from_value::<OpRecord>(&json!({
+            "_id": "op1", "nsInstanceId": "ns", "lcmOperationType": "instantiate", "operationState": "COMPLETED",
+            "operationParams": {"nsName": "ldap",
+                "additionalParamsForVnf": "[{\"member-vnf-index\": \"openldap\", \"additionalParamsForKdu\": [{\"kdu_name\": \"ldap\", \"additionalParams\": {\"replicaCount\": \"1\"}, \"kdu_model\": \"stable/openldap:1.2.7\"}]}]"}
+        }))
+        .unwrap();
+        let p = inst.kdu_params("openldap", "ldap").unwrap();
+        assert_eq!(p["replicaCount"], "1");
+        assert_eq!(p["kdu_model"], "stable/openldap:1.2.7");
+        assert_eq!(inst.kdu_params("other", "ldap"), Some(Map::new()));
     }
 
     #[test]

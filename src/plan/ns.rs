@@ -270,7 +270,7 @@ impl<'a> Planner<'a> {
                 format!("nsdName changed from '{current}' to '{}': OSM cannot change the NSD of an NS instance; delete and recreate it", want.nsd_name),
             );
         }
-        let desired_params = want.params_or_empty();
+        let desired_params = want.requested_params();
         let h = KduHistory::of(&self.ops, ns, want);
         let unchanged = |reason: String, pending: Option<&OpRecord>| {
             action(
@@ -508,7 +508,7 @@ impl<'a> Planner<'a> {
         live: &serde_json::Map<String, serde_json::Value>,
         p: &mut Plan,
     ) -> Action {
-        let desired = want.params_or_empty();
+        let desired = want.requested_params();
         drift_action(
             p,
             self.opts.drift.ns_instances,

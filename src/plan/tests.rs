@@ -15,6 +15,7 @@ fn ns(name: &str, params: Option<Value>) -> NsInstance {
         kdu: Kdu {
             name: "ldap".into(),
             params: params.and_then(|p| p.as_object().cloned()),
+            model: None,
         },
         source: format!("{name}.ops.yaml"),
     }

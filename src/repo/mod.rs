@@ -6,6 +6,7 @@ mod config;
 mod fs;
 mod nsinstance;
 mod package;
+mod sol006;
 mod tarball;
 mod yaml;
 
@@ -265,7 +266,8 @@ mod tests {
 
     #[test]
     fn original_demo_reads_as_its_authors_meant() {
-        // examples/openldap is the original demo repository, unchanged.
+        // examples/openldap is the original demo repository, the chart version moved to the
+        // NsInstance (current OSM refuses it in the descriptor).
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/openldap");
         let state = read_repository(&root, &ReadOptions::default()).expect("demo is valid");
         assert_eq!(state.ns_instances.len(), 1);
@@ -276,6 +278,7 @@ mod tests {
         assert_eq!(ns.vim_account_name, "mylocation1");
         assert_eq!(ns.kdu.name, "ldap");
         assert_eq!(ns.kdu.params.as_ref().unwrap()["replicaCount"], "1");
+        assert_eq!(ns.kdu.model.as_deref(), Some("stable/openldap:1.2.7"));
         let ids: Vec<_> = state.packages.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["openldap_knf", "openldap_ns"], "VNF package first");
         assert_eq!(state.packages[0].kind, PackageKind::Vnf);

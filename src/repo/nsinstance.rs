@@ -17,6 +17,11 @@ pub struct Kdu {
     pub name: String,
     /// Helm values for the KDU; `None` when the document has no `params`.
     pub params: Option<Map<String, Value>>,
+    /// The chart and version OSM deploys, e.g. `stable/openldap:1.2.7` (OSM's `kdu_model`): sent
+    /// with the instantiate and with every upgrade, so that the chart version is Git's. `None`:
+    /// the descriptor's `helm-chart`, which current OSM refuses to carry a version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,14 +49,34 @@ impl NsInstance {
             "vimAccountName": self.vim_account_name,
             "kdu": {"name": self.kdu.name, "params": self.kdu.params},
         });
+        // Documents without a model keep the digest they always had (inventories record it).
+        let mut canonical = canonical;
+        if let Some(m) = &self.kdu.model {
+            canonical["kdu"]["model"] = Value::String(m.clone());
+        }
         // serde_json's Map is a BTreeMap here (no preserve_order feature), so keys are sorted.
         let bytes = serde_json::to_vec(&canonical).expect("JSON values always serialize");
         format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
     }
 
-    /// The params to send to OSM: an object, never null (the NBI rejects `primitive_params: null`).
+    /// The Helm values to send to OSM: an object, never null (the NBI rejects
+    /// `primitive_params: null`).
     pub fn params_or_empty(&self) -> Map<String, Value> {
         self.kdu.params.clone().unwrap_or_default()
+    }
+
+    /// What OSM is asked to run the KDU with, as OSM records it in an upgrade's
+    /// `primitive_params`: the Helm values, plus `kdu_model` when the document names a model.
+    /// This is what is compared with OSM's operation history.
+    pub fn requested_params(&self) -> Map<String, Value> {
+        let mut p = self.params_or_empty();
+        if let Some(m) = &self.kdu.model {
+            p.insert(
+                crate::osm::KDU_MODEL_PARAM.to_owned(),
+                Value::String(m.clone()),
+            );
+        }
+        p
     }
 }
 
@@ -330,12 +355,12 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
         problems.push(Problem::new(
             file,
             Some("kdu"),
-            "must be a mapping with 'name' and optional 'params'",
+            "must be a mapping with 'name' and optional 'params' and 'model'",
         ));
         return None;
     };
     for key in map.keys() {
-        if key != "name" && key != "params" {
+        if !["name", "params", "model"].contains(&key.as_str()) {
             problems.push(Problem::new(
                 file,
                 Some(&format!("kdu.{key}")),
@@ -374,7 +399,53 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
             None
         }
     };
-    name.map(|name| Kdu { name, params })
+    if params
+        .as_ref()
+        .is_some_and(|p| p.contains_key(crate::osm::KDU_MODEL_PARAM))
+    {
+        problems.push(Problem::new(
+            file,
+            Some("kdu.params.kdu_model"),
+            "is OSM's chart override, not a Helm value: write it as kdu.model",
+        ));
+    }
+    let model = match map.get("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match check_kdu_model(s) {
+            Ok(()) => Some(s.clone()),
+            Err(msg) => {
+                problems.push(Problem::new(file, Some("kdu.model"), msg));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(Problem::new(
+                file,
+                Some("kdu.model"),
+                "must be a string: the chart and version, e.g. stable/openldap:1.2.7",
+            ));
+            None
+        }
+    };
+    name.map(|name| Kdu {
+        name,
+        params,
+        model,
+    })
+}
+
+/// OSM's `name_schema` for `kdu_model` (NBI `osm_nbi/validation.py`): 1 to 255 characters,
+/// none of `,;()'"`.
+fn check_kdu_model(model: &str) -> Result<(), String> {
+    if model.trim().is_empty() || model.chars().count() > 255 {
+        return Err("must be 1 to 255 characters long".into());
+    }
+    match model.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c)) {
+        Some(c) => Err(format!(
+            "contains '{c}', which OSM does not accept in kdu_model"
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

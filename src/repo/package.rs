@@ -239,6 +239,9 @@ fn list_of<'a>(desc: &'a Value, key: &str) -> Result<Vec<&'a Map<String, Value>>
 
 fn vnfd_fields(desc: &Value) -> Result<Descriptor, String> {
     let id = descriptor_id(desc)?;
+    if let Some(map) = desc.as_object() {
+        super::sol006::check_vnfd(map)?;
+    }
     let mut kdus = Vec::new();
     for kdu in list_of(desc, "kdu")? {
         match kdu.get("name") {
@@ -300,6 +303,9 @@ fn nsd_fields(desc: &Value) -> Result<Descriptor, String> {
             "{OLD_IM} (found 'constituent-vnfd' referencing {})",
             names.join(", ")
         ));
+    }
+    if let Some(map) = desc.as_object() {
+        super::sol006::check_nsd(map)?;
     }
     Ok(Descriptor {
         kind: PackageKind::Ns,

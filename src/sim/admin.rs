@@ -64,14 +64,17 @@ fn revoke(shared: &Arc<Shared>, id: &str) -> Reply {
     }
 }
 
+/// A token as the internal auth backend records it (`authconn_internal.py` `authenticate`); the
+/// login answer adds where the request came from (`auth.py`), which `GET tokens/<id>` lacks.
 fn token_json(id: &str, r: &TokenRecord) -> Value {
     json!({
-        "_id": id, "id": id, "issued_at": r.issued_at, "expires": r.expires,
+        "issued_at": r.issued_at, "expires": r.expires, "_id": id, "id": id,
         "project_id": r.project_id, "project_name": r.project_name,
         "username": r.user, "user_id": r.user_id,
         "admin": r.project_name == "admin",
         "roles": [{"name": "project_admin", "id": PROJECT_ADMIN_ROLE}],
-        "remote_port": 0, "remote_host": "127.0.0.1",
+        "login_count": 0, "last_login": r.last_login,
+        "admin_show": r.project_name == "admin", "user_show": false,
     })
 }
 
@@ -162,8 +165,12 @@ async fn login(shared: &Arc<Shared>, req: &Request) -> Reply {
         project_name: project.name.clone(),
         issued_at: issued,
         expires: issued + shared.config.token_ttl.as_secs_f64(),
+        last_login: db.last_token_time.get(&user.name).copied(),
     };
-    let body = token_json(&id, &rec);
+    let mut body = token_json(&id, &rec);
+    body["remote_port"] = json!(remote_port(req));
+    body["remote_host"] = json!("127.0.0.1");
+    db.last_token_time.insert(user.name.clone(), issued);
     db.tokens.insert(id.clone(), rec);
     db.last_login.insert(user.name.clone(), Instant::now());
     let mut r = Reply::json(Status::OK, body).with_location(format!("/osm/admin/v1/tokens/{id}"));
@@ -171,6 +178,11 @@ async fn login(shared: &Arc<Shared>, req: &Request) -> Reply {
     r.headers
         .push(("WWW-Authenticate", format!("Bearer realm=\"{REALM}\"")));
     r
+}
+
+/// The client's port, as CherryPy tells the NBI (`remote.port`); 0 when unknown.
+fn remote_port(req: &Request) -> u16 {
+    req.peer.map_or(0, |a| a.port())
 }
 
 fn bearer(req: &Request) -> Option<String> {

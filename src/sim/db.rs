@@ -51,6 +51,8 @@ pub struct TokenRecord {
     pub project_name: String,
     pub issued_at: f64,
     pub expires: f64,
+    /// The user's previous token time (`_admin.last_token_time` of the user), if any.
+    pub last_login: Option<f64>,
 }
 
 #[derive(Default)]
@@ -59,6 +61,8 @@ pub struct Db {
     pub users: Vec<User>,
     pub tokens: HashMap<String, TokenRecord>,
     pub last_login: HashMap<String, Instant>,
+    /// Per user, when the last token was issued (OSM's `_admin.last_token_time`).
+    pub last_token_time: HashMap<String, f64>,
     pub vim_accounts: Vec<Value>,
     pub k8sclusters: Vec<Value>,
     pub vnfds: Vec<Value>,

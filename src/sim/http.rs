@@ -67,18 +67,134 @@ pub fn not_found(filter: &str) -> Reply {
     )
 }
 
-/// A JSON-schema violation of the input, as the NBI reports it: `at '<path>'` when the error
-/// has a path, then the schema message, then the step.
+/// A JSON-schema violation of an NS create, as the NBI reports it (`validate_input` in NBI
+/// `osm_nbi/validation.py`, then `NsrTopic.new` adds the step): `at '<path>'` when the error has
+/// a path, then jsonschema's message, then " while 'validating input parameters'".
 pub fn format_error(path: &str, msg: impl std::fmt::Display) -> Reply {
+    Reply::error(
+        Status::UNPROCESSABLE_ENTITY,
+        format!(
+            "{} while 'validating input parameters'",
+            schema_error_text(path, msg)
+        ),
+    )
+}
+
+/// A JSON-schema violation of an NS operation (action, terminate, instantiate):
+/// `NsLcmOpTopic.new` adds no step, so the text ends with `validate_input`'s trailing space.
+pub fn operation_format_error(path: &str, msg: impl std::fmt::Display) -> Reply {
+    Reply::error(Status::UNPROCESSABLE_ENTITY, schema_error_text(path, msg))
+}
+
+/// `"Format error {error_pos} '{e.message}' "` (NBI `validate_input`).
+fn schema_error_text(path: &str, msg: impl std::fmt::Display) -> String {
     let at = if path.is_empty() {
         String::new()
     } else {
         format!("at '{path}'")
     };
-    Reply::error(
-        Status::UNPROCESSABLE_ENTITY,
-        format!("Format error {at} '{msg}'  while 'validating input parameters'"),
-    )
+    format!("Format error {at} '{msg}' ")
+}
+
+/// Python's `repr()` of a JSON value, as jsonschema's messages show the offending instance
+/// ("None is not of type 'object'", "{'kdu_name': 'ldap'} does not have enough properties").
+pub fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => py_str_repr(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn py_str_repr(s: &str) -> String {
+    // Python quotes with ' unless the text has ' and no ".
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `json.dumps(v)` with its defaults: separators ", " and ": ", non-ASCII escaped as
+/// `\uXXXX`. The NBI stores an operation's `primitive_params` and `additionalParamsForVnf` this way
+/// (`NsLcmOpTopic.new` in NBI `osm_nbi/instance_topics.py`). Keys come in the simulator's order
+/// (sorted), not the request's: the same data, another string.
+pub fn py_json_dumps(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(py_json_dumps)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", ascii_json_string(k), py_json_dumps(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(s) => ascii_json_string(s),
+        other => other.to_string(),
+    }
+}
+
+fn ascii_json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 pub fn unexpected(seg: &str) -> Reply {
@@ -101,6 +217,8 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
+    /// The client's address, when known.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -148,10 +266,14 @@ pub fn render(reply: Reply, accept: &str) -> Response<Body> {
     let (content_type, bytes) = match &reply.body {
         None => (None, Vec::new()),
         // Unmatched Accept: errors (and, here, everything else) fall back to JSON.
+        // `json.dumps(data, indent=4) + "\n"` (`_format_out` in NBI `osm_nbi/nbi.py`).
         Some(v) if wants_json || !wants_yaml => {
-            let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-            s.push('\n');
-            (Some("application/json; charset=utf-8"), s.into_bytes())
+            let mut out = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+            serde::Serialize::serialize(v, &mut ser).expect("JSON values serialize");
+            out.push(b'\n');
+            (Some("application/json; charset=utf-8"), out)
         }
         Some(v) => (
             Some("application/yaml"),

@@ -120,35 +120,115 @@ pub fn schedule(
     });
 }
 
-/// LCM starts an operation: the NS record shows what is going on.
-fn pick_up(db: &mut Db, op_id: &str, nsr_id: &str, op_type: &str) {
+/// LCM's `_write_ns_status` (LCM `osm_lcm/ns.py`): the NS record says which operation runs.
+fn ns_status(nsr: &mut Value, ns_state: Option<&str>, current: &str, op_id: Option<&str>) {
+    let op = op_id.map_or(Value::Null, |o| json!(o));
+    nsr["_admin"]["nslcmop"] = op.clone();
+    nsr["_admin"]["current-operation"] = op.clone();
+    nsr["_admin"]["operation-type"] = if current == "IDLE" {
+        Value::Null
+    } else {
+        json!(current)
+    };
+    nsr["currentOperation"] = json!(current);
+    nsr["currentOperationID"] = op;
+    nsr["errorDescription"] = Value::Null;
+    nsr["errorDetail"] = Value::Null;
+    if let Some(s) = ns_state {
+        nsr["nsState"] = json!(s);
+    }
+    nsr["_admin"]["modified"] = json!(now());
+}
+
+/// n2vc's `generate_kdu_instance_name`: the chart's name, non-alphanumerics as '-', at most 35
+/// characters, a leading letter, then '-' and ten digits.
+fn kdu_instance_name(model: &str) -> String {
+    let chart = if model.starts_with('/') || model.contains("://") {
+        model.rsplit('/').next().unwrap_or(model)
+    } else {
+        model
+    };
+    let mut name: String = chart
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .take(35)
+        .collect();
+    if !name.starts_with(|c: char| c.is_alphabetic()) {
+        name.insert(0, 'a');
+    }
+    let n = u64::from(rand::random::<u32>()) % 99_999_999 + 1;
+    format!("{name}-{n:010}").to_lowercase()
+}
+
+/// LCM starts an operation: the NS record shows what is going on. For an instantiate, LCM marks
+/// the NS instantiated right after reading the database (before deploying), then records the KDUs
+/// it deploys in `_admin.deployed.K8s` (`instantiate` and `_deploy_kdus` in LCM `osm_lcm/ns.py`).
+pub fn pick_up(db: &mut Db, op_id: &str, nsr_id: &str, op_type: &str) {
     if let Some(op) = db.nslcmops.iter_mut().find(|o| o["_id"] == op_id) {
         op["queuePosition"] = json!(0);
-        op["stage"] = json!("Stage 1/3: preparation of the environment.");
+        let stage = match op_type {
+            "instantiate" => "Stage 1/5: preparation of the environment.",
+            _ => "Stage 1/3: Preparing task.",
+        };
+        op["stage"] = json!(stage);
+        op["detailed-status"] = json!(format!("{stage}  "));
     }
+    let deployed: Vec<Value> = if op_type == "instantiate" {
+        let mut list = Vec::new();
+        for vnfr in db.vnfrs.iter_mut().filter(|v| v["nsr-id-ref"] == nsr_id) {
+            vnfr["_admin"]["nsState"] = json!("INSTANTIATED");
+            for kdur in vnfr["kdur"].as_array().into_iter().flatten() {
+                let (kind, model) = match kdur.get("helm-chart") {
+                    Some(c) => ("helm-chart-v3", c.as_str().unwrap_or_default()),
+                    None => (
+                        "juju-bundle",
+                        kdur["juju-bundle"].as_str().unwrap_or_default(),
+                    ),
+                };
+                let deployment = kdur["kdu-deployment-name"].as_str().unwrap_or_default();
+                list.push(json!({
+                    "kdu-instance": if deployment.is_empty() { kdu_instance_name(model) } else { deployment.to_owned() },
+                    "k8scluster-uuid": kdur["k8s-cluster"]["id"],
+                    "k8scluster-type": kind,
+                    "member-vnf-index": vnfr["member-vnf-index-ref"],
+                    "kdu-name": kdur["kdu-name"],
+                    "kdu-model": model,
+                    "namespace": kdur["k8s-namespace"],
+                    "kdu-deployment-name": deployment,
+                }));
+            }
+        }
+        list
+    } else {
+        Vec::new()
+    };
     let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id) else {
         return;
     };
     match op_type {
         "instantiate" => {
-            nsr["nsState"] = json!("BUILDING");
-            nsr["currentOperation"] = json!("INSTANTIATING");
+            ns_status(nsr, Some("BUILDING"), "INSTANTIATING", Some(op_id));
             nsr["detailed-status"] = json!("creating");
-            // LCM-8 marks the NS instantiated before deploying: from here the NBI accepts
-            // (and LCM queues) actions.
+            nsr["operational-status"] = json!("init");
+            // From here the NBI accepts (and LCM queues) actions.
             nsr["_admin"]["nsState"] = json!("INSTANTIATED");
+            nsr["_admin"]["deployed"] = json!({"VCA": [], "K8s": deployed});
+            nsr["configurationStatus"] = json!([]);
         }
         "terminate" => {
-            nsr["nsState"] = json!("TERMINATING");
-            nsr["currentOperation"] = json!("TERMINATING");
+            ns_status(nsr, Some("TERMINATING"), "TERMINATING", Some(op_id));
+            nsr["operational-status"] = json!("terminating");
+            nsr["config-status"] = json!("terminating");
+            nsr["detailed-status"] = json!("Terminating");
         }
-        _ => nsr["currentOperation"] = json!("RUNNING ACTION"),
+        "action" => ns_status(nsr, None, "RUNNING ACTION", Some(op_id)),
+        other => ns_status(nsr, None, &other.to_uppercase(), Some(op_id)),
     }
-    nsr["currentOperationID"] = json!(op_id);
 }
 
-/// Completes (or fails) one operation and applies its effect on the NS record. Returns true for a
-/// completed terminate with autoremove: the NBI removes the NS once it hears of it.
+/// Completes (or fails) one operation and applies its effect on the NS record, as LCM's
+/// `_write_op_status` / `_write_ns_status` leave them. Returns true for a completed terminate with
+/// autoremove: the NBI removes the NS once it hears of it.
 pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
     let t = now();
     let Some(op) = db.nslcmops.iter_mut().find(|o| o["_id"] == op_id) else {
@@ -163,64 +243,97 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
         .to_owned();
     let nsr_id = op["nsInstanceId"].as_str().unwrap_or_default().to_owned();
     let autoremove = op.pointer("/operationParams/autoremove") == Some(&json!(true));
+    let primitive = op
+        .pointer("/operationParams/primitive")
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let ok = failure.is_none();
     op["statusEnteredTime"] = json!(t);
     op["queuePosition"] = json!(0);
-    match &failure {
-        None => {
-            op["operationState"] = json!("COMPLETED");
+    op["stage"] = json!("");
+    op["operationState"] = json!(if ok { "COMPLETED" } else { "FAILED" });
+    op["_admin"]["modified"] = json!(t);
+    let stage = match op_type.as_str() {
+        "instantiate" => "Stage 2/5: deployment of KDUs, VMs and execution environments.",
+        "terminate" => "Stage 3/3 Post termination",
+        _ => "",
+    };
+    match (&failure, op_type.as_str()) {
+        (None, "action") => {
+            // An action's error message is the (empty) output of the primitive.
+            op["errorMessage"] = json!("");
             op["detailed-status"] = json!("Done");
-            op["stage"] = json!("");
         }
-        Some(msg) => {
-            op["operationState"] = json!("FAILED");
+        (None, _) => op["detailed-status"] = json!("Done"),
+        (Some(msg), "action") => {
+            let detail = format!("FAILED Executing kdu {primitive}: {msg}");
+            op["errorMessage"] = json!(detail);
+            op["detailed-status"] = json!(detail);
+        }
+        (Some(msg), _) if stage.is_empty() => {
             op["errorMessage"] = json!(msg);
             op["detailed-status"] = json!(msg);
-            op["stage"] = json!(format!("Stage 2/3: deployment of KDUs. {msg}"));
+        }
+        (Some(msg), _) => {
+            op["errorMessage"] = json!(format!("{stage} Detail: {msg}"));
+            op["detailed-status"] = json!(msg);
         }
     }
-    let ok = failure.is_none();
     let Some(nsr) = db.nsrs.iter_mut().find(|r| r["_id"] == nsr_id.as_str()) else {
         return false;
     };
-    nsr["currentOperation"] = json!("IDLE");
-    nsr["currentOperationID"] = Value::Null;
-    match (op_type.as_str(), ok) {
-        ("instantiate", true) => {
-            nsr["nsState"] = json!("READY");
-            nsr["_admin"]["nsState"] = json!("INSTANTIATED");
+    let ns_state = nsr["nsState"].as_str().map(str::to_owned);
+    match (op_type.as_str(), &failure) {
+        ("instantiate", None) => {
+            ns_status(nsr, Some("READY"), "IDLE", None);
             nsr["detailed-status"] = json!("Done");
             nsr["operational-status"] = json!("running");
             nsr["config-status"] = json!("configured");
         }
-        ("instantiate", false) => {
-            // LCM-8 flips _admin.nsState to INSTANTIATED before deploying, so a failed
-            // instantiate leaves an INSTANTIATED but BROKEN NS.
-            nsr["nsState"] = json!("BROKEN");
-            nsr["_admin"]["nsState"] = json!("INSTANTIATED");
+        ("instantiate", Some(msg)) => {
+            // `_admin.nsState` stays INSTANTIATED: a failed instantiate leaves an instantiated
+            // but BROKEN NS.
+            let err = format!("Operation: INSTANTIATING.{op_id}, {stage}");
+            ns_status(nsr, Some("BROKEN"), "IDLE", None);
+            nsr["errorDescription"] = json!(err);
+            nsr["errorDetail"] = json!(msg);
             nsr["operational-status"] = json!("failed");
-            nsr["errorDescription"] = json!(format!(
-                "Operation: INSTANTIATING.{op_id}, Stage 2/3: deployment of KDUs."
-            ));
-            nsr["errorDetail"] = json!(failure);
-            nsr["detailed-status"] = json!(failure);
+            nsr["detailed-status"] = json!(format!("{err} Detail: {msg}"));
         }
-        ("terminate", true) => {
-            nsr["nsState"] = json!("NOT_INSTANTIATED");
+        ("terminate", None) => {
+            ns_status(nsr, Some("NOT_INSTANTIATED"), "IDLE", None);
             nsr["_admin"]["nsState"] = json!("NOT_INSTANTIATED");
+            nsr["operational-status"] = json!("terminated");
+            nsr["detailed-status"] = json!("Done");
         }
-        ("terminate", false) => nsr["nsState"] = json!("BROKEN"),
-        _ => {}
+        ("terminate", Some(msg)) => {
+            let err = format!("Operation: TERMINATING.{op_id}, {stage}.");
+            ns_status(nsr, Some("BROKEN"), "IDLE", None);
+            nsr["errorDescription"] = json!(err);
+            nsr["errorDetail"] = json!(msg);
+            nsr["operational-status"] = json!("failed");
+            nsr["detailed-status"] = json!(format!("{err} Detail: {msg}"));
+        }
+        _ => ns_status(nsr, ns_state.as_deref(), "IDLE", None),
     }
-    if ok && op_type == "instantiate" {
-        for vnfr in db
-            .vnfrs
-            .iter_mut()
-            .filter(|v| v["nsr-id-ref"] == nsr_id.as_str())
-        {
-            vnfr["_admin"]["nsState"] = json!("INSTANTIATED");
+    let kdu_status = match (op_type.as_str(), ok) {
+        ("instantiate", true) => Some("READY"),
+        ("instantiate", false) => Some("ERROR"),
+        _ => None,
+    };
+    for vnfr in db
+        .vnfrs
+        .iter_mut()
+        .filter(|v| v["nsr-id-ref"] == nsr_id.as_str())
+    {
+        if let Some(st) = kdu_status {
             for kdur in vnfr["kdur"].as_array_mut().into_iter().flatten() {
-                kdur["status"] = json!("READY");
+                kdur["status"] = json!(st);
             }
+        }
+        if op_type == "terminate" && ok {
+            vnfr["_admin"]["nsState"] = json!("NOT_INSTANTIATED");
         }
     }
     op_type == "terminate" && ok && autoremove

@@ -207,6 +207,10 @@ impl std::error::Error for DroppedByFault {}
 #[derive(Clone, Copy)]
 struct ConnectionId(u64);
 
+/// The client's address, which the NBI reports in a login answer (`remote_host`/`remote_port`).
+#[derive(Clone, Copy)]
+struct PeerAddr(SocketAddr);
+
 /// A running simulator; stops when dropped.
 pub struct Simulator {
     addr: SocketAddr,
@@ -266,7 +270,7 @@ impl Simulator {
         let conn_shared = shared.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
                 let conn = conn_shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
@@ -276,6 +280,7 @@ impl Simulator {
                         move |mut req: hyper::Request<hyper::body::Incoming>| {
                             let app = app.clone();
                             req.extensions_mut().insert(ConnectionId(conn));
+                            req.extensions_mut().insert(PeerAddr(peer));
                             async move {
                                 let resp = match app.oneshot(req.map(Body::new)).await {
                                     Ok(r) => r,
@@ -374,25 +379,7 @@ impl Simulator {
     /// Completes every PROCESSING operation now (for "no LCM" tests that later want progress).
     pub fn complete_pending_ops(&self) {
         let mut db = self.shared.db.lock().expect("sim db lock");
-        let ids: Vec<String> = db
-            .nslcmops
-            .iter()
-            .filter(|o| o["operationState"] == "PROCESSING")
-            .filter_map(|o| o["_id"].as_str().map(str::to_owned))
-            .collect();
-        for id in ids {
-            let nsr = db
-                .nslcmops
-                .iter()
-                .find(|o| o["_id"] == id.as_str())
-                .and_then(|o| o["nsInstanceId"].as_str())
-                .map(str::to_owned);
-            if lcm::finish(&mut db, &id, None) {
-                if let Some(nsr) = nsr {
-                    lcm::remove_ns(&mut db, &nsr);
-                }
-            }
-        }
+        complete_pending(&mut db);
     }
 
     pub fn ns_instances(&self) -> Vec<Value> {
@@ -425,16 +412,26 @@ impl Simulator {
             .map(str::to_owned)
     }
 
+    /// Completes every PROCESSING operation and, in the same instant, sets the `nsState` (and
+    /// `errorDetail`) of the NS named `ns_name`: an NS that turned unhealthy as its operation
+    /// ended. (LCM clears `errorDetail` when it ends an operation, so setting the state before
+    /// completing would not survive.)
+    pub fn complete_pending_ops_leaving(
+        &self,
+        ns_name: &str,
+        ns_state: &str,
+        error_detail: Option<&str>,
+    ) {
+        let mut db = self.shared.db.lock().expect("sim db lock");
+        complete_pending(&mut db);
+        set_state(&mut db, ns_name, ns_state, error_detail);
+    }
+
     /// Sets an NS instance's `nsState` (and `errorDetail`) directly, as LCM does when it finds
     /// the NS unhealthy (for "the operation completed but the NS is not healthy" scenarios).
     pub fn set_ns_state(&self, ns_name: &str, ns_state: &str, error_detail: Option<&str>) {
         let mut db = self.shared.db.lock().expect("sim db lock");
-        for nsr in db.nsrs.iter_mut().filter(|r| r["name"] == ns_name) {
-            nsr["nsState"] = serde_json::json!(ns_state);
-            if let Some(detail) = error_detail {
-                nsr["errorDetail"] = serde_json::json!(detail);
-            }
-        }
+        set_state(&mut db, ns_name, ns_state, error_detail);
     }
 
     /// Adds an NS record directly, bypassing the NBI (for "someone else created it" scenarios).
@@ -445,6 +442,56 @@ impl Simulator {
             .expect("sim db lock")
             .nsrs
             .push(record);
+    }
+}
+
+/// Completes every PROCESSING operation (LCM picking up those it had not yet).
+fn complete_pending(db: &mut Db) {
+    let ids: Vec<String> = db
+        .nslcmops
+        .iter()
+        .filter(|o| o["operationState"] == "PROCESSING")
+        .filter_map(|o| o["_id"].as_str().map(str::to_owned))
+        .collect();
+    for id in ids {
+        let (nsr, op_type) = db
+            .nslcmops
+            .iter()
+            .find(|o| o["_id"] == id.as_str())
+            .map(|o| {
+                (
+                    o["nsInstanceId"].as_str().map(str::to_owned),
+                    o["lcmOperationType"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .unwrap_or_default();
+        // An operation LCM never picked up is picked up now, then finished.
+        let picked = db
+            .nslcmops
+            .iter()
+            .any(|o| o["_id"] == id.as_str() && o["queuePosition"] == 0);
+        if !picked {
+            if let Some(nsr) = &nsr {
+                lcm::pick_up(db, &id, nsr, &op_type);
+            }
+        }
+        if lcm::finish(db, &id, None) {
+            if let Some(nsr) = nsr {
+                lcm::remove_ns(db, &nsr);
+            }
+        }
+    }
+}
+
+fn set_state(db: &mut Db, ns_name: &str, ns_state: &str, error_detail: Option<&str>) {
+    for nsr in db.nsrs.iter_mut().filter(|r| r["name"] == ns_name) {
+        nsr["nsState"] = serde_json::json!(ns_state);
+        if let Some(detail) = error_detail {
+            nsr["errorDetail"] = serde_json::json!(detail);
+        }
     }
 }
 
@@ -479,7 +526,15 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
         });
     }
     let t = db::now();
-    let admin = |pid: &str| json!({"created": t, "modified": t, "projects_read": [pid], "projects_write": [pid], "operationalState": "ENABLED", "detailed-status": "Done"});
+    // What the NBI and LCM leave on a registered VIM or K8s cluster (`_admin.operations` with the
+    // completed create, measured on OSM's NBI).
+    let admin = |pid: &str| {
+        json!({"created": t, "modified": t, "projects_read": [pid], "projects_write": [pid], "operationalState": "ENABLED",
+        "operations": [{"lcmOperationType": "create", "operationState": "COMPLETED", "startTime": t, "statusEnteredTime": t,
+                        "detailed-status": "Done", "operationParams": Value::Null}],
+        "current_operation": Value::Null, "detailed-status": "Done"})
+    };
+    let usage = || json!({"total": Value::Null, "used": Value::Null});
     for v in &seed.vim_accounts {
         let pname = v
             .project
@@ -495,10 +550,17 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
         {
             return Err(format!("name '{}' already exists for vim_accounts", v.name));
         }
+        // No `description` unless one was given at registration.
         db.vim_accounts.push(json!({
-            "_id": db::new_id(), "name": v.name, "vim_type": "openstack", "description": Value::Null,
+            "_id": db::new_id(), "name": v.name, "vim_type": "openstack",
             "vim_url": "http://openstack.example:5000/v3", "vim_user": "osm", "vim_password": "<encrypted>",
-            "vim_tenant_name": "osm", "config": {}, "schema_version": "1.11", "_admin": admin(&pid),
+            "vim_tenant_name": "osm", "config": {}, "schema_version": "1.11", "key": "registered",
+            "resources": {
+                "compute": {"ram": usage(), "vcpus": usage(), "instances": usage()},
+                "storage": {"volumes": usage(), "snapshots": usage(), "storage": usage()},
+                "network": {"networks": usage(), "subnets": usage(), "floating_ips": usage()},
+            },
+            "_admin": admin(&pid),
         }));
     }
     for k in &seed.k8s_clusters {
@@ -517,10 +579,17 @@ fn seed_db(seed: &Seed) -> Result<Db, String> {
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        let id = db::new_id();
+        let mut a = admin(&pid);
+        a["helm_chart_repos"] = json!([]);
+        a["juju_bundle_repos"] = json!([]);
+        a["helm-chart-v3"] = json!({"id": id, "created": true, "operationalState": "ENABLED", "error_msg": Value::Null});
+        // `credentials` is the kubeconfig, an object (its secrets encrypted by the NBI).
         db.k8sclusters.push(json!({
-            "_id": db::new_id(), "name": k.name, "vim_account": vim["_id"], "k8s_version": "1.29",
-            "nets": {"mgmtnet": "mgmt"}, "namespace": "kube-system", "cni": ["calico"], "credentials": "<encrypted>",
-            "_admin": admin(&pid),
+            "_id": id, "name": k.name, "vim_account": vim["_id"], "k8s_version": "1.29",
+            "nets": {"mgmtnet": "mgmt"}, "credentials": {"apiVersion": "v1", "kind": "Config"},
+            "schema_version": "1.11", "key": "registered",
+            "_admin": a,
         }));
     }
     Ok(db)
@@ -547,6 +616,7 @@ fn header_bytes(headers: &HeaderMap) -> u64 {
 async fn handle(
     State(shared): State<Arc<Shared>>,
     Extension(ConnectionId(conn)): Extension<ConnectionId>,
+    Extension(PeerAddr(peer)): Extension<PeerAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -632,6 +702,7 @@ async fn handle(
                         query,
                         headers,
                         body,
+                        peer: Some(peer),
                     },
                 )
                 .await

@@ -7,103 +7,155 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::db::{admin_block, new_id, now, Collection, Db, TokenRecord};
-use super::http::{format_error, not_found, Reply, Request, Status};
+use super::http::{
+    format_error, not_found, operation_format_error, py_json_dumps, py_repr, Reply, Request, Status,
+};
 use super::lcm;
 use super::Shared;
 
 fn nsr_not_found(id: &str, project: &str) -> Reply {
     not_found(&format!(
-        "{{'_id': '{id}', '_admin.projects_read.cont': ['{project}', 'ANY']}}"
+        "{{'_admin.projects_read.cont': ['{project}', 'ANY'], '_id': '{id}'}}"
     ))
 }
 
-const NS_INSTANTIATE_KEYS: [&str; 20] = [
-    "nsName",
-    "nsdId",
-    "vimAccountId",
-    "nsDescription",
-    "additionalParamsForNs",
-    "additionalParamsForVnf",
-    "vnf",
-    "vld",
-    "wimAccountId",
-    "ssh_keys",
-    "timeout_ns_deploy",
-    "k8s-namespace",
-    "placement-engine",
-    "placement-constraints",
+/// `ns_instantiate`'s properties (NBI `osm_nbi/validation.py`); `additionalProperties: False`.
+const NS_INSTANTIATE_KEYS: [&str; 21] = [
     "lcmOperationType",
     "nsInstanceId",
     "netsliceInstanceId",
+    "nsName",
+    "nsDescription",
+    "nsdId",
+    "vimAccountId",
     "nsConfigTemplateId",
-    "affinity-or-anti-affinity-group",
-    "paas",
+    "wimAccountId",
+    "placement-engine",
+    "placement-constraints",
+    "additionalParamsForNs",
+    "additionalParamsForVnf",
+    "config-units",
+    "k8s-namespace",
+    "ssh_keys",
+    "timeout_ns_deploy",
+    "nsr_id",
+    "vduImage",
+    "vnf",
+    "vld",
+];
+
+/// `additional_params_for_vnf` items' `additionalParamsForKdu` items (NBI `validation.py`).
+const KDU_PARAMS_KEYS: [&str; 6] = [
+    "kdu_name",
+    "additionalParams",
+    "kdu_model",
+    "k8s-namespace",
+    "config-units",
+    "kdu-deployment-name",
 ];
 
 fn is_uuid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
-fn validate_ns_instantiate(body: &Map<String, Value>) -> Result<(), Reply> {
-    for k in body.keys() {
-        if !NS_INSTANTIATE_KEYS.contains(&k.as_str()) {
-            return Err(format_error(
-                "",
-                format!("Additional properties are not allowed ('{k}' was unexpected)"),
-            ));
+/// NBI `name_schema`: a string of 1 to 255 characters without `,;()'"`.
+fn name_schema_error(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if s.is_empty() => Some(format!("{} is too short", py_repr(v))),
+        Value::String(s) if s.chars().count() > 255 => Some(format!("{} is too long", py_repr(v))),
+        Value::String(s) if s.chars().any(|c| ",;()'\"".contains(c)) => {
+            Some(format!("{} does not match '^[^,;()\\'\"]+$'", py_repr(v)))
         }
+        Value::String(_) => None,
+        other => Some(format!("{} is not of type 'string'", py_repr(other))),
+    }
+}
+
+fn unexpected_key(m: &Map<String, Value>, allowed: &[&str]) -> Option<String> {
+    m.keys()
+        .find(|k| !allowed.contains(&k.as_str()))
+        .map(|k| format!("Additional properties are not allowed ('{k}' was unexpected)"))
+}
+
+/// `ns_instantiate` as the NBI's jsonschema validation applies it, with its messages (the
+/// offending value in Python's notation).
+fn validate_ns_instantiate(body: &Map<String, Value>) -> Result<(), Reply> {
+    if let Some(msg) = unexpected_key(body, &NS_INSTANTIATE_KEYS) {
+        return Err(format_error("", msg));
     }
     for req in ["nsName", "nsdId", "vimAccountId"] {
         if !body.contains_key(req) {
             return Err(format_error("", format!("'{req}' is a required property")));
         }
     }
-    let name = body["nsName"]
-        .as_str()
-        .ok_or_else(|| format_error("nsName", "is not of type 'string'"))?;
-    if name.is_empty() || name.chars().count() > 255 || name.chars().any(|c| ",;()'\"".contains(c))
-    {
-        return Err(format_error(
-            "nsName",
-            format!("'{name}' does not match '^[^,;()\\.\\$'\"]+$'"),
-        ));
+    if let Some(msg) = name_schema_error(&body["nsName"]) {
+        return Err(format_error("nsName", msg));
     }
     for k in ["nsdId", "vimAccountId"] {
-        let v = body[k].as_str().unwrap_or_default();
-        if !is_uuid(v) {
-            return Err(format_error(k, format!("'{v}' does not match '^[a-fA-F0-9]{{8}}(-[a-fA-F0-9]{{4}}){{3}}-[a-fA-F0-9]{{12}}$'")));
+        match &body[k] {
+            Value::String(v) if is_uuid(v) => {}
+            Value::String(v) => {
+                return Err(format_error(k, format!("'{v}' does not match '^[a-fA-F0-9]{{8}}(-[a-fA-F0-9]{{4}}){{3}}-[a-fA-F0-9]{{12}}$'")))
+            }
+            other => {
+                return Err(format_error(
+                    k,
+                    format!("{} is not of type 'string'", py_repr(other)),
+                ))
+            }
         }
     }
+    // `{"oneOf": [description_schema, null_schema]}`; description_schema's type is
+    // ["string", "null"] too, so null matches both and is refused (a quirk of OSM's schema).
     match body.get("nsDescription") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if !s.contains('"') && !s.contains('\'') => {}
-        Some(_) => return Err(format_error("nsDescription", "is not valid")),
+        None => {}
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.chars().count() <= 255
+                && !s.contains('"')
+                && !s.contains('\'') => {}
+        Some(Value::Null) => {
+            return Err(format_error(
+                "nsDescription",
+                "None is valid under each of {'type': 'null'}, {'type': ['string', 'null'], 'maxLength': 255, 'pattern': '^[^\\'\"]+$'}",
+            ))
+        }
+        Some(v) => {
+            return Err(format_error(
+                "nsDescription",
+                format!("{} is not valid under any of the given schemas", py_repr(v)),
+            ))
+        }
     }
     if let Some(vnfs) = body.get("additionalParamsForVnf") {
-        let list = vnfs
-            .as_array()
-            .ok_or_else(|| format_error("additionalParamsForVnf", "is not of type 'array'"))?;
+        let list = vnfs.as_array().ok_or_else(|| {
+            format_error(
+                "additionalParamsForVnf",
+                format!("{} is not of type 'array'", py_repr(vnfs)),
+            )
+        })?;
         for (i, vnf) in list.iter().enumerate() {
             let path = format!("additionalParamsForVnf:{i}");
-            let m = vnf
-                .as_object()
-                .ok_or_else(|| format_error(&path, "is not of type 'object'"))?;
-            if !m.get("member-vnf-index").is_some_and(|v| v.is_string()) {
+            let m = vnf.as_object().ok_or_else(|| {
+                format_error(&path, format!("{} is not of type 'object'", py_repr(vnf)))
+            })?;
+            if !m.contains_key("member-vnf-index") {
                 return Err(format_error(
                     &path,
                     "'member-vnf-index' is a required property",
                 ));
             }
             if m.len() < 2 {
-                return Err(format_error(&path, "does not have enough properties"));
+                return Err(format_error(
+                    &path,
+                    format!("{} does not have enough properties", py_repr(vnf)),
+                ));
             }
-            if let Some(p) = m.get("additionalParams") {
-                if !p.is_object() {
-                    return Err(format_error(
-                        &format!("{path}:additionalParams"),
-                        "is not of type 'object'",
-                    ));
-                }
+            if let Some(p) = m.get("additionalParams").filter(|p| !p.is_object()) {
+                return Err(format_error(
+                    &format!("{path}:additionalParams"),
+                    format!("{} is not of type 'object'", py_repr(p)),
+                ));
             }
             for (j, kdu) in m
                 .get("additionalParamsForKdu")
@@ -113,20 +165,31 @@ fn validate_ns_instantiate(body: &Map<String, Value>) -> Result<(), Reply> {
                 .enumerate()
             {
                 let kpath = format!("{path}:additionalParamsForKdu:{j}");
-                let km = kdu
-                    .as_object()
-                    .ok_or_else(|| format_error(&kpath, "is not of type 'object'"))?;
-                if !km.get("kdu_name").is_some_and(|v| v.is_string()) {
+                let km = kdu.as_object().ok_or_else(|| {
+                    format_error(&kpath, format!("{} is not of type 'object'", py_repr(kdu)))
+                })?;
+                if let Some(msg) = unexpected_key(km, &KDU_PARAMS_KEYS) {
+                    return Err(format_error(&kpath, msg));
+                }
+                if !km.contains_key("kdu_name") {
                     return Err(format_error(&kpath, "'kdu_name' is a required property"));
                 }
                 if km.len() < 2 {
-                    return Err(format_error(&kpath, "does not have enough properties"));
+                    return Err(format_error(
+                        &kpath,
+                        format!("{} does not have enough properties", py_repr(kdu)),
+                    ));
                 }
-                if km.get("additionalParams").is_some_and(|p| !p.is_object()) {
+                if let Some(p) = km.get("additionalParams").filter(|p| !p.is_object()) {
                     return Err(format_error(
                         &format!("{kpath}:additionalParams"),
-                        "is not of type 'object'",
+                        format!("{} is not of type 'object'", py_repr(p)),
                     ));
+                }
+                for key in ["kdu_name", "kdu_model"] {
+                    if let Some(msg) = km.get(key).and_then(name_schema_error) {
+                        return Err(format_error(&format!("{kpath}:{key}"), msg));
+                    }
                 }
             }
         }
@@ -134,23 +197,30 @@ fn validate_ns_instantiate(body: &Map<String, Value>) -> Result<(), Reply> {
     Ok(())
 }
 
-fn kdu_params_for(body: &Map<String, Value>, member: &str, kdu: &str) -> Value {
+/// The `additionalParamsForKdu` entry of one KDU of one member, if the request has one.
+fn kdu_entry_for<'a>(
+    body: &'a Map<String, Value>,
+    member: &str,
+    kdu: &str,
+) -> Option<&'a Map<String, Value>> {
     body.get("additionalParamsForVnf")
         .and_then(|l| l.as_array())
         .and_then(|l| l.iter().find(|v| v["member-vnf-index"] == member))
         .and_then(|v| v.get("additionalParamsForKdu"))
         .and_then(|l| l.as_array())
         .and_then(|l| l.iter().find(|k| k["kdu_name"] == kdu))
-        .and_then(|k| k.get("additionalParams"))
-        .cloned()
-        .unwrap_or(Value::Null)
+        .and_then(|k| k.as_object())
 }
 
 pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &Request) -> Reply {
     let project = token.project_id.as_str();
     let body = match req.parse_body() {
         Ok(Value::Object(m)) => m,
-        Ok(_) => return format_error("", "is not of type 'object'"),
+        // The NBI reads an empty or `null` body as no parameters.
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => {
+            return format_error("", format!("{} is not of type 'object'", py_repr(&other)))
+        }
         Err(r) => return r,
     };
     if let Err(r) = validate_ns_instantiate(&body) {
@@ -161,7 +231,7 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
     let Some(nsd) = db.find_by_id(Collection::Nsds, project, nsd_id).cloned() else {
         return Reply::error(
             Status::NOT_FOUND,
-            format!("database exception Not found entry with filter='{{'_id': '{nsd_id}', '_admin.projects_read.cont': ['{project}', 'ANY']}}' while 'getting nsd id='{nsd_id}' from database'"),
+            format!("database exception Not found entry with filter='{{'_admin.projects_read.cont': ['{project}', 'ANY'], '_id': '{nsd_id}'}}' while 'getting nsd id='{nsd_id}' from database'"),
         );
     };
     if nsd.pointer("/_admin/operationalState") == Some(&json!("DISABLED")) {
@@ -219,10 +289,18 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
     let nsr_id = new_id();
     let op_id = new_id();
     let t = now();
+    // `_get_ns_k8s_namespace`: the NS request's k8s-namespace, else the project id.
+    let k8s_namespace = body
+        .get("k8s-namespace")
+        .and_then(|n| n.as_str())
+        .unwrap_or(project)
+        .to_owned();
     let mut vnfr_ids = Vec::new();
     for (member, vnfd) in &members {
         let vnfr_id = new_id();
         vnfr_ids.push(vnfr_id.clone());
+        // `_create_vnfr_descriptor_from_vnfd` (NBI instance_topics.py): the KDU's chart is the
+        // request's kdu_model when given; its params are stored as a JSON string.
         let kdur: Vec<Value> = vnfd
             .get("kdu")
             .and_then(|k| k.as_array())
@@ -230,36 +308,93 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
             .flatten()
             .map(|kdu| {
                 let kname = kdu["name"].as_str().unwrap_or_default();
-                let params = kdu_params_for(&body, member, kname);
-                json!({
-                    "kdu-name": kname, "helm-chart": kdu.get("helm-chart").cloned().unwrap_or(Value::Null),
-                    "additionalParams": if params.is_null() { Value::Null } else { json!(params.to_string()) },
-                    "k8s-namespace": nsr_id, "k8s-cluster": {"id": k8scluster.as_ref().map(|k| k["_id"].clone()).unwrap_or(Value::Null)},
-                    "status": "scheduled",
-                })
+                let entry = kdu_entry_for(&body, member, kname);
+                let params = entry
+                    .and_then(|e| e.get("additionalParams"))
+                    .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
+                    .map(|p| json!(py_json_dumps(p)))
+                    // `return additional_params or None, ...`: no params, no string.
+                    .unwrap_or(Value::Null);
+                let model = entry.and_then(|e| e.get("kdu_model")).cloned();
+                let mut r = json!({
+                    "additionalParams": params,
+                    "k8s-namespace": entry.and_then(|e| e.get("k8s-namespace")).cloned().unwrap_or(json!(k8s_namespace)),
+                    "kdu-deployment-name": entry.and_then(|e| e.get("kdu-deployment-name")).cloned().unwrap_or(json!("")),
+                    "kdu-name": kname, "ip-address": Value::Null,
+                    "k8s-cluster": {"id": k8scluster.as_ref().map(|k| k["_id"].clone()).unwrap_or(Value::Null)},
+                });
+                for chart in ["helm-chart", "juju-bundle"] {
+                    if let Some(c) = kdu.get(chart) {
+                        r[chart] = model.clone().unwrap_or_else(|| c.clone());
+                    }
+                }
+                r
             })
             .collect();
-        db.vnfrs.push(json!({
-            "_id": vnfr_id, "id": vnfr_id, "nsr-id-ref": nsr_id, "member-vnf-index-ref": member,
-            "vnfd-ref": vnfd["id"], "vnfd-id": vnfd["_id"], "vim-account-id": vim_id,
-            "additionalParamsForVnf": Value::Null, "kdur": kdur, "vdur": [], "connection-point": [],
-            "created-time": t, "ip-address": Value::Null, "vca-id": Value::Null,
+        let nets: Vec<Value> = vnfd
+            .pointer("/k8s-cluster/nets")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+            .map(|net| {
+                let id = net["id"].clone();
+                let cp = vnfd["ext-cpd"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["k8s-cluster-net"] == id)
+                    .map(|c| c["id"].clone())
+                    .unwrap_or(Value::Null);
+                let vim_net = k8scluster
+                    .as_ref()
+                    .and_then(|k| k["nets"].as_object())
+                    .and_then(|n| n.values().next().cloned())
+                    .unwrap_or(Value::Null);
+                json!({"id": id, "external-connection-point-ref": cp, "vim_net": vim_net})
+            })
+            .collect();
+        let cps: Vec<Value> = vnfd["ext-cpd"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| json!({"name": c["id"], "connection-point-id": Value::Null, "connection-point-vdu-id": Value::Null, "id": c["id"]}))
+            .collect();
+        let mut vnfr = json!({
+            "id": vnfr_id, "_id": vnfr_id, "nsr-id-ref": nsr_id, "member-vnf-index-ref": member,
+            "additionalParamsForVnf": Value::Null, "created-time": t,
+            "vnfd-ref": vnfd["id"], "vnfd-id": vnfd["_id"], "vim-account-id": vim_id, "vca-id": Value::Null,
+            "vdur": [], "connection-point": cps, "ip-address": Value::Null,
+            "kdur": kdur,
             "_admin": admin_block(project, json!({"nsState": "NOT_INSTANTIATED"})),
-        }));
+        });
+        if let Some(rev) = vnfd.pointer("/_admin/revision") {
+            vnfr["revision"] = rev.clone();
+        }
+        if vnfd.get("k8s-cluster").is_some() {
+            vnfr["k8s-cluster"] = json!({"nets": nets});
+        }
+        db.vnfrs.push(vnfr);
     }
     db.nsrs.push(realistic_nsr(
         &nsr_id, &op_id, &ns_name, &body, &nsd, &members, &vnfr_ids, vim_id, project, t,
     ));
+    // NsLcmOpTopic.new: the operation keeps the request, additionalParamsForVnf as a JSON string.
     let mut params = Value::Object(body.clone());
+    if let Some(vnfs) = body.get("additionalParamsForVnf") {
+        params["additionalParamsForVnf"] = json!(py_json_dumps(vnfs));
+    }
+    params["nsr_id"] = json!(nsr_id);
     params["lcmOperationType"] = json!("instantiate");
     params["nsInstanceId"] = json!(nsr_id);
-    params["nsr_id"] = json!(nsr_id);
     db.nslcmops
         .push(new_op(&op_id, &nsr_id, "instantiate", params, project, t));
     lcm::schedule(shared, db, &op_id, &nsr_id, "instantiate", &ns_name);
-    // Exactly these two keys, as OSM answers.
-    Reply::json(Status::CREATED, json!({"id": nsr_id, "nslcmop_id": op_id}))
-        .with_location(format!("/osm/nslcm/v1/ns_instances_content/{nsr_id}"))
+    // `{"id", "nslcmop_id", "nsName"}`, as `nbi.py` answers an NS create.
+    Reply::json(
+        Status::CREATED,
+        json!({"id": nsr_id, "nslcmop_id": op_id, "nsName": ns_name}),
+    )
+    .with_location(format!("/osm/nslcm/v1/ns_instances_content/{nsr_id}"))
 }
 
 fn new_op(op_id: &str, nsr_id: &str, op_type: &str, params: Value, project: &str, t: f64) -> Value {
@@ -287,45 +422,91 @@ fn realistic_nsr(
     project: &str,
     t: f64,
 ) -> Value {
+    // `_format_ns_request`: the request without the additional params.
     let mut instantiate_params = body.clone();
     instantiate_params.remove("additionalParamsForNs");
     instantiate_params.remove("additionalParamsForVnf");
-    let k8s: Vec<Value> = members
-        .iter()
-        .flat_map(|(member, vnfd)| {
-            vnfd.get("kdu").and_then(|k| k.as_array()).cloned().unwrap_or_default().into_iter().map(move |kdu| {
-                json!({"kdu-instance": Value::Null, "k8scluster-uuid": Value::Null, "k8scluster-type": "helm-chart-v3",
-                       "member-vnf-index": member, "kdu-name": kdu["name"], "kdu-model": kdu["helm-chart"],
-                       "namespace": nsr_id, "status": Value::Null, "detailed-status": Value::Null})
-            })
-        })
-        .collect();
+    // Each virtual link with the connection points the vnf-profiles attach to it.
+    let profiles: Vec<Value> = nsd
+        .pointer("/df/0/vnf-profile")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
     let vld: Vec<Value> = nsd
         .get("virtual-link-desc")
         .and_then(|v| v.as_array())
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .map(|vl| json!({"id": vl["id"], "name": vl["id"], "mgmt-network": vl.get("mgmt-network").cloned().unwrap_or(json!(false)),
-                          "type": "ELAN", "vim_info": {format!("vim:{vim_id}"): {"vim_account_id": vim_id, "vim_network_name": Value::Null, "vim_details": Value::Null, "vim_id": Value::Null, "vim_status": Value::Null}}}))
+        .map(|mut vl| {
+            let refs: Vec<Value> = profiles
+                .iter()
+                .flat_map(|p| {
+                    p["virtual-link-connectivity"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|c| c["virtual-link-profile-id"] == vl["id"])
+                        .flat_map(move |c| {
+                            c["constituent-cpd-id"].as_array().cloned().unwrap_or_default().into_iter().map(move |cpd| {
+                                json!({"member-vnf-index-ref": cpd["constituent-base-element-id"],
+                                       "vnfd-connection-point-ref": cpd["constituent-cpd-id"],
+                                       "vnfd-id-ref": p["vnfd-id"]})
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            vl["vnfd-connection-point-ref"] = json!(refs);
+            vl["name"] = vl["id"].clone();
+            vl
+        })
         .collect();
-    json!({
-        "_id": nsr_id, "id": nsr_id, "name": name, "name-ref": name, "short-name": name,
-        "description": body.get("nsDescription").cloned().unwrap_or(Value::Null),
+    let _ = op_id;
+    // Each VNFD once, in vnf-profile order.
+    let mut vnfd_ids: Vec<Value> = Vec::new();
+    for (_, v) in members {
+        if !vnfd_ids.contains(&v["_id"]) {
+            vnfd_ids.push(v["_id"].clone());
+        }
+    }
+    // The NSD as the database holds it: without the SOL005 fields the NBI adds when it shows one.
+    let mut nsd = nsd.clone();
+    if let Some(m) = nsd.as_object_mut() {
+        for k in [
+            "_links",
+            "nsdOnboardingState",
+            "nsdOperationalState",
+            "nsdUsageState",
+        ] {
+            m.remove(k);
+        }
+    }
+    // `_create_nsr_descriptor_from_nsd` (NBI instance_topics.py), then `format_on_new`.
+    let mut nsr = json!({
+        "name": name, "name-ref": name, "short-name": name,
         "admin-status": "ENABLED", "nsState": "NOT_INSTANTIATED", "currentOperation": "IDLE", "currentOperationID": Value::Null,
-        "errorDescription": Value::Null, "errorDetail": Value::Null, "deploymentStatus": Value::Null, "configurationStatus": [],
-        "vcaStatus": Value::Null, "operational-status": "init", "config-status": "init", "detailed-status": "scheduled",
-        "orchestration-progress": {}, "create-time": t, "nsd-name-ref": nsd["name"], "operational-events": [],
-        "nsd-ref": nsd["id"], "nsd-id": nsd["_id"], "vnfd-id": members.iter().map(|(_, v)| v["_id"].clone()).collect::<Vec<_>>(),
-        "instantiate_params": instantiate_params, "additionalParamsForNs": body.get("additionalParamsForNs").cloned().unwrap_or(Value::Null),
-        "ns-instance-config-ref": nsr_id, "nsd": nsd, "datacenter": vim_id, "resource-orchestrator": "osmopenmano",
-        "constituent-vnfr-ref": vnfr_ids, "vld": vld, "flavor": [], "image": [], "affinity-or-anti-affinity-group": [],
-        "shared-volumes": [], "ssh-authorized-key": Value::Null,
-        "_admin": admin_block(project, json!({
-            "nsState": "NOT_INSTANTIATED", "nslcmop": op_id, "operation-type": "instantiate", "current-operation": Value::Null,
-            "deployed": {"RO": {"vnfd": [], "operational-status": "init", "detailed-status": ""}, "VCA": [], "K8s": k8s},
-        })),
-    })
+        "errorDescription": Value::Null, "errorDetail": Value::Null, "deploymentStatus": Value::Null,
+        "configurationStatus": Value::Null, "vcaStatus": Value::Null, "nsd": nsd,
+        "datacenter": vim_id, "resource-orchestrator": "osmopenmano",
+        "description": body.get("nsDescription").cloned().unwrap_or(json!("")),
+        "constituent-vnfr-ref": vnfr_ids, "operational-status": "init", "config-status": "init",
+        "detailed-status": "scheduled", "orchestration-progress": {}, "create-time": t,
+        "nsd-name-ref": nsd["name"], "operational-events": [], "nsd-ref": nsd["id"], "nsd-id": nsd["_id"],
+        "vnfd-id": vnfd_ids,
+        "instantiate_params": instantiate_params,
+        "additionalParamsForNs": body.get("additionalParamsForNs").cloned().unwrap_or(Value::Null),
+        "ns-instance-config-ref": nsr_id, "id": nsr_id, "_id": nsr_id,
+        "ssh-authorized-key": body.get("ssh_keys").cloned().unwrap_or(Value::Null),
+        "flavor": [], "image": [], "affinity-or-anti-affinity-group": [], "shared-volumes": [], "vnffgd": [],
+        "vld": vld,
+        "_admin": admin_block(project, json!({"nsState": "NOT_INSTANTIATED"})),
+    });
+    if let Some(rev) = nsd.pointer("/_admin/revision") {
+        nsr["revision"] = rev.clone();
+    }
+    nsr
 }
 
 const NS_ACTION_KEYS: [&str; 10] = [
@@ -352,27 +533,34 @@ pub fn ns_operation(
 ) -> Reply {
     let body = match req.parse_body() {
         Ok(Value::Object(m)) => m,
-        Ok(_) => return format_error("", "is not of type 'object'"),
+        // The NBI reads an empty or `null` body as no parameters.
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => {
+            return operation_format_error(
+                "",
+                format!("{} is not of type 'object'", py_repr(&other)),
+            )
+        }
         Err(r) => return r,
     };
     if op == "action" {
-        for k in body.keys() {
-            if !NS_ACTION_KEYS.contains(&k.as_str()) {
-                return format_error(
-                    "",
-                    format!("Additional properties are not allowed ('{k}' was unexpected)"),
-                );
+        // `ns_action` (NBI validation.py), checked by `NsLcmOpTopic.new`.
+        if let Some(msg) = unexpected_key(&body, &NS_ACTION_KEYS) {
+            return operation_format_error("", msg);
+        }
+        for req in ["primitive", "primitive_params"] {
+            if !body.contains_key(req) {
+                return operation_format_error("", format!("'{req}' is a required property"));
             }
         }
-        if !body.get("primitive").is_some_and(|p| p.is_string()) {
-            return format_error("", "'primitive' is a required property");
+        if let Some(msg) = name_schema_error(&body["primitive"]) {
+            return operation_format_error("primitive", msg);
         }
-        match body.get("primitive_params") {
-            Some(Value::Object(_)) => {}
-            None => return format_error("", "'primitive_params' is a required property"),
-            Some(v) => {
-                return format_error("primitive_params", format!("{v} is not of type 'object'"))
-            }
+        if let Some(v) = body.get("primitive_params").filter(|v| !v.is_object()) {
+            return operation_format_error(
+                "primitive_params",
+                format!("{} is not of type 'object'", py_repr(v)),
+            );
         }
     }
     let Some(nsr) = db.find_by_id(Collection::Nsrs, project, id).cloned() else {
@@ -433,14 +621,21 @@ pub fn ns_operation(
         }
     }
     let op_id = new_id();
-    let mut params = Value::Object(body);
+    // NsLcmOpTopic.new stores `primitive_params` (else `additionalParamsForVnf`) as JSON strings.
+    let mut params = Value::Object(body.clone());
+    if let Some(p) = body.get("primitive_params").filter(|p| p.is_object()) {
+        params["primitive_params"] = json!(py_json_dumps(p));
+    } else if let Some(v) = body.get("additionalParamsForVnf") {
+        params["additionalParamsForVnf"] = json!(py_json_dumps(v));
+    }
     params["lcmOperationType"] = json!(op);
     params["nsInstanceId"] = json!(id);
     db.nslcmops
         .push(new_op(&op_id, id, op, params, project, now()));
     let name = nsr["name"].as_str().unwrap_or_default().to_owned();
     lcm::schedule(shared, db, &op_id, id, op, &name);
-    Reply::json(Status::ACCEPTED, json!({"id": op_id}))
+    // `{"id", "nsName"}`, as `nbi.py` answers an NS operation.
+    Reply::json(Status::ACCEPTED, json!({"id": op_id, "nsName": name}))
         .with_location(format!("/osm/nslcm/v1/ns_lcm_op_occs/{op_id}"))
 }
 

@@ -16,7 +16,7 @@ pub fn coll_of(kind: Kind) -> Collection {
 }
 
 fn id_filter(id: &str, project: &str) -> String {
-    format!("{{'_id': '{id}', '_admin.projects_read.cont': ['{project}', 'ANY']}}")
+    format!("{{'_admin.projects_read.cont': ['{project}', 'ANY'], '_id': '{id}'}}")
 }
 
 /// POST `*_content` (create) or PUT `.../package_content|nsd_content` (full replace).
@@ -75,6 +75,19 @@ pub fn upload(
         .unwrap_or(0)
         + 1;
     let mut record = up.descriptor.clone();
+    // pyangbind stores typed leaves: a virtual link's `mgmt-network` is a boolean even when the
+    // YAML says 'true'.
+    if kind == Kind::Nsd {
+        for vl in record["virtual-link-desc"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(Value::String(b)) = vl.get("mgmt-network").cloned() {
+                vl["mgmt-network"] = json!(b.eq_ignore_ascii_case("true"));
+            }
+        }
+    }
     let (base, self_link, content_link) = match kind {
         Kind::Vnfd => ("/vnfpkgm/v1/vnf_packages", "vnfd", "packageContent"),
         Kind::Nsd => ("/nsd/v1/ns_descriptors", "nsd_content", "nsd_content"),
@@ -87,8 +100,9 @@ pub fn upload(
             project,
             json!({
                 "userDefinedData": {}, "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
-                "usageState": "NOT_IN_USE", "revision": revision, "type": kind.name(),
-                "storage": {"fs": "mongo", "path": "/app/storage/", "folder": osm_id,
+                "usageState": "NOT_IN_USE", "revision": revision,
+                // Each revision in its own folder, `<_id>:<revision>` (descriptor_topics.py).
+                "storage": {"fs": "mongo", "path": "/app/storage/", "folder": format!("{osm_id}:{revision}"),
                     "pkg-dir": up.pkg_dir, "descriptor": up.descriptor_file, "zipfile": filename},
             }),
         ),
@@ -224,7 +238,7 @@ pub fn delete_package(db: &mut Db, kind: Kind, project: &str, id: &str, force: b
                 {
                     return Reply::error(
                         Status::CONFLICT,
-                        "There is at least one VNF using this descriptor",
+                        "There is at least one VNF instance using this descriptor",
                     );
                 }
                 let desc_id = &record["id"];
@@ -245,7 +259,7 @@ pub fn delete_package(db: &mut Db, kind: Kind, project: &str, id: &str, force: b
                 {
                     return Reply::error(
                         Status::CONFLICT,
-                        "There is at least one NS using this descriptor",
+                        "There is at least one NS instance using this descriptor",
                     );
                 }
             }

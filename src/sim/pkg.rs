@@ -184,6 +184,117 @@ fn content_error(e: &std::io::Error) -> Reply {
     Reply::error(Status::BAD_REQUEST, format!("invalid file content {text}"))
 }
 
+fn pyangbind_error(detail: &str) -> Reply {
+    Reply::error(
+        Status::UNPROCESSABLE_ENTITY,
+        format!("Error in pyangbind validation: {detail}"),
+    )
+}
+
+/// The elements of OSM's SOL006 bindings (`osm_im.etsi_nfv_vnfd` `vnfd`, `osm_im.etsi_nfv_nsd`
+/// `nsd/nsd`, `vnfd/kdu`), as generated for OSM's NBI from SOL006 v2.6.1 and OSM's augments.
+/// Kept apart from the repository reader's copy on purpose (the simulator shares no code with it).
+const SOL006_VNFD_KEYS: [&str; 29] = [
+    "auto-scale",
+    "configurable-properties",
+    "default-localization-language",
+    "description",
+    "df",
+    "element-group",
+    "ext-cpd",
+    "id",
+    "indicator",
+    "int-virtual-link-desc",
+    "k8s-cluster",
+    "kdu",
+    "lifecycle-management-script",
+    "localization-language",
+    "mgmt-cp",
+    "modifiable-attributes",
+    "product-info-description",
+    "product-info-name",
+    "product-name",
+    "provider",
+    "security-group-rule",
+    "software-version",
+    "sw-image-desc",
+    "vdu",
+    "version",
+    "vip",
+    "virtual-compute-desc",
+    "virtual-storage-desc",
+    "vnfm-info",
+];
+const SOL006_NSD_KEYS: [&str; 19] = [
+    "algorithm",
+    "autoscale-rule",
+    "certificate",
+    "description",
+    "designer",
+    "df",
+    "id",
+    "invariant-id",
+    "lifecycle-management-script",
+    "name",
+    "nested-nsd-id",
+    "ns-configuration",
+    "pnfd-id",
+    "sapd",
+    "signature",
+    "version",
+    "virtual-link-desc",
+    "vnfd-id",
+    "vnffgd",
+];
+const SOL006_KDU_KEYS: [&str; 6] = [
+    "description",
+    "helm-chart",
+    "helm-version",
+    "juju-bundle",
+    "name",
+    "service",
+];
+
+/// `validate_helm_chart` (NBI `osm_nbi/descriptor_topics.py`): `valid_helm_chart_re.match(v)`,
+/// i.e. `^[a-z0-9]([-a-z0-9]*[a-z0-9]/)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`, or a URL with a
+/// scheme and a host. A small backtracking matcher of that one pattern.
+fn valid_helm_chart(v: &str) -> bool {
+    if let Some((scheme, rest)) = v.split_once("://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !host.is_empty()
+        {
+            return true;
+        }
+    }
+    let b = v.as_bytes();
+    let an = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let w = |c: u8| an(c) || c == b'-';
+    if b.is_empty() || !an(b[0]) {
+        return false;
+    }
+    // Tail: ([a-z0-9]([-a-z0-9]*[a-z0-9])?)* over b[i..], to the end.
+    let tail =
+        |t: &[u8]| t.is_empty() || (an(t[0]) && an(t[t.len() - 1]) && t.iter().all(|c| w(*c)));
+    // Either the optional group matches up to some '/', or it is skipped.
+    if let Some(slash) = b.iter().position(|c| *c == b'/') {
+        let group = &b[1..slash];
+        if !group.is_empty()
+            && group.iter().all(|c| w(*c))
+            && an(group[group.len() - 1])
+            && tail(&b[slash + 1..])
+        {
+            return true;
+        }
+        return false;
+    }
+    tail(&b[1..])
+}
+
 /// Removes `vnfd:` / `etsi-nfv-vnfd:vnfd:` or `nsd: {nsd: [..]}` envelopes.
 pub fn strip_envelope(kind: Kind, raw: Value) -> Result<Value, Reply> {
     let Value::Object(mut map) = raw else {
@@ -219,21 +330,49 @@ pub fn strip_envelope(kind: Kind, raw: Value) -> Result<Value, Reply> {
         },
     };
     let desc = inner.unwrap_or(Value::Object(map));
-    // Without an envelope, the old information model still fails SOL006 validation.
-    const OLD_IM_KEYS: [&str; 4] = [
-        "constituent-vnfd",
-        "mgmt-interface",
-        "connection-point",
-        "short-name",
-    ];
-    if let Some(k) = OLD_IM_KEYS.iter().find(|k| desc.get(**k).is_some()) {
-        return Err(Reply::error(
-            Status::UNPROCESSABLE_ENTITY,
-            format!(
-                "Error in pyangbind validation: '{k}' is not a valid element of a SOL006 {}",
-                kind.name()
-            ),
-        ));
+    // pyangbind refuses any key its SOL006 bindings lack, old information model fields included.
+    if let Some(obj) = desc.as_object() {
+        let known: &[&str] = match kind {
+            Kind::Vnfd => &SOL006_VNFD_KEYS,
+            Kind::Nsd => &SOL006_NSD_KEYS,
+        };
+        let other_envelope = |k: &str| match kind {
+            Kind::Vnfd => k == "nsd" || k == "etsi-nfv-nsd:nsd",
+            Kind::Nsd => k == "vnfd" || k == "etsi-nfv-vnfd:vnfd",
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !known.contains(&k.as_str()) && !other_envelope(k))
+        {
+            return Err(pyangbind_error(&format!(
+                "JSON object contained a key that did not exist ({k})"
+            )));
+        }
+        if kind == Kind::Vnfd {
+            for kdu in obj
+                .get("kdu")
+                .and_then(|k| k.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(k) = kdu
+                    .as_object()
+                    .and_then(|m| m.keys().find(|k| !SOL006_KDU_KEYS.contains(&k.as_str())))
+                {
+                    return Err(pyangbind_error(&format!(
+                        "JSON object contained a key that did not exist ({k})"
+                    )));
+                }
+                if let Some(chart) = kdu.get("helm-chart").and_then(|c| c.as_str()) {
+                    if !valid_helm_chart(chart) {
+                        return Err(Reply::error(
+                            Status::UNPROCESSABLE_ENTITY,
+                            format!("helm-chart '{chart}' is not valid"),
+                        ));
+                    }
+                }
+            }
+        }
     }
     let other = match kind {
         Kind::Vnfd => ["nsd", "etsi-nfv-nsd:nsd"],

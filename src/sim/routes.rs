@@ -140,6 +140,20 @@ fn delete_package(c: &mut Ctx, kind: Kind) -> Reply {
 }
 
 fn list(c: &mut Ctx, coll: Collection) -> Reply {
+    // CherryPy binds a query parameter `_id` to the handler's `_id` argument (`default()` in NBI
+    // `osm_nbi/nbi.py`), so `GET <topic>?_id=X` is the show of X (one object, or 404), whatever
+    // other filters say.
+    if let Some((_, id)) = c.req.query.iter().find(|(k, _)| k == "_id") {
+        let id = id.clone();
+        let mut show_ctx = Ctx {
+            shared: c.shared,
+            db: c.db,
+            token: c.token,
+            req: c.req,
+            id: &id,
+        };
+        return show(&mut show_ctx, coll);
+    }
     let filters = parse_filters(&c.req.query);
     let items: Vec<Value> =
         c.db.visible(coll, c.project())
@@ -152,10 +166,11 @@ fn list(c: &mut Ctx, coll: Collection) -> Reply {
 fn show(c: &mut Ctx, coll: Collection) -> Reply {
     match c.db.find_by_id(coll, c.project(), c.id) {
         Some(r) => Reply::json(Status::OK, r.clone()),
+        // `_get_project_filter(session)`, then `_id`: the NBI's key order.
         None => not_found(&format!(
-            "{{'_id': '{}', '_admin.projects_read.cont': ['{}', 'ANY']}}",
-            c.id,
-            c.project()
+            "{{'_admin.projects_read.cont': ['{}', 'ANY'], '_id': '{}'}}",
+            c.project(),
+            c.id
         )),
     }
 }
@@ -220,11 +235,39 @@ pub async fn dispatch(shared: &Arc<Shared>, req: Request) -> Reply {
             json!({"version": "16.0.0+sim", "date": "2024-06-01"}),
         );
     }
+    // The first checks of `default()` in NBI `osm_nbi/nbi.py`, with its texts.
     if segs.len() < 3 {
-        return unexpected(segs.last().copied().unwrap_or("/"));
+        return Reply::error(
+            Status::METHOD_NOT_ALLOWED,
+            "URL must contain at least 'main_topic/version/topic'",
+        );
+    }
+    const MAIN_TOPICS: [&str; 13] = [
+        "admin",
+        "vnfpkgm",
+        "nsd",
+        "nslcm",
+        "pdu",
+        "nst",
+        "nsilcm",
+        "nspm",
+        "vnflcm",
+        "k8scluster",
+        "ksu",
+        "appinstance",
+        "oka",
+    ];
+    if !MAIN_TOPICS.contains(&segs[0]) {
+        return Reply::error(
+            Status::METHOD_NOT_ALLOWED,
+            format!("URL main_topic '{}' not supported", segs[0]),
+        );
     }
     if segs[1] != "v1" {
-        return unexpected(segs[1]);
+        return Reply::error(
+            Status::METHOD_NOT_ALLOWED,
+            format!("URL version '{}' not supported", segs[1]),
+        );
     }
     if segs[0] == "admin" && segs[2] == "tokens" {
         return admin::tokens(shared, &req, &segs[3..]).await;

@@ -61,7 +61,7 @@ pub fn write(root: &Path, rel: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-pub const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap:1.2.7\n  mgmt-cp: mgmt-ext\n";
+pub const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap\n  mgmt-cp: mgmt-ext\n";
 
 pub const NSD: &str = "nsd:\n  nsd:\n  - id: openldap_ns\n    name: openldap_ns\n    designer: OSM\n    version: '1.0'\n    description: NS with one KNF\n    df:\n    - id: default-df\n      vnf-profile:\n      - id: openldap\n        vnfd-id: openldap_knf\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: openldap\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - openldap_knf\n";
 
@@ -151,6 +151,15 @@ pub fn action_ops(sim: &Simulator) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|op| op["lcmOperationType"] == "action")
         .collect()
+}
+
+/// An upgrade operation's `primitive_params` as an object. OSM (and so the simulator) stores
+/// them as a JSON string (`NsLcmOpTopic.new` in NBI `osm_nbi/instance_topics.py`).
+pub fn primitive_params(op: &serde_json::Value) -> serde_json::Value {
+    match &op["operationParams"]["primitive_params"] {
+        serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON in primitive_params"),
+        other => other.clone(),
+    }
 }
 
 /// The newest KDU upgrade operation in the simulator.
