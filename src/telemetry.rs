@@ -141,7 +141,13 @@ fn otlp_configured() -> bool {
 pub fn init(default_level: &str, json: bool) -> TelemetryGuard {
     let filter =
         EnvFilter::try_from_env("OSMOPS_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: never in files, pipes or log collectors, and never
+    // with NO_COLOR set.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let fmt = if json {
         fmt.json().boxed()
     } else {

@@ -1226,3 +1226,214 @@ async fn plan_shows_drift_and_the_rollout_order() {
     .await;
     assert_eq!(o.status.code(), Some(2));
 }
+
+// ---- The CLI tells the truth (issue 18, items 6-10) ---------------------------------------------
+
+/// Item 6: a failed upgrade that remediation rolled back leaves OSM without Git's params: the
+/// run is not a success, whatever remediation did.
+#[tokio::test]
+async fn a_rolled_back_upgrade_is_a_failed_apply() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", Some("1"))]);
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("st.json").display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    write(dir.path(), "ldap.osmops.yaml", &ns_doc("ldap", Some("2")));
+    sim.fail_next(
+        "action",
+        Some("ldap"),
+        1,
+        "helm upgrade failed: ImagePullBackOff",
+    );
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--upgrade-rollback"],
+    ))
+    .await;
+    let (out, err) = text(&o);
+    assert!(out.contains("rollback"), "{out}");
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("Apply FAILED"), "{out}");
+    assert!(out.contains("Git's params are not in OSM"), "{out}");
+    assert!(!out.contains("Apply succeeded"), "{out}");
+}
+
+/// Item 7: the summary counts outcomes: a broken NS with nothing sent is "broken", a terminate
+/// only requested (`--wait=false`) is "requested", not "deleted".
+#[tokio::test]
+async fn summary_counts_match_outcomes() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", None), ("b", None)]);
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("st.json").display().to_string();
+    sim.fail_next("instantiate", Some("b"), 1, "no capacity");
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    // b is broken now: nothing is sent for it, and it is counted as broken.
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("1 broken") && !out.contains("failed,"),
+        "{out}"
+    );
+    // a leaves Git; the terminate is only requested.
+    std::fs::remove_file(dir.path().join("a.osmops.yaml")).unwrap();
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--prune", "--wait=false"],
+    ))
+    .await;
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("1 requested") && !out.contains("deleted"),
+        "{out}"
+    );
+}
+
+/// Item 8: a rollout paused by a failed batch stays paused for the same repository content, as
+/// in the controller; `--resume-rollout` resumes it; new content starts a new rollout.
+#[tokio::test]
+async fn a_paused_rollout_stays_paused_across_runs() {
+    let sim = fast_sim().await;
+    let names = ["a", "b", "c"];
+    let dir = repo(&names.iter().map(|n| (*n, Some("1"))).collect::<Vec<_>>());
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("st.json").display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    write_ns_docs(dir.path(), &names, "2");
+    sim.fail_next("action", Some("a"), 1, "canary broke");
+    let rollout = [
+        "--state",
+        st.as_str(),
+        "--canary",
+        "1",
+        "--max-parallel",
+        "1",
+    ];
+    let o = run(against(&sim, "apply", dir.path(), &rollout)).await;
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let sent = action_ops(&sim).len();
+    assert_eq!(sent, 1, "the canary only");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    assert!(saved["rolloutPaused"]["digest"].is_string(), "{saved}");
+    // The same content again: nothing is sent.
+    sim.clear_log();
+    for cmd in ["plan", "apply"] {
+        let o = run(against(&sim, cmd, dir.path(), &rollout)).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {out}\n{err}");
+        assert!(err.contains("rollout paused since"), "{cmd}: {err}");
+        assert!(err.contains("--resume-rollout"), "{cmd}: {err}");
+    }
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    // Resumed: the rollout goes on (the canary is retried by the next batches' plan).
+    let mut resume = rollout.to_vec();
+    resume.push("--resume-rollout");
+    let o = run(against(&sim, "apply", dir.path(), &resume)).await;
+    assert!(!writes(&sim).is_empty(), "{:?}", text(&o));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    if o.status.code() == Some(0) {
+        assert!(saved.get("rolloutPaused").is_none(), "{saved}");
+    }
+}
+
+/// Item 9: the same OSM through another URL: refused with a hint that names the way, which checks
+/// that the OSM there holds what the state file records before recording the new URL.
+#[tokio::test]
+async fn a_state_file_moves_to_another_url_of_the_same_osm_only() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", None)]);
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("st.json").display().to_string();
+    let o = run(against(&sim, "apply", dir.path(), &["--state", &st])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let other_url = sim.url().replace("127.0.0.1", "localhost");
+    let with_url = |url: &str, extra: &[&str]| {
+        let mut v = against(&sim, "plan", dir.path(), &["--state", &st]);
+        let i = v.iter().position(|a| a == "--osm-url").unwrap();
+        v[i + 1] = url.to_owned();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let o = run(with_url(&other_url, &[])).await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--rebind-state-url"), "{err}");
+    // Another OSM at a new URL holds none of what the file records: refused, file untouched.
+    let elsewhere = fast_sim().await;
+    let o = run(with_url(&elsewhere.url(), &["--rebind-state-url"])).await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("it is not the same OSM"), "{err}");
+    let saved = std::fs::read_to_string(&st).unwrap();
+    assert!(saved.contains(&sim.url()), "{saved}");
+    // The same OSM: the new URL is recorded (apply holds the lock and writes it).
+    let mut args = with_url(&other_url, &["--rebind-state-url"]);
+    args[0] = "apply".into();
+    let o = run(args).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let saved = std::fs::read_to_string(&st).unwrap();
+    assert!(saved.contains(&other_url), "{saved}");
+    let o = run(with_url(&other_url, &[])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+/// Item 10: a recreate's terminate is reported once started and once ended; logs carry no colour
+/// codes when stderr is not a terminal; "1 retry".
+#[tokio::test]
+async fn a_recreate_reports_its_terminate_once_and_logs_are_plain() {
+    let sim = fast_sim().await;
+    let dir = repo(&[("ldap", None)]);
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("st.json").display().to_string();
+    sim.fail_next("instantiate", Some("ldap"), 2, "no capacity");
+    let o = run_env(
+        against(
+            &sim,
+            "apply",
+            dir.path(),
+            &["--state", &st, "--instantiate-retries", "1"],
+        ),
+        &[("OSMOPS_LOG", "debug")],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err}");
+    // Second run: the recreate (retry 1 of 1), whose create fails again.
+    let o = run(against(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--state", &st, "--instantiate-retries", "1"],
+    ))
+    .await;
+    let (out2, _) = text(&o);
+    let terminate: Vec<&str> = out2
+        .lines()
+        .filter(|l| l.contains("(terminate of NS ldap)"))
+        .collect();
+    assert_eq!(terminate.len(), 2, "{out}\n{out2}");
+    assert!(terminate[0].ends_with("PROCESSING"), "{terminate:?}");
+    assert!(terminate[1].contains("COMPLETED"), "{terminate:?}");
+    // Used up now.
+    let o = run(against(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--state", &st, "--instantiate-retries", "1"],
+    ))
+    .await;
+    let (out3, _) = text(&o);
+    assert!(out3.contains("(1 retry)"), "{out3}");
+}

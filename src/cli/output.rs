@@ -134,6 +134,9 @@ pub fn outcome_summary(o: &Outcome) -> String {
     if let Some(why) = &o.rollout_paused {
         s.push_str(&format!("\n{why}: later batches were not started."));
     }
+    for line in o.not_converged() {
+        s.push_str(&format!("\n  {line}"));
+    }
     for (a, r) in o.plan.actions.iter().zip(&o.results) {
         if matches!(
             r.status,

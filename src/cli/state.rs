@@ -5,6 +5,9 @@
 //! - It is locked (`<file>.lock`) for the whole run, so two runs sharing it take turns.
 //! - It is written before the first write to OSM (so an unwritable path stops the run before
 //!   anything is sent) and after every answered write (so a crash or kill loses nothing).
+//! - It remembers a rollout paused by a failed batch, for the repository content it paused on, as
+//!   the controller keeps it per revision: later runs of that content send nothing until
+//!   `--resume-rollout`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,20 @@ pub struct Identity {
     pub project: String,
 }
 
+/// A rollout a failed batch paused (failure policy `pause`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PausedRollout {
+    /// `sha256:` of the repository content the rollout paused on ([`DesiredState::digest`]).
+    ///
+    /// [`DesiredState::digest`]: crate::repo::DesiredState::digest
+    pub digest: String,
+    /// Why it paused.
+    pub message: String,
+    /// RFC 3339 time it paused.
+    pub at: String,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StateFile {
@@ -39,6 +56,8 @@ struct StateFile {
     project: Option<String>,
     #[serde(flatten)]
     inventory: Inventory,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rollout_paused: Option<PausedRollout>,
 }
 
 /// An open state file: locked while this value lives.
@@ -46,37 +65,87 @@ pub struct StateStore {
     path: PathBuf,
     identity: Identity,
     _lock: Option<File>,
+    paused: std::sync::Mutex<Option<PausedRollout>>,
+    rebound_from: Option<String>,
+}
+
+/// How a state file is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Access {
+    /// Accept a file of an earlier osmops that does not record whose it is (`--adopt-state`).
+    pub adopt_legacy: bool,
+    /// Accept a file recorded for another URL of this OSM (`--rebind-state-url`), pending the
+    /// check that OSM holds what it records.
+    pub rebind_url: bool,
+    /// Take the lock, waiting at most this long.
+    pub lock_for: Option<Duration>,
+}
+
+/// What a state file says, once it is known to be this sync's.
+struct Read {
+    inventory: Inventory,
+    paused: Option<PausedRollout>,
+    rebound_from: Option<String>,
 }
 
 impl StateStore {
-    /// Reads the state file for `identity`. With `lock_for`, first takes the lock (waiting at most
-    /// that long for another run to finish) and writes the file back, which proves it can be
-    /// written before anything is sent to OSM.
+    /// Reads the state file for `identity`. With `how.lock_for`, first takes the lock (waiting at
+    /// most that long for another run to finish) and writes the file back, which proves it can be
+    /// written before anything is sent to OSM. A file recorded for another URL of the same OSM is
+    /// opened only with `how.rebind_url`, and then not written back until the caller has checked
+    /// that OSM holds what it records ([`StateStore::rebound_from`], [`StateStore::confirm_rebind`]).
     pub fn open(
         path: &Path,
         identity: Identity,
-        adopt: bool,
-        lock_for: Option<Duration>,
+        how: Access,
     ) -> Result<(StateStore, Inventory), CliError> {
-        // Checked before the lock is taken and the file written back: a device or FIFO named by
-        // mistake must neither block the run nor be replaced by a state file.
         files::check_writable_target(path, "state file")?;
-        let lock = match lock_for {
+        let lock = match how.lock_for {
             Some(wait) => Some(take_lock(path, wait)?),
             None => None,
         };
-        let inventory = read(path, &identity, adopt)?;
+        let read = read(path, &identity, &how)?;
         let store = StateStore {
             path: path.to_owned(),
             identity,
             _lock: lock,
+            paused: std::sync::Mutex::new(read.paused),
+            rebound_from: read.rebound_from,
         };
-        if store._lock.is_some() {
+        if store._lock.is_some() && store.rebound_from.is_none() {
             store
-                .save(&inventory)
+                .save(&read.inventory)
                 .map_err(|e| CliError::Input(format!("{e}; nothing was sent to OSM")))?;
         }
-        Ok((store, inventory))
+        Ok((store, read.inventory))
+    }
+
+    /// The OSM URL the file recorded, when it was opened for a new URL (`--rebind-state-url`)
+    /// and the rebind is not confirmed yet.
+    pub fn rebound_from(&self) -> Option<&str> {
+        self.rebound_from.as_deref()
+    }
+
+    /// Records the new URL once the caller checked that the OSM behind it holds what the file
+    /// records.
+    pub fn confirm_rebind(&self, inventory: &Inventory) -> Result<(), CliError> {
+        self.save(inventory)
+            .map_err(|e| CliError::Input(format!("{e}; nothing was sent to OSM")))
+    }
+
+    /// The rollout a failed batch paused, if the state file records one.
+    pub fn paused(&self) -> Option<PausedRollout> {
+        self.paused.lock().expect("paused rollout").clone()
+    }
+
+    /// Records (or, with `None`, clears) a paused rollout, with the inventory as it is now.
+    pub fn set_paused(
+        &self,
+        paused: Option<PausedRollout>,
+        inventory: &Inventory,
+    ) -> Result<(), String> {
+        *self.paused.lock().expect("paused rollout") = paused;
+        self.save(inventory)
     }
 
     /// Writes the state atomically (temporary file, then rename).
@@ -87,6 +156,7 @@ impl StateStore {
             osm_url: Some(self.identity.osm_url.clone()),
             project: Some(self.identity.project.clone()),
             inventory: inventory.clone(),
+            rollout_paused: self.paused(),
         };
         let text = serde_json::to_string_pretty(&file).expect("the state serializes") + "\n";
         let tmp = tmp_path(&self.path);
@@ -150,19 +220,28 @@ fn take_lock(path: &Path, wait: Duration) -> Result<File, CliError> {
     }
 }
 
-fn read(path: &Path, identity: &Identity, adopt: bool) -> Result<Inventory, CliError> {
+fn read(path: &Path, identity: &Identity, how: &Access) -> Result<Read, CliError> {
     let Some(text) = files::read_bounded(path, "state file")? else {
-        return Ok(Inventory::default());
+        return Ok(Read {
+            inventory: Inventory::default(),
+            paused: None,
+            rebound_from: None,
+        });
     };
     let file: StateFile = serde_json::from_str(&text)
         .map_err(|e| CliError::Input(format!("invalid state file {}: {e}", path.display())))?;
-    let recorded = match (file.owner, file.osm_url, file.project) {
+    let ok = |file: StateFile, rebound_from: Option<String>| Read {
+        inventory: file.inventory,
+        paused: file.rollout_paused,
+        rebound_from,
+    };
+    let recorded = match (&file.owner, &file.osm_url, &file.project) {
         (Some(owner), Some(osm_url), Some(project)) => Identity {
-            owner,
-            osm_url,
-            project,
+            owner: owner.clone(),
+            osm_url: osm_url.clone(),
+            project: project.clone(),
         },
-        _ if file.inventory.is_empty() || adopt => return Ok(file.inventory),
+        _ if file.inventory.is_empty() || how.adopt_legacy => return Ok(ok(file, None)),
         _ => {
             return Err(CliError::Input(format!(
                 "state file {} does not say whose it is (written by an earlier osmops): check that it belongs to this repository ({}), OSM ({}) and project ({}), then run once with --adopt-state to record that",
@@ -184,10 +263,25 @@ fn read(path: &Path, identity: &Identity, adopt: bool) -> Result<Inventory, CliE
         }
     }
     if differences.is_empty() {
-        return Ok(file.inventory);
+        return Ok(ok(file, None));
     }
+    let only_url = recorded.owner == identity.owner && recorded.project == identity.project;
+    if only_url && how.rebind_url {
+        return Ok(ok(file, Some(recorded.osm_url)));
+    }
+    let hint = if only_url {
+        format!(
+            "If {} is the same OSM reached through another URL (a proxy, an IP address instead of a name), run once with --rebind-state-url: osmops then checks that the OSM there holds the objects this file records before it records the new URL",
+            identity.osm_url
+        )
+    } else if recorded.owner != identity.owner {
+        "If this repository moved (another remote or path), give its old identity with --owner"
+            .to_owned()
+    } else {
+        "Use the state file of this repository, OSM and project".to_owned()
+    };
     Err(CliError::Input(format!(
-        "state file {} belongs to another sync: it records {}. Using it here could delete what it records; use the state file of this repository and OSM (or --owner if this repository moved)",
+        "state file {} belongs to another sync: it records {}. Using it here could delete what it records. {hint}",
         path.display(),
         differences.join(", ")
     )))
@@ -210,7 +304,15 @@ mod tests {
     fn identity_is_recorded_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("st.json");
-        let (store, inv) = StateStore::open(&path, id("a"), false, Some(Duration::ZERO)).unwrap();
+        let (store, inv) = StateStore::open(
+            &path,
+            id("a"),
+            Access {
+                lock_for: Some(Duration::ZERO),
+                ..Access::default()
+            },
+        )
+        .unwrap();
         assert!(inv.is_empty());
         let mut inv = Inventory::default();
         inv.ns_instances.insert(
@@ -224,10 +326,52 @@ mod tests {
         );
         store.save(&inv).unwrap();
         drop(store);
-        let (_, again) = StateStore::open(&path, id("a"), false, None).unwrap();
+        let (_, again) = StateStore::open(&path, id("a"), Access::default()).unwrap();
         assert_eq!(again, inv);
-        let err = StateStore::open(&path, id("b"), false, None).err().unwrap();
+        let err = StateStore::open(&path, id("b"), Access::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("owner 'a' (now 'b')"), "{err}");
+        assert!(err.to_string().contains("--owner"), "{err}");
+    }
+
+    #[test]
+    fn another_url_of_the_same_osm_is_accepted_only_with_rebind_and_saved_only_when_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("st.json");
+        let (store, _) = StateStore::open(
+            &path,
+            id("a"),
+            Access {
+                lock_for: Some(Duration::ZERO),
+                ..Access::default()
+            },
+        )
+        .unwrap();
+        drop(store);
+        let mut moved = id("a");
+        moved.osm_url = "https://10.0.0.7/osm".into();
+        let err = StateStore::open(&path, moved.clone(), Access::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--rebind-state-url"), "{err}");
+        let (store, _) = StateStore::open(
+            &path,
+            moved,
+            Access {
+                rebind_url: true,
+                lock_for: Some(Duration::ZERO),
+                ..Access::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(store.rebound_from(), Some("https://osm.example/osm"));
+        // Not written back before the check.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("https://osm.example/osm"), "{text}");
+        store.confirm_rebind(&Inventory::default()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("https://10.0.0.7/osm"), "{text}");
     }
 
     #[test]
@@ -238,7 +382,16 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         for path in [fifo.as_path(), Path::new("/dev/zero")] {
             for lock in [None, Some(Duration::ZERO)] {
-                let err = StateStore::open(path, id("a"), false, lock).err().unwrap();
+                let err = StateStore::open(
+                    path,
+                    id("a"),
+                    Access {
+                        lock_for: lock,
+                        ..Access::default()
+                    },
+                )
+                .err()
+                .unwrap();
                 assert!(matches!(err, CliError::Input(_)), "{err}");
                 assert!(err.to_string().contains("not a regular file"), "{err}");
             }
@@ -254,10 +407,25 @@ mod tests {
     fn a_second_run_waits_for_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("st.json");
-        let (_held, _) = StateStore::open(&path, id("a"), false, Some(Duration::ZERO)).unwrap();
-        let err = StateStore::open(&path, id("a"), false, Some(Duration::from_millis(200)))
-            .err()
-            .unwrap();
+        let (_held, _) = StateStore::open(
+            &path,
+            id("a"),
+            Access {
+                lock_for: Some(Duration::ZERO),
+                ..Access::default()
+            },
+        )
+        .unwrap();
+        let err = StateStore::open(
+            &path,
+            id("a"),
+            Access {
+                lock_for: Some(Duration::from_millis(200)),
+                ..Access::default()
+            },
+        )
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("still in use"), "{err}");
     }
 
@@ -265,9 +433,16 @@ mod tests {
     fn an_unwritable_path_is_refused_before_anything_is_sent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nodir/st.json");
-        let err = StateStore::open(&path, id("a"), false, Some(Duration::ZERO))
-            .err()
-            .unwrap();
+        let err = StateStore::open(
+            &path,
+            id("a"),
+            Access {
+                lock_for: Some(Duration::ZERO),
+                ..Access::default()
+            },
+        )
+        .err()
+        .unwrap();
         assert!(matches!(err, CliError::Input(_)));
         assert!(err.to_string().contains("nothing was sent to OSM"), "{err}");
     }
@@ -281,9 +456,20 @@ mod tests {
             r#"{"nsInstances": {"x": {"osmId": "1", "digest": "d"}}, "packages": {}}"#,
         )
         .unwrap();
-        let err = StateStore::open(&path, id("a"), false, None).err().unwrap();
+        let err = StateStore::open(&path, id("a"), Access::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("--adopt-state"), "{err}");
-        let (_, inv) = StateStore::open(&path, id("a"), true, None).unwrap();
+        let (_, inv) = StateStore::open(
+            &path,
+            id("a"),
+            Access {
+                adopt_legacy: true,
+                lock_for: None,
+                ..Access::default()
+            },
+        )
+        .unwrap();
         assert_eq!(inv.ns_instances.len(), 1);
     }
 }

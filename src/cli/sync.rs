@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::output;
 use super::owner::repository_owner;
-use super::state::{Identity, StateStore};
+use super::state::{Access, Identity, PausedRollout, StateStore};
 use super::target::{warn_unknown_variables, Target, TargetArgs};
 use super::CliError;
 use crate::duration::parse_duration;
@@ -145,6 +145,15 @@ pub struct RunArgs {
     /// Accept a state file written by an earlier osmops, which does not record whose it is.
     #[arg(long, requires = "state")]
     adopt_state: bool,
+    /// The state file records another URL for this OSM (a proxy, an IP address instead of a
+    /// name): check that the OSM at --osm-url holds the objects it records, then record the new
+    /// URL.
+    #[arg(long, requires = "state")]
+    rebind_state_url: bool,
+    /// Resume a rollout the state file records as paused by a failed batch (for this repository
+    /// content): the remaining NS writes are sent.
+    #[arg(long, requires = "state")]
+    resume_rollout: bool,
     /// This repository's identity in OSM (default: its Git remote and path, else its absolute
     /// path). What it creates is marked with it; prune only deletes what carries it (or what it
     /// adopted). Must not be empty.
@@ -288,9 +297,23 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
             let (store, inventory) = StateStore::open(
                 path,
                 identity,
-                args.adopt_state,
-                lock.then_some(args.timeout),
+                Access {
+                    adopt_legacy: args.adopt_state,
+                    rebind_url: args.rebind_state_url,
+                    lock_for: lock.then_some(args.timeout),
+                },
             )?;
+            if let Some(from) = store.rebound_from() {
+                same_osm(&target, &inventory, from).await?;
+                if lock {
+                    store.confirm_rebind(&inventory)?;
+                }
+                eprintln!(
+                    "state file {}: OSM at {} holds what it recorded for {from}; it now records the new URL",
+                    path.display(),
+                    target.shown
+                );
+            }
             (Some(store), inventory)
         }
         None => (None, Inventory::default()),
@@ -302,6 +325,49 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
         store,
         inventory,
     })
+}
+
+/// `--rebind-state-url`: the OSM at the new URL must hold at least one of the objects the state
+/// file records (their OSM ids are UUIDs that no other OSM has), or the file is left alone.
+async fn same_osm(target: &Target, inventory: &Inventory, from: &str) -> Result<(), CliError> {
+    if inventory.is_empty() {
+        return Ok(());
+    }
+    let osm = |e: crate::osm::NbiError| {
+        CliError::Osm(format!(
+            "cannot check that {} is the OSM the state file records: {e}",
+            target.shown
+        ))
+    };
+    for e in inventory.ns_instances.values().take(3) {
+        if target
+            .client
+            .get_ns_instance(&e.osm_id)
+            .await
+            .map_err(osm)?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    for kind in [crate::repo::PackageKind::Vnf, crate::repo::PackageKind::Ns] {
+        if !inventory.packages.values().any(|e| e.kind == kind) {
+            continue;
+        }
+        let live = target.client.list_packages(kind, &[]).await.map_err(osm)?;
+        if inventory
+            .packages
+            .values()
+            .any(|e| e.kind == kind && live.iter().any(|p| p.osm_id == e.osm_id))
+        {
+            return Ok(());
+        }
+    }
+    Err(CliError::Input(format!(
+        "--rebind-state-url: none of the {} object(s) the state file records (for OSM {from}) exists in the OSM at {}: it is not the same OSM, so the state file is left as it was. Nothing was sent to OSM.",
+        inventory.ns_instances.len() + inventory.packages.len(),
+        target.shown
+    )))
 }
 
 fn engine_options(args: &RunArgs, owner: Owner) -> EngineOptions {
@@ -421,9 +487,25 @@ fn plan_exit(plan: &Plan) -> ExitCode {
     }
 }
 
+/// The rollout the state file records as paused for exactly this repository content, unless
+/// `--resume-rollout` resumes it (the controller's rule, per revision: a new content starts a new
+/// rollout).
+fn paused_rollout(p: &Prepared, args: &RunArgs) -> Option<PausedRollout> {
+    let paused = p.store.as_ref()?.paused()?;
+    (paused.digest == p.desired.digest() && !args.resume_rollout).then_some(paused)
+}
+
+fn paused_message(paused: &PausedRollout) -> String {
+    format!(
+        "rollout paused since {} for this repository content: {}. Resume with --resume-rollout, or change the repository (new content starts a new rollout)",
+        paused.at, paused.message
+    )
+}
+
 pub async fn run_plan(plan_args: PlanArgs) -> Result<ExitCode, CliError> {
     let args = &plan_args.run;
     let p = prepare(args, false).await?;
+    let paused = paused_rollout(&p, args);
     let opts = engine_options(args, p.owner.clone());
     let plan = engine::preview(&p.target.client, &p.desired, &p.inventory, &opts)
         .await
@@ -451,6 +533,11 @@ pub async fn run_plan(plan_args: PlanArgs) -> Result<ExitCode, CliError> {
         }
         OutputFormat::Json => print_json(&p, &plan),
     }
+    if let Some(paused) = &paused {
+        // What apply would do: send nothing.
+        eprintln!("{}; apply sends nothing", paused_message(paused));
+        return Ok(ExitCode::from(1));
+    }
     Ok(plan_exit(&plan))
 }
 
@@ -458,6 +545,12 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let run = &args.run;
     let text = run.output == OutputFormat::Text;
     let p = prepare(run, true).await?;
+    if let Some(paused) = paused_rollout(&p, run) {
+        return Err(CliError::Osm(format!(
+            "{}. Nothing was sent to OSM.",
+            paused_message(&paused)
+        )));
+    }
     let approval = match &args.plan {
         Some(path) => load_plan(path, &p)?,
         None => Approval::Auto,
@@ -524,6 +617,19 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
         println!("{}", output::outcome_summary(&outcome));
     } else {
         print_json(&p, &outcome);
+    }
+    // The pause is remembered for this content, or forgotten once a run was not paused.
+    if let Some(store) = &p.store {
+        let paused = outcome.rollout_paused.as_ref().map(|why| PausedRollout {
+            digest: p.desired.digest(),
+            message: why.clone(),
+            at: crate::model::Timestamp::now().to_string(),
+        });
+        if paused.is_some() || store.paused().is_some() {
+            if let Err(e) = store.set_paused(paused, &outcome.inventory) {
+                save_error.lock().expect("save error").get_or_insert(e);
+            }
+        }
     }
     if let Some(e) = save_error.into_inner().expect("save error") {
         // The state file could not record what this run created: say it here so it is not lost.

@@ -114,12 +114,14 @@ impl Run<'_> {
                 .operations
                 .iter()
                 .any(|o| o.state == crate::model::OperationState::Timeout);
+            // A rollback is the end of a failed upgrade: an operation failure too.
             let op_failed = outcome.operations.iter().any(|o| o.failed())
+                || !outcome.not_converged().is_empty()
                 || outcome
                     .plan
                     .actions
                     .iter()
-                    .any(|a| a.operation.label() == "broken");
+                    .any(|a| matches!(a.operation, crate::plan::Operation::Broken { .. }));
             let r = if timeout {
                 reason::OPERATION_TIMEOUT
             } else if op_failed {
@@ -218,22 +220,23 @@ fn only_broken(o: &Outcome) -> bool {
 
 /// The first few failed/blocked/skipped actions and failed operations, one line.
 pub(super) fn failure_lines(o: &Outcome) -> String {
-    let mut lines: Vec<String> = o
-        .plan
-        .actions
-        .iter()
-        .zip(&o.results)
-        .filter(|(_, r)| !matches!(r.status, ActionStatus::Succeeded | ActionStatus::NoOp))
-        .map(|(a, r)| {
-            format!(
-                "{} {} {}: {}",
-                a.operation.label(),
-                a.kind.label(),
-                a.name,
-                r.message
-            )
-        })
-        .collect();
+    let mut lines: Vec<String> = o.not_converged();
+    lines.extend(
+        o.plan
+            .actions
+            .iter()
+            .zip(&o.results)
+            .filter(|(_, r)| !matches!(r.status, ActionStatus::Succeeded | ActionStatus::NoOp))
+            .map(|(a, r)| {
+                format!(
+                    "{} {} {}: {}",
+                    a.operation.label(),
+                    a.kind.label(),
+                    a.name,
+                    r.message
+                )
+            }),
+    );
     let op_lines: Vec<String> = o
         .operations
         .iter()

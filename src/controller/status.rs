@@ -238,14 +238,7 @@ pub fn inventory_from_status(s: Option<&SyncInventory>) -> Inventory {
 /// `sha256:<hex>` of a desired state: every NsInstance and package digest, so two revisions
 /// that declare the same things have the same digest.
 pub fn desired_digest(d: &DesiredState) -> String {
-    let mut h = Sha256::new();
-    for ns in &d.ns_instances {
-        h.update(format!("ns {} {}\n", ns.name, ns.digest()));
-    }
-    for p in &d.packages {
-        h.update(format!("pkg {} {}\n", p.id, p.digest));
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
+    d.digest()
 }
 
 /// `sha256:<hex>` of a revision, for results reached before the repository was read.

@@ -795,6 +795,14 @@ impl Apply<'_> {
                     old_id,
                     "terminate",
                 )];
+                // Reported as started (PROCESSING) before it is followed; following reports
+                // each change after that, so the end is told once.
+                (self.progress)(
+                    self.plan,
+                    &Progress::Operation {
+                        report: report[0].clone(),
+                    },
+                );
                 self.follow(&mut report).await;
                 let [report] = report;
                 let ok = report.succeeded();
@@ -808,7 +816,7 @@ impl Apply<'_> {
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default()
                 );
-                self.track(state, Some(i), report);
+                self.lock(state).operations.push((Some(i), report));
                 if !ok {
                     return result(
                         ActionStatus::Failed,
@@ -937,9 +945,12 @@ impl Apply<'_> {
                 let mut r = self.lock(state).results[*i].clone();
                 match &keep {
                     Some(keep) if keep != mine => {
-                        // Its instantiate belonged to the NS that was removed: nothing to follow.
+                        // Its instantiate belonged to the NS that was removed: nothing to follow,
+                        // and nothing was created by this run in the end (the NS it keeps was
+                        // created by a concurrent run of this sync).
                         r.osm_id = Some(keep.clone());
                         r.nslcmop_id = None;
+                        r.status = ActionStatus::NoOp;
                     }
                     Some(_) => {}
                     None => {

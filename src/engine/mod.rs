@@ -8,15 +8,17 @@ mod live_view;
 mod ops_cache;
 mod record;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::model::OperationState;
 use crate::osm::{CounterSnapshot, NbiClient, NbiError, NsRecord};
 use crate::plan::{
-    self, DriftPolicy, Inventory, LiveState, Owner, Plan, PlanOptions, Remediation, Rollout,
+    self, DriftPolicy, Inventory, LiveState, Operation, Owner, Plan, PlanOptions, Remediation,
+    Rollout,
 };
 use crate::repo::DesiredState;
 
@@ -237,12 +239,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// True when a write or a followed operation failed or timed out, or an NS is broken.
+    /// True when a write or a followed operation failed or timed out, an NS is broken, or a
+    /// remediation left OSM other than Git says (see [`Outcome::not_converged`]).
     pub fn failed(&self) -> bool {
         self.results
             .iter()
             .any(|r| r.status == ActionStatus::Failed)
             || self.operations.iter().any(|o| o.failed())
+            || !self.not_converged().is_empty()
     }
 
     /// True when something still has to happen (blocked/skipped actions, unfinished operations).
@@ -253,30 +257,67 @@ impl Outcome {
             || self.operations.iter().any(|o| !o.finished())
     }
 
+    /// Writes that succeeded and still leave OSM other than Git says: a rollback (upgrade
+    /// remediation) restores the params OSM last completed, not Git's. One line each.
+    pub fn not_converged(&self) -> Vec<String> {
+        self.plan
+            .actions
+            .iter()
+            .zip(&self.results)
+            .filter(|(a, r)| {
+                matches!(a.operation, Operation::RollbackNs { .. })
+                    && r.status == ActionStatus::Succeeded
+            })
+            .map(|(a, r)| {
+                format!(
+                    "rollback {} {}: {}; Git's params are not in OSM (the upgrade to them failed)",
+                    a.kind.label(),
+                    a.name,
+                    r.message
+                )
+            })
+            .collect()
+    }
+
     /// Planned actions per label (what was intended).
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         plan::counts(&self.plan)
     }
 
-    /// What happened, per kind: a write counts as done only when it succeeded.
+    /// What happened, per kind. A write counts as done ("upgraded", "deleted") only when OSM
+    /// completed the operation it started, or when it started none; one whose operation was not
+    /// followed is "requested", one whose outcome could not be learned "unknown". A broken NS
+    /// (nothing was sent) is "broken".
     pub fn done(&self) -> BTreeMap<&'static str, usize> {
+        let ops: HashMap<&str, &OperationReport> = self
+            .operations
+            .iter()
+            .map(|o| (o.nslcmop_id.as_str(), o))
+            .collect();
         let mut m = BTreeMap::new();
         for (a, r) in self.plan.actions.iter().zip(&self.results) {
-            let key = match r.status {
-                ActionStatus::Succeeded => match a.operation.label() {
-                    "create" => "created",
-                    "update" => "updated",
-                    "upgrade" => "upgraded",
-                    "rollback" => "rolled back",
-                    "recreate" => "recreated",
-                    "delete" => "deleted",
-                    other => other,
+            let op = r.nslcmop_id.as_deref().and_then(|id| ops.get(id));
+            let key = match (&a.operation, r.status) {
+                (Operation::Broken { .. }, _) => "broken",
+                (Operation::Drifted { .. }, ActionStatus::NoOp) => "drifted",
+                (_, ActionStatus::Succeeded) => match op.map(|o| &o.state) {
+                    Some(OperationState::NotFollowed) => "requested",
+                    Some(s) if !s.settled() => "unknown",
+                    Some(s) if s.failed() => "failed",
+                    _ => match &a.operation {
+                        Operation::CreatePackage | Operation::CreateNs { .. } => "created",
+                        Operation::UpdatePackage { .. } => "updated",
+                        Operation::UpgradeNs { .. } => "upgraded",
+                        Operation::RollbackNs { .. } => "rolled back",
+                        Operation::RecreateNs { .. } => "recreated",
+                        Operation::DeletePackage { .. } | Operation::DeleteNs { .. } => "deleted",
+                        other => other.label(),
+                    },
                 },
-                ActionStatus::NoOp if a.operation.label() == "drifted" => "drifted",
-                ActionStatus::NoOp => "unchanged",
-                ActionStatus::Failed => "failed",
-                ActionStatus::Skipped => "skipped",
-                ActionStatus::Blocked => "blocked",
+                (_, ActionStatus::NoOp) => "unchanged",
+                (_, ActionStatus::Failed) => "failed",
+                (_, ActionStatus::Skipped) => "skipped",
+                (_, ActionStatus::Blocked) => "blocked",
             };
             *m.entry(key).or_insert(0) += 1;
         }
@@ -287,15 +328,18 @@ impl Outcome {
     /// operations: 3 completed".
     pub fn summary(&self) -> String {
         let done = self.done();
-        const ORDER: [&str; 11] = [
+        const ORDER: [&str; 14] = [
             "created",
             "updated",
             "upgraded",
             "rolled back",
             "recreated",
             "deleted",
+            "requested",
             "unchanged",
             "drifted",
+            "unknown",
+            "broken",
             "failed",
             "skipped",
             "blocked",

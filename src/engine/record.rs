@@ -20,7 +20,8 @@ pub(super) fn record(
         (
             ObjectKind::NsInstance,
             Operation::CreateNs { .. } | Operation::RecreateNs { .. },
-            ActionStatus::Succeeded | ActionStatus::Failed,
+            // NoOp: a concurrent run of this sync created the NS this run keeps.
+            ActionStatus::Succeeded | ActionStatus::Failed | ActionStatus::NoOp,
         ) => {
             // A failed instantiate still leaves an NS in OSM: own it, so that remediation and
             // prune can act on it, and count the attempt.

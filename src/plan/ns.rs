@@ -487,7 +487,7 @@ impl<'a> Planner<'a> {
         let hint = if r.upgrade_retries == 0 && !r.upgrade_rollback {
             "no remediation configured (spec.remediation.upgrade / --upgrade-retries, --upgrade-rollback)".to_owned()
         } else {
-            format!("remediation used up ({} retries)", r.upgrade_retries)
+            format!("remediation used up ({})", retries_text(r.upgrade_retries))
         };
         action(
             want,
@@ -567,7 +567,7 @@ impl<'a> Planner<'a> {
         } else if retries == 0 {
             "no remediation configured (spec.remediation.instantiate.retries / --instantiate-retries)".to_owned()
         } else {
-            format!("remediation used up ({retries} retries)")
+            format!("remediation used up ({})", retries_text(retries))
         };
         action(
             want,
@@ -598,6 +598,15 @@ impl<'a> Planner<'a> {
                 )
             }
         }
+    }
+}
+
+/// "1 retry", "3 retries".
+fn retries_text(n: u32) -> String {
+    if n == 1 {
+        "1 retry".into()
+    } else {
+        format!("{n} retries")
     }
 }
 

@@ -76,6 +76,20 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// `sha256:<hex>` of everything the state declares (every NsInstance and package digest):
+    /// two revisions that declare the same things have the same digest.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for ns in &self.ns_instances {
+            h.update(format!("ns {} {}\n", ns.name, ns.digest()));
+        }
+        for p in &self.packages {
+            h.update(format!("pkg {} {}\n", p.id, p.digest));
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+
     /// The NsInstance named `name` (instances are sorted by name).
     pub fn ns_instance(&self, name: &str) -> Option<&NsInstance> {
         self.ns_instances

@@ -63,6 +63,11 @@ pub fn upload(
             return r;
         }
     }
+    if let Some(id) = replace {
+        if let Err(r) = check_changes_in_use(db, kind, project, id, &typed(kind, &up.descriptor)) {
+            return r;
+        }
+    }
     let filename = req
         .header("content-filename")
         .unwrap_or("package.tar.gz")
@@ -74,20 +79,7 @@ pub fn upload(
         .and_then(|r| r.pointer("/_admin/revision").and_then(|v| v.as_u64()))
         .unwrap_or(0)
         + 1;
-    let mut record = up.descriptor.clone();
-    // pyangbind stores typed leaves: a virtual link's `mgmt-network` is a boolean even when the
-    // YAML says 'true'.
-    if kind == Kind::Nsd {
-        for vl in record["virtual-link-desc"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            if let Some(Value::String(b)) = vl.get("mgmt-network").cloned() {
-                vl["mgmt-network"] = json!(b.eq_ignore_ascii_case("true"));
-            }
-        }
-    }
+    let mut record = typed(kind, &up.descriptor);
     let (base, self_link, content_link) = match kind {
         Kind::Vnfd => ("/vnfpkgm/v1/vnf_packages", "vnfd", "packageContent"),
         Kind::Nsd => ("/nsd/v1/ns_descriptors", "nsd_content", "nsd_content"),
@@ -138,6 +130,163 @@ pub fn upload(
             };
             Reply::json(Status::CREATED, json!({"id": osm_id})).with_location(path)
         }
+    }
+}
+
+/// The descriptor as OSM stores it: pyangbind types its leaves, so a virtual link's
+/// `mgmt-network` is a boolean even when the YAML says 'true'.
+fn typed(kind: Kind, descriptor: &Value) -> Value {
+    let mut d = descriptor.clone();
+    if kind == Kind::Nsd {
+        for vl in d["virtual-link-desc"].as_array_mut().into_iter().flatten() {
+            if let Some(Value::String(b)) = vl.get("mgmt-network").cloned() {
+                vl["mgmt-network"] = json!(b.eq_ignore_ascii_case("true"));
+            }
+        }
+    }
+    d
+}
+
+/// `_validate_descriptor_changes` (NBI `osm_nbi/descriptor_topics.py`): a descriptor that running
+/// instances use (a VNF record names the VNFD, an NS record the NSD) may change only in what OSM
+/// calls modifiable — day-1/2 primitives and, for a VNFD, scaling and healing policies and VDU
+/// alarms and monitoring parameters — unless a VNFD's `software-version` changes (a new version
+/// of the VNF). OSM compares with DeepDiff: changed values are named (422); a difference of
+/// added or removed keys only trips over DeepDiff's missing "values_changed" (400).
+fn check_changes_in_use(
+    db: &Db,
+    kind: Kind,
+    project: &str,
+    id: &str,
+    new: &Value,
+) -> Result<(), Reply> {
+    let in_use = match kind {
+        Kind::Vnfd => db
+            .visible(Collection::Vnfrs, project)
+            .any(|r| r["vnfd-id"] == id),
+        Kind::Nsd => db
+            .visible(Collection::Nsrs, project)
+            .any(|r| r["nsd-id"] == id),
+    };
+    let Some(old) = db.find_by_id(coll_of(kind), project, id) else {
+        return Ok(());
+    };
+    if !in_use {
+        return Ok(());
+    }
+    let version = |d: &Value| d.get("software-version").cloned().unwrap_or(json!("1.0"));
+    if kind == Kind::Vnfd && version(old) != version(new) {
+        return Ok(());
+    }
+    let (old, new) = (modifiable_removed(kind, old), modifiable_removed(kind, new));
+    let mut changed = Vec::new();
+    let mut other = false;
+    deep_diff(&old, &new, String::new(), &mut changed, &mut other);
+    let what = match kind {
+        Kind::Vnfd => "vnf",
+        Kind::Nsd => "ns",
+    };
+    if !changed.is_empty() {
+        return Err(Reply::error(
+            Status::UNPROCESSABLE_ENTITY,
+            format!(
+                "Error in validating new descriptor: {} cannot be modified, there are disallowed changes in the {what} descriptor.{}",
+                changed.join(" , "),
+                if kind == Kind::Nsd { " " } else { "" }
+            ),
+        ));
+    }
+    if other {
+        let label = match kind {
+            Kind::Vnfd => "VNF",
+            Kind::Nsd => "NS",
+        };
+        return Err(Reply::error(
+            Status::BAD_REQUEST,
+            format!("{label} Descriptor could not be processed with error: 'NoneType' object has no attribute 'keys'."),
+        ));
+    }
+    Ok(())
+}
+
+/// The descriptor without what `remove_modifiable_items` takes out (and without the record's
+/// own fields).
+fn modifiable_removed(kind: Kind, d: &Value) -> Value {
+    let mut d = d.clone();
+    if let Some(m) = d.as_object_mut() {
+        for k in [
+            "_id",
+            "_admin",
+            "_links",
+            "onboardingState",
+            "operationalState",
+            "usageState",
+            "nsdOnboardingState",
+            "nsdOperationalState",
+            "nsdUsageState",
+        ] {
+            m.remove(k);
+        }
+    }
+    for df in d["df"].as_array_mut().into_iter().flatten() {
+        if let Some(day12) = df
+            .pointer_mut("/lcm-operations-configuration/operate-vnf-op-config/day1-2")
+            .and_then(|v| v.as_array_mut())
+        {
+            for config in day12.iter_mut().filter_map(|c| c.as_object_mut()) {
+                for k in [
+                    "initial-config-primitive",
+                    "config-primitive",
+                    "terminate-config-primitive",
+                ] {
+                    config.remove(k);
+                }
+            }
+        }
+        if kind == Kind::Vnfd {
+            if let Some(m) = df.as_object_mut() {
+                m.remove("scaling-aspect");
+                m.remove("healing-aspect");
+            }
+        }
+    }
+    if kind == Kind::Vnfd {
+        for vdu in d["vdu"].as_array_mut().into_iter().flatten() {
+            if let Some(m) = vdu.as_object_mut() {
+                m.remove("alarm");
+                m.remove("monitoring-parameter");
+            }
+        }
+    }
+    d
+}
+
+/// DeepDiff's "values_changed" paths (`['a'][0]['b']`); `other`: any other difference (keys added
+/// or removed, types changed, list lengths).
+fn deep_diff(a: &Value, b: &Value, path: String, changed: &mut Vec<String>, other: &mut bool) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                match y.get(k) {
+                    Some(vb) => deep_diff(va, vb, format!("{path}['{k}']"), changed, other),
+                    None => *other = true,
+                }
+            }
+            if y.keys().any(|k| !x.contains_key(k)) {
+                *other = true;
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                deep_diff(va, vb, format!("{path}[{i}]"), changed, other);
+            }
+            if x.len() != y.len() {
+                *other = true;
+            }
+        }
+        (x, y) if x == y => {}
+        (x, y) if std::mem::discriminant(x) == std::mem::discriminant(y) => changed.push(path),
+        _ => *other = true,
     }
 }
 

@@ -1,0 +1,488 @@
+//! The conformance suite: one scenario a user runs as `osmops` would be run, step by step,
+//! against the built-in simulator (in CI) or against any OSM by URL:
+//!
+//! ```bash
+//! OSMOPS_CONFORMANCE_URL=http://127.0.0.1:9989/osm \
+//! OSMOPS_CONFORMANCE_FAIL_CMD='echo "fail conformance: no capacity" > /tmp/nbi-bed/run/lcm_mode' \
+//! OSMOPS_CONFORMANCE_RESTORE_CMD='echo complete > /tmp/nbi-bed/run/lcm_mode' \
+//!   cargo test --test conformance -- --nocapture
+//! ```
+//!
+//! Optional: `OSMOPS_CONFORMANCE_USER`/`_PASSWORD`/`_PROJECT` (default admin/admin/admin),
+//! `OSMOPS_CONFORMANCE_VIM` (default `mylocation1`, a VIM account with a K8s cluster). The
+//! failed-instantiate step needs a way to make the next instantiate fail: the simulator's
+//! failure rules, or `OSMOPS_CONFORMANCE_FAIL_CMD` (and `_RESTORE_CMD`) for a real OSM, without
+//! which it is reported as skipped. Every name it creates carries a random suffix, and the last
+//! step prunes all of it. docs/testing.md describes it; docs/osm-nbi.md has the result against
+//! OSM's own NBI.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use osmops::osm::{ClientOptions, Credentials, KduUpgrade, NbiClient, Secret};
+use serde_json::Value;
+
+struct Target {
+    url: String,
+    user: String,
+    password: String,
+    project: String,
+    vim: String,
+    /// The in-process simulator, when no URL was given.
+    sim: Option<osmops::sim::Simulator>,
+}
+
+impl Target {
+    async fn from_env() -> Target {
+        let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        match std::env::var("OSMOPS_CONFORMANCE_URL") {
+            Ok(url) if !url.is_empty() => Target {
+                url,
+                user: env("OSMOPS_CONFORMANCE_USER", "admin"),
+                password: env("OSMOPS_CONFORMANCE_PASSWORD", "admin"),
+                project: env("OSMOPS_CONFORMANCE_PROJECT", "admin"),
+                vim: env("OSMOPS_CONFORMANCE_VIM", "mylocation1"),
+                sim: None,
+            },
+            _ => {
+                let sim = common::fast_sim().await;
+                Target {
+                    url: sim.url(),
+                    user: "admin".into(),
+                    password: "admin".into(),
+                    project: "admin".into(),
+                    vim: "mylocation1".into(),
+                    sim: Some(sim),
+                }
+            }
+        }
+    }
+
+    fn client(&self) -> NbiClient {
+        NbiClient::new(
+            ClientOptions::new(self.url.clone()),
+            Credentials {
+                user: self.user.clone(),
+                password: Secret::new(&self.password),
+                project: self.project.clone(),
+            },
+        )
+        .unwrap()
+    }
+
+    /// `osmops CMD DIR` against this OSM, with a state file and JSON output.
+    async fn osmops(&self, cmd: &str, dir: &Path, state: &Path, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec![
+            cmd.into(),
+            dir.display().to_string(),
+            "--osm-url".into(),
+            self.url.clone(),
+            "--user".into(),
+            self.user.clone(),
+            "--project".into(),
+            self.project.clone(),
+            "--state".into(),
+            state.display().to_string(),
+            "--output".into(),
+            "json".into(),
+            "--timeout".into(),
+            "3m".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let password = self.password.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = std::process::Command::new(common::bin());
+            for (k, _) in std::env::vars() {
+                if k.starts_with("OSMOPS_") {
+                    c.env_remove(k);
+                }
+            }
+            c.args(&args)
+                .env("OSMOPS_PASSWORD", password)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Makes the next instantiate fail; false when this OSM offers no way to.
+    fn fail_next_instantiate(&self, ns: &str) -> bool {
+        match &self.sim {
+            Some(sim) => {
+                sim.fail_next("instantiate", Some(ns), 1, "conformance: no capacity");
+                true
+            }
+            None => match std::env::var("OSMOPS_CONFORMANCE_FAIL_CMD") {
+                Ok(cmd) if !cmd.is_empty() => shell(&cmd),
+                _ => false,
+            },
+        }
+    }
+
+    fn restore(&self) {
+        if self.sim.is_none() {
+            if let Ok(cmd) = std::env::var("OSMOPS_CONFORMANCE_RESTORE_CMD") {
+                shell(&cmd);
+            }
+        }
+    }
+}
+
+fn shell(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A VNFD; `software_version` changes with each new version of the package (OSM refuses other
+/// changes to a VNFD its VNF instances use).
+fn vnfd(id: &str, software_version: &str) -> String {
+    format!("vnfd:\n  id: {id}\n  product-name: {id}\n  provider: OSM Ops conformance\n  version: '1.0'\n  software-version: '{software_version}'\n  description: version {software_version}\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap\n  mgmt-cp: mgmt-ext\n")
+}
+
+fn nsd(id: &str, vnfd: &str) -> String {
+    format!("nsd:\n  nsd:\n  - id: {id}\n    name: {id}\n    designer: OSM Ops conformance\n    version: '1.0'\n    df:\n    - id: default-df\n      vnf-profile:\n      - id: openldap\n        vnfd-id: {vnfd}\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: openldap\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - {vnfd}\n")
+}
+
+fn ns(name: &str, nsd: &str, vim: &str, replicas: &str) -> String {
+    format!("kind: NsInstance\nname: {name}\ndescription: conformance\nnsdName: {nsd}\nvnfName: openldap\nvimAccountName: {vim}\nkdu:\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"{replicas}\"\n")
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// "create", "upgrade", ... per action of an apply's plan, with the result's status.
+fn actions(v: &Value) -> Vec<(String, String, String)> {
+    let plan = &v["plan"];
+    plan["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(v["results"].as_array().into_iter().flatten())
+        .map(|(a, r)| {
+            (
+                a["operation"]["type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                a["name"].as_str().unwrap_or_default().to_owned(),
+                r["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+struct Report {
+    lines: Vec<String>,
+    failed: usize,
+}
+
+impl Report {
+    fn step(&mut self, name: &str, result: Result<String, String>) {
+        let line = match result {
+            Ok(note) => format!(
+                "PASS  {name}{}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {note}")
+                }
+            ),
+            Err(why) => {
+                self.failed += 1;
+                format!("FAIL  {name}: {why}")
+            }
+        };
+        println!("conformance: {line}");
+        self.lines.push(line);
+    }
+}
+
+fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+fn outcome_text(o: &Output) -> String {
+    let failures: Vec<String> = serde_json::from_slice::<Value>(&o.stdout)
+        .ok()
+        .map(|v| {
+            actions(&v)
+                .into_iter()
+                .zip(v["results"].as_array().cloned().unwrap_or_default())
+                .filter(|(a, _)| a.2 != "Succeeded" && a.2 != "NoOp")
+                .map(|(a, r)| {
+                    format!(
+                        "{} {}: {}",
+                        a.0,
+                        a.1,
+                        r["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "exit {:?}; {}; {}",
+        o.status.code(),
+        failures.join("; "),
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| !l.starts_with("warning"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_scenario() {
+    let t = Target::from_env().await;
+    let suffix: String = format!("{:06x}", rand::random::<u32>() & 0xffffff);
+    let knf = format!("conf{suffix}_knf");
+    let nsd_id = format!("conf{suffix}_ns");
+    let (a, b) = (format!("conf-{suffix}-a"), format!("conf-{suffix}-b"));
+    let repo = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let st = work.path().join("state.json");
+    let dir = repo.path();
+    common::write(
+        dir,
+        &format!("osm-pkgs/{knf}/vnfd.yaml"),
+        &vnfd(&knf, "1.0"),
+    );
+    common::write(
+        dir,
+        &format!("osm-pkgs/{nsd_id}/nsd.yaml"),
+        &nsd(&nsd_id, &knf),
+    );
+    common::write(dir, "a.osmops.yaml", &ns(&a, &nsd_id, &t.vim, "1"));
+    let mut r = Report {
+        lines: vec![],
+        failed: 0,
+    };
+    println!("conformance: against {}", t.url);
+
+    // 1. Packages and an NS created from nothing.
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "1 packages + NS create",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let acts = actions(&v);
+            check(
+                acts.iter()
+                    .filter(|x| x.0 == "createPackage" && x.2 == "Succeeded")
+                    .count()
+                    == 2
+                    && acts
+                        .iter()
+                        .any(|x| x.0 == "createNs" && x.1 == a && x.2 == "Succeeded"),
+                || format!("{acts:?}"),
+            )?;
+            let ops = v["operations"].as_array().cloned().unwrap_or_default();
+            check(ops.iter().any(|op| op["state"] == "COMPLETED"), || {
+                format!("instantiate not COMPLETED: {ops:?}")
+            })?;
+            Ok(String::new())
+        })(),
+    );
+
+    // 2. The same repository again: nothing written.
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "2 unchanged re-apply sends 0 writes",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let writes = v["requests"]["writes"].as_u64().unwrap_or(u64::MAX);
+            check(writes == 0, || {
+                format!("{writes} writes: {:?}", actions(&v))
+            })?;
+            Ok(format!("{} requests", v["requests"]["requests"]))
+        })(),
+    );
+
+    // 3. A KDU upgrade.
+    common::write(dir, "a.osmops.yaml", &ns(&a, &nsd_id, &t.vim, "2"));
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "3 KDU upgrade",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let acts = actions(&v);
+            check(
+                acts.iter()
+                    .any(|x| x.0 == "upgradeNs" && x.1 == a && x.2 == "Succeeded"),
+                || format!("{acts:?}"),
+            )?;
+            Ok(String::new())
+        })(),
+    );
+
+    // 4. A package update (new content of the VNFD).
+    common::write(
+        dir,
+        &format!("osm-pkgs/{knf}/vnfd.yaml"),
+        &vnfd(&knf, "second"),
+    );
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "4 package update",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let acts = actions(&v);
+            check(
+                acts.iter()
+                    .any(|x| x.0 == "updatePackage" && x.1 == knf && x.2 == "Succeeded"),
+                || format!("{acts:?}"),
+            )?;
+            Ok(String::new())
+        })(),
+    );
+
+    // 5. Drift: someone upgrades the KDU by hand; plan reports it, apply corrects it.
+    let nbi = t.client();
+    let hand = async {
+        let found = nbi.list_ns_instances(&[("name", a.as_str())]).await?;
+        let id = found.first().map(|n| n.osm_id.clone()).unwrap_or_default();
+        let body = KduUpgrade::new(
+            "openldap",
+            "ldap",
+            serde_json::json!({"replicaCount": "9", "kdu_model": "stable/openldap:1.2.7"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let op = nbi.ns_action(&id, &body).await?;
+        let until = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ops = nbi
+                .list_ns_lcm_op_occs(&[("nsInstanceId", id.as_str())])
+                .await?;
+            if ops.iter().any(|o| o.osm_id == op && o.is_terminal()) || Instant::now() > until {
+                return Ok::<_, osmops::osm::NbiError>(op);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    .await;
+    let plan = t.osmops("plan", dir, &st, &[]).await;
+    let pv = json(&plan);
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "5 drift after a hand upgrade is seen and corrected",
+        (|| {
+            let op = hand.map_err(|e| format!("the hand upgrade failed: {e}"))?;
+            let drift = pv["drift"].as_array().cloned().unwrap_or_default();
+            check(drift.iter().any(|d| d["name"] == a.as_str()), || {
+                format!("plan shows no drift for {a} after {op}: {pv}")
+            })?;
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let acts = actions(&v);
+            check(
+                acts.iter()
+                    .any(|x| x.0 == "upgradeNs" && x.1 == a && x.2 == "Succeeded"),
+                || format!("{acts:?}"),
+            )?;
+            Ok(String::new())
+        })(),
+    );
+
+    // 6. A failed instantiate: the run fails with OSM's error; nothing else is disturbed.
+    common::write(dir, "b.osmops.yaml", &ns(&b, &nsd_id, &t.vim, "1"));
+    if t.fail_next_instantiate(&b) {
+        let o = t.osmops("apply", dir, &st, &[]).await;
+        t.restore();
+        let v = json(&o);
+        r.step(
+            "6 failed instantiate is a failed run with OSM's error",
+            (|| {
+                check(o.status.code() == Some(1), || outcome_text(&o))?;
+                let ops = v["operations"].as_array().cloned().unwrap_or_default();
+                let failed: Vec<&Value> = ops.iter().filter(|op| op["state"] == "FAILED").collect();
+                check(
+                    failed.iter().any(|op| {
+                        op["error"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .contains("conformance")
+                            || op["error"].as_str().is_some_and(|e| !e.is_empty())
+                    }),
+                    || format!("no FAILED instantiate with OSM's error: {ops:?}"),
+                )?;
+                Ok(failed
+                    .first()
+                    .map(|op| op["error"].as_str().unwrap_or_default().to_owned())
+                    .unwrap_or_default())
+            })(),
+        );
+    } else {
+        r.lines
+            .push("SKIP  6 failed instantiate: no OSMOPS_CONFORMANCE_FAIL_CMD".into());
+        println!("conformance: SKIP  6 failed instantiate: no OSMOPS_CONFORMANCE_FAIL_CMD");
+    }
+
+    // 7. Git drops everything: NS instances and packages are pruned in one run.
+    for f in ["a.osmops.yaml", "b.osmops.yaml"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    std::fs::remove_dir_all(dir.join("osm-pkgs")).unwrap();
+    let o = t
+        .osmops("apply", dir, &st, &["--prune", "--allow-empty"])
+        .await;
+    let v = json(&o);
+    let left = async {
+        let ns = nbi.list_ns_instances(&[]).await?;
+        let vnfds = nbi
+            .list_packages(osmops::repo::PackageKind::Vnf, &[])
+            .await?;
+        let nsds = nbi
+            .list_packages(osmops::repo::PackageKind::Ns, &[])
+            .await?;
+        Ok::<_, osmops::osm::NbiError>(
+            ns.iter()
+                .map(|n| n.name.clone())
+                .chain(vnfds.iter().chain(&nsds).filter_map(|p| p.id.clone()))
+                .filter(|n| n.contains(&suffix))
+                .collect::<Vec<_>>(),
+        )
+    }
+    .await;
+    r.step(
+        "7 prune of NS and packages in one run",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let acts = actions(&v);
+            let deletes = acts
+                .iter()
+                .filter(|x| x.0.starts_with("delete") && x.2 == "Succeeded")
+                .count();
+            check(deletes >= 4, || format!("{acts:?}"))?;
+            let left = left.map_err(|e| e.to_string())?;
+            check(left.is_empty(), || format!("still in OSM: {left:?}"))?;
+            Ok(format!("{deletes} deleted"))
+        })(),
+    );
+
+    println!("conformance: {} step(s) failed", r.failed);
+    assert_eq!(r.failed, 0, "\n{}", r.lines.join("\n"));
+}
