@@ -1046,6 +1046,12 @@ fn the_controller_refuses_bad_flags_and_stops_at_once_on_fatal_start_up_problems
         ("--interval-jitter-percentage", "100"),
         ("--kube-api-qps", "0"),
         ("--metrics-addr", "not-an-address"),
+        ("--watch-label-selector", "a in ("),
+        ("--watch-label-selector", "!!!"),
+        ("--watch-namespace", "Bad_NS"),
+        ("--events-addr", "ftp://x"),
+        ("--max-artifact-size", "0"),
+        ("--startup-timeout", "0s"),
     ] {
         let out = controller_without_api(&[flag, value]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -1088,8 +1094,28 @@ fn the_controller_refuses_bad_flags_and_stops_at_once_on_fatal_start_up_problems
         "{err}"
     );
 
-    // An unreachable API server: refused, naming the server.
-    let out = controller_without_api(&[]);
+    // A flag given twice keeps its last value (pflag's rule): a patch appending an argument to
+    // the Deployment does not crash-loop the pod. `--metrics-addr=0` turns metrics off.
+    let out = controller_without_api(&[
+        "--concurrent=4",
+        "--concurrent=8",
+        "--log-level",
+        "info",
+        "--log-level",
+        "debug",
+        "--metrics-addr=0",
+        "--startup-timeout",
+        "1s",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Kubernetes API at http://127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(!err.contains("cannot be used multiple times"), "{err}");
+    // An unreachable API server: retried until --startup-timeout, then refused, naming the server.
+    let out = controller_without_api(&["--startup-timeout", "2s"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -1436,4 +1462,88 @@ async fn a_recreate_reports_its_terminate_once_and_logs_are_plain() {
     .await;
     let (out3, _) = text(&o);
     assert!(out3.contains("(1 retry)"), "{out3}");
+}
+
+/// Against an API server that accepts connections and never answers, the controller says what it
+/// waits for, its probes answer (`/readyz` 503), and it exits 1 naming the server once
+/// `--startup-timeout` has passed (issue 20, item 3).
+#[test]
+fn the_controller_waits_visibly_for_a_silent_api_server_and_gives_up_in_time() {
+    use std::io::{Read, Write};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", silent.local_addr().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: {server}\ncontexts:\n- name: s\n  context:\n    cluster: s\n    user: u\ncurrent-context: s\nusers:\n- name: u\n  user: {{}}\n"),
+    )
+    .unwrap();
+    let health = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "controller",
+            "--startup-timeout",
+            "6s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--health-addr", &health.to_string()])
+        .env("KUBECONFIG", &kc)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<String> {
+        let mut c = std::net::TcpStream::connect(health).ok()?;
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .ok()?;
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        c.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let mut readyz = None;
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        if let Some(r) = get("/readyz") {
+            readyz = Some(r);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let readyz = readyz.expect("/readyz answers while the controller waits for the API");
+    assert!(readyz.starts_with("HTTP/1.1 503"), "{readyz}");
+    assert!(get("/healthz").unwrap().starts_with("HTTP/1.1 200"));
+    let status = child.wait().unwrap();
+    let elapsed = started.elapsed();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        elapsed >= std::time::Duration::from_secs(5)
+            && elapsed < std::time::Duration::from_secs(30),
+        "{elapsed:?}"
+    );
+    assert!(err.contains("waiting for the Kubernetes API"), "{err}");
+    assert!(
+        err.contains(&server) && err.contains("--startup-timeout"),
+        "{err}"
+    );
+    drop(silent);
 }

@@ -211,18 +211,40 @@ async fn suspended_sync_does_no_work_but_observes_its_generation() {
     let mut h = harness();
     let mut obj = sync_json(json!({"suspend": true}), true);
     obj["metadata"]["generation"] = json!(2);
-    obj["status"] = json!({"observedGeneration": 1});
-    // The generation that asked for suspension is observed (kstatus: Current), nothing else.
+    obj["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": "now"});
+    let ready = json!([{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+        "message": "Applied revision: main@sha1:1", "observedGeneration": 1,
+        "lastTransitionTime": "2026-12-01T00:00:00Z"}]);
+    obj["status"] = json!({"observedGeneration": 1, "conditions": ready});
+    // Ready: the generation that asked for suspension is observed (kstatus: Current), as
+    // kustomize-controller's finalizeStatus does; the reconcile request is not handled (nothing
+    // ran for it) and the conditions are left alone.
     let task = tokio::spawn(reconcile(sync(&obj), h.ctx.clone()));
     let s = h
         .expect(Method::PATCH, &format!("{SYNCS}/demo/status"))
         .await;
-    assert_eq!(s.body, json!({"status": {"observedGeneration": 2}}));
+    assert_eq!(s.body["status"]["observedGeneration"], 2);
+    assert!(
+        s.body["status"].get("lastHandledReconcileAt").is_none(),
+        "{}",
+        s.body
+    );
+    if let Some(conditions) = s.body["status"].get("conditions") {
+        assert_eq!(conditions, &ready, "conditions are left as they were");
+    }
     reply(s.respond, 200, obj.clone());
     assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
     h.assert_idle().await;
     // Observed already: no request at all.
-    obj["status"] = json!({"observedGeneration": 2});
+    obj["status"]["observedGeneration"] = json!(2);
+    let action = reconcile(sync(&obj), h.ctx.clone()).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    h.assert_idle().await;
+    // Not Ready when suspended: nothing is observed (kstatus keeps InProgress), nothing written.
+    obj["metadata"]["generation"] = json!(3);
+    obj["status"] = json!({"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "False",
+        "reason": "ArtifactFailed", "message": "x", "observedGeneration": 2,
+        "lastTransitionTime": "2026-12-01T00:00:00Z"}]});
     let action = reconcile(sync(&obj), h.ctx.clone()).await.unwrap();
     assert_eq!(action, Action::await_change());
     h.assert_idle().await;
@@ -770,7 +792,7 @@ async fn metrics_and_probes_are_served() {
     };
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let listeners = osmops::controller::HttpListeners::bind(addr, addr)
+    let listeners = osmops::controller::HttpListeners::bind(Some(addr), addr)
         .await
         .unwrap();
     let server = tokio::spawn(osmops::controller::serve_http(
@@ -814,7 +836,7 @@ async fn metrics_and_probes_are_served() {
     assert_eq!(readyz().await, 503);
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(readyz().await, 200);
-    let taken = osmops::controller::HttpListeners::bind(addr, addr)
+    let taken = osmops::controller::HttpListeners::bind(Some(addr), addr)
         .await
         .err()
         .expect("the port is in use");

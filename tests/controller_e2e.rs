@@ -607,6 +607,15 @@ async fn a_broken_ns_is_reported_until_remediation_recreates_it() {
         "{}",
         ready.message
     );
+    // Said in the OsmSync's terms, not the CLI's.
+    assert!(
+        ready
+            .message
+            .contains("no remediation configured (spec.remediation.instantiate.retries)")
+            && !ready.message.contains("--"),
+        "{}",
+        ready.message
+    );
     assert_eq!(w.sim.ns_instances().len(), 1);
     // Remediation in the spec: the NS is deleted and created again, each step an operation in
     // the status history.
@@ -852,11 +861,30 @@ async fn kstatus_sees_a_new_osmsync_in_progress_until_reconciled_and_a_suspended
         .await;
     assert!(s.is_ready(), "suspension keeps the last Ready");
     assert_eq!(kstatus(&sync_json(&w, "demo")), "Current");
+    // A reconcile request while suspended stays unhandled: nothing ran for it.
+    w.request_reconcile("demo", "while-suspended").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = w.syncs().get("demo").await.unwrap();
+    assert_ne!(
+        s.status
+            .as_ref()
+            .and_then(|st| st.last_handled_reconcile_at.as_deref()),
+        Some("while-suspended")
+    );
     assert_eq!(
         w.sim.log().len(),
         requests,
         "a suspended OsmSync does not talk to OSM"
     );
+    // Resumed: the request is handled by a reconcile that ran.
+    w.patch_spec("demo", json!({"suspend": false})).await;
+    w.wait_for("demo", "the request handled after resuming", |s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.last_handled_reconcile_at.as_deref())
+            == Some("while-suspended")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1374,8 +1402,17 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
     let pending = st.pending_plan.clone().expect("status.pendingPlan");
     assert_eq!(pending.revision, rev1);
     assert!(pending.summary.contains("create"), "{}", pending.summary);
-    assert!(msg.contains(&pending.digest), "{msg}");
-    assert!(msg.contains("osmops.io/approve="), "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "Plan {} (",
+            osmops::plan::short_digest(&pending.digest)
+        )) && msg.ends_with("awaits approval"),
+        "{msg}"
+    );
+    let events = w.wait_for_event("demo", "AwaitingApproval").await;
+    let note = events[0].message.clone().unwrap_or_default();
+    assert!(note.contains(&pending.digest), "{note}");
+    assert!(note.contains("osmops.io/approve="), "{note}");
     assert!(
         writes(&w.sim).is_empty(),
         "nothing is written before approval"
@@ -1386,16 +1423,26 @@ async fn manual_approval_writes_nothing_until_the_digest_is_approved_and_voids_s
         Some("1")
     );
 
-    // An approval naming another plan approves nothing.
+    // A mistyped digest approves nothing, and is called what it is.
     w.annotate("demo", json!({"osmops.io/approve": "sha256:0123"}))
         .await;
-    w.wait_for("demo", "the void approval reported", |s| {
+    w.wait_for("demo", "the mistyped approval reported", |s| {
         s.status
             .as_ref()
             .and_then(|st| st.condition("Ready"))
-            .is_some_and(|c| c.reason == "AwaitingApproval" && c.message.contains("is void"))
+            .is_some_and(|c| {
+                c.reason == "AwaitingApproval"
+                    && c.message.contains("the approved digest is not this plan's")
+            })
     })
     .await;
+    let events = w.events("demo", "AwaitingApproval").await;
+    assert!(
+        events.iter().any(|e| e.message.as_deref().is_some_and(|m| {
+            m.contains("osmops.io/approve=sha256:0123 is not the digest of the pending plan")
+        })),
+        "{events:?}"
+    );
     assert!(writes(&w.sim).is_empty());
 
     // The exact digest: applied, with who approved it in status, history and events.
@@ -1558,9 +1605,22 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
     let rev2 = "main@sha1:e5e5";
     w.publish(rev2, dir.path()).await;
     let (st, msg) = w.wait_for_reason("demo", "RolloutPaused").await;
-    assert!(msg.contains("the canary batch failed (a)"), "{msg}");
-    assert!(msg.contains("osmops.io/resume-rollout"), "{msg}");
+    // One short sentence in the STATUS column; why and how to resume in the status and the event.
+    assert_eq!(
+        msg,
+        format!("Rollout paused after a failed batch of revision {rev2}")
+    );
     let r = st.rollout.clone().expect("status.rollout");
+    assert!(
+        r.message.contains("the canary batch failed (a)"),
+        "{}",
+        r.message
+    );
+    let events = w.wait_for_event("demo", "RolloutPaused").await;
+    let note = events[0].message.clone().unwrap_or_default();
+    assert!(note.contains("the canary batch failed (a)"), "{note}");
+    assert!(note.contains("osmops.io/resume-rollout"), "{note}");
+    assert!(!note.contains('\n'), "one line: {note}");
     assert!(r.paused);
     assert_eq!(r.revision, rev2);
     assert_eq!(action_ops(&w.sim).len(), 1, "only the canary was upgraded");
@@ -1582,6 +1642,8 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
         Some("RolloutPaused")
     );
     assert_eq!(action_ops(&w.sim).len(), 1);
+    // One pause, one event: the paused revision's later reconciles repeat nothing.
+    assert_eq!(w.events("demo", "RolloutPaused").await.len(), 1);
     // Resumed: the rest of the rollout runs; the failed canary stays reported.
     w.annotate("demo", json!({"osmops.io/resume-rollout": "1"}))
         .await;
@@ -1599,4 +1661,74 @@ async fn a_failed_canary_pauses_the_rollout_until_the_resume_annotation() {
         Some("0")
     );
     let _ = stop.send(());
+}
+
+/// Flux emits on change: a spec edit that changes nothing in OSM is no "ReconciliationSucceeded"
+/// event; and the controller's log lines carry a trace id only when traces are exported
+/// (issue 20, item 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_op_spec_edit_is_no_news_and_logs_carry_no_empty_trace_id() {
+    use std::io::Read;
+    let w = world().await;
+    let rev = "main@sha1:9a9a";
+    w.publish(rev, repo(&[("ldap", None)]).path()).await;
+    w.create_sync("demo").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = w.emu.kubeconfig(tmp.path());
+    let port = common::process::free_port();
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "controller",
+            "--enable-leader-election=false",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .args(["--health-addr", &format!("127.0.0.1:{port}")])
+        .args(["--operation-poll-interval", "100ms"])
+        .env("KUBECONFIG", &kc)
+        .env("OSMOPS_LOG", "osmops=debug")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read as it comes: a full pipe would stop the controller.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
+    w.wait_for("demo", "applied", |s| applied(s, rev)).await;
+    let succeeded = w
+        .wait_for_event("demo", "ReconciliationSucceeded")
+        .await
+        .len();
+    // Another interval: a new generation, nothing to do in OSM.
+    w.patch_spec("demo", json!({"interval": "2h"})).await;
+    w.wait_for("demo", "the edit observed", |s| {
+        s.metadata.generation == Some(2)
+            && s.status.as_ref().and_then(|st| st.observed_generation) == Some(2)
+            && s.is_ready()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.events("demo", "ReconciliationSucceeded").await.len(),
+        succeeded,
+        "a no-op edit is no news"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let log = reader.join().unwrap();
+    assert!(
+        log.contains("reconcile{"),
+        "log lines inside the reconcile span: {log}"
+    );
+    assert!(
+        !log.contains("trace_id"),
+        "no trace id without tracing: {log}"
+    );
 }

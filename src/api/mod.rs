@@ -4,6 +4,7 @@
 
 pub mod flux;
 pub mod reference;
+pub mod selector;
 
 use std::collections::BTreeMap;
 

@@ -59,6 +59,40 @@ fn listen_addr(s: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("'{s}' is not a listen address (e.g. :8080 or 0.0.0.0:8080): {e}"))
 }
 
+/// `--metrics-addr`: a listen address, or `0` to serve no metrics (controller-runtime's way).
+#[derive(Clone, Copy, Debug)]
+struct MetricsAddr(Option<SocketAddr>);
+
+fn metrics_addr(s: &str) -> Result<MetricsAddr, String> {
+    if s == "0" {
+        return Ok(MetricsAddr(None));
+    }
+    listen_addr(s).map(|a| MetricsAddr(Some(a)))
+}
+
+fn label_selector(s: &str) -> Result<String, String> {
+    crate::api::selector::check_label_selector(s).map(|()| s.to_owned())
+}
+
+fn namespace_name(s: &str) -> Result<String, String> {
+    if crate::api::selector::is_dns1123_label(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "'{s}' is not a namespace name (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"
+        ))
+    }
+}
+
+/// Flux's notification-controller address: an http(s) URL with a host.
+fn events_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("'{s}' is not an http(s) URL with a host"));
+    }
+    Ok(s.to_owned())
+}
+
 fn positive_qps(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(q) if q.is_finite() && q > 0.0 => Ok(q),
@@ -85,10 +119,11 @@ pub struct ControllerArgs {
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     watch_all_namespaces: bool,
     /// Watch only this namespace (wins over --watch-all-namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
+    #[arg(long, env = "WATCH_NAMESPACE", value_parser = namespace_name)]
     watch_namespace: Option<String>,
-    /// Reconcile only OsmSyncs whose labels match this selector (e.g. `sharding.fluxcd.io/key=shard1`).
-    #[arg(long)]
+    /// Reconcile only OsmSyncs whose labels match this selector (e.g. `sharding.fluxcd.io/key=shard1`),
+    /// checked as the API server parses it.
+    #[arg(long, value_parser = label_selector)]
     watch_label_selector: Option<String>,
     /// Reconcile only while holding the leader Lease (Flux's default).
     #[arg(long, alias = "leader-elect", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -118,15 +153,20 @@ pub struct ControllerArgs {
     kube_api_burst: u32,
     /// Flux notification-controller's event receiver, e.g.
     /// http://notification-controller.flux-system.svc.cluster.local./
-    #[arg(long, env = "EVENTS_ADDR")]
+    #[arg(long, env = "EVENTS_ADDR", value_parser = events_url)]
     events_addr: Option<String>,
-    #[arg(long, default_value = ":8080", value_parser = listen_addr)]
-    metrics_addr: SocketAddr,
+    /// Where `/metrics` is served; `0` serves no metrics.
+    #[arg(long, default_value = ":8080", value_parser = metrics_addr)]
+    metrics_addr: MetricsAddr,
     #[arg(long, default_value = ":9440", value_parser = listen_addr)]
     health_addr: SocketAddr,
     /// Largest source artifact accepted, in bytes.
-    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    #[arg(long, default_value_t = 100 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_artifact_size: u64,
+    /// How long the controller waits at start-up for the Kubernetes API to answer (it retries
+    /// unreachable or silent servers meanwhile, and `/readyz` answers 503); then it exits 1.
+    #[arg(long, default_value = "2m", value_parser = positive_duration)]
+    startup_timeout: Duration,
     /// How often followed OSM operations are polled.
     #[arg(long, default_value = "2s", value_parser = positive_duration)]
     operation_poll_interval: Duration,
@@ -183,20 +223,26 @@ fn own_namespace() -> Option<String> {
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
 }
 
+/// One start-up call to the Kubernetes API waits at most this long for an answer.
+const STARTUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A Kubernetes client (kubeconfig or in-cluster) with Flux's client-side rate limit, checked
-/// by one list of OsmSyncs: an unreachable API server, missing CRD or missing RBAC stops the
-/// controller at start with the server's address in the message.
+/// by one list of OsmSyncs. An API server that refuses the request for good (missing CRD,
+/// missing RBAC) stops the controller at once; one that is unreachable or does not answer is
+/// retried until `--startup-timeout`, saying what it waits for, and then stops it. Every message
+/// names the server.
 async fn kube_client(
     args: &ControllerArgs,
     namespace: Option<&str>,
 ) -> Result<kube::Client, CliError> {
     use crate::api::OsmSync;
     use crate::controller::throttle::Throttle;
-    let config = kube::Config::infer().await.map_err(|e| {
+    let mut config = kube::Config::infer().await.map_err(|e| {
         CliError::Osm(format!(
             "cannot find the Kubernetes API (no usable kubeconfig, not in a cluster): {e}"
         ))
     })?;
+    config.connect_timeout = Some(STARTUP_CALL_TIMEOUT);
     let server = config.cluster_url.to_string();
     let client = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| {
@@ -217,12 +263,41 @@ async fn kube_client(
     if let Some(sel) = &args.watch_label_selector {
         lp = lp.labels(sel);
     }
-    syncs.list_metadata(&lp).await.map_err(|e| {
-        CliError::Osm(format!(
-            "cannot list OsmSyncs from the Kubernetes API at {server}: {e} (is the API server reachable, the CRD installed and the controller's RBAC in place?)"
-        ))
-    })?;
-    Ok(client)
+    let started = std::time::Instant::now();
+    tracing::info!(server = %server, timeout = ?args.startup_timeout, "waiting for the Kubernetes API: listing OsmSyncs");
+    loop {
+        let left = args.startup_timeout.saturating_sub(started.elapsed());
+        let why = match tokio::time::timeout(
+            STARTUP_CALL_TIMEOUT.min(left),
+            syncs.list_metadata(&lp),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {
+                tracing::info!(server = %server, "the Kubernetes API answered");
+                return Ok(client);
+            }
+            // Refused for good: waiting changes nothing.
+            Ok(Err(kube::Error::Api(e))) if matches!(e.code, 401 | 403 | 404) => {
+                return Err(CliError::Osm(format!(
+                    "cannot list OsmSyncs from the Kubernetes API at {server}: {e} (is the CRD installed and the controller's RBAC in place?)"
+                )))
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "no answer within {}s",
+                STARTUP_CALL_TIMEOUT.min(left).as_secs_f32()
+            ),
+        };
+        if started.elapsed() + Duration::from_secs(1) >= args.startup_timeout {
+            return Err(CliError::Osm(format!(
+                "cannot list OsmSyncs from the Kubernetes API at {server} within --startup-timeout {}: {why} (is the API server reachable?)",
+                crate::duration::format_duration(args.startup_timeout)
+            )));
+        }
+        tracing::warn!(server = %server, error = %why, "the Kubernetes API is not answering yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 fn read_token(path: &Option<PathBuf>) -> Result<Option<String>, CliError> {
@@ -254,10 +329,6 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
             )
         })?),
     };
-    if let Some(addr) = &args.events_addr {
-        reqwest::Url::parse(addr)
-            .map_err(|e| CliError::Input(format!("--events-addr '{addr}' is not a URL: {e}")))?;
-    }
     let identity = std::env::var("POD_NAME")
         .unwrap_or_else(|_| format!("osmops-{}", uuid::Uuid::new_v4().simple()));
     let token = read_token(&args.grpc_token_file)?;
@@ -287,7 +358,7 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
             ))
         })?;
     }
-    let listeners = HttpListeners::bind(args.metrics_addr, args.health_addr)
+    let listeners = HttpListeners::bind(args.metrics_addr.0, args.health_addr)
         .await
         .map_err(CliError::Osm)?;
     let grpc_listener = tokio::net::TcpListener::bind(args.grpc_addr)
@@ -298,6 +369,14 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
                 args.grpc_addr
             ))
         })?;
+    // The probes answer from here on: /healthz 200, /readyz 503 until the controller runs.
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut http = tokio::spawn(controller::serve_http(
+        metrics.clone(),
+        listeners,
+        ready.clone(),
+    ));
     let client = kube_client(&args, namespace.as_deref()).await?;
     let election = if args.enable_leader_election {
         Some(
@@ -334,7 +413,6 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         interval_jitter_percent: args.interval_jitter_percentage,
         osm_list_max_age: args.osm_list_max_age,
     };
-    let metrics = Arc::new(Metrics::default());
     let ctx = Arc::new(Context::new(
         client,
         opts,
@@ -345,8 +423,6 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         .await
         .map_err(|e| CliError::Input(format!("gRPC API: {e}")))?;
 
-    let ready = Arc::new(AtomicBool::new(false));
-    let mut http = tokio::spawn(controller::serve_http(metrics, listeners, ready.clone()));
     let (grpc_stop_tx, grpc_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut grpc = tokio::spawn(crate::grpc::serve_prepared(
         grpc_server,

@@ -45,6 +45,9 @@ enum Command {
         reference: bool,
     },
     /// Run the Kubernetes controller reconciling OsmSync objects (kubeconfig or in-cluster).
+    // A flag given twice keeps its last value, as pflag does in Flux's controllers: a kustomize
+    // patch that appends an argument to the Deployment must not crash-loop the pod.
+    #[command(args_override_self = true)]
     Controller(controller::ControllerArgs),
     /// Read syncs, plans and OSM operations from the controller's gRPC API.
     Get {

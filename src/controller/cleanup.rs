@@ -74,6 +74,7 @@ pub(super) async fn cleanup(
         concurrency: 4,
         poll_interval: ctx.opts.poll_interval,
         live_view: Some(ctx.live_view_for(&nbi)),
+        audience: crate::plan::Audience::OsmSync,
         // Deleting the OsmSync is the approval; what remains is deleted as fast as allowed.
         ..EngineOptions::default()
     };

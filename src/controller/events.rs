@@ -109,8 +109,12 @@ impl Recorder {
         revision: Option<&str>,
         commit_status: bool,
     ) {
-        // Events are size-limited; long validation reports are kept in the status instead.
-        let message: String = message.chars().take(1024).collect();
+        // One line (events are shown in tables), size-limited; long validation reports are kept
+        // in the status instead.
+        let message: String = super::failure::one_line(message)
+            .chars()
+            .take(1024)
+            .collect();
         let mut annotations = BTreeMap::new();
         if let Some(rev) = revision {
             annotations.insert(REVISION_ANNOTATION.to_owned(), rev.to_owned());

@@ -21,20 +21,55 @@ pub enum Requeue {
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub reason: &'static str,
+    /// The Ready condition's message: one short sentence (it is `kubectl get`'s STATUS column).
     pub message: String,
+    /// What the event and the log add to it: the details and what to do.
+    pub detail: Option<String>,
     /// Only a change can help (Flux's Stalled condition).
     pub stalled: bool,
     pub requeue: Requeue,
 }
 
+/// Whether a failure with this Ready reason needs a person (Flux's `Stalled=True`: kstatus
+/// "Failed") or may pass by itself on a later reconcile (`Reconciling=True`,
+/// `ProgressingWithRetry`: kstatus "InProgress"). docs/osmsync.md has the table.
+pub fn stalls(reason: &str) -> bool {
+    matches!(
+        reason,
+        reason::INVALID_SPEC
+            | reason::VALIDATION_FAILED
+            | reason::PRUNE_GUARD
+            | reason::AWAITING_APPROVAL
+            | reason::ROLLOUT_PAUSED
+            | reason::ACCESS_DENIED
+            | reason::INVALID_SECRET
+    )
+}
+
 impl Failure {
+    /// A failure; stalled when its reason needs a person ([`stalls`]).
     pub fn new(reason: &'static str, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
-            stalled: false,
+            detail: None,
+            stalled: stalls(reason),
             requeue: Requeue::Retry,
         }
+    }
+
+    /// Details for the event and the log, beside the short Ready message.
+    pub fn detail(mut self, detail: impl Into<String>) -> Failure {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The message with its details, on one line (events and logs).
+    pub fn full_message(&self) -> String {
+        one_line(&match &self.detail {
+            Some(d) => format!("{}: {d}", self.message),
+            None => self.message.clone(),
+        })
     }
 
     pub fn stalled(mut self) -> Failure {
@@ -109,4 +144,14 @@ pub fn engine_failure(e: EngineError, revision: &str) -> Failure {
             Failure::new(r, format!("revision {revision}: {e}"))
         }
     }
+}
+
+/// Event and condition messages are one line (Kubernetes shows them in tables): line breaks
+/// become "; ".
+pub fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -77,13 +77,44 @@ impl Run<'_> {
         self.metadata
             .insert("pendingPlan".into(), plan.digest.clone());
         let (ns, name) = self.key();
+        // An approval that names no plan this OsmSync showed is a mistyped digest, not one that
+        // a change of OSM or the revision made void.
+        let previous = self
+            .current
+            .pending_plan
+            .as_ref()
+            .map(|p| p.digest.as_str());
+        let (note, why_not) = match &pending.void_approval {
+            Some(given) if Some(given.as_str()) == previous => (
+                format!(
+                    " (the approval of {} is void: the plan changed)",
+                    crate::plan::short_digest(given)
+                ),
+                format!(
+                    "the approval of plan {given} is void: OSM or the revision changed, so the plan now differs; "
+                ),
+            ),
+            Some(given) => (
+                " (the approved digest is not this plan's)".to_owned(),
+                format!(
+                    "the annotation {APPROVE}={given} is not the digest of the pending plan ({}); ",
+                    plan.digest
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
         Failure::new(
             reason::AWAITING_APPROVAL,
             format!(
-                "revision {revision}: {pending}; review it with `osmops get plan {name} -n {ns}` and approve it with `osmops approve {name} -n {ns}` or `kubectl -n {ns} annotate osmsync {name} {APPROVE}={} --overwrite`",
-                plan.digest
+                "Plan {} ({}) awaits approval{note}",
+                crate::plan::short_digest(&plan.digest),
+                crate::plan::summary(plan)
             ),
         )
+        .detail(format!(
+            "{why_not}revision {revision}: review it with `osmops get plan {name} -n {ns}`, approve it with `osmops approve {name} -n {ns}` or `kubectl -n {ns} annotate osmsync {name} {APPROVE}={} --overwrite`",
+            plan.digest
+        ))
         .requeue(Requeue::Retry)
     }
 
@@ -260,12 +291,15 @@ impl Run<'_> {
     /// Ready=False `RolloutPaused` for `revision`, saying how to resume.
     fn paused_failure(&self, revision: &str, why: &str) -> Failure {
         let (ns, name) = self.key();
+        // One short message whatever the reconcile (the pause, then each reconcile of the paused
+        // revision): the condition does not change, so its event is published once.
         Failure::new(
             reason::ROLLOUT_PAUSED,
-            format!(
-                "revision {revision}: {why}; resume with a new revision or `kubectl -n {ns} annotate osmsync {name} {RESUME_ROLLOUT}=\"$(date +%s)\" --overwrite`"
-            ),
+            format!("Rollout paused after a failed batch of revision {revision}"),
         )
+        .detail(format!(
+            "{why}; resume with a new revision or `kubectl -n {ns} annotate osmsync {name} {RESUME_ROLLOUT}=\"$(date +%s)\" --overwrite`"
+        ))
         .requeue(Requeue::OnChange)
     }
 

@@ -171,14 +171,22 @@ impl LeaderElection {
 
     /// Blocks until this instance holds the lease.
     pub async fn acquire(&self) {
+        tracing::info!(lease = %self.name, identity = %self.identity, "waiting to become leader");
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => {
+            // Every call has a deadline: an API server that accepts and never answers must not
+            // hold the election (or the controller) silently.
+            match tokio::time::timeout(self.renew_deadline(), self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => {
                     tracing::info!(lease = %self.name, identity = %self.identity, "became leader");
                     return;
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "leader election attempt failed"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "leader election attempt failed"),
+                Err(_) => tracing::warn!(
+                    lease = %self.name,
+                    timeout = ?self.renew_deadline(),
+                    "leader election attempt timed out: the Kubernetes API did not answer"
+                ),
             }
             tokio::time::sleep(self.renew_period()).await;
         }
@@ -214,7 +222,7 @@ impl LeaderElection {
     /// Gives the lease up (client-go's ReleaseOnCancel): empty holder, so the next instance takes
     /// over at once instead of waiting for expiry. Only ever clears a lease this instance holds.
     pub async fn release(&self) {
-        let result = async {
+        let result = tokio::time::timeout(self.renew_deadline(), async {
             let Some(mut lease) = self.api.get_opt(&self.name).await? else {
                 return Ok(());
             };
@@ -229,11 +237,14 @@ impl LeaderElection {
                 .replace(&self.name, &PostParams::default(), &lease)
                 .await
                 .map(|_| ())
-        }
+        })
         .await;
         match result {
-            Ok(()) => tracing::info!(lease = %self.name, "leader lease released"),
-            Err(e) => tracing::warn!(error = %e, "cannot release the leader lease; it will expire"),
+            Ok(Ok(())) => tracing::info!(lease = %self.name, "leader lease released"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot release the leader lease; it will expire")
+            }
+            Err(_) => tracing::warn!("releasing the leader lease timed out; it will expire"),
         }
     }
 }

@@ -398,4 +398,297 @@ mod tests {
         assert!(text.contains("process_cpu_seconds_total "), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
+
+    /// The chart's Grafana dashboard reads only what this controller exports: every metric a
+    /// query (or a template variable) names is a series of `encode()`, and every label it
+    /// selects or groups by is one of that series' labels or one Prometheus adds at scrape time.
+    #[test]
+    fn every_dashboard_query_names_an_exported_series() {
+        let m = Metrics::default();
+        let o = ObjectLabels {
+            kind: "OsmSync".into(),
+            name: "a".into(),
+            namespace: "ops".into(),
+        };
+        // One sample in every family, through the calls the controller makes.
+        m.count_reconcile(true, 1.0);
+        m.worker(1);
+        m.set_ready(&o, "True");
+        m.reconcile_duration.get_or_create(&o).observe(1.0);
+        m.drifted_objects.get_or_create(&o).set(1);
+        m.drift_corrections.get_or_create(&o).inc();
+        m.awaiting_approval.get_or_create(&o).set(1);
+        m.rollout_paused.get_or_create(&o).set(1);
+        m.nbi_requests.inc();
+        m.nbi_bytes_sent.inc();
+        m.nbi_bytes_received.inc();
+        m.operations
+            .get_or_create(&OpKind {
+                r#type: "instantiate".into(),
+                state: "COMPLETED".into(),
+            })
+            .inc();
+        let exported = dashboard_check::series_labels(&m.encode());
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../charts/osmops/dashboards/osmsyncs.json"))
+                .expect("the dashboard is JSON");
+        let queries = dashboard_check::queries(&dashboard);
+        assert!(queries.len() >= 10, "{queries:?}");
+        let mut named = std::collections::BTreeSet::new();
+        for q in &queries {
+            let used = dashboard_check::metrics_and_labels(q);
+            assert!(!used.is_empty(), "a query naming no series: {q}");
+            for (metric, labels) in used {
+                let Some(have) = exported.get(&metric) else {
+                    panic!("{q}\nnames {metric}, which the controller does not export");
+                };
+                for l in labels {
+                    assert!(
+                        have.contains(&l) || dashboard_check::SCRAPE_LABELS.contains(&l.as_str()),
+                        "{q}\nuses label {l} of {metric}, which has only {have:?}"
+                    );
+                }
+                named.insert(metric);
+            }
+        }
+        // The issue's panels: Ready, duration, operations, drift, paused rollouts, approvals.
+        for wanted in [
+            "gotk_reconcile_condition",
+            "gotk_reconcile_duration_seconds_bucket",
+            "osmops_osm_operations_total",
+            "osmops_drifted_objects",
+            "osmops_drift_corrections_total",
+            "osmops_rollout_paused",
+            "osmops_plan_awaiting_approval",
+        ] {
+            assert!(named.contains(wanted), "no panel reads {wanted}: {named:?}");
+        }
+        // The checker itself finds what it must refuse.
+        let bad = dashboard_check::metrics_and_labels(
+            r#"sum by (exported_namespace) (rate(gotk_reconcile_total{kind="OsmSync"}[5m]))"#,
+        );
+        assert_eq!(bad[0].0, "gotk_reconcile_total");
+        assert!(!exported.contains_key("gotk_reconcile_total"));
+    }
+
+    /// A small PromQL reader, enough for dashboard queries: metric names, the labels their
+    /// matchers and `by`/`without` clauses use, and `label_values(...)` of template variables.
+    mod dashboard_check {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        /// Labels Prometheus adds to every series of a target scraped by the ServiceMonitor.
+        /// The series' own `namespace` becomes `exported_namespace` (it clashes with the target's).
+        pub const SCRAPE_LABELS: [&str; 7] = [
+            "job",
+            "instance",
+            "namespace",
+            "pod",
+            "container",
+            "service",
+            "endpoint",
+        ];
+
+        /// Sample names of an OpenMetrics text, with their labels as Prometheus stores them.
+        pub fn series_labels(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+            let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+                let labels = out.entry(line[..name_end].to_owned()).or_default();
+                if let Some(rest) = line[name_end..].strip_prefix('{') {
+                    let inner = &rest[..rest.find('}').unwrap_or(rest.len())];
+                    for pair in inner.split(',').filter(|p| !p.is_empty()) {
+                        let label = pair.split('=').next().unwrap_or_default();
+                        labels.insert(if label == "namespace" {
+                            "exported_namespace".into()
+                        } else {
+                            label.into()
+                        });
+                    }
+                }
+            }
+            out
+        }
+
+        /// Every PromQL expression of the dashboard: panel targets and template variables.
+        pub fn queries(dashboard: &serde_json::Value) -> Vec<String> {
+            let mut out = Vec::new();
+            let mut panels: Vec<&serde_json::Value> = Vec::new();
+            let mut stack: Vec<&serde_json::Value> = dashboard["panels"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            while let Some(p) = stack.pop() {
+                if let Some(inner) = p["panels"].as_array() {
+                    stack.extend(inner);
+                }
+                panels.push(p);
+            }
+            for p in panels {
+                for t in p["targets"].as_array().into_iter().flatten() {
+                    out.push(t["expr"].as_str().expect("a target with expr").to_owned());
+                }
+            }
+            for v in dashboard["templating"]["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if v["type"] == "query" {
+                    let q = v["query"]["query"].as_str().or(v["query"].as_str());
+                    out.push(q.expect("a query variable with a query").to_owned());
+                }
+            }
+            out
+        }
+
+        /// Words that are not metric names: binary operators, modifiers and the aggregation
+        /// operators (which may be followed by `by (...)` rather than their parenthesis).
+        const KEYWORDS: [&str; 21] = [
+            "and",
+            "or",
+            "unless",
+            "on",
+            "ignoring",
+            "group_left",
+            "group_right",
+            "bool",
+            "offset",
+            "sum",
+            "min",
+            "max",
+            "avg",
+            "count",
+            "stddev",
+            "stdvar",
+            "topk",
+            "bottomk",
+            "quantile",
+            "count_values",
+            "group",
+        ];
+
+        /// (metric, labels it is selected or grouped by) for every metric an expression names.
+        pub fn metrics_and_labels(expr: &str) -> Vec<(String, Vec<String>)> {
+            let chars: Vec<char> = expr.chars().collect();
+            let mut out: Vec<(String, Vec<String>)> = Vec::new();
+            let mut grouping: Vec<String> = Vec::new();
+            let mut i = 0;
+            let ident = |i: usize| {
+                let mut j = i;
+                while j < chars.len()
+                    && (chars[j].is_ascii_alphanumeric() || "_:".contains(chars[j]))
+                {
+                    j += 1;
+                }
+                (chars[i..j].iter().collect::<String>(), j)
+            };
+            let skip_ws = |mut j: usize| {
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                j
+            };
+            while i < chars.len() {
+                let c = chars[i];
+                if c == '"' {
+                    i += 1
+                        + chars[i + 1..]
+                            .iter()
+                            .position(|&c| c == '"')
+                            .expect("closed string")
+                        + 1;
+                } else if c == '[' {
+                    i += chars[i..]
+                        .iter()
+                        .position(|&c| c == ']')
+                        .expect("closed range")
+                        + 1;
+                } else if c.is_ascii_digit() {
+                    while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                        i += 1;
+                    }
+                } else if c.is_ascii_alphabetic() || c == '_' {
+                    let (word, end) = ident(i);
+                    let next = skip_ws(end);
+                    if matches!(word.as_str(), "by" | "without") {
+                        // by (a, b): labels of the series aggregated inside.
+                        let close = next
+                            + chars[next..]
+                                .iter()
+                                .position(|&c| c == ')')
+                                .expect("closed by");
+                        let inner: String = chars[next + 1..close].iter().collect();
+                        grouping.extend(inner.split(',').map(|l| l.trim().to_owned()));
+                        i = close + 1;
+                    } else if word == "label_values" {
+                        // label_values(selector, label): the label is the last argument.
+                        let close = next
+                            + chars[next..]
+                                .iter()
+                                .position(|&c| c == ')')
+                                .expect("closed call");
+                        let inner: String = chars[next + 1..close].iter().collect();
+                        let (selector, label) = inner
+                            .rsplit_once(',')
+                            .expect("label_values(selector, label)");
+                        let mut found = metrics_and_labels(selector);
+                        if let Some(first) = found.first_mut() {
+                            first.1.push(label.trim().to_owned());
+                        }
+                        out.extend(found);
+                        i = close + 1;
+                    } else if next < chars.len() && chars[next] == '('
+                        || KEYWORDS.contains(&word.as_str())
+                    {
+                        i = end; // a function or a keyword
+                    } else {
+                        let mut labels = Vec::new();
+                        i = next;
+                        if i < chars.len() && chars[i] == '{' {
+                            let close = i + chars[i..]
+                                .iter()
+                                .position(|&c| c == '}')
+                                .expect("closed matcher");
+                            let inner: String = chars[i + 1..close].iter().collect();
+                            for m in split_matchers(&inner) {
+                                let l = m.split(['=', '!', '~']).next().unwrap_or_default().trim();
+                                labels.push(l.to_owned());
+                            }
+                            i = close + 1;
+                        }
+                        out.push((word, labels));
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            // Grouping labels belong to the series the expression aggregates.
+            for (_, labels) in &mut out {
+                labels.extend(
+                    grouping
+                        .iter()
+                        .filter(|l| !l.is_empty() && *l != "le")
+                        .cloned(),
+                );
+            }
+            out
+        }
+
+        /// Matchers split at commas outside quoted values.
+        fn split_matchers(inner: &str) -> Vec<String> {
+            let mut out = vec![String::new()];
+            let mut quoted = false;
+            for c in inner.chars() {
+                match c {
+                    '"' => {
+                        quoted = !quoted;
+                        out.last_mut().unwrap().push(c);
+                    }
+                    ',' if !quoted => out.push(String::new()),
+                    _ => out.last_mut().unwrap().push(c),
+                }
+            }
+            out.into_iter().filter(|m| !m.trim().is_empty()).collect()
+        }
+    }
 }

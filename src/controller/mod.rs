@@ -33,6 +33,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 
+pub use failure::stalls;
 pub use leader::LeaderElection;
 pub use metrics::Metrics;
 pub use preview::{nbi_for_sync, preview_plan, AccessError};
@@ -307,20 +308,27 @@ pub async fn run(
 /// The listeners of `/metrics` and of `/healthz` + `/readyz`, bound before anything else starts
 /// so that a port in use stops the controller at once, with the address in the error.
 pub struct HttpListeners {
-    metrics: tokio::net::TcpListener,
+    /// `None` when metrics are off (`--metrics-addr=0`, controller-runtime's way).
+    metrics: Option<tokio::net::TcpListener>,
     /// `None` when the probes share the metrics address.
     health: Option<tokio::net::TcpListener>,
 }
 
 impl HttpListeners {
-    pub async fn bind(metrics_addr: SocketAddr, health_addr: SocketAddr) -> Result<Self, String> {
+    pub async fn bind(
+        metrics_addr: Option<SocketAddr>,
+        health_addr: SocketAddr,
+    ) -> Result<Self, String> {
         let bind = |addr: SocketAddr, what: &'static str| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr} ({what}): {e}"))
         };
-        let metrics = bind(metrics_addr, "--metrics-addr").await?;
-        let health = if health_addr == metrics_addr {
+        let metrics = match metrics_addr {
+            Some(a) => Some(bind(a, "--metrics-addr").await?),
+            None => None,
+        };
+        let health = if Some(health_addr) == metrics_addr {
             None
         } else {
             Some(bind(health_addr, "--health-addr").await?)
@@ -367,15 +375,14 @@ pub async fn serve_http(
                 }
             }),
         );
-    match listeners.health {
-        None => axum::serve(listeners.metrics, metrics_app.merge(health_app)).await,
-        Some(hl) => {
-            let (a, b) = tokio::join!(
-                axum::serve(listeners.metrics, metrics_app),
-                axum::serve(hl, health_app)
-            );
+    match (listeners.metrics, listeners.health) {
+        (Some(ml), None) => axum::serve(ml, metrics_app.merge(health_app)).await,
+        (Some(ml), Some(hl)) => {
+            let (a, b) = tokio::join!(axum::serve(ml, metrics_app), axum::serve(hl, health_app));
             a.and(b)
         }
+        (None, Some(hl)) => axum::serve(hl, health_app).await,
+        (None, None) => unreachable!("the probes always listen"),
     }
 }
 

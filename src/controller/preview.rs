@@ -85,6 +85,7 @@ pub async fn preview_plan(
         drift: sync.spec.drift(),
         rollout: sync.spec.rollout(),
         adopt: sync.spec.adopt,
+        audience: crate::plan::Audience::OsmSync,
         ..EngineOptions::default()
     };
     match engine::preview(&nbi, &desired, &inventory, &opts).await {

@@ -89,10 +89,11 @@ pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, 
     let api: Api<OsmSync> = Api::namespaced(ctx.client.clone(), &ns);
     // One trace per reconcile; its id goes into every log line of the reconcile.
     let span = tracing::info_span!("reconcile", osmsync.namespace = %ns, osmsync.name = %labels.name, trace_id = tracing::field::Empty);
-    span.record(
-        "trace_id",
-        span.in_scope(crate::telemetry::current_trace_id),
-    );
+    // Only a real trace id goes into the log lines (none when tracing is off).
+    let trace_id = span.in_scope(crate::telemetry::current_trace_id);
+    if !trace_id.is_empty() {
+        span.record("trace_id", trace_id);
+    }
     ctx.metrics.worker(1);
     // The Ready status the reconcile left (for the metrics); "Deleted" once the finalizer is gone.
     let ready: std::sync::Mutex<Option<String>> = Default::default();
@@ -193,6 +194,8 @@ pub(super) struct Run<'a> {
     /// The artifact revision, once the source is resolved.
     pub revision: Option<String>,
     pub retry: Duration,
+    /// Ready was True when the reconcile started (before it said it was progressing).
+    pub was_ready: bool,
 }
 
 impl<'a> Run<'a> {
@@ -203,7 +206,11 @@ impl<'a> Run<'a> {
         ready_out: &'a std::sync::Mutex<Option<String>>,
     ) -> Run<'a> {
         let current = sync.status.clone().unwrap_or_default();
+        let was_ready = current
+            .condition(crate::api::condition::READY)
+            .is_some_and(|c| c.status == "True");
         Run {
+            was_ready,
             api,
             ctx,
             sync,
@@ -233,9 +240,16 @@ impl<'a> Run<'a> {
         self.ctx.journal.observe_sync(self.sync);
         if self.sync.spec.suspend {
             tracing::info!(osmsync = %self.sync.name_any(), "reconciliation is suspended for this object");
-            // Observe the generation that asked for suspension (as Flux's finalizeStatus does), so
-            // kstatus sees the object as Current and a parent Kustomization's health check passes.
-            self.next.observed_generation = self.generation();
+            // As kustomize-controller's finalizeStatus: the generation is observed only while
+            // Ready is True (kstatus: Current); conditions are left as the last reconcile wrote
+            // them, and a reconcile request stays unhandled until the object is resumed.
+            if self
+                .current
+                .condition(crate::api::condition::READY)
+                .is_some_and(|c| c.status == "True")
+            {
+                self.next.observed_generation = self.generation();
+            }
             self.conclude_suspended().await?;
             return Ok(Action::await_change());
         }
@@ -386,6 +400,7 @@ impl<'a> Run<'a> {
             rollout: self.sync.spec.rollout(),
             approval: self.approval(),
             adopt: self.sync.spec.adopt,
+            audience: crate::plan::Audience::OsmSync,
         };
         let inventory = self.inventory(nbi).await;
         let journal = self.ctx.journal.clone();

@@ -9,17 +9,15 @@ use kube::ResourceExt;
 use super::events::EventType;
 use super::failure::{Failure, Stop};
 use super::reconcile::{write_status, Applied, ReconcileError, Run};
-use super::status::{self, mark_failed, mark_ready, upsert_history};
-use crate::api::{condition, reason, RECONCILE_REQUESTED_AT};
+use super::status::{mark_failed, mark_ready, upsert_history};
+use crate::api::{condition, reason};
 use crate::duration::format_duration;
 use crate::engine::{ActionStatus, Outcome};
 
 impl Run<'_> {
-    /// A suspended OsmSync: only the observed generation (and a handled reconcile request) change.
+    /// A suspended OsmSync: at most the observed generation changes. A reconcile request made
+    /// while suspended is not handled: nothing ran for it.
     pub(super) async fn conclude_suspended(&mut self) -> Result<(), kube::Error> {
-        if let Some(at) = self.sync.annotations().get(RECONCILE_REQUESTED_AT) {
-            self.next.last_handled_reconcile_at = Some(at.clone());
-        }
         write_status(self.api, self.sync, &mut self.current, &self.next).await
     }
 
@@ -64,12 +62,13 @@ impl Run<'_> {
     /// Ready=False with the failure's reason, a Warning event when the message is new, a requeue.
     pub(super) async fn fail(mut self, f: Failure) -> Result<Action, ReconcileError> {
         let generation = self.generation();
-        mark_failed(&mut self.next, generation, f.reason, &f.message, f.stalled);
+        let short = ready_message(&f.message);
+        mark_failed(&mut self.next, generation, f.reason, &short, f.stalled);
         let changed = self
             .current
             .condition(condition::READY)
             .map(|c| (c.reason.as_str(), c.message.as_str()))
-            != Some((f.reason, f.message.as_str()));
+            != Some((f.reason, short.as_str()));
         self.conclude(f.reason).await?;
         // Waiting for a dependency or an approval is normal operation (Flux emits the first as a
         // Normal event).
@@ -86,13 +85,13 @@ impl Run<'_> {
                     self.sync,
                     severity,
                     f.reason,
-                    &f.message,
+                    &f.full_message(),
                     self.revision.as_deref(),
                     false,
                 )
                 .await;
         }
-        tracing::warn!(osmsync = %self.sync.name_any(), reason = f.reason, message = %f.message, "reconciliation failed");
+        tracing::warn!(osmsync = %self.sync.name_any(), reason = f.reason, message = %f.full_message(), "reconciliation failed");
         Ok(f.after(self.retry, self.ctx.opts.requeue_dependency)
             .map(Action::requeue)
             .unwrap_or_else(Action::await_change))
@@ -140,8 +139,9 @@ impl Run<'_> {
         }
         if outcome.incomplete() {
             // Blocked or deferred work is not success: Ready=False, retried soon.
-            let msg = format!("revision {revision}: {}", failure_lines(&outcome));
+            let msg = ready_message(&format!("revision {revision}: {}", failure_lines(&outcome)));
             let generation = self.generation();
+            // Ready=False, Reconciling=True (ProgressingWithRetry): kstatus InProgress.
             mark_failed(
                 &mut self.next,
                 generation,
@@ -149,23 +149,15 @@ impl Run<'_> {
                 &msg,
                 false,
             );
-            status::set_condition(
-                &mut self.next.conditions,
-                condition::RECONCILING,
-                "True",
-                reason::PROGRESSING_WITH_RETRY,
-                &msg,
-                generation,
-            );
             self.conclude(reason::PROGRESSING_WITH_RETRY).await?;
             return Ok(Action::requeue(
                 self.ctx.opts.requeue_dependency.min(iv.retry),
             ));
         }
-        let was_ready = self
-            .current
-            .condition(condition::READY)
-            .is_some_and(|c| c.status == "True");
+        // As Flux, a success is told when something changed: a write, a new revision, or a
+        // recovery. A spec edit that changes nothing in OSM (Ready went Unknown while it was
+        // looked at) is no news.
+        let was_ready = self.was_ready;
         let revision_changed = self.current.last_applied_revision.as_deref() != Some(&revision);
         let generation = self.generation();
         mark_ready(
@@ -178,7 +170,7 @@ impl Run<'_> {
         self.conclude(reason::RECONCILIATION_SUCCEEDED).await?;
         if outcome.plan.writes() > 0 || revision_changed || !was_ready {
             let msg = format!(
-                "Reconciliation finished in {}, next run in {}\n{}",
+                "Reconciliation finished in {}, next run in {}: {}",
                 format_duration(Duration::from_millis(
                     self.started.elapsed().as_millis() as u64
                 )),
@@ -216,6 +208,13 @@ fn only_broken(o: &Outcome) -> bool {
         }
     }
     any && !o.operations.iter().any(|op| op.failed())
+}
+
+/// A Ready message is one line (`kubectl get osmsyncs` shows it as the STATUS column). Failures
+/// whose details run long (a paused rollout, a plan awaiting approval) keep them out of it, in
+/// the event and the status fields (`Failure::detail`).
+pub(super) fn ready_message(message: &str) -> String {
+    super::failure::one_line(message)
 }
 
 /// The first few failed/blocked/skipped actions and failed operations, one line.

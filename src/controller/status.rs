@@ -8,8 +8,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::api::{
-    condition, Condition, NsInventoryEntry, OperationEntry, OsmSyncStatus, PackageInventoryEntry,
-    Snapshot, SyncInventory,
+    condition, reason, Condition, NsInventoryEntry, OperationEntry, OsmSyncStatus,
+    PackageInventoryEntry, Snapshot, SyncInventory,
 };
 use crate::engine::OperationReport;
 use crate::model::{now_rfc3339, OperationState};
@@ -79,7 +79,11 @@ pub fn mark_ready(s: &mut OsmSyncStatus, generation: Option<i64>, reason: &str, 
     s.observed_generation = generation;
 }
 
-/// Ready=False with a reason; `stalled` when only a spec change can fix it.
+/// Ready=False with a reason, and what Flux's controllers set beside it so that kstatus (and
+/// `flux`, Kustomization health checks, Argo CD) never read a failing object as Current:
+/// `Stalled=True` with the same reason when only a person can fix it, else `Reconciling=True`
+/// with reason `ProgressingWithRetry` (fluxcd/pkg `runtime/conditions`, kustomize-controller's
+/// `finalizeStatus`).
 pub fn mark_failed(
     s: &mut OsmSyncStatus,
     generation: Option<i64>,
@@ -95,8 +99,8 @@ pub fn mark_failed(
         message,
         generation,
     );
-    remove_condition(&mut s.conditions, condition::RECONCILING);
     if stalled {
+        remove_condition(&mut s.conditions, condition::RECONCILING);
         set_condition(
             &mut s.conditions,
             condition::STALLED,
@@ -107,8 +111,34 @@ pub fn mark_failed(
         );
     } else {
         remove_condition(&mut s.conditions, condition::STALLED);
+        set_condition(
+            &mut s.conditions,
+            condition::RECONCILING,
+            "True",
+            reason::PROGRESSING_WITH_RETRY,
+            message,
+            generation,
+        );
     }
     s.observed_generation = generation;
+}
+
+/// kstatus' reading of an object with Flux-style conditions (`sigs.k8s.io/cli-utils`
+/// `pkg/kstatus/status`, generic conditions): an observed generation behind the object's, or
+/// `Reconciling=True`, is "InProgress"; `Stalled=True` is "Failed"; anything else is "Current".
+/// `Ready` itself is not read — hence the conditions [`mark_failed`] sets.
+pub fn kstatus(generation: Option<i64>, s: &OsmSyncStatus) -> &'static str {
+    if s.observed_generation.is_none() || s.observed_generation < generation {
+        return "InProgress";
+    }
+    let is_true = |t: &str| s.condition(t).is_some_and(|c| c.status == "True");
+    if is_true(condition::RECONCILING) {
+        "InProgress"
+    } else if is_true(condition::STALLED) {
+        "Failed"
+    } else {
+        "Current"
+    }
 }
 
 /// Work in progress: Reconciling=True and Ready=Unknown (kstatus "InProgress").
@@ -367,6 +397,47 @@ pub fn running_operations(s: &OsmSyncStatus) -> Vec<OperationReport> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::failure::stalls;
+    use crate::api::reason;
+
+    /// Every reason a failed reconcile can end with, as kstatus reads the status it leaves.
+    #[test]
+    fn no_failure_reads_as_current_and_each_reason_is_in_progress_or_failed() {
+        let every = [
+            (reason::RECONCILIATION_FAILED, "InProgress"),
+            (reason::DEPENDENCY_NOT_READY, "InProgress"),
+            (reason::ARTIFACT_FAILED, "InProgress"),
+            (reason::ACCESS_DENIED, "Failed"),
+            (reason::PRUNE_FAILED, "InProgress"),
+            (reason::VALIDATION_FAILED, "Failed"),
+            (reason::SECRET_NOT_FOUND, "InProgress"),
+            (reason::INVALID_SECRET, "Failed"),
+            (reason::OSM_UNREACHABLE, "InProgress"),
+            (reason::OPERATION_FAILED, "InProgress"),
+            (reason::OPERATION_TIMEOUT, "InProgress"),
+            (reason::INVALID_SPEC, "Failed"),
+            (reason::PRUNE_GUARD, "Failed"),
+            (reason::AWAITING_APPROVAL, "Failed"),
+            (reason::ROLLOUT_PAUSED, "Failed"),
+        ];
+        for (r, want) in every {
+            let mut s = OsmSyncStatus::default();
+            // From Ready=True, as a failure after a success finds it.
+            mark_ready(&mut s, Some(3), reason::RECONCILIATION_SUCCEEDED, "ok");
+            assert_eq!(kstatus(Some(3), &s), "Current");
+            mark_failed(&mut s, Some(3), r, "boom", stalls(r));
+            assert_eq!(kstatus(Some(3), &s), want, "{r}: {:?}", s.conditions);
+            assert_eq!(s.condition("Ready").unwrap().status, "False");
+        }
+        // Broken NS instances without remediation: stalled whatever the reason says.
+        let mut s = OsmSyncStatus::default();
+        mark_failed(&mut s, Some(1), reason::OPERATION_FAILED, "broken", true);
+        assert_eq!(kstatus(Some(1), &s), "Failed");
+        // A newer generation not yet observed is in progress.
+        mark_ready(&mut s, Some(1), reason::RECONCILIATION_SUCCEEDED, "ok");
+        assert_eq!(kstatus(Some(2), &s), "InProgress");
+    }
+
     use super::*;
 
     #[test]

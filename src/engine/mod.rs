@@ -53,6 +53,8 @@ pub struct EngineOptions {
     pub approval: Approval,
     /// Take over objects Git declares that exist in OSM without this sync's mark.
     pub adopt: bool,
+    /// In whose terms the plan's reasons say what to do.
+    pub audience: plan::Audience,
 }
 
 /// The approval gate. `Manual` writes nothing unless the plan computed now has exactly the
@@ -117,6 +119,7 @@ impl Default for EngineOptions {
             rollout: Rollout::default(),
             approval: Approval::Auto,
             adopt: false,
+            audience: plan::Audience::Cli,
         }
     }
 }
@@ -131,6 +134,7 @@ impl EngineOptions {
             drift: self.drift,
             rollout: self.rollout,
             adopt: self.adopt,
+            audience: self.audience,
         }
     }
 }

@@ -249,6 +249,25 @@ pub struct Remediation {
     pub upgrade_rollback: bool,
 }
 
+/// Who reads the plan's reasons: what to do is said in the reader's terms (a CLI flag, or an
+/// OsmSync field), never in the other's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Audience {
+    #[default]
+    Cli,
+    OsmSync,
+}
+
+impl Audience {
+    /// `cli` for the CLI, `spec` for an OsmSync.
+    pub fn say<'a>(self, cli: &'a str, spec: &'a str) -> &'a str {
+        match self {
+            Audience::Cli => cli,
+            Audience::OsmSync => spec,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
     pub prune: bool,
@@ -262,6 +281,8 @@ pub struct PlanOptions {
     /// Take over objects Git declares that exist in OSM without this sync's mark (made by hand or
     /// by another tool), instead of blocking them. Never objects marked as another sync's.
     pub adopt: bool,
+    /// In whose terms reasons say what to do.
+    pub audience: Audience,
 }
 
 impl Default for PlanOptions {
@@ -274,6 +295,7 @@ impl Default for PlanOptions {
             drift: DriftPolicy::default(),
             rollout: Rollout::default(),
             adopt: false,
+            audience: Audience::default(),
         }
     }
 }
@@ -346,7 +368,7 @@ pub fn plan(
         let pruned = ns::prune_ns_instances(desired, live, inventory, opts, &mut p);
         packages::prune_packages(desired, live, inventory, opts, &pruned.deleted, &mut p);
         if !opts.allow_empty {
-            p.prune_guard = prune_guard(desired, &pruned, &p);
+            p.prune_guard = prune_guard(desired, &pruned, &p, opts.audience);
         }
     }
     p.batches = rollout::batches(&p, &opts.rollout);
@@ -357,7 +379,12 @@ pub fn plan(
 /// Refuses a prune that would delete everything this sync owns in OSM, or anything at all when the
 /// desired state is empty: a typo in `fileExtensions` or `targetDir`, a wrong `spec.path` or an
 /// emptied branch looks exactly like that (Argo CD's `allowEmpty: false`).
-fn prune_guard(desired: &DesiredState, pruned: &ns::Pruned, p: &Plan) -> Option<String> {
+fn prune_guard(
+    desired: &DesiredState,
+    pruned: &ns::Pruned,
+    p: &Plan,
+    audience: Audience,
+) -> Option<String> {
     let ns_deleted = pruned.deleted.len();
     let pkg_deleted = p
         .actions
@@ -378,8 +405,9 @@ fn prune_guard(desired: &DesiredState, pruned: &ns::Pruned, p: &Plan) -> Option<
         )
     };
     Some(format!(
-        "refusing to prune: {why}, so prune would delete {ns_deleted} of the {} NS instance(s) and {pkg_deleted} package(s) this sync owns in OSM. A typo in fileExtensions or targetDir, a wrong path or an emptied branch looks exactly like this. If it is meant, allow it with --allow-empty (CLI) or spec.allowEmpty: true (OsmSync)",
-        pruned.owned
+        "refusing to prune: {why}, so prune would delete {ns_deleted} of the {} NS instance(s) and {pkg_deleted} package(s) this sync owns in OSM. A typo in fileExtensions or targetDir, a wrong path or an emptied branch looks exactly like this. If it is meant, allow it with {}",
+        pruned.owned,
+        audience.say("--allow-empty", "spec.allowEmpty: true")
     ))
 }
 

@@ -241,7 +241,10 @@ impl<'a> Planner<'a> {
             return action(
                 want,
                 Operation::Blocked,
-                format!("the NS {why}; OSM Ops does not take it over unless told to: adopt it with --adopt (CLI) or spec.adopt: true (OsmSync), or delete it in OSM"),
+                format!(
+                    "the NS {why}; OSM Ops does not take it over unless told to: adopt it with {}, or delete it in OSM",
+                    self.opts.audience.say("--adopt", "spec.adopt: true")
+                ),
             );
         }
         let mut a = self.existing_owned(want, ns, p);
@@ -485,7 +488,13 @@ impl<'a> Planner<'a> {
             }
         }
         let hint = if r.upgrade_retries == 0 && !r.upgrade_rollback {
-            "no remediation configured (spec.remediation.upgrade / --upgrade-retries, --upgrade-rollback)".to_owned()
+            format!(
+                "no remediation configured ({})",
+                self.opts.audience.say(
+                    "--upgrade-retries, --upgrade-rollback",
+                    "spec.remediation.upgrade"
+                )
+            )
         } else {
             format!("remediation used up ({})", retries_text(r.upgrade_retries))
         };
@@ -565,7 +574,13 @@ impl<'a> Planner<'a> {
         let hint = if !owned {
             "this sync cannot prove it created the NS, so it does not recreate it".to_owned()
         } else if retries == 0 {
-            "no remediation configured (spec.remediation.instantiate.retries / --instantiate-retries)".to_owned()
+            format!(
+                "no remediation configured ({})",
+                self.opts.audience.say(
+                    "--instantiate-retries",
+                    "spec.remediation.instantiate.retries"
+                )
+            )
         } else {
             format!("remediation used up ({})", retries_text(retries))
         };

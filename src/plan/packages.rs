@@ -219,7 +219,10 @@ fn existing_package(
             return package_action(
                 pkg,
                 Operation::Blocked,
-                format!("{why}; OSM Ops does not take it over unless told to: adopt it with --adopt (CLI) or spec.adopt: true (OsmSync), which re-uploads Git's content with this sync's tag"),
+                format!(
+                    "{why}; OSM Ops does not take it over unless told to: adopt it with {}, which re-uploads Git's content with this sync's tag",
+                    opts.audience.say("--adopt", "spec.adopt: true")
+                ),
             );
         }
         let mut a = package_action(

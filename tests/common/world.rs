@@ -193,6 +193,19 @@ impl World {
             .await;
         let status = s.status.expect("a Ready condition means a status");
         let message = status.condition("Ready").expect("Ready").message.clone();
+        // What Flux tooling (kstatus: `flux`, Kustomization health checks, Argo CD) reads: a
+        // failure is never Current, one that needs a person is Failed.
+        let obj = serde_json::to_value(self.syncs().get(name).await.unwrap()).unwrap();
+        let read = kstatus(&obj);
+        if status
+            .condition("Ready")
+            .is_some_and(|c| c.status != "True")
+        {
+            assert_ne!(read, "Current", "{reason}: {:?}", status.conditions);
+            if osmops::controller::stalls(reason) {
+                assert_eq!(read, "Failed", "{reason}: {:?}", status.conditions);
+            }
+        }
         (status, message)
     }
 
@@ -311,8 +324,9 @@ impl World {
 /// kstatus' status of a custom resource (sigs.k8s.io/cli-utils `status.Compute`, generic rules):
 /// InProgress while `status.observedGeneration` differs from the generation or Reconciling=True,
 /// Failed when Stalled=True, Current otherwise — including an object with an empty status, which
-/// is why Flux's CRDs default `status.observedGeneration` to -1. Ready=False is read as Failed
-/// too, the stricter reading of a Flux-style Ready condition.
+/// is why Flux's CRDs default `status.observedGeneration` to -1. Ready is not read: a Ready=False
+/// object without Reconciling or Stalled is Current to kstatus, which is why the controller sets
+/// one of them with every failure.
 pub fn kstatus(obj: &serde_json::Value) -> &'static str {
     let generation = obj.pointer("/metadata/generation").and_then(|g| g.as_i64());
     if let Some(observed) = obj
@@ -332,7 +346,7 @@ pub fn kstatus(obj: &serde_json::Value) -> &'static str {
     if condition("Reconciling") == Some("True") {
         return "InProgress";
     }
-    if condition("Stalled") == Some("True") || condition("Ready") == Some("False") {
+    if condition("Stalled") == Some("True") {
         return "Failed";
     }
     "Current"

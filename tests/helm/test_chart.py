@@ -25,6 +25,7 @@ ALL_ON = {
     "grpc": {"enabled": True, "tls": {"enabled": True, "secretName": "osmops-grpc-tls", "mutual": True},
              "auth": {"enabled": True, "tokenSecretName": "osmops-grpc-token"}},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Flux"}},
     "tracing": {"otlpEndpoint": "https://otel-collector.monitoring:4318", "serviceName": "osmops-prod",
                 "caSecretName": "otel-ca"},
     "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -160,7 +161,8 @@ def schema_rejects_bad_values():
     chart = helm.Chart.load(CHART)
     chart.validate_schema(ALL_ON)
     for bad in ({"replicaCount": "two"}, {"controller": {"logFormat": "xml"}}, {"unknownKey": 1},
-                {"controller": {"requeueDependency": "thirty seconds"}}):
+                {"controller": {"requeueDependency": "thirty seconds"}},
+                {"grafanaDashboard": {"labels": {"grafana_dashboard": 1}}}):
         try:
             chart.validate_schema(bad)
         except Exception:  # noqa: BLE001 - any schema error is the expected outcome
@@ -238,9 +240,32 @@ def network_policy_lets_the_release_reach_source_controller():
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 
 
+def grafana_dashboard_is_opt_in_and_found_by_the_sidecar():
+    assert not by_kind(render(None), "ConfigMap"), "the dashboard is off by default"
+    docs = render({"grafanaDashboard": {"enabled": True, "namespace": "monitoring"}})
+    (cm,) = by_kind(docs, "ConfigMap")
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1", cm["metadata"]["labels"]
+    (key,) = cm["data"].keys()
+    assert key.endswith(".json"), key
+    shipped = json.loads(cm["data"][key])
+    with open(os.path.join(CHART, "dashboards", "osmsyncs.json")) as f:
+        assert shipped == json.load(f), "the ConfigMap carries the dashboard file unchanged"
+    assert shipped["uid"] and shipped["panels"], "a dashboard with panels"
+    kubernetes_validate.validate(cm, KUBE_VERSION, strict=True)
+    # The queries read the object's namespace as exported_namespace: true as long as Prometheus
+    # does not honour the exported labels (the ServiceMonitor's default).
+    (sm,) = by_kind(render({"metrics": {"serviceMonitor": {"enabled": True}}}), "ServiceMonitor")
+    assert not any(e.get("honorLabels") for e in sm["spec"]["endpoints"]), sm
+    custom = render({"grafanaDashboard": {"enabled": True, "labels": {"dashboards": "osm"}}})
+    (cm,) = by_kind(custom, "ConfigMap")
+    assert cm["metadata"]["labels"]["dashboards"] == "osm" and cm["metadata"]["namespace"] == "osmops-system"
+
+
 check("tenants get OsmSyncs through admin/edit/view", tenants_get_osmsyncs_through_the_default_roles)
 check("Flux's flags reach the controller", flux_options_reach_the_controller)
 check("NetworkPolicy lets the release reach source-controller", network_policy_lets_the_release_reach_source_controller)
+check("Grafana dashboard is opt-in and found by the sidecar", grafana_dashboard_is_opt_in_and_found_by_the_sidecar)
 
 # The controller arguments each configuration renders, for tests/helm_chart.rs to parse with the
 # binary's own command line definition (so a flag the chart passes can never be unknown to it).
