@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use osmops::engine::{self, EngineOptions, LiveView};
+use osmops::engine::{self, EngineOptions, LiveView, Osm};
 use osmops::osm::{ClientOptions, Credentials, NbiClient, Secret};
 use osmops::plan::Inventory;
 use osmops::repo::{read_repository, ReadOptions};
@@ -66,7 +66,7 @@ struct Measured {
 /// One reconcile with `opts`, counting what the simulator served.
 async fn measure(
     sim: &Simulator,
-    nbi: &NbiClient,
+    osm: &Osm,
     dir: &Path,
     inv: &Inventory,
     opts: &EngineOptions,
@@ -74,7 +74,7 @@ async fn measure(
     sim.clear_log();
     let t = Instant::now();
     let d = read_repository(dir, &ReadOptions::default()).unwrap();
-    let out = engine::reconcile(nbi, &d, inv, opts, &|_, _| {})
+    let out = engine::reconcile(osm, &d, inv, opts, &|_, _| {})
         .await
         .unwrap();
     let wall = t.elapsed();
@@ -145,19 +145,16 @@ async fn main() {
     let ns_list_bytes = sim.log()[0].response_bytes;
 
     // (a) every operation read (no cache), fresh session like a one-shot run.
-    let full = measure(&sim, &client(&url), dir.path(), &inv, &opts).await;
+    let full = measure(&sim, &Osm::new(client(&url)), dir.path(), &inv, &opts).await;
     // (b) the controller's cache, warmed by the reconcile before (same session, as a running
     //     controller has), then the measured unchanged reconcile; (c) the same with a new session.
     // A zero freshness window: each reconcile reads the NS list; operations come from the cache.
     let view = Arc::new(LiveView::new(Duration::ZERO));
-    let cached_opts = EngineOptions {
-        live_view: Some(view.clone()),
-        ..opts.clone()
-    };
-    let warm = client(&url);
-    measure(&sim, &warm, dir.path(), &inv, &cached_opts).await;
-    let cached = measure(&sim, &warm, dir.path(), &inv, &cached_opts).await;
-    let cached_fresh_session = measure(&sim, &client(&url), dir.path(), &inv, &cached_opts).await;
+    let warm = Osm::shared(client(&url), view.clone());
+    measure(&sim, &warm, dir.path(), &inv, &opts).await;
+    let cached = measure(&sim, &warm, dir.path(), &inv, &opts).await;
+    let fresh_session = Osm::shared(client(&url), view.clone());
+    let cached_fresh_session = measure(&sim, &fresh_session, dir.path(), &inv, &opts).await;
 
     println!(
         "## S1: one unchanged reconcile of {n} KNFs, OSM holding {} operations\n",

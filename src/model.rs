@@ -1,58 +1,133 @@
-//! The small shared vocabulary of the domain, used by the engine, the journal, the controller's
-//! status and the gRPC API alike: the state of an OSM operation with the one rule for how it
-//! progresses, and time as Kubernetes and OSM Ops write it.
+//! The small shared vocabulary of the domain, used by the planner, the engine, the journal, the
+//! controller's status and the gRPC API alike: OSM's words (operation states and types, NS
+//! states) read once at the edge, and time as Kubernetes and OSM Ops write it.
 
 use std::fmt;
 
 pub use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::osm::OpRecord;
+/// A word of OSM's vocabulary read once at the edge: the variants OSM Ops acts on, and any other
+/// word kept as OSM wrote it (`Other`), so records of a newer OSM still read and print as OSM
+/// wrote them. Serialized as OSM writes it.
+macro_rules! osm_word {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A word this version of OSM Ops does not know, as OSM wrote it.
+            Other(String),
+        }
 
-/// The state of an NS LCM operation as OSM Ops knows it: OSM's own `operationState`, or what OSM
-/// Ops could tell when it could not read one. Serialized as OSM writes it (`COMPLETED`), and
-/// states this version does not know are kept as OSM wrote them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
-pub enum OperationState {
-    /// What the NBI writes when it creates an operation.
-    #[default]
-    Processing,
-    Starting,
-    RollingBack,
-    Completed,
-    PartiallyCompleted,
-    Failed,
-    FailedTemp,
-    RolledBack,
-    /// The run's time was up while OSM still showed it running.
-    Timeout,
-    /// OSM could not be asked (unreachable) when the run ended.
-    Unknown,
-    /// Not followed (`--wait=false` / `spec.wait: false`): OSM alone knows how it ends.
-    NotFollowed,
-    /// A state this version of OSM Ops does not know, as OSM wrote it.
-    Other(String),
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $($text => $name::$variant,)+
+                    _ => $name::Other(s),
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name::from(s.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(w: $name) -> String {
+                w.as_str().to_owned()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+osm_word! {
+    /// The state of an NS LCM operation as OSM Ops knows it: OSM's own `operationState`, or what
+    /// OSM Ops could tell when it could not read one.
+    #[derive(Default)]
+    pub enum OperationState {
+        /// What the NBI writes when it creates an operation.
+        #[default]
+        Processing = "PROCESSING",
+        Starting = "STARTING",
+        RollingBack = "ROLLING_BACK",
+        Completed = "COMPLETED",
+        PartiallyCompleted = "PARTIALLY_COMPLETED",
+        Failed = "FAILED",
+        FailedTemp = "FAILED_TEMP",
+        RolledBack = "ROLLED_BACK",
+        /// The run's time was up while OSM still showed it running.
+        Timeout = "TIMEOUT",
+        /// OSM could not be asked (unreachable) when the run ended.
+        Unknown = "UNKNOWN",
+        /// Not followed (`--wait=false` / `spec.wait: false`): OSM alone knows how it ends.
+        NotFollowed = "NOT_FOLLOWED",
+    }
+}
+
+osm_word! {
+    /// An NS LCM operation's `lcmOperationType`: the item of `POST /nslcm/v1/ns_instances/<id>/<item>`
+    /// the NBI stores (`nbi.py`), plus the terminate its NS delete starts.
+    pub enum LcmOperationType {
+        Instantiate = "instantiate",
+        Terminate = "terminate",
+        /// A primitive, e.g. a KDU `upgrade`.
+        Action = "action",
+        Scale = "scale",
+        Update = "update",
+        Heal = "heal",
+        Migrate = "migrate",
+        VerticalScale = "verticalscale",
+        Cancel = "cancel",
+    }
+}
+
+osm_word! {
+    /// An NS record's `_admin.nsState`: what the NBI gates operations on (an upgrade of an NS
+    /// that is not `INSTANTIATED` is refused with 409).
+    pub enum AdminNsState {
+        NotInstantiated = "NOT_INSTANTIATED",
+        Instantiated = "INSTANTIATED",
+    }
+}
+
+osm_word! {
+    /// An NS record's `nsState` as LCM writes it (`osm_lcm/ns.py`); the NBI creates records
+    /// `NOT_INSTANTIATED`.
+    pub enum NsState {
+        NotInstantiated = "NOT_INSTANTIATED",
+        Building = "BUILDING",
+        Ready = "READY",
+        Degraded = "DEGRADED",
+        Broken = "BROKEN",
+        Terminating = "TERMINATING",
+    }
 }
 
 impl OperationState {
-    pub fn as_str(&self) -> &str {
-        match self {
-            OperationState::Processing => "PROCESSING",
-            OperationState::Starting => "STARTING",
-            OperationState::RollingBack => "ROLLING_BACK",
-            OperationState::Completed => "COMPLETED",
-            OperationState::PartiallyCompleted => "PARTIALLY_COMPLETED",
-            OperationState::Failed => "FAILED",
-            OperationState::FailedTemp => "FAILED_TEMP",
-            OperationState::RolledBack => "ROLLED_BACK",
-            OperationState::Timeout => "TIMEOUT",
-            OperationState::Unknown => "UNKNOWN",
-            OperationState::NotFollowed => "NOT_FOLLOWED",
-            OperationState::Other(s) => s,
-        }
-    }
-
     /// Still running in OSM (as far as OSM Ops knows): worth asking OSM again.
     pub fn running(&self) -> bool {
         matches!(
@@ -108,81 +183,133 @@ impl OperationState {
     }
 }
 
-impl From<String> for OperationState {
-    fn from(s: String) -> Self {
-        match s.as_str() {
-            "PROCESSING" => OperationState::Processing,
-            "STARTING" => OperationState::Starting,
-            "ROLLING_BACK" => OperationState::RollingBack,
-            "COMPLETED" => OperationState::Completed,
-            "PARTIALLY_COMPLETED" => OperationState::PartiallyCompleted,
-            "FAILED" => OperationState::Failed,
-            "FAILED_TEMP" => OperationState::FailedTemp,
-            "ROLLED_BACK" => OperationState::RolledBack,
-            "TIMEOUT" => OperationState::Timeout,
-            "UNKNOWN" => OperationState::Unknown,
-            "NOT_FOLLOWED" => OperationState::NotFollowed,
-            _ => OperationState::Other(s),
-        }
-    }
-}
-
-impl From<&str> for OperationState {
-    fn from(s: &str) -> Self {
-        OperationState::from(s.to_owned())
-    }
-}
-
-impl From<OperationState> for String {
-    fn from(s: OperationState) -> String {
-        s.as_str().to_owned()
-    }
-}
-
 impl PartialEq<&str> for OperationState {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
-impl fmt::Display for OperationState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// What to do with one kind of drift (`spec.driftPolicy`, `--drift-policy`): one type for the
+/// OsmSync spec, the CLI and the planner.
+// Variants carry no doc comments: schemars would turn them into a `oneOf` in the CRD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftAction {
+    // Plan the actions that bring OSM back to Git.
+    Correct,
+    // Leave OSM as it is; report the drift.
+    Warn,
+}
+
+impl DriftAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            DriftAction::Correct => "correct",
+            DriftAction::Warn => "warn",
+        }
     }
 }
 
-/// What one look at OSM says about an operation: its state, OSM's error when it failed, and when
-/// it ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observed {
-    pub state: OperationState,
-    pub error: Option<String>,
-    pub end_time: Option<Timestamp>,
+impl std::str::FromStr for DriftAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "correct" => Ok(DriftAction::Correct),
+            "warn" => Ok(DriftAction::Warn),
+            other => Err(format!("unknown drift policy '{other}' (correct or warn)")),
+        }
+    }
 }
 
-/// The one rule for how an operation progresses, given what OSM answered for it (`None`: 404).
-/// A terminate whose operation disappeared took the NS (and its operations) with it — the NBI
-/// removes both once the NS is gone — so it completed; any other operation that disappeared
-/// before it was seen to end is a failure.
-pub fn observe(op_type: &str, fetched: Option<&OpRecord>) -> Observed {
-    match fetched {
-        Some(rec) => Observed {
-            state: rec.operation_state.clone(),
-            error: (rec.is_terminal() && !rec.succeeded()).then(|| rec.failure_message()),
-            end_time: rec
-                .is_terminal()
-                .then(|| rec.status_entered_time.unwrap_or_else(Timestamp::now)),
-        },
-        None if op_type == "terminate" => Observed {
-            state: OperationState::Completed,
+/// What a failed rollout batch does to the rest of the rollout (`spec.rollout.failurePolicy`,
+/// `--rollout-failure-policy`): one type for the OsmSync spec, the CLI and the planner.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    // Stop: later batches are not started (Ready=False, `RolloutPaused`) until a new revision or
+    // the resume annotation.
+    #[default]
+    Pause,
+    // Go on with the next batch; the failure is reported at the end.
+    Continue,
+}
+
+impl FailurePolicy {
+    pub fn label(self) -> &'static str {
+        match self {
+            FailurePolicy::Pause => "pause",
+            FailurePolicy::Continue => "continue",
+        }
+    }
+}
+
+impl std::str::FromStr for FailurePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pause" => Ok(FailurePolicy::Pause),
+            "continue" => Ok(FailurePolicy::Continue),
+            other => Err(format!(
+                "unknown failure policy '{other}' (pause or continue)"
+            )),
+        }
+    }
+}
+
+/// One OSM LCM operation (`ns_lcm_op_occs`) OSM Ops started or follows: the one in-process
+/// shape of an operation, for the engine, the journal and the controller alike. It is converted
+/// only at the edges: the OsmSync status (`api::OperationEntry`) and the gRPC API (`proto`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationReport {
+    pub nslcmop_id: String,
+    pub ns_name: String,
+    pub ns_osm_id: String,
+    pub op_type: LcmOperationType,
+    pub state: OperationState,
+    pub error: Option<String>,
+    /// `None` when unknown (an operation read back from a status that did not record it).
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    /// The source revision whose apply started it (empty: not known, e.g. the CLI's).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub revision: String,
+}
+
+impl OperationReport {
+    /// An operation OSM just accepted.
+    pub fn new(op_id: &str, ns_name: &str, ns_osm_id: &str, op_type: LcmOperationType) -> Self {
+        OperationReport {
+            nslcmop_id: op_id.into(),
+            ns_name: ns_name.into(),
+            ns_osm_id: ns_osm_id.into(),
+            op_type,
+            state: OperationState::Processing,
             error: None,
-            end_time: Some(Timestamp::now()),
-        },
-        None => Observed {
-            state: OperationState::Failed,
-            error: Some("operation disappeared from OSM before it ended".into()),
-            end_time: Some(Timestamp::now()),
-        },
+            start_time: Some(Timestamp::now()),
+            end_time: None,
+            revision: String::new(),
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.state.failed()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.state.succeeded()
+    }
+
+    /// Nothing more to wait for in this run.
+    pub fn finished(&self) -> bool {
+        self.state.settled()
+    }
+
+    /// Worth asking OSM again.
+    pub fn is_running(&self) -> bool {
+        self.state.running()
     }
 }
 
@@ -239,14 +366,6 @@ mod tests {
         assert!(OperationState::NotFollowed.settled() && OperationState::NotFollowed.running());
         assert!(!OperationState::Unknown.settled());
         assert!(OperationState::Timeout.failed() && !OperationState::Timeout.ended_in_osm());
-    }
-
-    #[test]
-    fn a_vanished_terminate_completed_anything_else_failed() {
-        assert_eq!(observe("terminate", None).state, OperationState::Completed);
-        let o = observe("action", None);
-        assert_eq!(o.state, OperationState::Failed);
-        assert!(o.error.unwrap().contains("disappeared"));
     }
 
     #[test]

@@ -674,21 +674,19 @@ async fn an_operation_osm_cannot_be_asked_about_is_unknown_not_timed_out() {
 /// cursor, and against an OSM restarted with an empty history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
-    use osmops::engine::{preview, EngineOptions, LiveView};
+    use osmops::engine::{preview, EngineOptions, LiveView, Osm};
     use std::sync::Arc;
     let sim = fast_sim().await;
     let addr = sim.addr();
     let client = client(&sim);
     // A zero freshness window: every plan reads the NS list, operations come from the cache.
     let view = Arc::new(LiveView::new(Duration::ZERO));
-    let cached = EngineOptions {
-        live_view: Some(view.clone()),
-        ..opts()
-    };
+    let shared = |c: &osmops::osm::NbiClient| Osm::shared(c.clone(), view.clone());
+    let cached = opts();
     let full = opts();
     let dir = repo(&[("a", Some("1")), ("b", Some("1")), ("c", None)]);
     let applied = osmops::engine::reconcile(
-        &client,
+        shared(&client),
         &desired(dir.path()),
         &Default::default(),
         &cached,
@@ -698,7 +696,8 @@ async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
     .unwrap();
     let inv = applied.inventory.clone();
     let same_plans = |client: &osmops::osm::NbiClient, when: &'static str| {
-        let (client, dir, inv, cached, full) = (
+        let (osm, client, dir, inv, cached, full) = (
+            shared(client),
             client.clone(),
             dir.path().to_owned(),
             inv.clone(),
@@ -708,7 +707,7 @@ async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
         async move {
             let client = &client;
             let d = desired(&dir);
-            let with_cache = preview(client, &d, &inv, cached).await.unwrap();
+            let with_cache = preview(&osm, &d, &inv, cached).await.unwrap();
             let without = preview(client, &d, &inv, full).await.unwrap();
             let show = |p: &osmops::plan::Plan| {
                 p.actions
@@ -756,9 +755,15 @@ async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
         wait: false,
         ..cached.clone()
     };
-    osmops::engine::reconcile(&client, &desired(dir.path()), &inv, &no_wait, &|_, _| {})
-        .await
-        .unwrap();
+    osmops::engine::reconcile(
+        shared(&client),
+        &desired(dir.path()),
+        &inv,
+        &no_wait,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
     let running = same_plans(&client, "an upgrade running").await;
     sim.complete_pending_ops();
     let done = same_plans(&client, "the upgrade completed").await;
@@ -804,7 +809,7 @@ async fn incremental_operation_reads_give_the_plans_a_full_read_gives() {
 /// and see their own writes at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_live_view_reads_the_ns_list_once_and_sees_our_writes() {
-    use osmops::engine::{preview, EngineOptions, LiveView};
+    use osmops::engine::{preview, LiveView, Osm};
     use std::sync::Arc;
     let sim = fast_sim().await;
     let client = client(&sim);
@@ -819,14 +824,12 @@ async fn a_shared_live_view_reads_the_ns_list_once_and_sees_our_writes() {
     .await
     .unwrap();
     let view = Arc::new(LiveView::new(Duration::from_secs(60)));
-    let shared = EngineOptions {
-        live_view: Some(view.clone()),
-        ..opts()
-    };
+    let osm = Osm::shared(client.clone(), view.clone());
+    let shared = opts();
     sim.clear_log();
     let d = desired(dir.path());
     let plans =
-        futures::future::join_all((0..10).map(|_| preview(&client, &d, &first.inventory, &shared)))
+        futures::future::join_all((0..10).map(|_| preview(&osm, &d, &first.inventory, &shared)))
             .await;
     assert!(plans.iter().all(|p| p.as_ref().unwrap().writes() == 0));
     let ns_reads = |sim: &osmops::sim::Simulator| {
@@ -839,7 +842,7 @@ async fn a_shared_live_view_reads_the_ns_list_once_and_sees_our_writes() {
     // A write through the view makes the next plan read again and see it.
     write(dir.path(), "b.osmops.yaml", &ns_doc("b", None));
     let second = osmops::engine::reconcile(
-        &client,
+        &osm,
         &desired(dir.path()),
         &first.inventory,
         &shared,
@@ -849,7 +852,7 @@ async fn a_shared_live_view_reads_the_ns_list_once_and_sees_our_writes() {
     .unwrap();
     assert!(second.plan.writes() > 0);
     sim.clear_log();
-    let after = preview(&client, &desired(dir.path()), &second.inventory, &shared)
+    let after = preview(&osm, &desired(dir.path()), &second.inventory, &shared)
         .await
         .unwrap();
     assert_eq!(after.writes(), 0, "the new NS is seen, not created again");

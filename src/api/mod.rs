@@ -8,6 +8,10 @@ pub mod selector;
 
 use std::collections::BTreeMap;
 
+use crate::model::{
+    parse_rfc3339, DriftAction, FailurePolicy, LcmOperationType, OperationReport, OperationState,
+    Timestamp,
+};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -161,7 +165,7 @@ pub struct OsmSyncSpec {
     /// package replaced): `correct` brings it back to Git, `warn` leaves it and reports it (the
     /// `Drifted` condition). Unset: NS instances are corrected, packages only reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift_policy: Option<DriftPolicySpec>,
+    pub drift_policy: Option<DriftAction>,
     /// `manual`: a plan that would write waits (Ready=False, `AwaitingApproval`) until the
     /// annotation `osmops.io/approve` names its digest. Default `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,26 +177,12 @@ pub struct OsmSyncSpec {
     pub osm: OsmEndpoint,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftPolicySpec {
-    Correct,
-    Warn,
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalMode {
     #[default]
     Auto,
     Manual,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RolloutFailurePolicy {
-    Pause,
-    Continue,
 }
 
 /// Progressive rollout (after Flagger and Argo Rollouts): NS creates, upgrades, rollbacks and
@@ -212,7 +202,7 @@ pub struct RolloutSpec {
     /// `pause` (default) stops after a failed batch (Ready=False, `RolloutPaused`) until a new
     /// revision or a new value of the annotation `osmops.io/resume-rollout`; `continue` goes on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_policy: Option<RolloutFailurePolicy>,
+    pub failure_policy: Option<FailurePolicy>,
 }
 
 fn default_true() -> bool {
@@ -310,37 +300,8 @@ pub enum UpgradeStrategy {
 }
 
 impl OsmSyncSpec {
-    pub fn drift(&self) -> crate::plan::DriftPolicy {
-        use crate::plan::{DriftAction, DriftPolicy};
-        DriftPolicy::all(self.drift_policy.map(|p| match p {
-            DriftPolicySpec::Correct => DriftAction::Correct,
-            DriftPolicySpec::Warn => DriftAction::Warn,
-        }))
-    }
-
-    pub fn rollout(&self) -> crate::plan::Rollout {
-        let r = self.rollout.clone().unwrap_or_default();
-        crate::plan::Rollout {
-            max_parallel: r.max_parallel.map(|n| n.max(1) as usize),
-            canary: r.canary as usize,
-            failure_policy: match r.failure_policy {
-                Some(RolloutFailurePolicy::Continue) => crate::plan::FailurePolicy::Continue,
-                _ => crate::plan::FailurePolicy::Pause,
-            },
-        }
-    }
-
     pub fn manual_approval(&self) -> bool {
         self.approval == Some(ApprovalMode::Manual)
-    }
-
-    pub fn remediation(&self) -> crate::plan::Remediation {
-        let r = self.remediation.clone().unwrap_or_default();
-        crate::plan::Remediation {
-            instantiate_retries: r.instantiate.retries,
-            upgrade_retries: r.upgrade.retries,
-            upgrade_rollback: r.upgrade.strategy == Some(UpgradeStrategy::Rollback),
-        }
     }
 }
 
@@ -591,6 +552,40 @@ pub struct OperationEntry {
     pub start_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
+}
+
+impl OperationEntry {
+    /// An OSM operation as the status records it (times in RFC 3339 with milliseconds: the
+    /// operations of one reconcile often start within a second).
+    pub fn of(r: &OperationReport) -> OperationEntry {
+        let precise = |t: Timestamp| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        OperationEntry {
+            nslcmop_id: r.nslcmop_id.clone(),
+            ns_name: r.ns_name.clone(),
+            ns_instance_id: r.ns_osm_id.clone(),
+            type_: r.op_type.to_string(),
+            state: r.state.to_string(),
+            error: r.error.clone(),
+            revision: r.revision.clone(),
+            start_time: r.start_time.map(precise).unwrap_or_default(),
+            end_time: r.end_time.map(precise),
+        }
+    }
+
+    /// The operation the status recorded, read back.
+    pub fn report(&self) -> OperationReport {
+        OperationReport {
+            nslcmop_id: self.nslcmop_id.clone(),
+            ns_name: self.ns_name.clone(),
+            ns_osm_id: self.ns_instance_id.clone(),
+            op_type: LcmOperationType::from(self.type_.as_str()),
+            state: OperationState::from(self.state.as_str()),
+            error: self.error.clone(),
+            start_time: parse_rfc3339(&self.start_time),
+            end_time: self.end_time.as_deref().and_then(parse_rfc3339),
+            revision: self.revision.clone(),
+        }
+    }
 }
 
 /// The CRD. As in Flux's CRDs, `status` defaults to `{observedGeneration: -1}`: a new OsmSync

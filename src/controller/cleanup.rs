@@ -10,14 +10,14 @@ use kube::ResourceExt;
 
 use super::events::EventType;
 use super::failure::Stop;
+use super::options::cleanup_options;
 use super::prepare;
-use super::reconcile::{write_status, Intervals, ReconcileError};
 use super::report::failure_lines;
+use super::run::{write_status, Intervals, ReconcileError};
 use super::status::{inventory_for, inventory_to_status, mark_failed, mark_progressing};
 use super::Context;
 use crate::api::{reason, OsmSync};
-use crate::engine::{self, EngineOptions};
-use crate::plan::Owner;
+use crate::engine;
 use crate::repo::DesiredState;
 
 pub(super) async fn cleanup(
@@ -50,7 +50,7 @@ pub(super) async fn cleanup(
         );
         write_status(api, sync, &mut current, &next).await?;
     }
-    let nbi = match prepare::credentials(ctx, sync).await {
+    let osm = match prepare::credentials(ctx, sync).await {
         Ok(c) => c,
         Err(Stop::Api(e)) => return Err(e.into()),
         Err(Stop::Failure(f)) => {
@@ -59,27 +59,14 @@ pub(super) async fn cleanup(
         }
     };
     // A changed Secret (another OSM) leaves only OSM's own marks as proof of ownership.
-    let inventory = inventory_for(recorded, nbi.base_url(), nbi.project()).unwrap_or_default();
+    let inventory =
+        inventory_for(recorded, osm.client.base_url(), osm.client.project()).unwrap_or_default();
     let timeout = Intervals::from(sync)
         .map(|iv| iv.timeout)
         .unwrap_or(Duration::from_secs(300));
-    // Deleting the OsmSync with prune is the explicit request to empty OSM: no prune guard.
-    let opts = EngineOptions {
-        prune: true,
-        allow_empty: true,
-        owner: Owner::controller(&ns, &sync.name_any()),
-        remediation: Default::default(),
-        wait: true,
-        timeout,
-        concurrency: 4,
-        poll_interval: ctx.opts.poll_interval,
-        live_view: Some(ctx.live_view_for(&nbi)),
-        audience: crate::plan::Audience::OsmSync,
-        // Deleting the OsmSync is the approval; what remains is deleted as fast as allowed.
-        ..EngineOptions::default()
-    };
+    let opts = cleanup_options(ctx, sync, timeout);
     let result = engine::reconcile(
-        &nbi,
+        &osm,
         &DesiredState::default(),
         &inventory,
         &opts,
@@ -110,8 +97,8 @@ pub(super) async fn cleanup(
                     ctx.metrics.observe_outcome(o);
                     next.inventory = Some(inventory_to_status(
                         &o.inventory,
-                        nbi.base_url(),
-                        nbi.project(),
+                        osm.client.base_url(),
+                        osm.client.project(),
                     ));
                     format!("prune not finished: {}", failure_lines(o))
                 }

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use super::events::EventType;
 use super::failure::{Failure, Requeue};
 use super::metrics::ObjectLabels;
-use super::reconcile::Run;
+use super::run::Run;
 use super::status::{remove_condition, set_condition};
 use crate::api::{
     condition, reason, ApprovedPlanStatus, DriftEntry, PendingPlanStatus, RolloutStatus, APPROVE,

@@ -205,7 +205,7 @@ impl Metrics {
         for op in &o.operations {
             self.operations
                 .get_or_create(&OpKind {
-                    r#type: op.op_type.clone(),
+                    r#type: op.op_type.to_string(),
                     state: op.state.to_string(),
                 })
                 .inc();

@@ -11,10 +11,12 @@ mod gates;
 pub mod leader;
 mod metrics;
 mod operations;
+mod options;
 mod prepare;
 mod preview;
 mod reconcile;
 mod report;
+mod run;
 mod secret;
 mod sources;
 pub mod status;
@@ -37,10 +39,12 @@ pub use failure::stalls;
 pub use leader::LeaderElection;
 pub use metrics::Metrics;
 pub use preview::{nbi_for_sync, preview_plan, AccessError};
-pub use reconcile::{reconcile, ReconcileError};
+pub use reconcile::reconcile;
+pub use run::ReconcileError;
 
 use crate::api::flux::source_resource;
 use crate::api::{OsmSync, SourceKind, RECONCILE_REQUESTED_AT};
+use crate::engine::{LiveView, Osm};
 use crate::osm::{ClientOptions, NbiClient, NbiError};
 use crate::source::FetchOptions;
 use secret::OsmConnection;
@@ -88,33 +92,63 @@ impl Default for ControllerOptions {
     }
 }
 
-/// NBI sessions shared across reconciles, one per (Secret, its resourceVersion, TLS settings).
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<(String, String, bool), Arc<NbiClient>>>,
+/// One handle per OSM for every OsmSync ([`Osm`]: session and live view). Sessions are kept one
+/// per (Secret, its resourceVersion, TLS setting): the token is reused across reconciles and a
+/// changed Secret starts a new session. Each carries the live view of the OSM it reaches, shared
+/// by every session to the same endpoint, project and user.
+pub struct OsmHandles {
+    sessions: Mutex<HashMap<(String, String, bool), NbiClient>>,
+    views: Mutex<HashMap<String, Arc<LiveView>>>,
+    /// How long one read of an OSM's NS list is shared.
+    list_max_age: Duration,
 }
 
-impl Sessions {
+impl OsmHandles {
+    pub fn new(list_max_age: Duration) -> OsmHandles {
+        OsmHandles {
+            sessions: Mutex::default(),
+            views: Mutex::default(),
+            list_max_age,
+        }
+    }
+
     fn get(
         &self,
         secret: &str,
         version: &str,
         conn: OsmConnection,
         insecure: bool,
-    ) -> Result<Arc<NbiClient>, NbiError> {
+    ) -> Result<Osm, NbiError> {
         let key = (secret.to_owned(), version.to_owned(), insecure);
-        let mut map = self.map.lock().expect("sessions lock");
-        if let Some(c) = map.get(&key) {
-            return Ok(c.clone());
-        }
-        // A changed Secret makes older sessions for it useless.
-        map.retain(|(s, _, _), _| s != secret);
-        let mut opts = ClientOptions::new(conn.url);
-        opts.ca_pem = conn.ca_pem;
-        opts.insecure_skip_tls_verify = insecure;
-        let client = Arc::new(NbiClient::new(opts, conn.credentials)?);
-        map.insert(key, client.clone());
-        Ok(client)
+        let client = {
+            let mut map = self.sessions.lock().expect("sessions lock");
+            match map.get(&key) {
+                Some(c) => c.clone(),
+                None => {
+                    // A changed Secret makes older sessions for it useless.
+                    map.retain(|(s, _, _), _| s != secret);
+                    let mut opts = ClientOptions::new(conn.url);
+                    opts.ca_pem = conn.ca_pem;
+                    opts.insecure_skip_tls_verify = insecure;
+                    let client = NbiClient::new(opts, conn.credentials)?;
+                    map.insert(key, client.clone());
+                    client
+                }
+            }
+        };
+        let view = self
+            .views
+            .lock()
+            .expect("live views lock")
+            .entry(format!(
+                "{}|{}|{}",
+                client.base_url(),
+                client.project(),
+                client.user()
+            ))
+            .or_insert_with(|| Arc::new(LiveView::new(self.list_max_age)))
+            .clone();
+        Ok(Osm::shared(client, view))
     }
 }
 
@@ -122,7 +156,8 @@ pub struct Context {
     pub client: Client,
     pub opts: ControllerOptions,
     pub metrics: Arc<Metrics>,
-    pub sessions: Sessions,
+    /// The OSMs the OsmSyncs reach.
+    pub osms: OsmHandles,
     /// Artifact downloads.
     pub http: reqwest::Client,
     /// This instance, for events and leases.
@@ -131,10 +166,6 @@ pub struct Context {
     pub journal: Arc<crate::journal::Journal>,
     /// Kubernetes events (aggregated) and notification-controller.
     pub events: events::Recorder,
-    /// One live view per OSM endpoint, project and user, shared by every OsmSync that talks to
-    /// that OSM as that user: the NS list read once per freshness window, operations read
-    /// incrementally.
-    pub live_views: Mutex<HashMap<String, Arc<crate::engine::LiveView>>>,
     /// Whether this replica reconciles (always, without leader election). Standby replicas
     /// refuse gRPC calls: their journal is empty.
     pub leading: Arc<std::sync::atomic::AtomicBool>,
@@ -155,14 +186,14 @@ impl Context {
             .expect("a default HTTP client builds");
         let events =
             events::Recorder::new(client.clone(), identity.clone(), opts.events_addr.clone());
+        let osms = OsmHandles::new(opts.osm_list_max_age);
         Context {
             events,
-            live_views: Mutex::default(),
             leading: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             client,
             opts,
             metrics,
-            sessions: Sessions::default(),
+            osms,
             http,
             identity,
             journal: Arc::default(),
@@ -171,17 +202,6 @@ impl Context {
 }
 
 impl Context {
-    /// The live view of the OSM `nbi` talks to.
-    pub fn live_view_for(&self, nbi: &NbiClient) -> Arc<crate::engine::LiveView> {
-        let key = format!("{}|{}|{}", nbi.base_url(), nbi.project(), nbi.user());
-        self.live_views
-            .lock()
-            .expect("live views lock")
-            .entry(key)
-            .or_insert_with(|| Arc::new(crate::engine::LiveView::new(self.opts.osm_list_max_age)))
-            .clone()
-    }
-
     /// How to read an OsmSync's repository: its path and file extensions, the controller's limits;
     /// credentials come from the Secret, never from the repository.
     pub(crate) fn read_options(&self, sync: &OsmSync) -> crate::repo::ReadOptions {

@@ -7,7 +7,7 @@ use kube::api::{Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
 
-use super::reconcile::{Intervals, Run};
+use super::run::{Intervals, Run};
 use super::status::{record_operations, running_operations};
 use crate::engine;
 use crate::osm::NbiClient;

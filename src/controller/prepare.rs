@@ -2,8 +2,6 @@
 //! repository read from it, and an NBI session from the OsmSync's Secret. Each step says why it
 //! could not be done as a [`Failure`] with Flux's reason.
 
-use std::sync::Arc;
-
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::ResourceExt;
@@ -15,7 +13,7 @@ use super::Context;
 use crate::api::flux::{source_resource, Artifact, SourceState};
 use crate::api::{reason, OsmSync};
 use crate::duration::format_duration;
-use crate::osm::NbiClient;
+use crate::engine::Osm;
 use crate::repo::{read_repository, DesiredState};
 
 /// The artifact an OsmSync's `sourceRef` serves.
@@ -147,9 +145,9 @@ pub async fn repository(
         })
 }
 
-/// The NBI session for the OsmSync's Secret (shared across reconciles of every OsmSync that uses
-/// the same Secret version).
-pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Arc<NbiClient>, Stop> {
+/// The OSM the OsmSync's Secret reaches: its NBI session (shared across reconciles of every
+/// OsmSync that uses the same Secret version) and live view.
+pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Osm, Stop> {
     let ns = sync.namespace().unwrap_or_default();
     let name = &sync.spec.osm.secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -169,7 +167,7 @@ pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Arc<NbiClient>
         |e: String| Failure::new(reason::INVALID_SECRET, format!("Secret '{ns}/{name}': {e}"));
     let conn = connection_from_secret(&secret).map_err(invalid)?;
     let version = secret.resource_version().unwrap_or_default();
-    ctx.sessions
+    ctx.osms
         .get(
             &format!("{ns}/{name}"),
             &version,

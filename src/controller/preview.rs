@@ -1,18 +1,18 @@
 //! Read-only access to OSM on behalf of the gRPC API: a plan computed now for an OsmSync (no
 //! writes), and the NBI session of an OsmSync for refreshing operation states.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use kube::api::Api;
 
 use super::failure::Stop;
+use super::options::engine_options;
 use super::prepare;
 use super::status::inventory_for;
 use super::Context;
 use crate::api::OsmSync;
-use crate::engine::{self, EngineError, EngineOptions};
-use crate::osm::NbiClient;
-use crate::plan::{Owner, Plan};
+use crate::engine::{self, Approval, EngineError, Osm};
+use crate::plan::Plan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -42,11 +42,7 @@ fn access(stop: Stop) -> AccessError {
 }
 
 /// The NBI session of an OsmSync (its Secret), shared with the reconciler.
-pub async fn nbi_for_sync(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-) -> Result<Arc<NbiClient>, AccessError> {
+pub async fn nbi_for_sync(ctx: &Context, ns: &str, name: &str) -> Result<Osm, AccessError> {
     let sync = get_sync(ctx, ns, name).await?;
     prepare::credentials(ctx, &sync).await.map_err(access)
 }
@@ -74,21 +70,16 @@ pub async fn preview_plan(
     let desired = prepare::repository(ctx, &sync, &source)
         .await
         .map_err(|f| AccessError::FailedPrecondition(f.message))?;
-    let nbi = prepare::credentials(ctx, &sync).await.map_err(access)?;
+    let osm = prepare::credentials(ctx, &sync).await.map_err(access)?;
     let recorded = sync.status.as_ref().and_then(|s| s.inventory.as_ref());
-    let inventory = inventory_for(recorded, nbi.base_url(), nbi.project()).unwrap_or_default();
-    let opts = EngineOptions {
-        prune: sync.spec.prune,
-        allow_empty: sync.spec.allow_empty,
-        owner: Owner::controller(ns, name),
-        remediation: sync.spec.remediation(),
-        drift: sync.spec.drift(),
-        rollout: sync.spec.rollout(),
-        adopt: sync.spec.adopt,
-        audience: crate::plan::Audience::OsmSync,
-        ..EngineOptions::default()
-    };
-    match engine::preview(&nbi, &desired, &inventory, &opts).await {
+    let inventory =
+        inventory_for(recorded, osm.client.base_url(), osm.client.project()).unwrap_or_default();
+    // The options a reconcile would apply with; the approval gate is not previewed.
+    let timeout = super::run::Intervals::from(&sync)
+        .map(|iv| iv.timeout)
+        .unwrap_or(Duration::from_secs(300));
+    let opts = engine_options(ctx, &sync, timeout, Approval::Auto);
+    match engine::preview(&osm, &desired, &inventory, &opts).await {
         Ok(plan) => Ok((source.revision().to_owned(), plan)),
         Err(EngineError::Nbi(e)) if e.is_unavailable() => {
             Err(AccessError::Unavailable(format!("OSM: {e}")))

@@ -7,80 +7,31 @@
 //! error policy, which retries with backoff.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
 use kube::ResourceExt;
-use serde_json::json;
 use tracing::Instrument;
 
 use super::events::EventType;
 use super::failure::{engine_failure, Failure, Stop};
 use super::metrics::ObjectLabels;
+use super::options::engine_options;
 use super::prepare;
+use super::run::{write_status, Applied, Intervals, ReconcileError, Run};
 use super::status::{
     desired_digest, inventory_for, inventory_to_status, mark_progressing, record_operations,
     revision_digest,
 };
 use super::Context;
-use crate::api::{reason, OsmSync, OsmSyncStatus, FINALIZER, RECONCILE_REQUESTED_AT};
-use crate::duration::{format_duration, parse_spec_duration};
-use crate::engine::{self, EngineOptions, Outcome};
+use crate::api::{reason, OsmSync, FINALIZER, RECONCILE_REQUESTED_AT};
+use crate::duration::format_duration;
+use crate::engine::{self, Osm, Outcome};
 use crate::osm::NbiClient;
-use crate::plan::{Inventory, Owner};
+use crate::plan::Inventory;
 use crate::repo::DesiredState;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("Kubernetes API error: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Finalizer(String),
-    /// Deletion is waiting for prune to finish (kept as an error so the finalizer stays).
-    #[error("prune before deletion not finished: {0}")]
-    PruneIncomplete(String),
-}
-
-impl ReconcileError {
-    /// Failure kind as a metric label.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            ReconcileError::Kube(_) => "kube_api",
-            ReconcileError::Finalizer(_) => "finalizer",
-            ReconcileError::PruneIncomplete(_) => "prune_incomplete",
-        }
-    }
-}
-
-/// Effective intervals of a spec (Flux defaults: retryInterval and timeout default to interval).
-pub(super) struct Intervals {
-    pub interval: Duration,
-    pub retry: Duration,
-    pub timeout: Duration,
-}
-
-impl Intervals {
-    pub fn from(sync: &OsmSync) -> Result<Intervals, Failure> {
-        let invalid = |msg: String| Failure::new(reason::INVALID_SPEC, msg).stalled();
-        // What the CRD admits (pattern and CEL rule), so that an API server without CEL (or
-        // an object written before the rule) is refused here with the same verdict.
-        let parse = |field: &str, v: &str| {
-            parse_spec_duration(v).map_err(|e| invalid(format!("spec.{field}: {e}")))
-        };
-        let interval = parse("interval", &sync.spec.interval)?;
-        let optional = |field: &str, v: Option<&str>| match v {
-            Some(v) => parse(field, v),
-            None => Ok(interval),
-        };
-        Ok(Intervals {
-            interval,
-            retry: optional("retryInterval", sync.spec.retry_interval.as_deref())?,
-            timeout: optional("timeout", sync.spec.timeout.as_deref())?,
-        })
-    }
-}
 
 pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
@@ -133,109 +84,7 @@ pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, 
     result
 }
 
-/// Writes the status when it differs from what the server has (no-op writes would only produce
-/// watch events and noise).
-pub(super) async fn write_status(
-    api: &Api<OsmSync>,
-    sync: &OsmSync,
-    current: &mut OsmSyncStatus,
-    next: &OsmSyncStatus,
-) -> Result<(), kube::Error> {
-    if current == next {
-        return Ok(());
-    }
-    api.patch_status(
-        &sync.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status_patch(current, next) })),
-    )
-    .instrument(tracing::info_span!("status.write"))
-    .await?;
-    *current = next.clone();
-    Ok(())
-}
-
-/// `next` as a JSON merge patch over `current`: a field `next` leaves out (an empty list, an
-/// unset option) is sent as `null`, since a merge patch keeps every field it does not name.
-fn status_patch(current: &OsmSyncStatus, next: &OsmSyncStatus) -> serde_json::Value {
-    let mut patch = serde_json::to_value(next).expect("the status serializes");
-    let before = serde_json::to_value(current).expect("the status serializes");
-    if let (Some(p), Some(b)) = (patch.as_object_mut(), before.as_object()) {
-        for key in b.keys() {
-            if !p.contains_key(key) {
-                p.insert(key.clone(), serde_json::Value::Null);
-            }
-        }
-    }
-    patch
-}
-
-/// The result of the phases that reached OSM.
-pub(super) struct Applied {
-    pub outcome: Outcome,
-    pub intervals: Intervals,
-}
-
-/// One reconcile in progress: the object, the status as the server has it (`current`) and as
-/// this reconcile will leave it (`next`).
-pub(super) struct Run<'a> {
-    pub api: &'a Api<OsmSync>,
-    pub ctx: &'a Context,
-    /// Where the Ready status this reconcile leaves is reported (metrics).
-    pub ready_out: &'a std::sync::Mutex<Option<String>>,
-    pub sync: &'a OsmSync,
-    pub started: Instant,
-    /// Digest of the desired state (or of the revision) for the history snapshot.
-    pub digest: Option<String>,
-    /// Snapshot metadata: the revision and what the reconcile did.
-    pub metadata: std::collections::BTreeMap<String, String>,
-    pub current: OsmSyncStatus,
-    pub next: OsmSyncStatus,
-    /// The artifact revision, once the source is resolved.
-    pub revision: Option<String>,
-    pub retry: Duration,
-    /// Ready was True when the reconcile started (before it said it was progressing).
-    pub was_ready: bool,
-}
-
-impl<'a> Run<'a> {
-    fn new(
-        api: &'a Api<OsmSync>,
-        sync: &'a OsmSync,
-        ctx: &'a Context,
-        ready_out: &'a std::sync::Mutex<Option<String>>,
-    ) -> Run<'a> {
-        let current = sync.status.clone().unwrap_or_default();
-        let was_ready = current
-            .condition(crate::api::condition::READY)
-            .is_some_and(|c| c.status == "True");
-        Run {
-            was_ready,
-            api,
-            ctx,
-            sync,
-            started: Instant::now(),
-            digest: None,
-            metadata: Default::default(),
-            next: current.clone(),
-            current,
-            revision: None,
-            retry: Duration::from_secs(60),
-            ready_out,
-        }
-    }
-
-    pub(super) fn key(&self) -> (String, String) {
-        (
-            self.sync.namespace().unwrap_or_default(),
-            self.sync.name_any(),
-        )
-    }
-
-    pub(super) fn generation(&self) -> Option<i64> {
-        self.sync.metadata.generation
-    }
-
+impl Run<'_> {
     async fn apply(mut self) -> Result<Action, ReconcileError> {
         self.ctx.journal.observe_sync(self.sync);
         if self.sync.spec.suspend {
@@ -274,11 +123,11 @@ impl<'a> Run<'a> {
         self.progress(&revision, &intervals).await?;
         let desired = prepare::repository(self.ctx, self.sync, &source).await?;
         self.digest = Some(desired_digest(&desired));
-        let nbi = prepare::credentials(self.ctx, self.sync).await?;
-        self.resume_operations(&nbi, &intervals).await;
+        let osm = prepare::credentials(self.ctx, self.sync).await?;
+        self.resume_operations(&osm.client, &intervals).await;
         self.rollout_gate(&revision).await?;
         let outcome = self
-            .plan_and_apply(&nbi, &desired, &revision, &intervals)
+            .plan_and_apply(&osm, &desired, &revision, &intervals)
             .await?;
         Ok(Applied { outcome, intervals })
     }
@@ -380,29 +229,13 @@ impl<'a> Run<'a> {
 
     async fn plan_and_apply(
         &mut self,
-        nbi: &NbiClient,
+        osm: &Osm,
         desired: &DesiredState,
         revision: &str,
         iv: &Intervals,
     ) -> Result<Outcome, Failure> {
-        let (ns, name) = self.key();
-        let opts = EngineOptions {
-            prune: self.sync.spec.prune,
-            allow_empty: self.sync.spec.allow_empty,
-            owner: Owner::controller(&ns, &name),
-            remediation: self.sync.spec.remediation(),
-            wait: self.sync.spec.wait,
-            timeout: iv.timeout,
-            concurrency: 4,
-            poll_interval: self.ctx.opts.poll_interval,
-            live_view: Some(self.ctx.live_view_for(nbi)),
-            drift: self.sync.spec.drift(),
-            rollout: self.sync.spec.rollout(),
-            approval: self.approval(),
-            adopt: self.sync.spec.adopt,
-            audience: crate::plan::Audience::OsmSync,
-        };
-        let inventory = self.inventory(nbi).await;
+        let opts = engine_options(self.ctx, self.sync, iv.timeout, self.approval());
+        let inventory = self.inventory(&osm.client).await;
         let journal = self.ctx.journal.clone();
         let key = self.key();
         // Operations OSM accepted are recorded in the status at once (write-ahead), so a
@@ -414,7 +247,7 @@ impl<'a> Run<'a> {
                 let _ = started_tx.send(report.clone());
             }
         };
-        let engine_run = engine::reconcile(nbi, desired, &inventory, &opts, &on_progress)
+        let engine_run = engine::reconcile(osm, desired, &inventory, &opts, &on_progress)
             .instrument(tracing::info_span!("engine", revision = %revision));
         tokio::pin!(engine_run);
         let result = loop {
@@ -443,8 +276,8 @@ impl<'a> Run<'a> {
             .plan_applied(&self.key(), revision, &outcome);
         self.next.inventory = Some(inventory_to_status(
             &outcome.inventory,
-            nbi.base_url(),
-            nbi.project(),
+            osm.client.base_url(),
+            osm.client.project(),
         ));
         record_operations(&mut self.next, revision, &outcome.operations);
         for (k, v) in outcome.counts() {
@@ -467,28 +300,4 @@ fn same_source(a: &OsmSync, b: &OsmSync) -> bool {
             .unwrap_or_else(|| s.namespace().unwrap_or_default())
     };
     ra.kind == rb.kind && ra.name == rb.name && ns(a, ra) == ns(b, rb)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_field_the_next_status_drops_is_removed_by_the_merge_patch() {
-        let current = OsmSyncStatus {
-            pending_plan: Some(Default::default()),
-            drift: vec![Default::default()],
-            last_applied_revision: Some("r1".into()),
-            ..Default::default()
-        };
-        let next = OsmSyncStatus {
-            last_applied_revision: Some("r2".into()),
-            ..Default::default()
-        };
-        let patch = status_patch(&current, &next);
-        assert_eq!(patch["pendingPlan"], serde_json::Value::Null);
-        assert_eq!(patch["drift"], serde_json::Value::Null);
-        assert_eq!(patch["lastAppliedRevision"], "r2");
-        assert!(patch.as_object().unwrap().contains_key("pendingPlan"));
-    }
 }

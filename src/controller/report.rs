@@ -8,11 +8,12 @@ use kube::ResourceExt;
 
 use super::events::EventType;
 use super::failure::{Failure, Stop};
-use super::reconcile::{write_status, Applied, ReconcileError, Run};
+use super::run::{write_status, Applied, ReconcileError, Run};
 use super::status::{mark_failed, mark_ready, upsert_history};
 use crate::api::{condition, reason};
 use crate::duration::format_duration;
 use crate::engine::{ActionStatus, Outcome};
+use crate::plan::Operation;
 
 impl Run<'_> {
     /// A suspended OsmSync: at most the observed generation changes. A reconcile request made
@@ -201,7 +202,7 @@ fn only_broken(o: &Outcome) -> bool {
     let mut any = false;
     for (a, r) in o.plan.actions.iter().zip(&o.results) {
         if r.status == ActionStatus::Failed {
-            if a.operation.label() != "broken" {
+            if !matches!(a.operation, Operation::Broken { .. }) {
                 return false;
             }
             any = true;

@@ -322,24 +322,13 @@ pub fn upsert_history(
     s.history.truncate(MAX_HISTORY);
 }
 
-/// RFC 3339 with milliseconds: operations of one reconcile often start within a second.
-fn precise(t: crate::model::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-/// An OSM operation as the status records it.
+/// An OSM operation as the status records it, with the revision whose apply started it.
 pub fn operation_entry(revision: &str, r: &OperationReport) -> OperationEntry {
-    OperationEntry {
-        nslcmop_id: r.nslcmop_id.clone(),
-        ns_name: r.ns_name.clone(),
-        ns_instance_id: r.ns_osm_id.clone(),
-        type_: r.op_type.clone(),
-        state: r.state.to_string(),
-        error: r.error.clone(),
-        revision: revision.to_owned(),
-        start_time: precise(r.start_time),
-        end_time: r.end_time.map(precise),
+    let mut entry = OperationEntry::of(r);
+    if entry.revision.is_empty() {
+        entry.revision = revision.to_owned();
     }
+    entry
 }
 
 /// Records operations (new or with a new state), newest first: at most [`MAX_OPERATIONS`], but
@@ -385,11 +374,10 @@ pub fn running_operations(s: &OsmSyncStatus) -> Vec<OperationReport> {
             st.running() && st != OperationState::NotFollowed
         })
         .map(|o| {
-            let mut r =
-                OperationReport::new(&o.nslcmop_id, &o.ns_name, &o.ns_instance_id, &o.type_);
-            if let Some(t) = crate::model::parse_rfc3339(&o.start_time) {
-                r.start_time = t;
-            }
+            // Followed afresh: what OSM says now is all that counts.
+            let mut r = o.report();
+            r.state = OperationState::Processing;
+            r.error = None;
             r
         })
         .collect()
@@ -399,6 +387,7 @@ pub fn running_operations(s: &OsmSyncStatus) -> Vec<OperationReport> {
 mod tests {
     use super::super::failure::stalls;
     use crate::api::reason;
+    use crate::model::LcmOperationType;
 
     /// Every reason a failed reconcile can end with, as kstatus reads the status it leaves.
     #[test]
@@ -554,27 +543,33 @@ mod tests {
     #[test]
     fn running_operations_are_kept_and_resumable_finished_ones_bounded() {
         let mut s = OsmSyncStatus::default();
-        let mut running = OperationReport::new("op-run", "ldap", "ns-1", "action");
-        running.start_time = crate::model::Timestamp::from_second(1_000).unwrap();
+        let mut running = OperationReport::new("op-run", "ldap", "ns-1", LcmOperationType::Action);
+        running.start_time = crate::model::Timestamp::from_second(1_000).ok();
         record_operations(&mut s, "r1", [&running]);
         for i in 0..30 {
-            let mut done = OperationReport::new(&format!("op-{i}"), "ldap", "ns-1", "action");
+            let mut done =
+                OperationReport::new(&format!("op-{i}"), "ldap", "ns-1", LcmOperationType::Action);
             done.state = OperationState::Completed;
-            done.start_time = crate::model::Timestamp::from_second(2_000 + i).unwrap();
+            done.start_time = crate::model::Timestamp::from_second(2_000 + i).ok();
             record_operations(&mut s, "r2", [&done]);
         }
         assert_eq!(s.operations.len(), MAX_OPERATIONS + 1);
         let resumed = running_operations(&s);
         assert_eq!(resumed.len(), 1);
         assert_eq!(resumed[0].nslcmop_id, "op-run");
-        assert_eq!(resumed[0].start_time.as_second(), 1_000);
+        assert_eq!(resumed[0].start_time.map(|t| t.as_second()), Some(1_000));
         // Its end keeps the revision that started it; ended, it is the oldest and goes.
         running.state = OperationState::Completed;
         let mut one = OsmSyncStatus::default();
         record_operations(
             &mut one,
             "r1",
-            [&OperationReport::new("op-run", "ldap", "ns-1", "action")],
+            [&OperationReport::new(
+                "op-run",
+                "ldap",
+                "ns-1",
+                LcmOperationType::Action,
+            )],
         );
         record_operations(&mut one, "r3", [&running]);
         let e = &one.operations[0];

@@ -5,61 +5,84 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::model::{observe, rfc3339, OperationState, Timestamp};
+pub use crate::model::OperationReport;
+use crate::model::{rfc3339, LcmOperationType, OperationState, Timestamp};
 use crate::osm::{NbiClient, NbiError, OpRecord};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationReport {
-    pub nslcmop_id: String,
-    pub ns_name: String,
-    pub ns_osm_id: String,
-    /// instantiate | action | terminate
-    pub op_type: String,
-    pub state: OperationState,
-    pub error: Option<String>,
-    pub start_time: Timestamp,
-    pub end_time: Option<Timestamp>,
+/// What one look at OSM says about an operation: its state, OSM's error when it failed, and when
+/// it ended.
+#[derive(Debug, Clone, PartialEq)]
+struct Observed {
+    state: OperationState,
+    error: Option<String>,
+    end_time: Option<Timestamp>,
 }
 
-impl OperationReport {
-    pub fn new(op_id: &str, ns_name: &str, ns_osm_id: &str, op_type: &str) -> Self {
-        OperationReport {
-            nslcmop_id: op_id.into(),
-            ns_name: ns_name.into(),
-            ns_osm_id: ns_osm_id.into(),
-            op_type: op_type.into(),
-            state: OperationState::Processing,
+/// The one rule for how an operation progresses, given what OSM answered for it (`None`: 404).
+/// A terminate whose operation disappeared took the NS (and its operations) with it — the NBI
+/// removes both once the NS is gone — so it completed; any other operation that disappeared
+/// before it was seen to end is a failure.
+fn observe(op_type: &LcmOperationType, fetched: Option<&OpRecord>) -> Observed {
+    match fetched {
+        Some(rec) => Observed {
+            state: rec.operation_state.clone(),
+            error: (rec.is_terminal() && !rec.succeeded()).then(|| rec.failure_message()),
+            end_time: rec
+                .is_terminal()
+                .then(|| rec.status_entered_time.unwrap_or_else(Timestamp::now)),
+        },
+        None if *op_type == LcmOperationType::Terminate => Observed {
+            state: OperationState::Completed,
             error: None,
-            start_time: Timestamp::now(),
-            end_time: None,
+            end_time: Some(Timestamp::now()),
+        },
+        None => Observed {
+            state: OperationState::Failed,
+            error: Some("operation disappeared from OSM before it ended".into()),
+            end_time: Some(Timestamp::now()),
+        },
+    }
+}
+
+/// What to make of an operation OSM no longer has that was not a terminate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vanished {
+    /// It disappeared before it was seen to end: a failure (while following a run's operations).
+    Failed,
+    /// Keep what is known (a history read later: OSM may have removed the NS and its operations
+    /// long after the operation ended).
+    KeepKnown,
+}
+
+/// Asks OSM once for the state of `op` and applies the rule of [`observe`]. Returns whether the
+/// state changed.
+pub async fn refresh(
+    client: &NbiClient,
+    op: &mut OperationReport,
+    vanished: Vanished,
+) -> Result<bool, NbiError> {
+    let fetched = client.get_ns_lcm_op_occ(&op.nslcmop_id).await?;
+    if fetched.is_none()
+        && op.op_type != LcmOperationType::Terminate
+        && vanished == Vanished::KeepKnown
+    {
+        return Ok(false);
+    }
+    let before = op.state.clone();
+    if let Some(rec) = &fetched {
+        // OSM's word wins (an operation found in progress was started as "pending").
+        op.op_type = rec.lcm_operation_type.clone();
+        if let Some(t) = rec.start_time {
+            op.start_time = Some(t);
         }
     }
-
-    pub fn failed(&self) -> bool {
-        self.state.failed()
+    let seen = observe(&op.op_type, fetched.as_ref());
+    op.state = seen.state;
+    op.end_time = seen.end_time.or(op.end_time);
+    if let Some(e) = seen.error {
+        op.error = Some(e);
     }
-
-    pub fn succeeded(&self) -> bool {
-        self.state.succeeded()
-    }
-
-    /// Nothing more to wait for in this run.
-    pub fn finished(&self) -> bool {
-        self.state.settled()
-    }
-
-    fn observe(&mut self, fetched: Option<&OpRecord>) {
-        if let Some(t) = fetched.and_then(|r| r.start_time) {
-            self.start_time = t;
-        }
-        let seen = observe(&self.op_type, fetched);
-        self.state = seen.state;
-        self.error = seen.error;
-        self.end_time = seen.end_time;
-    }
+    Ok(op.state != before)
 }
 
 /// When OSM last failed to answer, and how.
@@ -82,12 +105,10 @@ pub async fn follow(
     loop {
         let mut pending = 0;
         for r in reports.iter_mut().filter(|r| !r.finished()) {
-            match client.get_ns_lcm_op_occ(&r.nslcmop_id).await {
-                Ok(fetched) => {
+            match refresh(client, r, Vanished::Failed).await {
+                Ok(changed) => {
                     unreachable = None;
-                    let before = r.state.clone();
-                    r.observe(fetched.as_ref());
-                    if r.state != before {
+                    if changed {
                         on_change(r);
                     }
                 }
@@ -158,5 +179,21 @@ pub async fn wait_gone(
             return Ok(false);
         }
         tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vanished_terminate_completed_anything_else_failed() {
+        assert_eq!(
+            observe(&LcmOperationType::Terminate, None).state,
+            OperationState::Completed
+        );
+        let o = observe(&LcmOperationType::Action, None);
+        assert_eq!(o.state, OperationState::Failed);
+        assert!(o.error.unwrap().contains("disappeared"));
     }
 }

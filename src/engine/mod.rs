@@ -6,6 +6,7 @@ mod apply;
 mod follow;
 mod live_view;
 mod ops_cache;
+mod osm;
 mod record;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,9 +23,10 @@ use crate::plan::{
 };
 use crate::repo::DesiredState;
 
-pub use follow::{follow, OperationReport};
+pub use follow::{follow, refresh, OperationReport, Vanished};
 pub use live_view::{LiveView, NS_LIST_MAX_AGE};
 pub use ops_cache::{OpsCache, ReadKind};
+pub use osm::Osm;
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -41,10 +43,6 @@ pub struct EngineOptions {
     /// Independent NS writes in flight at once.
     pub concurrency: usize,
     pub poll_interval: Duration,
-    /// The shared view of this OSM (the controller keeps one per OSM endpoint, project and
-    /// user): the NS list within its freshness window, the operations incrementally. `None`
-    /// reads everything.
-    pub live_view: Option<std::sync::Arc<LiveView>>,
     /// What to do when OSM drifted from Git.
     pub drift: DriftPolicy,
     /// How NS writes are rolled out (canary, batches, failure policy).
@@ -114,7 +112,6 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(300),
             concurrency: 4,
             poll_interval: Duration::from_secs(2),
-            live_view: None,
             drift: DriftPolicy::default(),
             rollout: Rollout::default(),
             approval: Approval::Auto,
@@ -440,14 +437,15 @@ fn deadline_after(timeout: Duration) -> Instant {
 /// Computes the plan against live OSM without writing anything. Problems and the prune guard are
 /// errors here exactly as in [`reconcile`]: `plan` gives `apply`'s verdict.
 pub async fn preview(
-    client: &NbiClient,
+    osm: impl Into<Osm>,
     desired: &DesiredState,
     inventory: &Inventory,
     opts: &EngineOptions,
 ) -> Result<Plan, EngineError> {
-    let client = client.until(deadline_after(opts.timeout));
+    let osm = osm.into();
+    let client = osm.client.until(deadline_after(opts.timeout));
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts, opts.live_view.as_deref()).await?;
+    let live = load_live(&client, desired, &plan_opts, osm.view.as_deref()).await?;
     let plan = plan::plan(desired, &live, inventory, &plan_opts);
     check(&plan)?;
     Ok(plan)
@@ -490,18 +488,19 @@ fn check(plan: &Plan) -> Result<(), EngineError> {
 /// Plans and applies, all within `opts.timeout`. Plan problems and the prune guard stop
 /// everything before the first write.
 pub async fn reconcile(
-    client: &NbiClient,
+    osm: impl Into<Osm>,
     desired: &DesiredState,
     inventory: &Inventory,
     opts: &EngineOptions,
     progress: ProgressFn<'_>,
 ) -> Result<Outcome, EngineError> {
     let started = Instant::now();
+    let osm = osm.into();
     let deadline = deadline_after(opts.timeout);
-    let client = client.until(deadline);
+    let client = osm.client.until(deadline);
     let before = client.counters().snapshot();
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts, opts.live_view.as_deref())
+    let live = load_live(&client, desired, &plan_opts, osm.view.as_deref())
         .instrument(tracing::info_span!("osm.read"))
         .await?;
     let plan =
@@ -521,7 +520,7 @@ pub async fn reconcile(
     .instrument(tracing::info_span!("apply", writes = plan.writes()))
     .await;
     // What we wrote must be seen by the next reconcile of any OsmSync on this OSM.
-    if let (Some(view), true) = (&opts.live_view, plan.writes() > 0) {
+    if let (Some(view), true) = (&osm.view, plan.writes() > 0) {
         view.invalidate().await;
     }
     Ok(Outcome {

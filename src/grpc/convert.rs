@@ -1,7 +1,7 @@
 //! Journal records → protobuf messages.
 
 use super::pb;
-use crate::journal::{EventKind, JournalEvent, OperationRecord, PlanRecord, SyncSummary};
+use crate::journal::{EventKind, JournalEvent, PlanRecord, SyncOperation, SyncSummary};
 use crate::model::Timestamp;
 
 /// A time for the wire: RFC 3339, empty when unknown.
@@ -78,17 +78,17 @@ pub fn plan(p: &PlanRecord) -> pb::Plan {
     }
 }
 
-pub fn operation(o: &OperationRecord) -> pb::Operation {
+pub fn operation(o: &SyncOperation) -> pb::Operation {
     pb::Operation {
         nslcmop_id: o.nslcmop_id.clone(),
         r#ref: sync_ref(&o.namespace, &o.sync),
         ns_name: o.ns_name.clone(),
-        ns_instance_id: o.ns_instance_id.clone(),
-        r#type: o.op_type.clone(),
+        ns_instance_id: o.ns_osm_id.clone(),
+        r#type: o.op_type.to_string(),
         state: o.state.to_string(),
         start_time: rfc3339(o.start_time),
         end_time: rfc3339(o.end_time),
-        error: o.error.clone(),
+        error: o.error.clone().unwrap_or_default(),
         revision: o.revision.clone(),
     }
 }

@@ -14,8 +14,8 @@ use super::convert;
 use super::pb;
 use super::pb::osm_ops_server::{OsmOps, OsmOpsServer};
 use crate::controller::{nbi_for_sync, preview_plan, AccessError, Context};
-use crate::journal::{OperationRecord, PlanRecord};
-use crate::model::observe;
+use crate::engine::{self, Vanished};
+use crate::journal::{PlanRecord, SyncOperation};
 use crate::model::Timestamp;
 
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ fn parse_page_token(t: &str) -> Result<usize, Status> {
 impl OsmOpsService {
     /// Refreshes running operations from OSM, one NBI session per OsmSync; `strict` turns an
     /// unreachable OSM into an error instead of keeping the last known state.
-    async fn refresh(&self, ops: &mut [OperationRecord], strict: bool) -> Result<(), Status> {
+    async fn refresh(&self, ops: &mut [SyncOperation], strict: bool) -> Result<(), Status> {
         let mut sessions = HashMap::new();
         for op in ops.iter_mut().filter(|o| o.is_running()) {
             let key = (op.namespace.clone(), op.sync.clone());
@@ -141,20 +141,9 @@ impl OsmOpsService {
                 }
                 Err(_) => continue,
             };
-            match nbi.get_ns_lcm_op_occ(&op.nslcmop_id).await {
-                Ok(fetched) => {
-                    // Not seen yet and gone (not a terminate): keep what the journal knows.
-                    if fetched.is_none() && op.op_type != "terminate" {
-                        continue;
-                    }
-                    let seen = observe(&op.op_type, fetched.as_ref());
-                    op.state = seen.state;
-                    op.end_time = seen.end_time.or(op.end_time);
-                    if let Some(e) = seen.error {
-                        op.error = e;
-                    }
-                    self.ctx.journal.update_operation(op.clone());
-                }
+            match engine::refresh(&nbi.client, &mut op.op, Vanished::KeepKnown).await {
+                // The journal emits an event only when something changed.
+                Ok(_) => self.ctx.journal.update_operation(op.clone()),
                 Err(e) if strict && e.is_unavailable() => {
                     return Err(Status::unavailable(format!("OSM: {e}")))
                 }
@@ -290,7 +279,7 @@ impl OsmOps for OsmOpsService {
                 "page_token is past the end of the list",
             ));
         }
-        let mut page: Vec<OperationRecord> = all[offset..].iter().take(size).cloned().collect();
+        let mut page: Vec<SyncOperation> = all[offset..].iter().take(size).cloned().collect();
         self.refresh(&mut page, false).await?;
         let next = offset + page.len();
         Ok(Response::new(pb::ListOperationsResponse {

@@ -11,7 +11,6 @@ use tokio::sync::broadcast;
 
 use crate::api::{condition, OsmSync};
 use crate::engine::{ActionStatus, OperationReport, Outcome};
-use crate::model::{parse_rfc3339, OperationState, Timestamp};
 use crate::plan::{ObjectKind, Operation};
 
 /// Operations kept (oldest dropped first).
@@ -118,42 +117,32 @@ impl PlanRecord {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OperationRecord {
-    pub nslcmop_id: String,
+/// An OSM operation and the OsmSync whose reconcile started it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOperation {
     pub namespace: String,
     pub sync: String,
-    pub ns_name: String,
-    pub ns_instance_id: String,
-    pub op_type: String,
-    pub state: OperationState,
-    /// `None` when unknown (an operation read back from an old status).
-    pub start_time: Option<Timestamp>,
-    pub end_time: Option<Timestamp>,
-    pub error: String,
-    pub revision: String,
+    pub op: OperationReport,
 }
 
-impl OperationRecord {
-    /// Worth asking OSM again.
-    pub fn is_running(&self) -> bool {
-        self.state.running()
-    }
-
-    fn from_report(key: &SyncKey, revision: &str, r: &OperationReport) -> OperationRecord {
-        OperationRecord {
-            nslcmop_id: r.nslcmop_id.clone(),
+impl SyncOperation {
+    fn new(key: &SyncKey, revision: &str, r: &OperationReport) -> SyncOperation {
+        let mut op = r.clone();
+        if op.revision.is_empty() {
+            op.revision = revision.into();
+        }
+        SyncOperation {
             namespace: key.0.clone(),
             sync: key.1.clone(),
-            ns_name: r.ns_name.clone(),
-            ns_instance_id: r.ns_osm_id.clone(),
-            op_type: r.op_type.clone(),
-            state: r.state.clone(),
-            start_time: Some(r.start_time),
-            end_time: r.end_time,
-            error: r.error.clone().unwrap_or_default(),
-            revision: revision.into(),
+            op,
         }
+    }
+}
+
+impl std::ops::Deref for SyncOperation {
+    type Target = OperationReport;
+    fn deref(&self) -> &OperationReport {
+        &self.op
     }
 }
 
@@ -170,7 +159,7 @@ pub enum EventKind {
         duration_seconds: f64,
     },
     PlanComputed(PlanRecord),
-    OperationChanged(OperationRecord),
+    OperationChanged(SyncOperation),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +177,7 @@ struct State {
     syncs: BTreeMap<SyncKey, SyncSummary>,
     plans: BTreeMap<SyncKey, PlanRecord>,
     /// Oldest first.
-    operations: VecDeque<OperationRecord>,
+    operations: VecDeque<SyncOperation>,
     events: VecDeque<JournalEvent>,
     hydrated: HashSet<SyncKey>,
 }
@@ -271,7 +260,7 @@ impl Journal {
         let _ = self.tx.send(ev);
     }
 
-    fn upsert_operation(&self, st: &mut State, key: &SyncKey, op: OperationRecord) {
+    fn upsert_operation(&self, st: &mut State, key: &SyncKey, op: SyncOperation) {
         let changed = match st
             .operations
             .iter_mut()
@@ -311,19 +300,9 @@ impl Journal {
                 if st.operations.iter().any(|x| x.nslcmop_id == o.nslcmop_id) {
                     continue;
                 }
-                st.operations.push_back(OperationRecord {
-                    nslcmop_id: o.nslcmop_id.clone(),
-                    namespace: key.0.clone(),
-                    sync: key.1.clone(),
-                    ns_name: o.ns_name.clone(),
-                    ns_instance_id: o.ns_instance_id.clone(),
-                    op_type: o.type_.clone(),
-                    state: OperationState::from(o.state.as_str()),
-                    start_time: parse_rfc3339(&o.start_time),
-                    end_time: o.end_time.as_deref().and_then(parse_rfc3339),
-                    error: o.error.clone().unwrap_or_default(),
-                    revision: o.revision.clone(),
-                });
+                let op = o.report();
+                st.operations
+                    .push_back(SyncOperation::new(&key, &o.revision, &op));
             }
         }
         st.syncs.insert(key, summary);
@@ -377,7 +356,7 @@ impl Journal {
         st.plans.insert(key.clone(), record.clone());
         self.push_event(&mut st, key, EventKind::PlanComputed(record));
         for r in &outcome.operations {
-            self.upsert_operation(&mut st, key, OperationRecord::from_report(key, revision, r));
+            self.upsert_operation(&mut st, key, SyncOperation::new(key, revision, r));
         }
     }
 
@@ -401,24 +380,24 @@ impl Journal {
     /// An operation state seen while following, or refreshed from OSM.
     pub fn operation_seen(&self, key: &SyncKey, revision: &str, report: &OperationReport) {
         let mut st = self.state.lock().expect("journal lock");
-        let mut rec = OperationRecord::from_report(key, revision, report);
+        let mut rec = SyncOperation::new(key, revision, report);
         if let Some(old) = st
             .operations
             .iter()
             .find(|o| o.nslcmop_id == rec.nslcmop_id)
         {
             // Keep what the first sighting knew (revision, ids) when a refresh lacks it.
-            if rec.revision.is_empty() {
-                rec.revision = old.revision.clone();
+            if rec.op.revision.is_empty() {
+                rec.op.revision = old.revision.clone();
             }
-            if rec.ns_instance_id.is_empty() {
-                rec.ns_instance_id = old.ns_instance_id.clone();
+            if rec.op.ns_osm_id.is_empty() {
+                rec.op.ns_osm_id = old.ns_osm_id.clone();
             }
         }
         self.upsert_operation(&mut st, key, rec);
     }
 
-    pub fn update_operation(&self, rec: OperationRecord) {
+    pub fn update_operation(&self, rec: SyncOperation) {
         let key = (rec.namespace.clone(), rec.sync.clone());
         let mut st = self.state.lock().expect("journal lock");
         self.upsert_operation(&mut st, &key, rec);
@@ -452,10 +431,9 @@ impl Journal {
     }
 
     /// Operations, newest first, matching `keep`.
-    pub fn operations(&self, keep: impl Fn(&OperationRecord) -> bool) -> Vec<OperationRecord> {
+    pub fn operations(&self, keep: impl Fn(&SyncOperation) -> bool) -> Vec<SyncOperation> {
         let st = self.state.lock().expect("journal lock");
-        let mut v: Vec<OperationRecord> =
-            st.operations.iter().filter(|o| keep(o)).cloned().collect();
+        let mut v: Vec<SyncOperation> = st.operations.iter().filter(|o| keep(o)).cloned().collect();
         v.sort_by(|a, b| {
             b.start_time
                 .cmp(&a.start_time)
@@ -464,7 +442,7 @@ impl Journal {
         v
     }
 
-    pub fn operation(&self, nslcmop_id: &str) -> Option<OperationRecord> {
+    pub fn operation(&self, nslcmop_id: &str) -> Option<SyncOperation> {
         self.state
             .lock()
             .expect("journal lock")
@@ -528,7 +506,7 @@ mod tests {
         let ids: Vec<&str> = ops.iter().map(|o| o.nslcmop_id.as_str()).collect();
         assert_eq!(ids, ["op2", "op1"], "newest first, no duplicates");
         assert_eq!(ops[1].revision, "r1");
-        assert_eq!(ops[1].error, "boom");
+        assert_eq!(ops[1].error.as_deref(), Some("boom"));
         let s = j.sync("ns", "a").unwrap();
         assert_eq!(
             (

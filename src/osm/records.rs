@@ -9,7 +9,9 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{from_osm_epoch, OperationState, Timestamp};
+use crate::model::{
+    from_osm_epoch, AdminNsState, LcmOperationType, NsState, OperationState, Timestamp,
+};
 
 /// A value of the expected type, or nothing when OSM wrote something else (or nothing).
 #[derive(Debug)]
@@ -238,10 +240,10 @@ pub struct NsRecord {
     /// NSD descriptor `id`.
     pub nsd_ref: Option<String>,
     pub vim_account_id: Option<String>,
-    /// `_admin.nsState`: NOT_INSTANTIATED | INSTANTIATED; what the NBI gates operations on.
-    pub admin_ns_state: String,
-    /// Top-level `nsState` written by LCM: NOT_INSTANTIATED, BUILDING, READY, BROKEN, TERMINATING.
-    pub ns_state: String,
+    /// `_admin.nsState`: what the NBI gates operations on.
+    pub admin_ns_state: AdminNsState,
+    /// Top-level `nsState` written by LCM.
+    pub ns_state: NsState,
     pub current_operation: Option<String>,
     /// `_id`s of the VNFDs the NS uses.
     pub vnfd_osm_ids: Vec<String>,
@@ -345,11 +347,11 @@ impl TryFrom<RawNs> for NsRecord {
             admin_ns_state: admin
                 .ns_state
                 .get()
-                .unwrap_or_else(|| "NOT_INSTANTIATED".into()),
+                .map_or(AdminNsState::NotInstantiated, AdminNsState::from),
             ns_state: r
                 .ns_state
                 .get()
-                .unwrap_or_else(|| "NOT_INSTANTIATED".into()),
+                .map_or(NsState::NotInstantiated, NsState::from),
             current_operation: r.current_operation.get(),
             vnfd_osm_ids: r.vnfd_id.items(),
             vnf_profiles: r.nsd.get().map(|n| vnf_profiles(n.df)).unwrap_or_default(),
@@ -367,7 +369,7 @@ impl TryFrom<RawNs> for NsRecord {
 
 impl NsRecord {
     pub fn is_instantiated(&self) -> bool {
-        self.admin_ns_state == "INSTANTIATED"
+        self.admin_ns_state == AdminNsState::Instantiated
     }
 }
 
@@ -377,8 +379,7 @@ impl NsRecord {
 pub struct OpRecord {
     pub osm_id: String,
     pub ns_instance_id: String,
-    /// instantiate | terminate | action | scale | update | heal | migrate
-    pub lcm_operation_type: String,
+    pub lcm_operation_type: LcmOperationType,
     pub operation_state: OperationState,
     pub start_time: Option<Timestamp>,
     pub status_entered_time: Option<Timestamp>,
@@ -418,7 +419,9 @@ impl TryFrom<RawOp> for OpRecord {
         Ok(OpRecord {
             osm_id: required_id(r.osm_id)?,
             ns_instance_id: r.ns_instance_id.get().unwrap_or_default(),
-            lcm_operation_type: r.lcm_operation_type.get().unwrap_or_default(),
+            lcm_operation_type: LcmOperationType::from(
+                r.lcm_operation_type.get().unwrap_or_default(),
+            ),
             operation_state: OperationState::from(
                 r.operation_state
                     .get()
@@ -472,8 +475,8 @@ impl OpRecord {
     /// Both are read.
     pub fn kdu_params(&self, member_vnf_index: &str, kdu_name: &str) -> Option<Map<String, Value>> {
         let p = &self.operation_params;
-        match self.lcm_operation_type.as_str() {
-            "instantiate" => {
+        match self.lcm_operation_type {
+            LcmOperationType::Instantiate => {
                 let vnfs = match p.get("additionalParamsForVnf") {
                     Some(Value::String(s)) => serde_json::from_str::<Value>(s).ok(),
                     Some(v) => Some(v.clone()),
@@ -508,7 +511,7 @@ impl OpRecord {
                 }
                 Some(params)
             }
-            "action" => {
+            LcmOperationType::Action => {
                 let member = p
                     .get("member_vnf_index")
                     .or_else(|| p.get("vnf_member_index"))?
@@ -612,7 +615,7 @@ mod tests {
         .unwrap();
         assert_eq!(ns.name, "");
         assert_eq!(ns.description, None);
-        assert_eq!(ns.ns_state, "NOT_INSTANTIATED");
+        assert_eq!(ns.ns_state, NsState::NotInstantiated);
         assert!(ns.is_instantiated());
         // `_admin.created` is not a number: the older `create-time` is used.
         assert_eq!(ns.created.unwrap().as_millisecond(), 1_700_000_000_500);

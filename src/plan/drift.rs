@@ -9,39 +9,11 @@
 //! metric, the gRPC plan). Flux's kustomize-controller corrects drift by server-side apply on
 //! every reconcile; Argo CD reports it as OutOfSync and corrects it only with self-heal.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Action, ObjectKind, Operation, Plan};
 
-/// What to do with one kind of drift.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftAction {
-    /// Plan the actions that bring OSM back to Git.
-    Correct,
-    /// Leave OSM as it is; report the drift.
-    Warn,
-}
-
-impl DriftAction {
-    pub fn label(self) -> &'static str {
-        match self {
-            DriftAction::Correct => "correct",
-            DriftAction::Warn => "warn",
-        }
-    }
-}
-
-impl std::str::FromStr for DriftAction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "correct" => Ok(DriftAction::Correct),
-            "warn" => Ok(DriftAction::Warn),
-            other => Err(format!("unknown drift policy '{other}' (correct or warn)")),
-        }
-    }
-}
+pub use crate::model::DriftAction;
 
 /// The drift policy per object kind. The default corrects NS instances (a hand-deleted or
 /// hand-upgraded network service is what GitOps exists to repair) and only warns about
@@ -142,23 +114,5 @@ pub(super) fn reported(
         operation: Operation::Drifted { osm_id },
         reason: format!("{prefix}; left as it is (drift policy warn)"),
         adopt: false,
-    }
-}
-
-/// The action for a drifted object under `policy`, recording the drift in the plan. `correct`
-/// builds the correcting action from the reason prefix ("drift: <what>"); under `warn` the
-/// action is [`Operation::Drifted`] and nothing is sent.
-pub(super) fn drift_action(
-    p: &mut Plan,
-    policy: DriftAction,
-    kind: ObjectKind,
-    name: &str,
-    osm_id: Option<String>,
-    what: String,
-    correct: impl FnOnce(&mut Plan, String) -> Action,
-) -> Action {
-    match note_drift(p, policy, kind, name, what) {
-        (true, prefix) => correct(p, prefix),
-        (false, prefix) => reported(kind, name, osm_id, &prefix),
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
+use crate::model::LcmOperationType;
 use crate::osm::{NsRecord, OpRecord};
 use crate::repo::NsInstance;
 
@@ -56,9 +57,9 @@ impl<'a> KduHistory<'a> {
             if !op.is_terminal() {
                 h.running = Some(op);
             }
-            match op.lcm_operation_type.as_str() {
-                "instantiate" => h.instantiate = Some(op),
-                "terminate" => h.terminate = Some(op),
+            match op.lcm_operation_type {
+                LcmOperationType::Instantiate => h.instantiate = Some(op),
+                LcmOperationType::Terminate => h.terminate = Some(op),
                 _ => {}
             }
             if let Some(params) = op.kdu_params(&want.vnf_name, &want.kdu.name) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::drift::drift_action;
+use super::drift::{note_drift, reported};
 use super::owner::{Marked, Owner, Recorded};
 use super::{Action, Inventory, LiveState, ObjectKind, Operation, Plan, PlanOptions};
 use crate::osm::{NsRecord, PackageRecord};
@@ -136,21 +136,16 @@ fn missing_package(
     else {
         return package_action(pkg, Operation::CreatePackage, "not in OSM");
     };
-    drift_action(
-        p,
-        opts.drift.packages,
-        ObjectKind::of(pkg.kind),
-        &pkg.id,
-        None,
-        format!("deleted in OSM outside Git (was {})", uploaded.osm_id),
-        |_, why| {
-            package_action(
-                pkg,
-                Operation::CreatePackage,
-                format!("{why}; onboarding Git's content again"),
-            )
-        },
-    )
+    let kind = ObjectKind::of(pkg.kind);
+    let what = format!("deleted in OSM outside Git (was {})", uploaded.osm_id);
+    match note_drift(p, opts.drift.packages, kind, &pkg.id, what) {
+        (true, why) => package_action(
+            pkg,
+            Operation::CreatePackage,
+            format!("{why}; onboarding Git's content again"),
+        ),
+        (false, why) => reported(kind, &pkg.id, None, &why),
+    }
 }
 
 /// A package Git has and OSM has too. What OSM holds is known only from a stored file name OSM
@@ -252,21 +247,15 @@ fn existing_package(
             ),
         };
         let osm_id = rec.osm_id.clone();
-        return drift_action(
-            p,
-            opts.drift.packages,
-            ObjectKind::of(pkg.kind),
-            &pkg.id,
-            Some(osm_id.clone()),
-            what,
-            |_, why| {
-                package_action(
-                    pkg,
-                    Operation::UpdatePackage { osm_id },
-                    format!("{why}; re-uploading Git's content"),
-                )
-            },
-        );
+        let kind = ObjectKind::of(pkg.kind);
+        return match note_drift(p, opts.drift.packages, kind, &pkg.id, what) {
+            (true, why) => package_action(
+                pkg,
+                Operation::UpdatePackage { osm_id },
+                format!("{why}; re-uploading Git's content"),
+            ),
+            (false, why) => reported(kind, &pkg.id, Some(osm_id), &why),
+        };
     }
     match content {
         Some(d) if d == pkg.digest => unchanged("content digest unchanged"),

@@ -4,43 +4,11 @@
 //! and Argo Rollouts' canary steps, applied to OSM network services). The batches are part of the
 //! plan, in plan order, so `plan` shows exactly what `apply` will do and the plan digest covers it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Operation, Plan};
 
-/// What a failed batch does to the rest of the rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailurePolicy {
-    /// Stop: later batches are not started (Ready=False, `RolloutPaused`) until a new revision or
-    /// the resume annotation.
-    #[default]
-    Pause,
-    /// Go on with the next batch; the failure is reported at the end.
-    Continue,
-}
-
-impl FailurePolicy {
-    pub fn label(self) -> &'static str {
-        match self {
-            FailurePolicy::Pause => "pause",
-            FailurePolicy::Continue => "continue",
-        }
-    }
-}
-
-impl std::str::FromStr for FailurePolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "pause" => Ok(FailurePolicy::Pause),
-            "continue" => Ok(FailurePolicy::Continue),
-            other => Err(format!(
-                "unknown failure policy '{other}' (pause or continue)"
-            )),
-        }
-    }
-}
+pub use crate::model::FailurePolicy;
 
 /// How NS writes are rolled out. The default (no canary, no `max_parallel`) sends them all at
 /// once, bounded only by the engine's concurrency.

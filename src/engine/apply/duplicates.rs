@@ -1,0 +1,138 @@
+use super::*;
+
+impl Apply<'_> {
+    /// After creates: OSM may now have several NS with a created name. Those that carry this
+    /// sync's mark come from concurrent runs of this sync: every run keeps the oldest and deletes
+    /// the others, so they all converge on exactly one NS per name. One that does not carry it
+    /// was created meanwhile by another repository (or by hand) declaring the same name: the NS
+    /// created second is removed by its creator, the only one that can prove it owns it, and the
+    /// run that finds the conflict fails, whichever side of it it is on.
+    pub(super) async fn check_duplicates(&self, state: &Mutex<State>) {
+        let created: Vec<(usize, String, String)> = {
+            let st = self.lock(state);
+            self.plan
+                .actions
+                .iter()
+                .zip(&st.results)
+                .enumerate()
+                .filter(|(_, (a, r))| {
+                    matches!(
+                        a.operation,
+                        Operation::CreateNs { .. } | Operation::RecreateNs { .. }
+                    ) && r.status == ActionStatus::Succeeded
+                })
+                .filter_map(|(i, (a, r))| Some((i, a.name.clone(), r.osm_id.clone()?)))
+                .collect()
+        };
+        for chunk in created.chunks(25) {
+            let names: Vec<&str> = chunk.iter().map(|(_, n, _)| n.as_str()).collect();
+            // NS names cannot contain commas, so a comma-separated list is the NBI's `$in`.
+            let joined = names.join(",");
+            let query: Vec<(&str, &str)> = if names.len() == 1 {
+                vec![("name", names[0])]
+            } else {
+                vec![("name", joined.as_str())]
+            };
+            let found = match self.client.list_ns_instances(&query).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check created NS instances for duplicates");
+                    continue;
+                }
+            };
+            for (i, name, mine) in chunk {
+                let mut same: Vec<&NsRecord> = found.iter().filter(|n| &n.name == name).collect();
+                if same.len() < 2 {
+                    continue;
+                }
+                // OSM's creation time orders them the same way for every run (ids break ties).
+                same.sort_by(|a, b| {
+                    a.created
+                        .cmp(&b.created)
+                        .then_with(|| a.osm_id.cmp(&b.osm_id))
+                });
+                let ours = |n: &NsRecord| {
+                    self.opts.owner.judge_ns(n.description.as_deref()) == Marked::Ours
+                };
+                let first = same[0];
+                let foreign: Vec<String> = same
+                    .iter()
+                    .filter(|n| !ours(n))
+                    .map(|n| {
+                        let who = n
+                            .description
+                            .as_deref()
+                            .and_then(crate::plan::Owner::of_description)
+                            .map(|o| format!("managed by {o}"))
+                            .unwrap_or_else(|| "without a mark".to_owned());
+                        format!("{} ({who})", n.osm_id)
+                    })
+                    .collect();
+                let keep = ours(first).then(|| first.osm_id.clone());
+                let mut notes = Vec::new();
+                for extra in same
+                    .iter()
+                    .filter(|n| ours(n) && Some(&n.osm_id) != keep.as_ref())
+                {
+                    let outcome = self.delete(&extra.osm_id).await;
+                    if let Ok(NsDeletion::Terminating { op_id }) = &outcome {
+                        self.track(
+                            state,
+                            None,
+                            OperationReport::new(
+                                op_id,
+                                name,
+                                &extra.osm_id,
+                                LcmOperationType::Terminate,
+                            ),
+                        );
+                    }
+                    if let Ok(NsDeletion::Deleted) = &outcome {
+                        self.ns_gone(state, &extra.osm_id);
+                    }
+                    let what = match &outcome {
+                        Ok(_) => "removed",
+                        Err(_) => "could not remove",
+                    };
+                    notes.push(match &keep {
+                        Some(keep) if &extra.osm_id == mine => format!("a concurrent run of this sync had created '{name}' first ({keep}): {what} this run's NS {mine} and using that one"),
+                        Some(_) => format!("{what} newer duplicate {} created by a concurrent run", extra.osm_id),
+                        None if &extra.osm_id == mine => format!("{what} this run's NS {mine}, created after it"),
+                        None => format!("{what} this sync's NS {}, created after it", extra.osm_id),
+                    });
+                }
+                let mut r = self.lock(state).results[*i].clone();
+                match &keep {
+                    Some(keep) if keep != mine => {
+                        // Its instantiate belonged to the NS that was removed: nothing to follow,
+                        // and nothing was created by this run in the end (the NS it keeps was
+                        // created by a concurrent run of this sync).
+                        r.osm_id = Some(keep.clone());
+                        r.nslcmop_id = None;
+                        r.status = ActionStatus::NoOp;
+                    }
+                    Some(_) => {}
+                    None => {
+                        r.nslcmop_id = None;
+                    }
+                }
+                if !foreign.is_empty() {
+                    r.status = ActionStatus::Failed;
+                    let conflict = match &keep {
+                        Some(_) => format!(
+                            "conflict: while this run created '{name}', OSM got another NS of that name that is not this sync's: {}. This sync's NS is older and stays; the newer one is its creator's to remove. Two repositories (or a person) declare this NS name: keep it in one",
+                            foreign.join(", ")
+                        ),
+                        None => format!(
+                            "conflict: another NS named '{name}' that is not this sync's was created first, concurrently: {}",
+                            foreign.join(", ")
+                        ),
+                    };
+                    notes.insert(0, conflict);
+                }
+                r.message = format!("{}; {}", r.message, notes.join("; "));
+                self.finish(state, *i, r);
+            }
+        }
+    }
+}
