@@ -246,10 +246,10 @@ mod tests {
     fn every_variable_a_flag_reads_is_known() {
         let sources = [
             include_str!("mod.rs"),
-            include_str!("sync.rs"),
+            include_str!("sync/args.rs"),
             include_str!("target.rs"),
             include_str!("remote.rs"),
-            include_str!("controller.rs"),
+            include_str!("controller/args.rs"),
         ];
         let mut seen = 0;
         for src in sources {

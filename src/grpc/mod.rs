@@ -3,11 +3,11 @@
 //! the journal; running operations are refreshed from OSM through the OsmSync's NBI session.
 
 mod convert;
+mod serve;
 mod server;
 
-pub use server::{
-    prepare, serve, serve_addr, serve_prepared, GrpcOptions, OsmOpsService, ServeError, TlsFiles,
-};
+pub use serve::{prepare, serve, serve_addr, serve_prepared, GrpcOptions, ServeError, TlsFiles};
+pub use server::OsmOpsService;
 
 pub mod pb {
     tonic::include_proto!("osmops.v1");

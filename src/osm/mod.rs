@@ -2,6 +2,7 @@
 //! idempotent requests only, request/byte counters (`transport.rs`); the typed endpoints
 //! (`endpoints.rs`); lenient views of NBI records (`records.rs`); typed errors (`error.rs`).
 
+mod counters;
 mod endpoints;
 mod error;
 pub mod records;
@@ -10,13 +11,14 @@ mod transport;
 
 use std::time::Duration;
 
+pub use counters::{CounterSnapshot, Counters};
 pub use endpoints::{
     CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams, KDU_MODEL_PARAM,
 };
 pub use error::{parse_error_body, NbiError, NbiErrorBody};
 pub use records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount};
 pub use token::{Token, RENEW_BEFORE_EXPIRY};
-pub use transport::{CounterSnapshot, Counters, NbiClient, WRITE_GRACE, WRITE_MIN_TIME};
+pub use transport::{NbiClient, WRITE_GRACE, WRITE_MIN_TIME};
 
 /// A password or other secret: never printed by `Debug`.
 #[derive(Clone, Default)]

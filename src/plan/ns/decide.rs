@@ -103,21 +103,7 @@ pub(in crate::plan) fn decide(
                     p,
                 )
             } else {
-                let hint = if !owned {
-                    "this sync cannot prove it created the NS, so it does not recreate it"
-                        .to_owned()
-                } else if retries == 0 {
-                    format!(
-                        "no remediation configured ({})",
-                        cx.opts.audience.say(
-                            "--instantiate-retries",
-                            "spec.remediation.instantiate.retries"
-                        )
-                    )
-                } else {
-                    format!("remediation used up ({})", retries_text(retries))
-                };
-                broken(format!("{failure}; {hint}"))
+                broken(format!("{failure}; {}", instantiate_hint(cx, owned)))
             }
         }
         NsSituation::TerminatedOutsideGit { op } => {
@@ -231,21 +217,7 @@ pub(in crate::plan) fn decide(
                     ),
                 ))
             } else {
-                let hint = if remediation.upgrade_retries == 0 && !remediation.upgrade_rollback {
-                    format!(
-                        "no remediation configured ({})",
-                        cx.opts.audience.say(
-                            "--upgrade-retries, --upgrade-rollback",
-                            "spec.remediation.upgrade"
-                        )
-                    )
-                } else {
-                    format!(
-                        "remediation used up ({})",
-                        retries_text(remediation.upgrade_retries)
-                    )
-                };
-                broken(format!("{failure}; {hint}"))
+                broken(format!("{failure}; {}", upgrade_hint(cx)))
             }
         }
     };
@@ -257,6 +229,40 @@ pub(in crate::plan) fn decide(
         }
         a
     })
+}
+
+/// Why a failed instantiate is not recreated.
+fn instantiate_hint(cx: &Context, owned: bool) -> String {
+    let retries = cx.opts.remediation.instantiate_retries;
+    if !owned {
+        "this sync cannot prove it created the NS, so it does not recreate it".to_owned()
+    } else if retries == 0 {
+        format!(
+            "no remediation configured ({})",
+            cx.opts.audience.say(
+                "--instantiate-retries",
+                "spec.remediation.instantiate.retries"
+            )
+        )
+    } else {
+        format!("remediation used up ({})", retries_text(retries))
+    }
+}
+
+/// Why a failed upgrade is neither retried nor rolled back.
+fn upgrade_hint(cx: &Context) -> String {
+    let r = cx.opts.remediation;
+    if r.upgrade_retries == 0 && !r.upgrade_rollback {
+        format!(
+            "no remediation configured ({})",
+            cx.opts.audience.say(
+                "--upgrade-retries, --upgrade-rollback",
+                "spec.remediation.upgrade"
+            )
+        )
+    } else {
+        format!("remediation used up ({})", retries_text(r.upgrade_retries))
+    }
 }
 
 /// "1 retry", "3 retries".

@@ -3,7 +3,7 @@
 //! bounds every request of a run, one span and the counters per request. The typed endpoints
 //! (`endpoints.rs`) are built on [`NbiClient::call`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
@@ -15,6 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod login;
+
+use super::counters::Counters;
 use super::error::{parse_error_body, NbiError};
 use super::token::Token;
 use super::{redact_url, ClientOptions, Credentials};
@@ -24,53 +27,6 @@ use crate::model::Timestamp;
 /// its answer; a write that was sent may overrun the deadline by [`WRITE_GRACE`] at most.
 pub const WRITE_MIN_TIME: Duration = Duration::from_secs(1);
 pub const WRITE_GRACE: Duration = Duration::from_secs(5);
-
-/// Requests and bytes (headers + bodies, both directions) exchanged with the NBI.
-#[derive(Debug, Default)]
-pub struct Counters {
-    requests: AtomicU64,
-    writes: AtomicU64,
-    bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
-    logins: AtomicU64,
-    retries: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CounterSnapshot {
-    pub requests: u64,
-    pub writes: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub logins: u64,
-    pub retries: u64,
-}
-
-impl CounterSnapshot {
-    pub fn since(&self, earlier: &CounterSnapshot) -> CounterSnapshot {
-        CounterSnapshot {
-            requests: self.requests - earlier.requests,
-            writes: self.writes - earlier.writes,
-            bytes_sent: self.bytes_sent - earlier.bytes_sent,
-            bytes_received: self.bytes_received - earlier.bytes_received,
-            logins: self.logins - earlier.logins,
-            retries: self.retries - earlier.retries,
-        }
-    }
-}
-
-impl Counters {
-    pub fn snapshot(&self) -> CounterSnapshot {
-        CounterSnapshot {
-            requests: self.requests.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
-            bytes_received: self.bytes_received.load(Ordering::Relaxed),
-            logins: self.logins.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// What a request carries.
 pub(super) enum Payload {
@@ -298,105 +254,11 @@ impl NbiClient {
         Ok(limit.min(if write { left + WRITE_GRACE } else { left }))
     }
 
-    /// A valid token, logging in when there is none or it is about to expire. The mutex makes
-    /// concurrent callers wait for one login instead of each logging in.
-    async fn token(&self) -> Result<String, NbiError> {
-        let mut guard = self.shared.token.lock().await;
-        if let Some(t) = guard.as_ref().filter(|t| t.is_fresh(Timestamp::now())) {
-            return Ok(t.id.clone());
-        }
-        let t = self.login().await?;
-        let id = t.id.clone();
-        *guard = Some(t);
-        Ok(id)
-    }
-
-    /// Drops `rejected` after a 401 unless another task already replaced it.
-    async fn invalidate(&self, rejected: &str) {
-        let mut guard = self.shared.token.lock().await;
-        if guard.as_ref().map(|t| t.id.as_str()) == Some(rejected) {
-            *guard = None;
-        }
-    }
-
     fn unreachable(&self, e: &reqwest::Error) -> NbiError {
         NbiError::Unreachable {
             url: self.shared.shown.clone(),
             reason: describe(e),
         }
-    }
-
-    async fn login(&self) -> Result<Token, NbiError> {
-        let s = &self.shared;
-        let url = format!("{}/admin/v1/tokens", s.base);
-        #[derive(Serialize)]
-        struct Login<'a> {
-            username: &'a str,
-            password: &'a str,
-            project_id: &'a str,
-        }
-        let body = serde_json::to_vec(&Login {
-            username: &s.creds.user,
-            password: s.creds.password.expose(),
-            project_id: &s.creds.project,
-        })
-        .expect("JSON serializes");
-        let login_err = |reason: String| NbiError::Login {
-            user: s.creds.user.clone(),
-            project: s.creds.project.clone(),
-            reason,
-        };
-        // Only a refused connection is retried: a login that timed out already cost the whole
-        // request timeout, and the NBI throttles repeated logins anyway.
-        let answer = self
-            .retrying(|| async {
-                let timeout = self.budget(None).map_err(Retry::Final)?;
-                let req = s
-                    .http
-                    .post(&url)
-                    .timeout(timeout)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-                self.send(req).await.map_err(|e| {
-                    if e.is_connect() {
-                        Retry::Again(self.unreachable(&e))
-                    } else {
-                        Retry::Final(self.unreachable(&e))
-                    }
-                })
-            })
-            .await?;
-        s.counters.logins.fetch_add(1, Ordering::Relaxed);
-        if !answer.status.is_success() {
-            let text = String::from_utf8_lossy(&answer.body);
-            return Err(login_err(
-                parse_error_body(answer.status.as_u16(), &text).to_string(),
-            ));
-        }
-        let v: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| login_err(format!("invalid token answer: {e}")))?;
-        let id = v
-            .get("id")
-            .and_then(|i| i.as_str())
-            .ok_or_else(|| login_err("token answer has no 'id'".into()))?;
-        let Some(expires) = v
-            .get("expires")
-            .and_then(|e| e.as_f64())
-            .and_then(crate::model::from_osm_epoch)
-        else {
-            let msg = v
-                .get("message")
-                .and_then(|m| m.as_str())
-                .unwrap_or("no 'expires' in token answer");
-            return Err(login_err(format!(
-                "OSM did not issue a usable token ({msg}); the password may need changing"
-            )));
-        };
-        tracing::debug!(user = %s.creds.user, "logged in to OSM NBI");
-        Ok(Token {
-            id: id.to_owned(),
-            expires,
-        })
     }
 
     /// Sends one HTTP request and reads the whole answer, counting requests and bytes.

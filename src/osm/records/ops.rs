@@ -1,0 +1,166 @@
+//! NS LCM operation occurrences (`ns_lcm_op_occs`) as OSM writes them, read once at the edge,
+//! and what an operation asked OSM to run a KDU with.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{from_osm_epoch, required_id, Lenient};
+use crate::model::{LcmOperationType, OperationState, Timestamp};
+
+/// An NS LCM operation occurrence (`nslcmops`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawOp")]
+pub struct OpRecord {
+    pub osm_id: String,
+    pub ns_instance_id: String,
+    pub lcm_operation_type: LcmOperationType,
+    pub operation_state: OperationState,
+    pub start_time: Option<Timestamp>,
+    pub status_entered_time: Option<Timestamp>,
+    pub error_message: Option<String>,
+    pub detailed_status: Option<String>,
+    pub operation_params: Value,
+}
+
+#[derive(Deserialize)]
+struct RawOp {
+    #[serde(default, rename = "_id")]
+    osm_id: Lenient<String>,
+    #[serde(default, rename = "nsInstanceId")]
+    ns_instance_id: Lenient<String>,
+    #[serde(default, rename = "lcmOperationType")]
+    lcm_operation_type: Lenient<String>,
+    #[serde(default, rename = "operationState")]
+    operation_state: Lenient<String>,
+    #[serde(default, rename = "startTime")]
+    start_time: Lenient<f64>,
+    #[serde(default, rename = "statusEnteredTime")]
+    status_entered_time: Lenient<f64>,
+    #[serde(default, rename = "errorMessage")]
+    error_message: Lenient<String>,
+    /// LCM writes the hyphenated field, NBI the camel-case one.
+    #[serde(default, rename = "detailed-status")]
+    detailed_status_lcm: Lenient<String>,
+    #[serde(default, rename = "detailedStatus")]
+    detailed_status_nbi: Lenient<String>,
+    #[serde(default, rename = "operationParams")]
+    operation_params: Option<Value>,
+}
+
+impl TryFrom<RawOp> for OpRecord {
+    type Error = String;
+    fn try_from(r: RawOp) -> Result<Self, String> {
+        Ok(OpRecord {
+            osm_id: required_id(r.osm_id)?,
+            ns_instance_id: r.ns_instance_id.get().unwrap_or_default(),
+            lcm_operation_type: LcmOperationType::from(
+                r.lcm_operation_type.get().unwrap_or_default(),
+            ),
+            operation_state: OperationState::from(
+                r.operation_state
+                    .get()
+                    .unwrap_or_else(|| "PROCESSING".into()),
+            ),
+            start_time: r.start_time.get().and_then(from_osm_epoch),
+            status_entered_time: r.status_entered_time.get().and_then(from_osm_epoch),
+            error_message: r.error_message.text(),
+            detailed_status: r
+                .detailed_status_lcm
+                .text()
+                .or(r.detailed_status_nbi.text()),
+            operation_params: r.operation_params.unwrap_or(Value::Null),
+        })
+    }
+}
+
+impl OpRecord {
+    pub fn is_terminal(&self) -> bool {
+        self.operation_state.ended_in_osm()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.operation_state.succeeded()
+    }
+
+    /// OSM's own explanation of a failure, for humans.
+    pub fn failure_message(&self) -> String {
+        match (&self.error_message, &self.detailed_status) {
+            // LCM often repeats one text in both fields, or one inside the other
+            // ("Operation: INSTANTIATING.<id>, Stage 2/3 ... Detail: <d>" and "<d>"): say it once.
+            (Some(e), Some(d)) if e.contains(d.as_str()) => e.clone(),
+            (Some(e), Some(d)) if d.contains(e.as_str()) => d.clone(),
+            (Some(e), Some(d)) => format!("{e} ({d})"),
+            (Some(e), None) => e.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => format!("operation {} ended {}", self.osm_id, self.operation_state),
+        }
+    }
+
+    /// The KDU params this operation asked OSM for, as an upgrade's `primitive_params` carries
+    /// them: an instantiate's `additionalParamsForKdu[].additionalParams` plus its `kdu_model`,
+    /// or an upgrade action's `primitive_params`. OSM stores both `additionalParamsForVnf` and
+    /// `primitive_params` in the operation as JSON *strings* (`NsLcmOpTopic.new` in NBI
+    /// `osm_nbi/instance_topics.py`); OSM 8 and the simulator of earlier versions stored objects.
+    /// Both are read.
+    pub fn kdu_params(&self, member_vnf_index: &str, kdu_name: &str) -> Option<Map<String, Value>> {
+        let p = &self.operation_params;
+        match self.lcm_operation_type {
+            LcmOperationType::Instantiate => {
+                let vnfs = match p.get("additionalParamsForVnf") {
+                    Some(Value::String(s)) => serde_json::from_str::<Value>(s).ok(),
+                    Some(v) => Some(v.clone()),
+                    None => None,
+                };
+                // Instantiate carries every param: no entry for this KDU means "no params".
+                let kdu = vnfs
+                    .as_ref()
+                    .and_then(|l| l.as_array())
+                    .and_then(|l| {
+                        l.iter().find(|v| {
+                            v.get("member-vnf-index").and_then(|m| m.as_str())
+                                == Some(member_vnf_index)
+                        })
+                    })
+                    .and_then(|v| v.get("additionalParamsForKdu"))
+                    .and_then(|l| l.as_array())
+                    .and_then(|l| {
+                        l.iter()
+                            .find(|k| k.get("kdu_name").and_then(|n| n.as_str()) == Some(kdu_name))
+                    });
+                let Some(kdu) = kdu else {
+                    return Some(Map::new());
+                };
+                let mut params = match kdu.get("additionalParams") {
+                    Some(Value::Object(m)) => m.clone(),
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_default(),
+                    _ => Map::new(),
+                };
+                if let Some(model) = kdu
+                    .get(crate::osm::KDU_MODEL_PARAM)
+                    .filter(|m| m.is_string())
+                {
+                    params.insert(crate::osm::KDU_MODEL_PARAM.to_owned(), model.clone());
+                }
+                Some(params)
+            }
+            LcmOperationType::Action => {
+                let member = p
+                    .get("member_vnf_index")
+                    .or_else(|| p.get("vnf_member_index"))?
+                    .as_str()?;
+                if member != member_vnf_index
+                    || p.get("kdu_name")?.as_str()? != kdu_name
+                    || p.get("primitive")?.as_str()? != "upgrade"
+                {
+                    return None;
+                }
+                match p.get("primitive_params") {
+                    Some(Value::Object(m)) => Some(m.clone()),
+                    Some(Value::String(s)) => serde_json::from_str(s).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
