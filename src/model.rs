@@ -258,6 +258,17 @@ impl std::str::FromStr for FailurePolicy {
     }
 }
 
+/// The key of an upgrade's `primitive_params` that OSM's LCM takes as the chart to upgrade to
+/// (`_ns_execute_primitive` in LCM `osm_lcm/ns.py` pops it; without it the KDU is upgraded to the
+/// descriptor's chart with its version dropped, i.e. the newest).
+pub const KDU_MODEL_PARAM: &str = "kdu_model";
+
+/// OSM's limit for an NS description (`description_schema` in NBI `osm_nbi/validation.py`).
+pub const OSM_MAX_DESCRIPTION_CHARS: usize = 255;
+/// The longest description a user may give an NS: OSM's limit less OSM Ops' ownership mark and
+/// a space (`plan/owner.rs` checks the arithmetic at compile time).
+pub const MAX_USER_DESCRIPTION_CHARS: usize = 150;
+
 /// One OSM LCM operation (`ns_lcm_op_occs`) OSM Ops started or follows: the one in-process
 /// shape of an operation, for the engine, the journal and the controller alike. It is converted
 /// only at the edges: the OsmSync status (`api::OperationEntry`) and the gRPC API (`proto`).

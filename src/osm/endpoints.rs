@@ -1,5 +1,5 @@
 //! The NBI endpoints OSM Ops uses, typed: request bodies are structs (what `osm-nbi.md` §7 says
-//! the NBI's schemas accept), answers are parsed into the records of `records.rs`.
+//! the NBI's schemas accept), answers are parsed into the records of `records/`.
 
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
@@ -46,10 +46,7 @@ pub struct KduParams {
     pub kdu_model: Option<String>,
 }
 
-/// The key of an upgrade's `primitive_params` that OSM's LCM takes as the chart to upgrade to
-/// (`_ns_execute_primitive` in LCM `osm_lcm/ns.py` pops it; without it the KDU is upgraded to the
-/// descriptor's chart with its version dropped, i.e. the newest).
-pub const KDU_MODEL_PARAM: &str = "kdu_model";
+pub use crate::model::KDU_MODEL_PARAM;
 
 /// The body of a KDU upgrade (`POST ns_instances/<id>/action`). `primitive_params` is always an
 /// object: the NBI answers 422 to `null`.

@@ -1,6 +1,6 @@
 //! The OSM NBI client: TLS, token reuse and one re-login on 401, a deadline per run, retries of
-//! idempotent requests only, request/byte counters (`transport.rs`); the typed endpoints
-//! (`endpoints.rs`); lenient views of NBI records (`records.rs`); typed errors (`error.rs`).
+//! idempotent requests only, request/byte counters (`transport/`, `counters.rs`); the typed endpoints
+//! (`endpoints.rs`); lenient views of NBI records (`records/`); typed errors (`error.rs`).
 
 mod counters;
 mod endpoints;

@@ -30,10 +30,9 @@ const KEY_HEX: usize = 24;
 const READABLE_CHARS: usize = 60;
 /// The longest mark [`Owner::ns_description`] appends: start, readable id, key and end.
 pub const MAX_MARK_CHARS: usize = MARK_START.len() + READABLE_CHARS + KEY_SEP.len() + KEY_HEX + 1;
-/// OSM's limit for an NS description (`description_schema` in NBI `osm_nbi/validation.py`).
-pub const OSM_MAX_DESCRIPTION_CHARS: usize = 255;
-/// The longest description a user may give an NS: OSM's limit less the mark and a space.
-pub const MAX_USER_DESCRIPTION_CHARS: usize = OSM_MAX_DESCRIPTION_CHARS - MAX_MARK_CHARS - 1;
+pub use crate::model::{MAX_USER_DESCRIPTION_CHARS, OSM_MAX_DESCRIPTION_CHARS};
+// The user's description, a space and the longest mark fit OSM's limit exactly.
+const _: () = assert!(MAX_USER_DESCRIPTION_CHARS == OSM_MAX_DESCRIPTION_CHARS - MAX_MARK_CHARS - 1);
 
 /// Why an owner id cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -72,7 +72,7 @@ impl NsInstance {
         let mut p = self.params_or_empty();
         if let Some(m) = &self.kdu.model {
             p.insert(
-                crate::osm::KDU_MODEL_PARAM.to_owned(),
+                crate::model::KDU_MODEL_PARAM.to_owned(),
                 Value::String(m.clone()),
             );
         }
@@ -315,14 +315,14 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
                 format!("must not contain {q} (OSM refuses quotes in NS descriptions)"),
             ));
         }
-        let max = crate::plan::MAX_USER_DESCRIPTION_CHARS;
+        let max = crate::model::MAX_USER_DESCRIPTION_CHARS;
         if d.trim().chars().count() > max {
             problems.push(Problem::new(
                 file,
                 Some("description"),
                 format!(
                     "must be at most {max} characters: OSM keeps {} and OSM Ops appends its ownership mark",
-                    crate::plan::OSM_MAX_DESCRIPTION_CHARS
+                    crate::model::OSM_MAX_DESCRIPTION_CHARS
                 ),
             ));
         }
@@ -401,7 +401,7 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
     };
     if params
         .as_ref()
-        .is_some_and(|p| p.contains_key(crate::osm::KDU_MODEL_PARAM))
+        .is_some_and(|p| p.contains_key(crate::model::KDU_MODEL_PARAM))
     {
         problems.push(Problem::new(
             file,
