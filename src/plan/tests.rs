@@ -5,7 +5,7 @@ use crate::osm::PackageRecord;
 use crate::plan::{Owner, Remediation};
 use crate::repo::{Kdu, NsInstance, Package};
 
-fn ns(name: &str, params: Option<Value>) -> NsInstance {
+pub(in crate::plan) fn ns(name: &str, params: Option<Value>) -> NsInstance {
     NsInstance {
         name: name.into(),
         description: None,
@@ -82,7 +82,7 @@ fn op(id: &str, ns: &str, kind: &str, state: &str, t: f64, params: Value) -> OpR
     .unwrap()
 }
 
-fn live_base() -> LiveState {
+pub(in crate::plan) fn live_base() -> LiveState {
     LiveState {
         vim_accounts: Some(vec![VimAccount {
             osm_id: "vim-uuid".into(),

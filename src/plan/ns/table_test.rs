@@ -7,24 +7,11 @@ use serde_json::json;
 use super::situation::{Classified, NsSituation};
 use super::*;
 use crate::model::OperationState;
-use crate::osm::{OpRecord, PackageRecord, VimAccount};
+use crate::osm::OpRecord;
 use crate::plan::{DriftAction, DriftPolicy, Remediation};
-use crate::repo::Kdu;
 
 fn want() -> NsInstance {
-    NsInstance {
-        name: "ldap".into(),
-        description: None,
-        nsd_name: "ldap_ns".into(),
-        vnf_name: "openldap".into(),
-        vim_account_name: "vim1".into(),
-        kdu: Kdu {
-            name: "ldap".into(),
-            params: json!({"replicaCount": 2}).as_object().cloned(),
-            model: None,
-        },
-        source: "ldap.ops.yaml".into(),
-    }
+    crate::plan::tests::ns("ldap", Some(json!({"replicaCount": 2})))
 }
 
 fn record() -> NsRecord {
@@ -37,27 +24,6 @@ fn op(state: &str) -> OpRecord {
     crate::osm::records::from_value(&json!({"_id": "op-1", "nsInstanceId": "ns-1",
         "lcmOperationType": "action", "operationState": state}))
     .unwrap()
-}
-
-fn live() -> LiveState {
-    LiveState {
-        vim_accounts: Some(vec![VimAccount {
-            osm_id: "vim-uuid".into(),
-            name: "vim1".into(),
-        }]),
-        vnf_packages: Some(vec![]),
-        ns_packages: Some(vec![PackageRecord {
-            osm_id: "nsd-uuid".into(),
-            id: Some("ldap_ns".into()),
-            name: None,
-            zipfile: None,
-            vnfd_refs: vec![],
-            vnf_profiles: vec![],
-            kdus: vec![],
-        }]),
-        ns_instances: vec![],
-        operations: Some(vec![]),
-    }
 }
 
 /// One situation of every kind (the match in `row()` makes adding a kind without a row here a
@@ -164,7 +130,7 @@ fn the_decision_table_in_the_docs_is_the_decide_match() {
         ns_instances: vec![want()],
         ..Default::default()
     };
-    let live = live();
+    let live = crate::plan::tests::live_base();
     let inventory = Inventory::default();
     let ns = record();
     let option_sets = [
