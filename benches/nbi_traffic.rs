@@ -21,7 +21,7 @@ use osmops::repo::{read_repository, ReadOptions};
 use osmops::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
-const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU using a helm-chart for openldap version 1.2.7\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap:1.2.7\n  mgmt-cp: mgmt-ext\n";
+const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU using a helm-chart for openldap version 1.2.7\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap\n  mgmt-cp: mgmt-ext\n";
 const NSD: &str = "nsd:\n  nsd:\n  - id: openldap_ns\n    name: openldap_ns\n    designer: OSM\n    version: '1.0'\n    description: NS consisting of a single KNF openldap_knf connected to mgmt network\n    df:\n    - id: default-df\n      vnf-profile:\n      - id: openldap\n        vnfd-id: openldap_knf\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: openldap\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - openldap_knf\n";
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,7 +53,7 @@ fn ns_repo(dir: &Path, n: usize, replicas: u32) {
         write(
             dir,
             &format!("knf{i:04}.osmops.yaml"),
-            &format!("kind: NsInstance\nname: knf{i:04}\ndescription: benchmark KNF {i}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  params:\n    replicaCount: \"{replicas}\"\n"),
+            &format!("kind: NsInstance\nname: knf{i:04}\ndescription: benchmark KNF {i}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"{replicas}\"\n"),
         );
     }
 }

@@ -5,6 +5,10 @@
 //! (no cache, as the CLI does) and the engine with the controller's operations cache (warmed by
 //! the reconcile before, as a running controller's is).
 //!
+//!
+//! Then the same for the CLI (issue 24): the `osmops` binary's unchanged `apply` with a state file
+//! that keeps the operations cursor, against today's (no state file: every operation read).
+//!
 //!     cargo bench --bench osm_history                        # N = 1,000, H = 20 (20,000 ops)
 //!     OSMOPS_BENCH_NS=100 OSMOPS_BENCH_HISTORY=5 cargo bench --bench osm_history
 
@@ -18,7 +22,7 @@ use osmops::plan::Inventory;
 use osmops::repo::{read_repository, ReadOptions};
 use osmops::sim::{SimConfig, Simulator};
 
-const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU using a helm-chart for openldap version 1.2.7\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap:1.2.7\n  mgmt-cp: mgmt-ext\n";
+const VNFD: &str = "vnfd:\n  id: openldap_knf\n  product-name: openldap_knf\n  provider: Telefonica\n  version: '1.0'\n  description: KNF with single KDU using a helm-chart for openldap version 1.2.7\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap\n  mgmt-cp: mgmt-ext\n";
 const NSD: &str = "nsd:\n  nsd:\n  - id: openldap_ns\n    name: openldap_ns\n    designer: OSM\n    version: '1.0'\n    description: NS consisting of a single KNF openldap_knf connected to mgmt network\n    df:\n    - id: default-df\n      vnf-profile:\n      - id: openldap\n        vnfd-id: openldap_knf\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: openldap\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - openldap_knf\n";
 
 fn write(root: &Path, rel: &str, text: &str) {
@@ -32,7 +36,7 @@ fn ns_repo(dir: &Path, n: usize, replicas: usize) {
         write(
             dir,
             &format!("knf{i:04}.osmops.yaml"),
-            &format!("kind: NsInstance\nname: knf{i:04}\ndescription: benchmark KNF {i}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  params:\n    replicaCount: \"{replicas}\"\n"),
+            &format!("kind: NsInstance\nname: knf{i:04}\ndescription: benchmark KNF {i}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"{replicas}\"\n"),
         );
     }
 }
@@ -79,6 +83,52 @@ async fn measure(
         .unwrap();
     let wall = t.elapsed();
     assert_eq!(out.plan.writes(), 0, "{}", out.summary());
+    let log = sim.log();
+    Measured {
+        requests: log.len(),
+        op_reads: log
+            .iter()
+            .filter(|e| e.path.ends_with("/ns_lcm_op_occs"))
+            .count(),
+        received: log.iter().map(|e| e.response_bytes).sum(),
+        wall,
+    }
+}
+
+/// One unchanged `osmops apply` of `dir` (a separate process, as CI runs it), counting what the
+/// simulator served.
+fn cli_apply(sim: &Simulator, dir: &Path, extra: &[&str]) -> Measured {
+    sim.clear_log();
+    let t = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osmops"))
+        .arg("apply")
+        .arg(dir)
+        .args([
+            "--osm-url",
+            &sim.url(),
+            "--user",
+            "admin",
+            "--password",
+            "admin",
+        ])
+        .args([
+            "--project",
+            "admin",
+            "--owner",
+            "unnamed",
+            "--timeout",
+            "30m",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let wall = t.elapsed();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("(0 writes)"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = sim.log();
     Measured {
         requests: log.len(),
@@ -190,6 +240,47 @@ async fn main() {
         if cached_fresh_session.requests <= 3
             && cached.received as f64 <= 1.2 * ns_list_bytes as f64
         {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+
+    // The CLI: today's run reads every operation; with a state file, the first run keeps the
+    // cursor and the next unchanged run reads only what changed.
+    let state = dir.path().join("osmops.state.json");
+    let st = state.display().to_string();
+    let today = cli_apply(&sim, dir.path(), &[]);
+    let first = cli_apply(&sim, dir.path(), &["--state", &st]);
+    let next = cli_apply(&sim, dir.path(), &["--state", &st]);
+    let state_bytes = std::fs::metadata(&state).unwrap().len();
+    println!("\n## One unchanged `osmops apply` of the {n} KNFs (the CLI, a separate process)\n");
+    println!("| run | requests | operation reads | received | received / NS list | wall |");
+    println!("|---|---|---|---|---|---|");
+    for (name, m) in [
+        ("without a state file (every operation read)", &today),
+        (
+            "with a state file, first run (no cursor yet: every operation read)",
+            &first,
+        ),
+        (
+            "with a state file, next run (cursor from the state file)",
+            &next,
+        ),
+    ] {
+        println!(
+            "| {name} | {} | {} | {:.1} KiB | {:.2}x | {:.3} s |",
+            m.requests,
+            m.op_reads,
+            m.received as f64 / 1024.0,
+            m.received as f64 / ns_list_bytes as f64,
+            m.wall.as_secs_f64()
+        );
+    }
+    println!(
+        "\nState file: {:.1} KiB. Target: an unchanged run with a state file receives ≤ 1.2x the NS list: {}",
+        state_bytes as f64 / 1024.0,
+        if next.received as f64 <= 1.2 * ns_list_bytes as f64 {
             "met"
         } else {
             "NOT met"

@@ -349,6 +349,11 @@ pub fn from_osm_epoch(secs: f64) -> Option<Timestamp> {
     Timestamp::new(whole as i64, nanos).ok()
 }
 
+/// A time as OSM writes it (float epoch seconds): what [`from_osm_epoch`] reads back.
+pub fn to_osm_epoch(t: Timestamp) -> f64 {
+    t.as_second() as f64 + f64::from(t.subsec_nanosecond()) / 1e9
+}
+
 /// A time as Kubernetes writes it, read back; `None` when empty or not RFC 3339.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     s.parse().ok()

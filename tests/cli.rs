@@ -1547,3 +1547,137 @@ fn the_controller_waits_visibly_for_a_silent_api_server_and_gives_up_in_time() {
     );
     drop(silent);
 }
+
+/// The state file keeps where OSM's operation history was read up to (and, compacted, what the
+/// plan needs of it): an unchanged run reads only what changed since. It reads the whole history
+/// again when the cursor is lost, when the history it kept cannot explain an NS (an OSM restored
+/// from a backup), and when OSM's clock is behind the cursor (its clock went back) — and in each
+/// case plans exactly what a full read does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_file_keeps_the_operation_cursor_and_reads_everything_when_it_cannot_be_trusted()
+{
+    let sim = fast_sim().await;
+    let dir = repo(&[("a", Some("1")), ("b", Some("1"))]);
+    let state = dir.path().join("osmops.state.json");
+    let st = state.display().to_string();
+    let apply = || {
+        run(against(
+            &sim,
+            "apply",
+            dir.path(),
+            &["--state", &st, "--output", "json"],
+        ))
+    };
+    let o = apply().await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let saved = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap()
+    };
+    // Which reads of the operation history a run made, and what it planned.
+    let op_reads = |sim: &Simulator| -> Vec<String> {
+        sim.log()
+            .iter()
+            .filter(|e| e.path.ends_with("/ns_lcm_op_occs"))
+            .map(|e| e.query.clone())
+            .collect()
+    };
+    let planned = |o: &Output| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["plan"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "NsInstance")
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["name"].as_str().unwrap(),
+                    a["operation"]["type"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    // The creates read no history (none of the NS existed); the first unchanged run reads it
+    // all and keeps the cursor and the two instantiates.
+    sim.clear_log();
+    let o = apply().await;
+    assert_eq!(op_reads(&sim), [""], "a full read");
+    assert_eq!(planned(&o), ["a unchanged", "b unchanged"]);
+    let kept = saved();
+    assert!(kept["osmOperations"]["cursor"].is_f64(), "{kept}");
+    assert_eq!(
+        kept["osmOperations"]["operations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the two instantiates: {kept}"
+    );
+
+    // Unchanged: one incremental read.
+    sim.clear_log();
+    let o = apply().await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let reads = op_reads(&sim);
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0].contains("statusEnteredTime.gte="), "{reads:?}");
+    assert_eq!(planned(&o), ["a unchanged", "b unchanged"]);
+
+    // A hand upgrade after the last run is seen through the increment, and corrected.
+    upgrade_by_hand(&sim, "a", "5").await;
+    sim.clear_log();
+    let o = apply().await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(op_reads(&sim)[0].contains("statusEnteredTime.gte="));
+    assert_eq!(planned(&o), ["a upgradeNs", "b unchanged"]);
+
+    // Lost cursor: everything is read, the same plan follows.
+    let mut lost = saved();
+    lost.as_object_mut().unwrap().remove("osmOperations");
+    std::fs::write(&state, lost.to_string()).unwrap();
+    sim.clear_log();
+    let o = apply().await;
+    assert_eq!(op_reads(&sim), [""], "a full read");
+    assert_eq!(planned(&o), ["a unchanged", "b unchanged"]);
+
+    // An OSM restored from a backup: the history kept no longer explains NS b.
+    let mut restored = saved();
+    let ops = restored["osmOperations"]["operations"]
+        .as_array_mut()
+        .unwrap();
+    let b_id = sim
+        .ns_instances()
+        .iter()
+        .find(|n| n["name"] == "b")
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ops.retain(|o| o["nsInstanceId"] != b_id.as_str());
+    std::fs::write(&state, restored.to_string()).unwrap();
+    sim.clear_log();
+    let o = apply().await;
+    let reads = op_reads(&sim);
+    assert_eq!(reads.len(), 2, "an increment, then everything: {reads:?}");
+    assert_eq!(reads[1], "");
+    assert_eq!(planned(&o), ["a unchanged", "b unchanged"]);
+
+    // OSM's clock went back: a cursor a day ahead of OSM's Date. A hand upgrade OSM stamps
+    // before the cursor must still be seen.
+    upgrade_by_hand(&sim, "b", "7").await;
+    let mut ahead = saved();
+    let cursor = ahead["osmOperations"]["cursor"].as_f64().unwrap();
+    ahead["osmOperations"]["cursor"] = serde_json::json!(cursor + 86_400.0);
+    std::fs::write(&state, ahead.to_string()).unwrap();
+    sim.clear_log();
+    let o = apply().await;
+    let reads = op_reads(&sim);
+    assert_eq!(
+        reads.last().map(String::as_str),
+        Some(""),
+        "a full read: {reads:?}"
+    );
+    assert_eq!(planned(&o), ["a unchanged", "b upgradeNs"]);
+    assert!(saved()["osmOperations"]["cursor"].as_f64().unwrap() < cursor + 86_400.0);
+}

@@ -8,6 +8,9 @@
 //! - It remembers a rollout paused by a failed batch, for the repository content it paused on, as
 //!   the controller keeps it per revision: later runs of that content send nothing until
 //!   `--resume-rollout`.
+//! - It keeps the cursor of OSM's operation history and the operations the plan needs of the NS
+//!   instances the repository declares ([`OpsMemory`]), so an unchanged run reads only what
+//!   changed in OSM since the last one instead of OSM's whole history.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{files, CliError};
+use crate::engine::OpsMemory;
 use crate::plan::Inventory;
 
 const VERSION: u32 = 2;
@@ -58,6 +62,9 @@ struct StateFile {
     inventory: Inventory,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rollout_paused: Option<PausedRollout>,
+    /// What the last run read of OSM's operation history (a cursor and what the plan needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    osm_operations: Option<OpsMemory>,
 }
 
 /// An open state file: locked while this value lives.
@@ -66,6 +73,7 @@ pub struct StateStore {
     identity: Identity,
     _lock: Option<File>,
     paused: std::sync::Mutex<Option<PausedRollout>>,
+    operations: std::sync::Mutex<Option<OpsMemory>>,
     rebound_from: Option<String>,
 }
 
@@ -85,6 +93,7 @@ pub struct Access {
 struct Read {
     inventory: Inventory,
     paused: Option<PausedRollout>,
+    operations: Option<OpsMemory>,
     rebound_from: Option<String>,
 }
 
@@ -110,6 +119,10 @@ impl StateStore {
             identity,
             _lock: lock,
             paused: std::sync::Mutex::new(read.paused),
+            // Ids of another URL's OSM would only cost a full read; a rebind starts afresh.
+            operations: std::sync::Mutex::new(
+                read.operations.filter(|_| read.rebound_from.is_none()),
+            ),
             rebound_from: read.rebound_from,
         };
         if store._lock.is_some() && store.rebound_from.is_none() {
@@ -138,6 +151,21 @@ impl StateStore {
         self.paused.lock().expect("paused rollout").clone()
     }
 
+    /// What the last run read of OSM's operation history (empty: read it all).
+    pub fn operations(&self) -> OpsMemory {
+        self.operations
+            .lock()
+            .expect("operations")
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// Records what this run read of OSM's operation history, with the inventory as it is now.
+    pub fn set_operations(&self, memory: OpsMemory, inventory: &Inventory) -> Result<(), String> {
+        *self.operations.lock().expect("operations") = Some(memory);
+        self.save(inventory)
+    }
+
     /// Records (or, with `None`, clears) a paused rollout, with the inventory as it is now.
     pub fn set_paused(
         &self,
@@ -157,6 +185,7 @@ impl StateStore {
             project: Some(self.identity.project.clone()),
             inventory: inventory.clone(),
             rollout_paused: self.paused(),
+            osm_operations: self.operations.lock().expect("operations").clone(),
         };
         let text = serde_json::to_string_pretty(&file).expect("the state serializes") + "\n";
         let tmp = tmp_path(&self.path);
@@ -225,6 +254,7 @@ fn read(path: &Path, identity: &Identity, how: &Access) -> Result<Read, CliError
         return Ok(Read {
             inventory: Inventory::default(),
             paused: None,
+            operations: None,
             rebound_from: None,
         });
     };
@@ -233,6 +263,7 @@ fn read(path: &Path, identity: &Identity, how: &Access) -> Result<Read, CliError
     let ok = |file: StateFile, rebound_from: Option<String>| Read {
         inventory: file.inventory,
         paused: file.rollout_paused,
+        operations: file.osm_operations,
         rebound_from,
     };
     let recorded = match (&file.owner, &file.osm_url, &file.project) {

@@ -55,6 +55,15 @@ impl LiveView {
         }
     }
 
+    /// A view whose operations start from what an earlier run knew (the CLI's state file).
+    pub fn with_ops(max_age: Duration, ops: OpsCache) -> LiveView {
+        LiveView {
+            max_age,
+            ns: Default::default(),
+            ops,
+        }
+    }
+
     /// The NS list: the shared read when it is fresh, else a new one (one at a time).
     pub async fn ns_instances(&self, client: &NbiClient) -> Result<Arc<Vec<NsRecord>>, NbiError> {
         let mut ns = self.ns.lock().await;

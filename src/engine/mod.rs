@@ -23,7 +23,7 @@ use crate::repo::DesiredState;
 
 pub use follow::{follow, refresh, OperationReport, Vanished};
 pub use live_view::{LiveView, NS_LIST_MAX_AGE};
-pub use ops_cache::{OpsCache, ReadKind};
+pub use ops_cache::{OpsCache, OpsMemory, ReadKind};
 pub use osm::Osm;
 pub use outcome::{ActionResult, ActionStatus, Outcome};
 

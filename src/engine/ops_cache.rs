@@ -15,11 +15,34 @@
 //! has at least its instantiate) means history the increments did not show — an OSM restored
 //! from a backup, or a clock that went back — so the cache is rebuilt from one full read.
 //! Operations of NS instances OSM no longer lists are dropped (OSM deletes them with the NS).
+//! A cursor ahead of OSM's own clock (its `Date` header) means OSM's clock went back: what it
+//! writes now would sort before the cursor, so that too is a full read.
+//!
+//! A process that does not live on (the CLI) keeps what the cache knows between runs as
+//! [`OpsMemory`] in its state file: the cursor and, compacted to what the plan reads
+//! ([`compact_history`]), the operations of the NS instances it declares (its scope). Only those
+//! NS instances must then be explained by the operations known.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{from_osm_epoch, to_osm_epoch, Timestamp};
 use crate::osm::{NbiClient, NbiError, NsRecord, OpRecord};
+use crate::plan::compact_history;
+
+/// What an [`OpsCache`] knows, kept between runs of a process that does not live on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpsMemory {
+    /// The next read's cursor: OSM's `statusEnteredTime` (float epoch) of the newest operation
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<f64>,
+    /// The operations the plan needs, as OSM wrote them.
+    #[serde(default)]
+    pub operations: Vec<OpRecord>,
+}
 
 #[derive(Default)]
 struct Known {
@@ -28,7 +51,7 @@ struct Known {
 }
 
 impl Known {
-    /// Whether the operations known explain every NS instance OSM lists.
+    /// Whether the operations known explain every NS instance OSM lists (in scope).
     fn explains(&self, ns_instances: &[NsRecord]) -> bool {
         let with_ops: HashSet<&str> = self
             .ops
@@ -80,6 +103,8 @@ impl Known {
 #[derive(Default)]
 pub struct OpsCache {
     known: tokio::sync::Mutex<Known>,
+    /// The names of the NS instances whose operations are kept (`None`: every NS OSM lists).
+    scope: Option<HashSet<String>>,
 }
 
 impl std::fmt::Debug for OpsCache {
@@ -95,6 +120,9 @@ pub enum ReadKind {
     Incremental,
 }
 
+/// How far OSM's `Date` (whole seconds) may lag its own `statusEnteredTime` values.
+const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The query value of a cursor: OSM's float epoch seconds, a millisecond early.
 fn cursor_query(t: Timestamp) -> String {
     let secs = t.as_nanosecond() as f64 / 1e9 - 0.001;
@@ -108,6 +136,18 @@ impl OpsCache {
         client: &NbiClient,
         ns_instances: &[NsRecord],
     ) -> Result<(Vec<OpRecord>, ReadKind), NbiError> {
+        let scoped: Vec<NsRecord>;
+        let ns_instances = match &self.scope {
+            Some(names) => {
+                scoped = ns_instances
+                    .iter()
+                    .filter(|n| names.contains(&n.name))
+                    .cloned()
+                    .collect();
+                &scoped[..]
+            }
+            None => ns_instances,
+        };
         let mut known = self.known.lock().await;
         let kind = match known.cursor {
             Some(cursor) => {
@@ -116,7 +156,16 @@ impl OpsCache {
                     .list_ns_lcm_op_occs(&[("statusEnteredTime.gte", since.as_str())])
                     .await?;
                 known.merge(changed, false);
-                if known.explains(ns_instances) {
+                // OSM's clock behind the cursor: operations it writes now would sort before
+                // the cursor and never be read incrementally.
+                let clock_went_back = client
+                    .server_time()
+                    .is_some_and(|now| now + CLOCK_SLACK < cursor);
+                if clock_went_back {
+                    tracing::info!(cursor = %cursor, "OSM's clock is behind the operations read before: reading them all again");
+                    known.merge(client.list_ns_lcm_op_occs(&[]).await?, true);
+                    ReadKind::Full
+                } else if known.explains(ns_instances) {
                     ReadKind::Incremental
                 } else {
                     tracing::info!(
@@ -133,6 +182,32 @@ impl OpsCache {
         };
         known.keep_only(ns_instances);
         Ok((known.snapshot(), kind))
+    }
+
+    /// A cache that starts from `memory` and keeps the operations of the NS instances named in
+    /// `scope` only.
+    pub fn remembering(memory: OpsMemory, scope: impl IntoIterator<Item = String>) -> OpsCache {
+        let known = Known {
+            ops: memory
+                .operations
+                .into_iter()
+                .map(|o| (o.osm_id.clone(), o))
+                .collect(),
+            cursor: memory.cursor.and_then(from_osm_epoch),
+        };
+        OpsCache {
+            known: tokio::sync::Mutex::new(known),
+            scope: Some(scope.into_iter().collect()),
+        }
+    }
+
+    /// What the cache knows, compacted to what the plan reads.
+    pub async fn memory(&self) -> OpsMemory {
+        let known = self.known.lock().await;
+        OpsMemory {
+            cursor: known.cursor.map(to_osm_epoch),
+            operations: compact_history(known.snapshot()),
+        }
     }
 
     /// Forgets everything: the next read is a full one.

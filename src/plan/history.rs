@@ -132,3 +132,204 @@ pub fn describe_param_changes(old: &Map<String, Value>, new: &Map<String, Value>
         parts.join(", ")
     }
 }
+
+/// What the plan needs of OSM's operation history, and nothing older: every operation that has
+/// not ended, each NS's newest instantiate and terminate, and per KDU the requests from the
+/// second-newest one OSM completed onwards. That is all [`KduHistory`] reads: the newest
+/// request, the newest completed one, the failures after it, and a rollback with the failures
+/// and the completed request before them. Keeps the CLI's state file bounded by what OSM runs
+/// now, not by how long it has run.
+pub fn compact_history(ops: Vec<OpRecord>) -> Vec<OpRecord> {
+    let mut by_ns: HashMap<String, Vec<OpRecord>> = HashMap::new();
+    for op in ops {
+        by_ns.entry(op.ns_instance_id.clone()).or_default().push(op);
+    }
+    let mut kept = Vec::new();
+    for (_, mut list) in by_ns {
+        list.sort_by(|a, b| {
+            a.start_time
+                .cmp(&b.start_time)
+                .then_with(|| a.osm_id.cmp(&b.osm_id))
+        });
+        let mut keep = vec![false; list.len()];
+        let newest = |t: LcmOperationType| list.iter().rposition(|o| o.lcm_operation_type == t);
+        for i in [
+            newest(LcmOperationType::Instantiate),
+            newest(LcmOperationType::Terminate),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            keep[i] = true;
+        }
+        let instantiates: Vec<usize> = (0..list.len())
+            .filter(|&i| list[i].lcm_operation_type == LcmOperationType::Instantiate)
+            .collect();
+        // The instantiates alone are the requests of a KDU no upgrade named.
+        let mut kdus: HashMap<(String, String), Vec<usize>> =
+            HashMap::from([(Default::default(), Vec::new())]);
+        for (i, op) in list.iter().enumerate() {
+            if !op.is_terminal() {
+                keep[i] = true;
+            }
+            if let Some((member, kdu)) = op.upgrade_target() {
+                kdus.entry((member.to_owned(), kdu.to_owned()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        for upgrades in kdus.into_values() {
+            let mut requests: Vec<usize> = instantiates.iter().chain(&upgrades).copied().collect();
+            requests.sort_unstable();
+            let completed: Vec<usize> = requests
+                .iter()
+                .copied()
+                .filter(|&i| list[i].succeeded())
+                .collect();
+            // From the second-newest completed request: every look back the planner makes (to
+            // the newest completed request, across failures to what a rollback restored) ends
+            // there at the latest, so nothing kept before it is ever looked at. (Starting at the
+            // newest completed one would not do: an older instantiate kept for another KDU would
+            // then sit right before it and read as a failure it followed.)
+            let from = match completed.len() {
+                0 | 1 => 0,
+                n => completed[n - 2],
+            };
+            for &i in requests.iter().filter(|&&i| i >= from) {
+                keep[i] = true;
+            }
+        }
+        kept.extend(
+            list.into_iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|(o, _)| o),
+        );
+    }
+    kept.sort_by(|a, b| {
+        a.start_time
+            .cmp(&b.start_time)
+            .then_with(|| a.osm_id.cmp(&b.osm_id))
+    });
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// One operation of a generated history: an instantiate, a terminate, an upgrade of KDU
+    /// `ldap` or `cache` with params `v`, or another action; its state.
+    #[derive(Debug, Clone)]
+    enum Kind {
+        Instantiate(u8),
+        Terminate,
+        Upgrade(&'static str, u8),
+        Other,
+    }
+
+    fn kind() -> impl Strategy<Value = Kind> {
+        prop_oneof![
+            1 => (0..3u8).prop_map(Kind::Instantiate),
+            1 => Just(Kind::Terminate),
+            6 => (prop_oneof![Just("ldap"), Just("cache")], 0..3u8)
+                .prop_map(|(k, v)| Kind::Upgrade(k, v)),
+            1 => Just(Kind::Other),
+        ]
+    }
+
+    fn state() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            5 => Just("COMPLETED"),
+            3 => Just("FAILED"),
+            1 => Just("PROCESSING"),
+        ]
+    }
+
+    fn record(i: usize, kind: &Kind, state: &str) -> OpRecord {
+        let params = |v: u8| json!({"replicaCount": v});
+        let (t, p) = match kind {
+            Kind::Instantiate(v) => (
+                "instantiate",
+                json!({"additionalParamsForVnf": [{"member-vnf-index": "openldap",
+                    "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": params(*v)},
+                                               {"kdu_name": "cache", "additionalParams": params(*v)}]}]}),
+            ),
+            Kind::Terminate => ("terminate", json!({})),
+            Kind::Upgrade(kdu, v) => (
+                "action",
+                json!({"member_vnf_index": "openldap", "kdu_name": kdu, "primitive": "upgrade",
+                    "primitive_params": params(*v)}),
+            ),
+            Kind::Other => (
+                "action",
+                json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "status"}),
+            ),
+        };
+        crate::osm::records::from_value(&json!({"_id": format!("op{i:03}"), "nsInstanceId": "ns-1",
+            "lcmOperationType": t, "operationState": state, "startTime": 1000.0 + i as f64,
+            "statusEnteredTime": 1000.5 + i as f64, "operationParams": p}))
+        .unwrap()
+    }
+
+    /// Everything the planner reads of a KDU's history, as comparable text.
+    fn seen(ops: &[OpRecord], kdu: &str, desired: u8) -> Vec<String> {
+        let grouped = group_ops(ops);
+        let ns: NsRecord =
+            crate::osm::records::from_value(&json!({"_id": "ns-1", "name": "a"})).unwrap();
+        let mut want = crate::plan::tests::ns("a", None);
+        want.kdu.name = kdu.into();
+        let h = KduHistory::of(&grouped, &ns, &want);
+        let desired = json!({"replicaCount": desired})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let id = |o: Option<&OpRecord>| o.map(|o| o.osm_id.clone()).unwrap_or_default();
+        let req = |r: Option<&Request>| r.map(|r| format!("{} {:?}", r.op.osm_id, r.params));
+        vec![
+            id(h.instantiate),
+            id(h.terminate),
+            id(h.running),
+            format!("{:?}", req(h.last())),
+            format!("{:?}", req(h.last_good())),
+            h.trailing_failures(&desired).to_string(),
+            format!(
+                "{:?}",
+                h.rolled_back_from(&desired)
+                    .map(|(r, n)| (r.op.osm_id.clone(), n))
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_compacted_history_tells_the_planner_what_the_whole_one_does(
+            steps in prop::collection::vec((kind(), state()), 1..40),
+            desired in 0..3u8,
+        ) {
+            let mut ops: Vec<OpRecord> = vec![record(0, &Kind::Instantiate(0), "COMPLETED")];
+            ops.extend(steps.iter().enumerate().map(|(i, (k, s))| record(i + 1, k, s)));
+            let compacted = compact_history(ops.clone());
+            prop_assert!(compacted.len() <= ops.len());
+            for kdu in ["ldap", "cache", "never-upgraded"] {
+                prop_assert_eq!(seen(&compacted, kdu, desired), seen(&ops, kdu, desired));
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_history_of_completed_upgrades_keeps_a_handful() {
+        let mut ops = vec![record(0, &Kind::Instantiate(0), "COMPLETED")];
+        for i in 1..200 {
+            ops.push(record(
+                i,
+                &Kind::Upgrade("ldap", (i % 3) as u8),
+                "COMPLETED",
+            ));
+        }
+        let kept: Vec<String> = compact_history(ops).into_iter().map(|o| o.osm_id).collect();
+        assert_eq!(kept, ["op000", "op198", "op199"]);
+    }
+}

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 pub use digest::{saved_plan_mismatch, short_digest};
 pub use drift::{handling as drift_handling, Drift, DriftAction, DriftPolicy};
-pub use history::describe_param_changes;
+pub use history::{compact_history, describe_param_changes};
 pub use inventory::{Inventory, NsEntry, PackageEntry};
 pub use owner::{
     EmptyOwner, Marked, Owner, Proof, Recorded, MAX_USER_DESCRIPTION_CHARS,

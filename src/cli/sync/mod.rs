@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -22,7 +22,7 @@ use super::state::{Access, Identity, PausedRollout, StateStore};
 use super::target::{warn_unknown_variables, Target, TargetArgs};
 use super::CliError;
 use crate::duration::parse_duration;
-use crate::engine::{self, Approval, EngineError, EngineOptions, Outcome};
+use crate::engine::{self, Approval, EngineError, EngineOptions, LiveView, OpsCache, Osm, Outcome};
 use crate::plan::{
     DriftAction, DriftPolicy, FailurePolicy, Inventory, Owner, Plan, Remediation, Rollout,
 };
@@ -32,6 +32,8 @@ use crate::repo::{self, Limits, ReadOptions};
 struct Prepared {
     desired: repo::DesiredState,
     target: Target,
+    /// The session, with the operation history the state file remembers.
+    osm: Osm,
     owner: Owner,
     store: Option<StateStore>,
     inventory: Inventory,
@@ -114,13 +116,34 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
         }
         None => (None, Inventory::default()),
     };
+    // With a state file, OSM's operation history is read from where the last run left it.
+    let osm = match &store {
+        Some(store) => {
+            let scope = desired.ns_instances.iter().map(|n| n.name.clone());
+            let ops = OpsCache::remembering(store.operations(), scope);
+            Osm::shared(
+                target.client.clone(),
+                Arc::new(LiveView::with_ops(Duration::ZERO, ops)),
+            )
+        }
+        None => Osm::new(target.client.clone()),
+    };
     Ok(Prepared {
         desired,
         target,
+        osm,
         owner,
         store,
         inventory,
     })
+}
+
+/// Keeps what this run read of OSM's operation history in the state file.
+async fn remember_operations(p: &Prepared, inventory: &Inventory) -> Result<(), String> {
+    match (&p.store, &p.osm.view) {
+        (Some(store), Some(view)) => store.set_operations(view.ops.memory().await, inventory),
+        _ => Ok(()),
+    }
 }
 
 /// `--rebind-state-url`: the OSM at the new URL must hold at least one of the objects the state
@@ -237,7 +260,7 @@ pub async fn run_plan(plan_args: PlanArgs) -> Result<ExitCode, CliError> {
     let p = prepare(args, false).await?;
     let paused = paused_rollout(&p, args);
     let opts = engine_options(args, p.owner.clone());
-    let plan = engine::preview(&p.target.client, &p.desired, &p.inventory, &opts)
+    let plan = engine::preview(&p.osm, &p.desired, &p.inventory, &opts)
         .await
         .map_err(engine_error)?;
     if let Some(path) = &plan_args.out {
@@ -314,15 +337,14 @@ pub async fn run_apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
             println!("{line}");
         }
     };
-    let outcome: Outcome = match engine::reconcile(
-        &p.target.client,
-        &p.desired,
-        &p.inventory,
-        &opts,
-        &progress,
-    )
-    .await
-    {
+    let result = engine::reconcile(&p.osm, &p.desired, &p.inventory, &opts, &progress).await;
+    // What this run read of OSM's history is kept, whatever the outcome (a refused plan wrote
+    // nothing, so the inventory is the one it started from).
+    let inventory = result.as_ref().map_or(&p.inventory, |o| &o.inventory);
+    if let Err(e) = remember_operations(&p, inventory).await {
+        save_error.lock().expect("save error").get_or_insert(e);
+    }
+    let outcome: Outcome = match result {
         Ok(o) => o,
         Err(EngineError::SavedPlanRefused(refused)) => {
             let saved = args.plan.as_deref().unwrap_or(std::path::Path::new("-"));

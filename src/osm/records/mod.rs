@@ -489,4 +489,21 @@ mod tests {
         let err = from_value::<K8sCluster>(&json!({"name": "c"})).unwrap_err();
         assert!(err.contains("record without '_id'"), "{err}");
     }
+
+    #[test]
+    fn an_operation_written_back_reads_back_the_same() {
+        let op: OpRecord = from_value(&json!({
+            "_id": "op1", "nsInstanceId": "ns", "lcmOperationType": "action", "operationState": "FAILED",
+            "startTime": 1_700_000_000.125, "statusEnteredTime": 1_700_000_100.5,
+            "errorMessage": "boom", "detailed-status": "Stage 2/3 boom",
+            "operationParams": {"primitive": "upgrade", "primitive_params": "{\"a\": 1}"},
+            "links": {"self": "/osm/nslcm/v1/ns_lcm_op_occs/op1"}
+        }))
+        .unwrap();
+        let written = serde_json::to_value(&op).unwrap();
+        assert_eq!(written["_id"], "op1");
+        assert_eq!(written["startTime"], 1_700_000_000.125);
+        let back: OpRecord = from_value(&written).unwrap();
+        assert_eq!(back, op);
+    }
 }

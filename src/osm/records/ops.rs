@@ -5,10 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{from_osm_epoch, required_id, Lenient};
+use crate::model::to_osm_epoch;
 use crate::model::{LcmOperationType, OperationState, Timestamp};
 
-/// An NS LCM operation occurrence (`nslcmops`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An NS LCM operation occurrence (`nslcmops`). Written back in OSM's own shape (the fields this
+/// view reads, times as OSM's float epochs), so what is saved reads back through the same reader
+/// (the CLI keeps the history the plan needs in its state file).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "RawOp")]
 pub struct OpRecord {
     pub osm_id: String,
@@ -45,6 +48,38 @@ struct RawOp {
     detailed_status_nbi: Lenient<String>,
     #[serde(default, rename = "operationParams")]
     operation_params: Option<Value>,
+}
+
+impl Serialize for OpRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = Map::new();
+        m.insert("_id".into(), self.osm_id.clone().into());
+        m.insert("nsInstanceId".into(), self.ns_instance_id.clone().into());
+        m.insert(
+            "lcmOperationType".into(),
+            self.lcm_operation_type.as_str().into(),
+        );
+        m.insert(
+            "operationState".into(),
+            self.operation_state.as_str().into(),
+        );
+        for (key, t) in [
+            ("startTime", self.start_time),
+            ("statusEnteredTime", self.status_entered_time),
+        ] {
+            if let Some(t) = t {
+                m.insert(key.into(), to_osm_epoch(t).into());
+            }
+        }
+        if let Some(e) = &self.error_message {
+            m.insert("errorMessage".into(), e.clone().into());
+        }
+        if let Some(d) = &self.detailed_status {
+            m.insert("detailedStatus".into(), d.clone().into());
+        }
+        m.insert("operationParams".into(), self.operation_params.clone());
+        Value::Object(m).serialize(s)
+    }
 }
 
 impl TryFrom<RawOp> for OpRecord {
@@ -94,6 +129,20 @@ impl OpRecord {
             (None, Some(d)) => d.clone(),
             (None, None) => format!("operation {} ended {}", self.osm_id, self.operation_state),
         }
+    }
+
+    /// The member VNF and KDU a KDU upgrade (an `action` with primitive `upgrade`) is for.
+    pub fn upgrade_target(&self) -> Option<(&str, &str)> {
+        if self.lcm_operation_type != LcmOperationType::Action {
+            return None;
+        }
+        let p = &self.operation_params;
+        let member = p
+            .get("member_vnf_index")
+            .or_else(|| p.get("vnf_member_index"))?
+            .as_str()?;
+        let kdu = p.get("kdu_name")?.as_str()?;
+        (p.get("primitive")?.as_str()? == "upgrade").then_some((member, kdu))
     }
 
     /// The KDU params this operation asked OSM for, as an upgrade's `primitive_params` carries

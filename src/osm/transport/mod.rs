@@ -23,6 +23,10 @@ use super::token::Token;
 use super::{redact_url, ClientOptions, Credentials};
 use crate::model::Timestamp;
 
+/// Reads HTTP's `Date` header (RFC 9110's IMF-fixdate, an RFC 2822 date in GMT).
+static HTTP_DATE: k8s_openapi::jiff::fmt::rfc2822::DateTimeParser =
+    k8s_openapi::jiff::fmt::rfc2822::DateTimeParser::new();
+
 /// A write is only started when at least this much of the run's time is left, so that it can get
 /// its answer; a write that was sent may overrun the deadline by [`WRITE_GRACE`] at most.
 pub const WRITE_MIN_TIME: Duration = Duration::from_secs(1);
@@ -126,6 +130,8 @@ struct Shared {
     opts: ClientOptions,
     token: Mutex<Option<Token>>,
     counters: Arc<Counters>,
+    /// OSM's clock as its last answer's `Date` header gave it.
+    server_time: std::sync::Mutex<Option<Timestamp>>,
 }
 
 /// A session with one NBI (endpoint, user, project). Clones share the session; [`NbiClient::until`]
@@ -197,6 +203,7 @@ impl NbiClient {
                 opts,
                 token: Mutex::new(None),
                 counters: Arc::new(Counters::default()),
+                server_time: std::sync::Mutex::new(None),
             }),
             deadline: None,
         })
@@ -262,6 +269,11 @@ impl NbiClient {
     }
 
     /// Sends one HTTP request and reads the whole answer, counting requests and bytes.
+    /// OSM's clock when it last answered (its `Date` header, second precision).
+    pub fn server_time(&self) -> Option<Timestamp> {
+        *self.shared.server_time.lock().expect("server time")
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
         let c = &self.shared.counters;
         let req = req.build()?;
@@ -271,6 +283,13 @@ impl NbiClient {
         let resp = self.shared.http.execute(req).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        if let Some(t) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| HTTP_DATE.parse_timestamp(v).ok())
+        {
+            *self.shared.server_time.lock().expect("server time") = Some(t);
+        }
         let body = resp.bytes().await?;
         let head: usize = headers
             .iter()
