@@ -142,7 +142,11 @@ async fn main() {
     );
     println!(
         "\nTarget P3 (≤ 30 MiB resident idle with {syncs} OsmSyncs): {}",
-        if idle_with_syncs <= 30 * 1024 { "met" } else { "NOT met" }
+        if idle_with_syncs <= 30 * 1024 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!(
         "\n## S2: one interval with nothing changed ({syncs} OsmSyncs × {knfs} KNFs on one OSM)\n"

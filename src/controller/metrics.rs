@@ -237,11 +237,13 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// A reconcile worker starts (`+1`) or ends (`-1`).
-    pub fn worker(&self, delta: i64) {
+    /// A reconcile worker starts (`+1`) or ends (`-1`); returns how many run now (`0`: just
+    /// asks).
+    pub fn worker(&self, delta: i64) -> i64 {
         self.active_workers
             .get_or_create(&Self::controller())
-            .inc_by(delta);
+            .inc_by(delta)
+            + delta
     }
 
     /// The Ready condition of an object now (`Deleted` once it is gone): 1 for its status, 0

@@ -7,7 +7,7 @@
 //! error policy, which retries with backoff.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -67,7 +67,16 @@ pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, 
         | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
         other => ReconcileError::Finalizer(other.to_string()),
     });
-    ctx.metrics.worker(-1);
+    if ctx.metrics.worker(-1) == 0 {
+        // Once the shared NS lists are too old to be shared, if still nothing runs.
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ctx.opts.osm_list_max_age + Duration::from_secs(1)).await;
+            if ctx.metrics.worker(0) == 0 {
+                ctx.release_idle_memory().await;
+            }
+        });
+    }
     let seconds = started.elapsed().as_secs_f64();
     ctx.metrics
         .reconcile_duration

@@ -77,6 +77,19 @@ impl LiveView {
         Ok(list)
     }
 
+    /// Forgets an NS list that is too old to be shared any more (it would only be read again):
+    /// an idle controller does not keep a copy of every OSM's NS list.
+    pub async fn forget_stale(&self) {
+        let mut ns = self.ns.lock().await;
+        if ns
+            .read
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() > self.max_age)
+        {
+            ns.read = None;
+        }
+    }
+
     /// Forgets the NS list after our own writes.
     pub async fn invalidate(&self) {
         self.ns.lock().await.read = None;

@@ -18,10 +18,13 @@
 //! A cursor ahead of OSM's own clock (its `Date` header) means OSM's clock went back: what it
 //! writes now would sort before the cursor, so that too is a full read.
 //!
+//! Only what the plan reads is kept ([`compact_history`]: per NS the newest instantiate and
+//! terminate, what runs, per KDU the upgrades from the second-newest completed one on), so the
+//! cache's size follows the number of NS instances, not the length of their history.
+//!
 //! A process that does not live on (the CLI) keeps what the cache knows between runs as
-//! [`OpsMemory`] in its state file: the cursor and, compacted to what the plan reads
-//! ([`compact_history`]), the operations of the NS instances it declares (its scope). Only those
-//! NS instances must then be explained by the operations known.
+//! [`OpsMemory`] in its state file: the cursor and the operations of the NS instances it
+//! declares (its scope). Only those NS instances must then be explained by the operations known.
 
 use std::collections::{HashMap, HashSet};
 
@@ -181,7 +184,10 @@ impl OpsCache {
             }
         };
         known.keep_only(ns_instances);
-        Ok((known.snapshot(), kind))
+        // Only what the plan reads is kept: memory bounded by the NS instances, not their age.
+        let kept = compact_history(known.snapshot());
+        known.ops = kept.iter().map(|o| (o.osm_id.clone(), o.clone())).collect();
+        Ok((kept, kind))
     }
 
     /// A cache that starts from `memory` and keeps the operations of the NS instances named in
@@ -201,12 +207,12 @@ impl OpsCache {
         }
     }
 
-    /// What the cache knows, compacted to what the plan reads.
+    /// What the cache knows (compacted to what the plan reads by every read).
     pub async fn memory(&self) -> OpsMemory {
         let known = self.known.lock().await;
         OpsMemory {
             cursor: known.cursor.map(to_osm_epoch),
-            operations: compact_history(known.snapshot()),
+            operations: known.snapshot(),
         }
     }
 
