@@ -8,10 +8,16 @@
 //!       modelled 0.4 s of process start-up per command (the real CLI's Python start-up).
 //! Then a reconcile of 1,000 unchanged KNFs (writes, requests, engine CPU time).
 //!
+//! Both contenders reach the simulator through a TLS front that counts the bytes on the wire.
+//!
 //!     cargo bench --bench nbi_traffic                 # N = 10 and 100, plus the 1,000 no-op
 //!     OSMOPS_BENCH_N=10 cargo bench --bench nbi_traffic
+//!     OSMOPS_BENCH_OTHERS=500                         # NS already in OSM for the second creates row
+//!     OSMOPS_BENCH_BEFORE=/path/to/older/osmops       # also measure an earlier build's creates
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use osmops::engine::{self, EngineOptions};
@@ -28,17 +34,142 @@ const NSD: &str = "nsd:\n  nsd:\n  - id: openldap_ns\n    name: openldap_ns\n   
 struct Traffic {
     requests: usize,
     connections: u64,
+    /// HTTP bytes (request line + headers + body, both directions), counted by the simulator.
     bytes: u64,
+    /// Bytes on the wire behind TLS (handshakes, records, both directions), counted by the front.
+    wire: u64,
     wall: Duration,
 }
 
-fn traffic(sim: &Simulator, conns_before: u64, wall: Duration) -> Traffic {
+/// What one contender sent and received since `front` was reset (and the simulator's log
+/// cleared).
+fn traffic(sim: &Simulator, front: &TlsFront, conns_before: u64, wall: Duration) -> Traffic {
     let log = sim.log();
     Traffic {
         requests: log.len(),
         connections: sim.connections() - conns_before,
         bytes: log.iter().map(|e| e.request_bytes + e.response_bytes).sum(),
+        wire: front.wire.load(Ordering::Relaxed),
         wall,
+    }
+}
+
+/// OSM's NBI as production reaches it: behind TLS. Terminates TLS in front of the simulator and
+/// counts every byte on the client side of the TCP connections (handshakes, record overhead,
+/// payloads, both directions), which is what "wire bytes" means in the tables.
+struct TlsFront {
+    url: String,
+    ca_file: tempfile::NamedTempFile,
+    ca_pem: Vec<u8>,
+    wire: Arc<AtomicU64>,
+}
+
+impl TlsFront {
+    async fn start(sim: &Simulator) -> TlsFront {
+        use tokio_rustls::rustls;
+        let backend = sim
+            .url()
+            .trim_start_matches("http://")
+            .trim_end_matches("/osm")
+            .to_owned();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let ca_pem = cert.cert.pem().into_bytes();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let wire = Arc::new(AtomicU64::new(0));
+        let counter = wire.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, counter, backend) =
+                    (acceptor.clone(), counter.clone(), backend.clone());
+                tokio::spawn(async move {
+                    let counted = Counted {
+                        inner: tcp,
+                        bytes: counter,
+                    };
+                    let Ok(mut tls) = acceptor.accept(counted).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut ca_file, &ca_pem).unwrap();
+        TlsFront {
+            url: format!("https://localhost:{port}/osm"),
+            ca_file,
+            ca_pem,
+            wire,
+        }
+    }
+
+    fn reset(&self) {
+        self.wire.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A TCP stream that counts the bytes read from and written to it.
+struct Counted {
+    inner: tokio::net::TcpStream,
+    bytes: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.bytes.fetch_add(read, Ordering::Relaxed);
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.bytes.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -96,6 +227,36 @@ async fn onboard(sim: &Simulator) {
     sim.clear_log();
 }
 
+/// `others` NS instances of another repository, already instantiated (not measured): the OSM
+/// a new repository's creates land in.
+async fn populate(sim: &Simulator, others: usize) {
+    if others == 0 {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..others {
+        write(
+            dir.path(),
+            &format!("other{i:04}.osmops.yaml"),
+            &format!("kind: NsInstance\nname: other{i:04}\ndescription: another team KNF {i}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"1\"\n"),
+        );
+    }
+    let c = NbiClient::new(ClientOptions::new(sim.url()), creds()).unwrap();
+    let desired = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    let opts = EngineOptions {
+        owner: osmops::plan::Owner::new("another-team").unwrap(),
+        wait: false,
+        concurrency: 16,
+        ..EngineOptions::default()
+    };
+    let out = engine::reconcile(&c, &desired, &Inventory::default(), &opts, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(!out.failed(), "{}", out.summary());
+    wait_instantiated(sim, others).await;
+    sim.clear_log();
+}
+
 async fn wait_instantiated(sim: &Simulator, n: usize) {
     loop {
         let ready = sim
@@ -112,11 +273,11 @@ async fn wait_instantiated(sim: &Simulator, n: usize) {
     tokio::time::sleep(Duration::from_millis(2100)).await;
 }
 
-/// Runs `osmops apply` as its own process against the simulator (a fresh session, like one run
-/// of the CLI): process against process.
-fn osmops_apply(url: &str, dir: &Path) -> Duration {
+/// Runs `osmops apply` as its own process against the simulator behind TLS (a fresh session,
+/// like one run of the CLI): process against process.
+fn osmops_apply(bin: &Path, url: &str, ca_file: &Path, dir: &Path) -> Duration {
     let t = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osmops"))
+    let out = std::process::Command::new(bin)
         .arg("apply")
         .arg(dir)
         .args([
@@ -129,6 +290,8 @@ fn osmops_apply(url: &str, dir: &Path) -> Duration {
             "--project",
             "admin",
         ])
+        .arg("--ca-file")
+        .arg(ca_file)
         .arg("--wait=false")
         .output()
         .expect("osmops runs");
@@ -140,29 +303,35 @@ fn osmops_apply(url: &str, dir: &Path) -> Duration {
     t.elapsed()
 }
 
-async fn engine_run(n: usize) -> (Traffic, Traffic) {
+/// `osmops apply` (the binary `bin`) creating `n` NS into an OSM holding `others`, then
+/// upgrading them.
+async fn engine_run(bin: &Path, n: usize, others: usize) -> (Traffic, Traffic) {
     let sim = realistic_sim().await;
     onboard(&sim).await;
+    populate(&sim, others).await;
+    let front = TlsFront::start(&sim).await;
     let dir = tempfile::tempdir().unwrap();
     ns_repo(dir.path(), n, 1);
-    let url = sim.url();
+    let run = |dir: &Path| {
+        let (url, ca, path, bin) = (
+            front.url.clone(),
+            front.ca_file.path().to_owned(),
+            dir.to_owned(),
+            bin.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || osmops_apply(&bin, &url, &ca, &path))
+    };
     let c0 = sim.connections();
-    let path = dir.path().to_owned();
-    let u = url.clone();
-    let wall = tokio::task::spawn_blocking(move || osmops_apply(&u, &path))
-        .await
-        .unwrap();
-    let creates = traffic(&sim, c0, wall);
-    assert_eq!(sim.ns_instances().len(), n);
-    wait_instantiated(&sim, n).await;
+    let wall = run(dir.path()).await.unwrap();
+    let creates = traffic(&sim, &front, c0, wall);
+    assert_eq!(sim.ns_instances().len(), n + others);
+    wait_instantiated(&sim, n + others).await;
     sim.clear_log();
+    front.reset();
     ns_repo(dir.path(), n, 2);
     let c0 = sim.connections();
-    let path = dir.path().to_owned();
-    let wall = tokio::task::spawn_blocking(move || osmops_apply(&url, &path))
-        .await
-        .unwrap();
-    let upgrades = traffic(&sim, c0, wall);
+    let wall = run(dir.path()).await.unwrap();
+    let upgrades = traffic(&sim, &front, c0, wall);
     let actions = sim
         .log()
         .iter()
@@ -176,21 +345,19 @@ async fn engine_run(n: usize) -> (Traffic, Traffic) {
 /// real CLI: a model, added to the baseline's wall time per command.
 const CLI_STARTUP: Duration = Duration::from_millis(400);
 
-/// One `osm` CLI command: its own process (here: its own HTTP client without connection reuse).
+/// One `osm` CLI command: its own process. osmclient makes a new pycurl handle per request, so
+/// every request is a new TCP connection with a full TLS handshake (no session resumption):
+/// here a new HTTP client per request.
 struct CliCommand {
-    http: reqwest::Client,
+    ca: reqwest::Certificate,
     base: String,
     token: String,
 }
 
 impl CliCommand {
-    async fn start(base: &str) -> CliCommand {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
+    async fn start(base: &str, ca_pem: &[u8]) -> CliCommand {
         let mut c = CliCommand {
-            http,
+            ca: reqwest::Certificate::from_pem(ca_pem).unwrap(),
             base: base.to_owned(),
             token: String::new(),
         };
@@ -206,8 +373,12 @@ impl CliCommand {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut r = self
-            .http
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .add_root_certificate(self.ca.clone())
+            .build()
+            .unwrap();
+        let mut r = http
             .request(method, format!("{}/{path}", self.base))
             .header("Accept", "application/json")
             .header("Content-Type", "application/yaml")
@@ -227,16 +398,19 @@ impl CliCommand {
     }
 }
 
-async fn baseline_run(n: usize) -> (Traffic, Traffic) {
+/// The `osm` CLI pattern creating `n` NS into an OSM holding `others`, then upgrading them.
+async fn baseline_run(n: usize, others: usize) -> (Traffic, Traffic) {
     let sim = realistic_sim().await;
     onboard(&sim).await;
-    let base = sim.url();
+    populate(&sim, others).await;
+    let front = TlsFront::start(&sim).await;
+    let base = front.url.clone();
     let get = reqwest::Method::GET;
     let c0 = sim.connections();
     let t = Instant::now();
     for i in 0..n {
         // osm ns-create --ns_name knfI --nsd_name openldap_ns --vim_account mylocation1 --config ...
-        let cli = CliCommand::start(&base).await;
+        let cli = CliCommand::start(&base, &front.ca_pem).await;
         let nsds = cli.send(get.clone(), "nsd/v1/ns_descriptors", None).await;
         let nsd = nsds
             .as_array()
@@ -258,7 +432,7 @@ async fn baseline_run(n: usize) -> (Traffic, Traffic) {
         cli.send(get.clone(), &format!("admin/v1/vim_accounts/{vim}"), None)
             .await;
         let body = json!({"nsName": format!("knf{i:04}"), "nsdId": nsd, "vimAccountId": vim, "nsDescription": format!("benchmark KNF {i}"),
-            "additionalParamsForVnf": [{"member-vnf-index": "openldap", "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "1"}}]}]});
+            "additionalParamsForVnf": [{"member-vnf-index": "openldap", "additionalParamsForKdu": [{"kdu_name": "ldap", "additionalParams": {"replicaCount": "1"}, "kdu_model": "stable/openldap:1.2.7"}]}]});
         cli.send(
             reqwest::Method::POST,
             "nslcm/v1/ns_instances_content",
@@ -266,14 +440,15 @@ async fn baseline_run(n: usize) -> (Traffic, Traffic) {
         )
         .await;
     }
-    let creates = traffic(&sim, c0, t.elapsed() + CLI_STARTUP * n as u32);
-    wait_instantiated(&sim, n).await;
+    let creates = traffic(&sim, &front, c0, t.elapsed() + CLI_STARTUP * n as u32);
+    wait_instantiated(&sim, n + others).await;
     sim.clear_log();
+    front.reset();
     let c0 = sim.connections();
     let t = Instant::now();
     for i in 0..n {
         // osm ns-action knfI --vnf_name openldap --kdu_name ldap --action_name upgrade --params ...
-        let cli = CliCommand::start(&base).await;
+        let cli = CliCommand::start(&base, &front.ca_pem).await;
         let name = format!("knf{i:04}");
         let all = cli
             .send(get.clone(), "nslcm/v1/ns_instances_content", None)
@@ -290,7 +465,7 @@ async fn baseline_run(n: usize) -> (Traffic, Traffic) {
             .as_str()
             .unwrap()
             .to_owned();
-        let body = json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {"replicaCount": "2"}});
+        let body = json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {"replicaCount": "2", "kdu_model": "stable/openldap:1.2.7"}});
         cli.send(
             reqwest::Method::POST,
             &format!("nslcm/v1/ns_instances/{id}/action"),
@@ -300,23 +475,25 @@ async fn baseline_run(n: usize) -> (Traffic, Traffic) {
     }
     (
         creates,
-        traffic(&sim, c0, t.elapsed() + CLI_STARTUP * n as u32),
+        traffic(&sim, &front, c0, t.elapsed() + CLI_STARTUP * n as u32),
     )
 }
 
 fn row(label: &str, e: Traffic, b: Traffic) -> String {
     format!(
-        "| {label} | {} / {} | {} / {} | {:.1} / {:.1} | {:.3} / {:.3} | {:.1}x | {:.1}% | {:.1}x |",
+        "| {label} | {} / {} | {} / {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.3} / {:.3} | {:.1}% | {:.1}% | {:.1}x |",
         e.requests,
         b.requests,
         e.connections,
         b.connections,
         e.bytes as f64 / 1024.0,
         b.bytes as f64 / 1024.0,
+        e.wire as f64 / 1024.0,
+        b.wire as f64 / 1024.0,
         e.wall.as_secs_f64(),
         b.wall.as_secs_f64(),
-        b.requests as f64 / e.requests as f64,
         100.0 * (1.0 - e.bytes as f64 / b.bytes as f64),
+        100.0 * (1.0 - e.wire as f64 / b.wire as f64),
         b.wall.as_secs_f64() / e.wall.as_secs_f64(),
     )
 }
@@ -411,16 +588,47 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let others: usize = std::env::var("OSMOPS_BENCH_OTHERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
     println!(
-        "## `osmops apply` vs. the `osm` CLI's request pattern, process against process (token throttle on, realistic record sizes; CLI wall time includes a modelled 0.4 s start-up per command)\n"
+        "## `osmops apply` vs. the `osm` CLI's request pattern, process against process, behind TLS (token throttle on, realistic record sizes; CLI wall time includes a modelled 0.4 s start-up per command)\n"
     );
-    println!("| scenario | requests (engine / CLI) | TCP connections | KiB (engine / CLI) | wall s (engine / CLI) | requests ratio | bytes saved | wall ratio |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| scenario | requests (osmops / CLI) | TCP connections | HTTP KiB (osmops / CLI) | wire KiB, TLS (osmops / CLI) | wall s (osmops / CLI) | HTTP bytes saved | wire bytes saved | wall ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    // An earlier build of osmops, measured in the same run for "before / after" rows.
+    let before = std::env::var_os("OSMOPS_BENCH_BEFORE").map(std::path::PathBuf::from);
+    let now = Path::new(env!("CARGO_BIN_EXE_osmops"));
     for n in sizes {
-        let (ec, eu) = rt.block_on(engine_run(n));
-        let (bc, bu) = rt.block_on(baseline_run(n));
-        println!("{}", row(&format!("{n} KNF creates"), ec, bc));
+        let (ec, eu) = rt.block_on(engine_run(now, n, 0));
+        let (bc, bu) = rt.block_on(baseline_run(n, 0));
+        println!(
+            "{}",
+            row(&format!("{n} KNF creates into an empty OSM"), ec, bc)
+        );
+        if let Some(old) = &before {
+            let (oc, _) = rt.block_on(engine_run(old, n, 0));
+            println!(
+                "{}",
+                row(
+                    &format!("{n} KNF creates into an empty OSM, osmops before"),
+                    oc,
+                    bc
+                )
+            );
+        }
         println!("{}", row(&format!("{n} KNF upgrades"), eu, bu));
+        if others > 0 {
+            let (ec, _) = rt.block_on(engine_run(now, n, others));
+            let (bc, _) = rt.block_on(baseline_run(n, others));
+            let label = format!("{n} KNF creates into an OSM holding {others} other NS");
+            println!("{}", row(&label, ec, bc));
+            if let Some(old) = &before {
+                let (oc, _) = rt.block_on(engine_run(old, n, others));
+                println!("{}", row(&format!("{label}, osmops before"), oc, bc));
+            }
+        }
     }
     drop(rt);
     if std::env::var("OSMOPS_BENCH_SKIP_NOOP").is_err() {

@@ -417,6 +417,135 @@ async fn unchanged_reconcile_costs_at_most_three_requests() {
     assert!(used.requests <= 3, "{used:?}");
 }
 
+/// OSM's NBI stores a nested KDU param as a `!!yaml` string in the instantiate it records (see
+/// tests/simulator.rs): read as LCM deploys it, re-applying the same document changes nothing.
+/// On OSM's NBI, before this, re-applying examples/multi-knf upgraded `cache-eu`.
+#[tokio::test]
+async fn nested_params_applied_once_are_unchanged_on_the_next_run() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = repo(&[]);
+    write(
+        dir.path(),
+        "ldap.osmops.yaml",
+        "kind: NsInstance\nname: ldap\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  params:\n    replica:\n      replicaCount: 2\n    hosts: [a, b]\n    flat: \"x\"\n",
+    );
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(
+        !o.failed() && sim.ns_instances().len() == 1,
+        "{}",
+        o.summary()
+    );
+    let op = sim.operations().pop().unwrap();
+    assert!(
+        op["operationParams"]["additionalParamsForVnf"]
+            .as_str()
+            .unwrap()
+            .contains("!!yaml"),
+        "stored as OSM stores it: {op}"
+    );
+    // Twice, the second time without the inventory: OSM's records alone must say "unchanged".
+    for inventory in [o.inventory.clone(), Inventory::default()] {
+        let again = reconcile(&c, dir.path(), &inventory, &opts()).await;
+        assert_eq!(again.plan.writes(), 0, "{:?}", summary(&again));
+    }
+}
+
+/// A run that prunes nothing reads only the NS records of the names Git declares and the
+/// inventory records: creating into an OSM full of other NS downloads none of them, the
+/// duplicate check asks only for *other* NS of the created names (none), and what the inventory
+/// records outside Git is neither downloaded for nothing nor forgotten.
+#[tokio::test]
+async fn a_run_without_prune_reads_only_the_ns_it_declares_or_records() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let others = repo(&[]);
+    let names: Vec<String> = (0..30).map(|i| format!("other{i}")).collect();
+    write_ns_docs(others.path(), &names, "1");
+    let elsewhere = osmops::engine::EngineOptions {
+        owner: osmops::plan::Owner::new("another-repo").unwrap(),
+        ..opts()
+    };
+    reconcile(&c, others.path(), &Inventory::default(), &elsewhere).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_ns_docs(dir.path(), &["a", "b"], "1");
+
+    sim.clear_log();
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    assert!(!o.failed(), "{}", o.summary());
+    assert_eq!(o.plan.count("create"), 2);
+    let ns_reads: Vec<String> = sim
+        .log()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with("/nslcm/v1/ns_instances_content"))
+        .map(|e| e.query.clone())
+        .collect();
+    assert_eq!(
+        ns_reads,
+        [
+            "name=a%2Cb".to_owned(),
+            format!(
+                "name=a%2Cb&_id.neq={}%2C{}",
+                o.inventory.ns_instances["a"].osm_id, o.inventory.ns_instances["b"].osm_id
+            )
+        ],
+        "the names, then only NS of those names other than the created ones"
+    );
+    let other_record_bytes = sim
+        .log()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.contains("ns_instances"))
+        .map(|e| e.response_bytes)
+        .sum::<u64>();
+    assert!(
+        other_record_bytes < 2_000,
+        "no NS record was downloaded to create two: {other_record_bytes} bytes"
+    );
+    assert!(
+        !sim.log()
+            .iter()
+            .any(|e| e.path.ends_with("/ns_lcm_op_occs")),
+        "nothing existed: no operation list is read (only the started ones are followed)"
+    );
+
+    // "b" leaves Git while prune is off: it is read by its recorded name and stays recorded.
+    std::fs::remove_file(dir.path().join("b.osmops.yaml")).unwrap();
+    sim.clear_log();
+    let o2 = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert_eq!(o2.plan.writes(), 0, "{:?}", summary(&o2));
+    assert!(
+        o2.inventory.ns_instances.contains_key("b"),
+        "still recorded"
+    );
+    let op_reads: Vec<String> = sim
+        .log()
+        .iter()
+        .filter(|e| e.path.ends_with("/ns_lcm_op_occs"))
+        .map(|e| e.query.clone())
+        .collect();
+    assert_eq!(
+        op_reads,
+        [format!(
+            "nsInstanceId={}",
+            o.inventory.ns_instances["a"].osm_id
+        )],
+        "only the history of the NS Git declares"
+    );
+    // Prune on: the whole list (marks cannot be filtered in OSM), and "b" goes.
+    let mut prune = opts();
+    prune.prune = true;
+    let o3 = reconcile(&c, dir.path(), &o2.inventory, &prune).await;
+    assert_eq!(
+        summary(&o3),
+        ["unchanged NsInstance a", "delete NsInstance b"]
+    );
+    assert_eq!(
+        sim.ns_instances().len(),
+        31,
+        "the other repository's 30 and 'a'"
+    );
+}
+
 // ---- OSM's real behaviour: prune timing, failed and broken NS instances, remediation ---------
 
 fn prune_all() -> osmops::engine::EngineOptions {

@@ -1287,6 +1287,81 @@ async fn operation_params_are_stored_as_json_strings_and_kdu_model_is_the_chart(
     );
 }
 
+/// `NsrTopic._format_additional_params` (NBI `osm_nbi/instance_topics.py`) turns a KDU param
+/// that is a mapping or a list into `"!!yaml " + safe_dump(value)` in the request itself, so the
+/// stored instantiate operation carries the string, as OSM's NBI did on the bed:
+/// `'replica': '!!yaml replicaCount: 2\n'`. Scalars stay as they are.
+#[tokio::test]
+async fn nested_kdu_params_are_stored_as_yaml_strings() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let mut body = ns_body(&sim, &nsd, "ldap");
+    body["additionalParamsForVnf"][0]["additionalParamsForKdu"][0]["additionalParams"] =
+        json!({"replicaCount": "2", "replica": {"replicaCount": 2}, "hosts": ["a", "b"]});
+    let (s, v) = raw.post_json("nslcm/v1/ns_instances_content", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    settle(&sim).await;
+    let op = sim.operations().pop().unwrap();
+    let vnfs: Value = serde_json::from_str(
+        op["operationParams"]["additionalParamsForVnf"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let params = &vnfs[0]["additionalParamsForKdu"][0]["additionalParams"];
+    assert_eq!(params["replicaCount"], "2");
+    assert_eq!(params["replica"], "!!yaml replicaCount: 2\n");
+    assert_eq!(params["hosts"], "!!yaml - a\n- b\n");
+}
+
+/// NBI list filters as osm_common's `_format_filter` reads them, as OSM's NBI answered on the
+/// bed: `A=x,y` is `$in`, `A.neq=x,y` is `$nin`, and `cont` is membership (`$in`), never a
+/// substring: `description.cont=<the start of a description>` found nothing.
+#[tokio::test]
+async fn list_filters_are_in_nin_and_cont_is_no_substring() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = onboarded(&sim).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let mut body = ns_body(&sim, &nsd, name);
+        body["nsDescription"] = json!(format!("Session {name} [osmops owner=x key=0123]"));
+        let (_, v) = raw.post_json("nslcm/v1/ns_instances_content", body).await;
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let (_, v) = raw
+        .get(&format!(
+            "nslcm/v1/ns_instances_content?name=a,b&_id.neq={},{}",
+            ids[0], ids[2]
+        ))
+        .await;
+    assert_eq!(names(&v), ["b"]);
+    let (_, v) = raw
+        .get("nslcm/v1/ns_instances_content?description.cont=Session")
+        .await;
+    assert_eq!(names(&v), Vec::<String>::new());
+    let (_, v) = raw
+        .get("nslcm/v1/ns_instances_content?description.ncont=Session")
+        .await;
+    assert_eq!(names(&v), ["a", "b", "c"]);
+    let (_, v) = raw
+        .get(&format!(
+            "nslcm/v1/ns_lcm_op_occs?nsInstanceId={},{}",
+            ids[0], ids[1]
+        ))
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 2);
+}
+
 /// CherryPy binds a query parameter `_id` to `default()`'s `_id` argument (NBI `nbi.py`): a
 /// list URL with `?_id=X` is the show of X, one object or 404, not a filtered list.
 #[tokio::test]

@@ -64,6 +64,13 @@ impl LiveView {
         }
     }
 
+    /// Whether runs share the NS list read by one of them (the controller's view). A view that
+    /// shares nothing (the CLI's, kept for its operations cursor) lets a run read only the NS
+    /// records it needs.
+    pub fn shares_ns_list(&self) -> bool {
+        !self.max_age.is_zero()
+    }
+
     /// The NS list: the shared read when it is fresh, else a new one (one at a time).
     pub async fn ns_instances(&self, client: &NbiClient) -> Result<Arc<Vec<NsRecord>>, NbiError> {
         let mut ns = self.ns.lock().await;

@@ -10,6 +10,7 @@ mod osm;
 mod outcome;
 mod record;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -187,16 +188,36 @@ pub enum Progress {
 
 pub type ProgressFn<'a> = &'a (dyn Fn(&Plan, &Progress) + Sync);
 
-/// Fetches what `plan()` needs: the NS list, then only the lists the desired state requires.
+/// Fetches what `plan()` needs: the NS instances, then only the lists the desired state requires.
+///
+/// Which NS records: the plan decides on the NS that Git names, and prune also on every NS that
+/// carries this sync's mark. OSM cannot filter on part of a description (`description.cont` is
+/// `$in`, equality, in osm_common), so a run that prunes reads the whole list; one that does
+/// not asks only for the names Git declares and the inventory records (`name=a,b,…`; the
+/// inventory's names too, so that what it records is never taken for gone), which costs
+/// nothing when they are new, however many NS OSM holds. The controller's shared view reads the whole list once for
+/// every OsmSync on that OSM instead. Operations, when no view keeps them, are read for the NS
+/// read (`nsInstanceId=…`), not for all of OSM's history.
 pub async fn load_live(
     client: &NbiClient,
     desired: &DesiredState,
+    inventory: &Inventory,
     opts: &PlanOptions,
     view: Option<&LiveView>,
 ) -> Result<LiveState, NbiError> {
     let ns_instances: Vec<NsRecord> = match view {
-        Some(v) => v.ns_instances(client).await?.as_ref().clone(),
-        None => client.list_ns_instances(&[]).await?,
+        Some(v) if v.shares_ns_list() => v.ns_instances(client).await?.as_ref().clone(),
+        _ if opts.prune => client.list_ns_instances(&[]).await?,
+        _ => {
+            let names: BTreeSet<&str> = desired
+                .ns_instances
+                .iter()
+                .map(|n| n.name.as_str())
+                .chain(inventory.ns_instances.keys().map(String::as_str))
+                .collect();
+            let names: Vec<&str> = names.into_iter().collect();
+            client.list_ns_instances_named(&names).await?
+        }
     };
     let needs = plan::needs(desired, &ns_instances, opts);
     let vims = async {
@@ -230,7 +251,15 @@ pub async fn load_live(
                 .read(client, &ns_instances)
                 .await
                 .map(|(ops, _)| Some(ops)),
-            (true, None) => client.list_ns_lcm_op_occs(&[]).await.map(Some),
+            (true, None) => {
+                // The plan reads the history of the NS Git declares, nothing else.
+                let ids: Vec<&str> = ns_instances
+                    .iter()
+                    .filter(|n| desired.ns_instance(&n.name).is_some())
+                    .map(|n| n.osm_id.as_str())
+                    .collect();
+                client.list_ns_lcm_op_occs_of(&ids).await.map(Some)
+            }
             (false, _) => Ok(None),
         }
     };
@@ -263,7 +292,7 @@ pub async fn preview(
     let osm = osm.into();
     let client = osm.client.until(deadline_after(opts.timeout));
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts, osm.view.as_deref()).await?;
+    let live = load_live(&client, desired, inventory, &plan_opts, osm.view.as_deref()).await?;
     let plan = plan::plan(desired, &live, inventory, &plan_opts);
     check(&plan)?;
     Ok(plan)
@@ -318,7 +347,7 @@ pub async fn reconcile(
     let client = osm.client.until(deadline);
     let before = client.counters().snapshot();
     let plan_opts = opts.plan_options();
-    let live = load_live(&client, desired, &plan_opts, osm.view.as_deref())
+    let live = load_live(&client, desired, inventory, &plan_opts, osm.view.as_deref())
         .instrument(tracing::info_span!("osm.read"))
         .await?;
     let plan =

@@ -196,6 +196,50 @@ impl NbiClient {
         self.list("nslcm/v1/ns_instances_content", query).await
     }
 
+    /// The NS instances named `names`: one `name=a,b,…` list (OSM's `$in`) per chunk of names.
+    /// Costs the records of those names, whatever else OSM holds.
+    pub async fn list_ns_instances_named(&self, names: &[&str]) -> Result<Vec<NsRecord>, NbiError> {
+        let mut found = Vec::new();
+        for chunk in filter_chunks(names) {
+            found.extend(self.list_ns_instances(&[("name", chunk.as_str())]).await?);
+        }
+        Ok(found)
+    }
+
+    /// NS instances with the names of `created` other than those very NS (pairs of name and
+    /// OSM id): `name=a,b&_id.neq=x,y` (`$in` and `$nin`; checked on OSM's NBI). Usually empty,
+    /// so a duplicate check costs a few hundred bytes where listing the names would download
+    /// every record.
+    pub async fn list_ns_instances_besides(
+        &self,
+        created: &[(&str, &str)],
+    ) -> Result<Vec<NsRecord>, NbiError> {
+        let mut found = Vec::new();
+        let mut rest = created;
+        while !rest.is_empty() {
+            // Names and ids share one request line: both count against the budget.
+            let mut used = 0;
+            let take = rest
+                .iter()
+                .take_while(|(name, id)| {
+                    used += name.len() + id.len() + 2;
+                    used <= FILTER_VALUES_BUDGET
+                })
+                .count()
+                .max(1);
+            let (chunk, tail) = rest.split_at(take);
+            rest = tail;
+            let names: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
+            let ids: Vec<&str> = chunk.iter().map(|(_, i)| *i).collect();
+            let (names, ids) = (names.join(","), ids.join(","));
+            found.extend(
+                self.list_ns_instances(&[("name", names.as_str()), ("_id.neq", ids.as_str())])
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
     /// One record by id; `None` when OSM answers 404.
     async fn get_one<T: DeserializeOwned>(
         &self,
@@ -277,6 +321,18 @@ impl NbiClient {
         self.list("nslcm/v1/ns_lcm_op_occs", query).await
     }
 
+    /// Every operation of the NS instances `ns_ids`: one `nsInstanceId=a,b,…` list per chunk.
+    pub async fn list_ns_lcm_op_occs_of(&self, ns_ids: &[&str]) -> Result<Vec<OpRecord>, NbiError> {
+        let mut found = Vec::new();
+        for chunk in filter_chunks(ns_ids) {
+            found.extend(
+                self.list_ns_lcm_op_occs(&[("nsInstanceId", chunk.as_str())])
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
     /// One operation; `None` when OSM no longer has it (an autoremoved NS takes its ops along).
     pub async fn get_ns_lcm_op_occ(&self, op_id: &str) -> Result<Option<OpRecord>, NbiError> {
         self.get_one(
@@ -305,4 +361,42 @@ fn created_id(answer: &Answer, call: &Call) -> Result<String, NbiError> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| call.bad_response("no id in the answer"))
+}
+
+/// How long one filter's comma-separated values may grow: request lines stay far below what
+/// proxies in front of OSM accept (nginx's default header buffer is 8 KiB).
+const FILTER_VALUES_BUDGET: usize = 2048;
+
+/// `values` joined by commas (OSM's `$in`), in as few chunks as [`FILTER_VALUES_BUDGET`] allows.
+/// Values must not contain commas (NS names cannot; ids are UUIDs).
+fn filter_chunks(values: &[&str]) -> Vec<String> {
+    let mut chunks: Vec<String> = Vec::new();
+    for v in values {
+        match chunks.last_mut() {
+            Some(c) if c.len() + 1 + v.len() <= FILTER_VALUES_BUDGET => {
+                c.push(',');
+                c.push_str(v);
+            }
+            _ => chunks.push((*v).to_owned()),
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    #[test]
+    fn filter_values_are_chunked_within_the_budget_and_keep_every_value() {
+        assert!(filter_chunks(&[]).is_empty());
+        assert_eq!(filter_chunks(&["a", "b"]), vec!["a,b".to_owned()]);
+        let names: Vec<String> = (0..1000).map(|i| format!("knf{i:04}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let chunks = filter_chunks(&refs);
+        assert!(chunks.len() > 1);
+        assert!(chunks.iter().all(|c| c.len() <= FILTER_VALUES_BUDGET));
+        let back: Vec<&str> = chunks.iter().flat_map(|c| c.split(',')).collect();
+        assert_eq!(back, refs);
+    }
 }

@@ -217,19 +217,11 @@ impl Filter {
                 .iter()
                 .any(|v| self.values.iter().any(|w| scalar_eq(v, w)))
         };
+        // osm_common's `_format_filter`: `cont` is `$eq`/`$in` and `ncont` is `$nin`, exactly
+        // like `eq`/`neq` — "contains" means an array holding the value, never a substring.
         match self.op.as_str() {
-            "eq" => any_eq(),
-            "neq" | "ne" => !any_eq(),
-            "cont" => found.iter().any(|v| {
-                self.values
-                    .iter()
-                    .any(|w| v.as_str().is_some_and(|s| s.contains(w.as_str())))
-            }),
-            "ncont" => !found.iter().any(|v| {
-                self.values
-                    .iter()
-                    .any(|w| v.as_str().is_some_and(|s| s.contains(w.as_str())))
-            }),
+            "eq" | "cont" => any_eq(),
+            "neq" | "ne" | "ncont" => !any_eq(),
             op => {
                 let Ok(want) = self.values[0].parse::<f64>() else {
                     return false;
@@ -275,5 +267,18 @@ mod tests {
         assert!(q(&[("name.neq", "other")])[0].matches(&r));
         assert!(!q(&[("unknown", "x")])[0].matches(&r));
         assert!(q(&[("FORCE", "true")]).is_empty());
+    }
+
+    /// osm_common `dbmongo._format_filter` (its docstring: `A.cont=B >> A: B`,
+    /// `A.ncont=B >> A: {$nin: B}`), as OSM's NBI answered on the bed: `description.cont=Session`
+    /// found nothing although a description began with it.
+    #[test]
+    fn cont_is_membership_not_a_substring() {
+        let r = json!({"description": "Session cache", "tags": ["a", "b"]});
+        assert!(!q(&[("description.cont", "Session")])[0].matches(&r));
+        assert!(q(&[("description.cont", "Session cache")])[0].matches(&r));
+        assert!(q(&[("tags.cont", "b")])[0].matches(&r));
+        assert!(q(&[("description.ncont", "Session")])[0].matches(&r));
+        assert!(!q(&[("tags.ncont", "x,a")])[0].matches(&r));
     }
 }

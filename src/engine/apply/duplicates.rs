@@ -1,5 +1,7 @@
 use super::*;
 
+use std::collections::BTreeSet;
+
 impl Apply<'_> {
     /// After creates: OSM may now have several NS with a created name. Those that carry this
     /// sync's mark come from concurrent runs of this sync: every run keeps the oldest and deletes
@@ -24,22 +26,37 @@ impl Apply<'_> {
                 .filter_map(|(i, (a, r))| Some((i, a.name.clone(), r.osm_id.clone()?)))
                 .collect()
         };
-        for chunk in created.chunks(25) {
-            let names: Vec<&str> = chunk.iter().map(|(_, n, _)| n.as_str()).collect();
-            // NS names cannot contain commas, so a comma-separated list is the NBI's `$in`.
-            let joined = names.join(",");
-            let query: Vec<(&str, &str)> = if names.len() == 1 {
-                vec![("name", names[0])]
-            } else {
-                vec![("name", joined.as_str())]
-            };
-            let found = match self.client.list_ns_instances(&query).await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot check created NS instances for duplicates");
-                    continue;
-                }
-            };
+        // First only whether OSM has any other NS of a created name: normally it has none, and
+        // the answer is an empty list instead of every created record.
+        let pairs: Vec<(&str, &str)> = created
+            .iter()
+            .map(|(_, n, id)| (n.as_str(), id.as_str()))
+            .collect();
+        let others = match self.client.list_ns_instances_besides(&pairs).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check created NS instances for duplicates");
+                return;
+            }
+        };
+        let contested: BTreeSet<&str> = others.iter().map(|n| n.name.as_str()).collect();
+        if contested.is_empty() {
+            return;
+        }
+        // Then every NS of the contested names, to order them as every run orders them.
+        let names: Vec<&str> = contested.iter().copied().collect();
+        let found = match self.client.list_ns_instances_named(&names).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check created NS instances for duplicates");
+                return;
+            }
+        };
+        {
+            let chunk: Vec<&(usize, String, String)> = created
+                .iter()
+                .filter(|(_, n, _)| contested.contains(n.as_str()))
+                .collect();
             for (i, name, mine) in chunk {
                 let mut same: Vec<&NsRecord> = found.iter().filter(|n| &n.name == name).collect();
                 if same.len() < 2 {

@@ -441,6 +441,29 @@ mod tests {
         assert_eq!(inst.kdu_params("other", "ldap"), Some(Map::new()));
     }
 
+    /// A nested KDU param as OSM's NBI stored it on the bed (the `operationParams` of an
+    /// instantiate of examples/multi-knf, copied verbatim): the NBI turns a mapping into
+    /// `"!!yaml " + safe_dump(value)` and LCM deploys it parsed back. Before this was read the
+    /// same way, re-applying the unchanged example upgraded the NS.
+    #[test]
+    fn nested_kdu_params_stored_as_yaml_strings_are_read_as_lcm_deploys_them() {
+        let inst = from_value::<OpRecord>(&json!({
+            "_id": "op1", "nsInstanceId": "ns", "lcmOperationType": "instantiate", "operationState": "COMPLETED",
+            "operationParams": {"nsName": "cache-eu",
+                "additionalParamsForVnf": "[{\"member-vnf-index\": \"redis\", \"additionalParamsForKdu\": [{\"kdu_name\": \"redis\", \"additionalParams\": {\"architecture\": \"replication\", \"replica\": \"!!yaml replicaCount: 2\\n\"}, \"kdu_model\": \"bitnami/redis:17.11.3\"}]}]"}
+        }))
+        .unwrap();
+        let p = inst.kdu_params("redis", "redis").unwrap();
+        assert_eq!(p["replica"], json!({"replicaCount": 2}));
+        assert_eq!(p["architecture"], "replication");
+        let mut odd = Map::new();
+        odd.insert("a".into(), json!("!!yaml [unclosed"));
+        odd.insert("b".into(), json!("!!yamlish"));
+        super::ops::parse_yaml_strings(&mut odd);
+        assert_eq!(odd["a"], "!!yaml [unclosed", "not YAML: kept as written");
+        assert_eq!(odd["b"], "!!yamlish");
+    }
+
     #[test]
     fn package_records_without_descriptor_id_are_tolerated() {
         let r = from_value::<PackageRecord>(

@@ -184,6 +184,7 @@ impl OpRecord {
                     Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_default(),
                     _ => Map::new(),
                 };
+                parse_yaml_strings(&mut params);
                 if let Some(model) = kdu
                     .get(crate::osm::KDU_MODEL_PARAM)
                     .filter(|m| m.is_string())
@@ -210,6 +211,22 @@ impl OpRecord {
                 }
             }
             _ => None,
+        }
+    }
+}
+
+/// What LCM deploys from a KDU's instantiate params (`parse_yaml_strings`,
+/// `osm_lcm/data_utils/dict_utils.py`): the NBI stores a mapping or list value as the string
+/// `"!!yaml " + safe_dump(value)` (`_format_additional_params`, `osm_nbi/instance_topics.py`),
+/// and LCM loads every value starting with `!!yaml ` back. Read the same way, or every nested
+/// param would look changed after an instantiate. A value that is not YAML stays as it is.
+pub(super) fn parse_yaml_strings(params: &mut Map<String, Value>) {
+    for v in params.values_mut() {
+        let Some(yaml) = v.as_str().and_then(|s| s.strip_prefix("!!yaml ")) else {
+            continue;
+        };
+        if let Ok(parsed) = serde_saphyr::from_str::<Value>(yaml) {
+            *v = parsed;
         }
     }
 }

@@ -40,6 +40,32 @@ fn kdu_entry_for<'a>(
         .and_then(|k| k.as_object())
 }
 
+/// `NsrTopic._format_additional_params` (NBI `osm_nbi/instance_topics.py`), called for every
+/// KDU of every member: a KDU param whose value is a mapping or a list becomes the string
+/// `"!!yaml " + safe_dump(value)`. For a KDU the NBI formats the request's own dict (no copy),
+/// so the operation stored afterwards carries these strings too; LCM turns them back
+/// (`parse_yaml_strings`, `osm_lcm/data_utils/dict_utils.py`).
+fn yaml_strings_in_kdu_params(body: &mut Map<String, Value>, member: &str, kdu: &str) {
+    let Some(params) = body
+        .get_mut("additionalParamsForVnf")
+        .and_then(|l| l.as_array_mut())
+        .and_then(|l| l.iter_mut().find(|v| v["member-vnf-index"] == member))
+        .and_then(|v| v.get_mut("additionalParamsForKdu"))
+        .and_then(|l| l.as_array_mut())
+        .and_then(|l| l.iter_mut().find(|k| k["kdu_name"] == kdu))
+        .and_then(|k| k.get_mut("additionalParams"))
+        .and_then(|p| p.as_object_mut())
+    else {
+        return;
+    };
+    for v in params.values_mut() {
+        if v.is_object() || v.is_array() {
+            let dumped = serde_saphyr::to_string(&*v).unwrap_or_default();
+            *v = Value::String(format!("!!yaml {dumped}"));
+        }
+    }
+}
+
 pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &Request) -> Reply {
     let project = token.project_id.as_str();
     let body = match req.parse_body() {
@@ -54,8 +80,9 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
     if let Err(r) = validate_ns_instantiate(&body) {
         return r;
     }
-    let nsd_id = body["nsdId"].as_str().unwrap_or_default();
-    let vim_id = body["vimAccountId"].as_str().unwrap_or_default();
+    let nsd_id = body["nsdId"].as_str().unwrap_or_default().to_owned();
+    let vim_id = body["vimAccountId"].as_str().unwrap_or_default().to_owned();
+    let (nsd_id, vim_id) = (nsd_id.as_str(), vim_id.as_str());
     let Some(nsd) = db.find_by_id(Collection::Nsds, project, nsd_id).cloned() else {
         return Reply::error(
             Status::NOT_FOUND,
@@ -123,6 +150,18 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
         .and_then(|n| n.as_str())
         .unwrap_or(project)
         .to_owned();
+    let mut body = body;
+    for (member, vnfd) in &members {
+        for kdu in vnfd
+            .get("kdu")
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+        {
+            yaml_strings_in_kdu_params(&mut body, member, kdu["name"].as_str().unwrap_or_default());
+        }
+    }
+    let body = body;
     let mut vnfr_ids = Vec::new();
     for (member, vnfd) in &members {
         let vnfr_id = new_id();
