@@ -5,6 +5,7 @@
 //!
 //!     cargo bench --bench controller_scale
 //!     OSMOPS_BENCH_SYNCS=20 cargo bench --bench controller_scale
+//!     OSMOPS_BENCH_LCM_MS=10000     # the simulated LCM's time per operation (default 200 ms)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -29,9 +30,14 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    // How long the simulated LCM takes per operation (a real KNF instantiate takes minutes).
+    let lcm_ms: u64 = std::env::var("OSMOPS_BENCH_LCM_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let sim = Simulator::start(SimConfig {
         token_throttle: true,
-        lcm_delay: Duration::from_millis(200),
+        lcm_delay: Duration::from_millis(lcm_ms),
         ..SimConfig::default()
     })
     .await
@@ -127,7 +133,7 @@ async fn main() {
     child.kill().ok();
     let _ = child.wait();
     assert_eq!(sim.ns_instances().len(), syncs * knfs);
-    println!("## Controller scale: {syncs} OsmSyncs × {knfs} KNFs (emulated API server, NBI simulator with token throttle, LCM 200 ms)\n");
+    println!("## Controller scale: {syncs} OsmSyncs × {knfs} KNFs (emulated API server, NBI simulator with token throttle, LCM {lcm_ms} ms)\n");
     println!("| time to all Ready | reconciles | reconciles/s | NBI requests | controller RSS idle | controller RSS peak | RSS idle with {syncs} OsmSyncs Ready (P3) |");
     println!("|---|---|---|---|---|---|---|");
     println!(

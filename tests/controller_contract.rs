@@ -32,6 +32,9 @@ fn harness() -> Harness {
         poll_interval: Duration::from_millis(20),
         // Requeue periods are asserted exactly.
         interval_jitter_percent: 0,
+        // These tests pin the API calls of one reconcile that follows its operations itself;
+        // the hand-off to the follower is tested with the real controller (controller_e2e.rs).
+        hand_off_operations: false,
         fetch: FetchOptions {
             localhost_override: None,
             retry_delay: Duration::from_millis(10),

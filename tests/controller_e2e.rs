@@ -1732,3 +1732,205 @@ async fn a_no_op_spec_edit_is_no_news_and_logs_carry_no_empty_trace_id() {
         "no trace id without tracing: {log}"
     );
 }
+
+// ---- Operations handed off to the follower: no worker waits on OSM ---------------------------
+
+/// A simulator whose LCM takes `lcm` per operation.
+async fn slow_lcm_world(lcm: Duration) -> World {
+    use osmops::sim::SimConfig;
+    let sim = Simulator::start(SimConfig {
+        token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(10),
+        lcm_delay: lcm,
+        autoremove_delay: Duration::from_millis(150),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = sim.url();
+    world_with(sim, &url, "admin", "admin").await
+}
+
+fn ready_reason_of(s: &osmops::api::OsmSync) -> Option<(String, String)> {
+    s.status
+        .as_ref()
+        .and_then(|st| st.condition("Ready"))
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// One worker (`--concurrent 1`) and two OsmSyncs whose instantiates take OSM 2 s: both are
+/// "in progress" while OSM still runs the first one (the worker did not wait), and each
+/// operation's end brings its OsmSync back to Ready=True, with one history snapshot holding
+/// what both reconciles did, a Progressing and a ReconciliationSucceeded event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_hands_its_operations_off_and_their_end_brings_the_osmsync_back() {
+    let w = slow_lcm_world(Duration::from_secs(2)).await;
+    // The packages are in OSM already, so that neither OsmSync waits for the other's.
+    let onboarded = reconcile(
+        &client(&w.sim),
+        repo(&[]).path(),
+        &osmops::plan::Inventory::default(),
+        &opts(),
+    )
+    .await;
+    assert!(!onboarded.failed(), "{}", onboarded.summary());
+    w.add_git_repository("repo-b").await;
+    for (source, name, rev) in [
+        ("repo", "ldap-a", "main@sha1:a1"),
+        ("repo-b", "ldap-b", "main@sha1:b1"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &format!("{name}.osmops.yaml"),
+            &ns_doc(name, Some("1")),
+        );
+        w.publish_to(source, rev, dir.path()).await;
+    }
+    let one_worker = osmops::controller::ControllerOptions {
+        concurrent: 1,
+        ..ctl_opts()
+    };
+    let ctx = context_with(&w.client, "ctl-1", one_worker);
+    let _ctl = tokio::spawn(controller::run(ctx.clone(), std::future::pending::<()>()));
+    w.create_sync("a").await;
+    w.create_sync_with(
+        "b",
+        json!({"sourceRef": {"kind": "GitRepository", "name": "repo-b"}}),
+    )
+    .await;
+    let in_progress = |s: &osmops::api::OsmSync| {
+        ready_reason_of(s) == Some(("Unknown".into(), "Progressing".into()))
+            && s.status.as_ref().is_some_and(|st| {
+                st.operations
+                    .iter()
+                    .any(|o| o.type_ == "instantiate" && o.state == "PROCESSING")
+            })
+    };
+    w.wait_for("a", "a in progress", in_progress).await;
+    w.wait_for("b", "b in progress", in_progress).await;
+    let processing = w
+        .sim
+        .operations()
+        .iter()
+        .filter(|o| o["operationState"] == "PROCESSING")
+        .count();
+    assert_eq!(
+        processing, 2,
+        "both OsmSyncs reached OSM while OSM still ran both operations: the one worker never waited"
+    );
+    assert!(ctx.follower.following() >= 1);
+    for (name, rev) in [("a", "main@sha1:a1"), ("b", "main@sha1:b1")] {
+        let s = w.wait_for(name, "applied", |s| applied(s, rev)).await;
+        let st = s.status.unwrap();
+        assert_eq!(st.operations[0].state, "COMPLETED", "{name}");
+        assert!(st.operations[0].end_time.is_some());
+        assert_eq!(st.history.len(), 1, "{name}: {:?}", st.history);
+        let h = &st.history[0];
+        assert_eq!(h.last_reconciled_status, "ReconciliationSucceeded");
+        assert_eq!(
+            h.metadata.get("resumedOperations").map(String::as_str),
+            Some("1"),
+            "{name}: {:?}",
+            h.metadata
+        );
+        assert!(
+            h.metadata.contains_key("operations"),
+            "what the reconcile that started it did is kept: {:?}",
+            h.metadata
+        );
+        let progressing = w.events(name, "Progressing").await;
+        assert!(
+            progressing.iter().any(|e| e
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("1 OSM operation(s) in progress"))),
+            "{progressing:?}"
+        );
+        let done = w.events(name, "ReconciliationSucceeded").await;
+        assert!(
+            done.iter().any(|e| e
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("1 OSM operation(s) started earlier completed"))),
+            "{done:?}"
+        );
+    }
+    assert_eq!(ctx.follower.following(), 0);
+    assert_eq!(w.sim.ns_instances().len(), 2);
+    assert_eq!(
+        writes(&w.sim)
+            .iter()
+            .filter(|p| p.ends_with("ns_instances_content"))
+            .count(),
+        2,
+        "one create each, nothing sent twice"
+    );
+}
+
+/// An operation that fails after it was handed off: the OsmSync ends Ready=False with OSM's
+/// message, as when the worker followed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handed_off_operation_that_fails_is_ready_false_with_osms_message() {
+    let w = slow_lcm_world(Duration::from_millis(500)).await;
+    w.sim.fail_next(
+        "instantiate",
+        Some("ldap"),
+        1,
+        "no capacity left in VIM mylocation1",
+    );
+    w.publish("main@sha1:f1", repo(&[("ldap", Some("1"))]).path())
+        .await;
+    let _stop = start_controller(&w, "ctl-1");
+    w.create_sync("demo").await;
+    let (status, message) = w.wait_for_reason("demo", "OperationFailed").await;
+    assert!(
+        message.contains("no capacity left in VIM mylocation1"),
+        "{message}"
+    );
+    assert_eq!(status.operations[0].state, "FAILED");
+    assert_ne!(
+        status.last_applied_revision.as_deref(),
+        Some("main@sha1:f1")
+    );
+}
+
+/// OSM stops answering while the follower follows an operation: after `spec.timeout` the
+/// OsmSync is Ready=False (OSMUnreachable, since when and why); once OSM answers again, the
+/// operation's end brings it to Ready=True. Nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osm_unreachable_while_following_is_reported_after_the_timeout_then_recovers() {
+    use osmops::sim::{Fault, FaultAction};
+    let w = slow_lcm_world(Duration::from_secs(3)).await;
+    w.publish("main@sha1:u1", repo(&[("ldap", Some("1"))]).path())
+        .await;
+    let _stop = start_controller(&w, "ctl-1");
+    w.create_sync_with("demo", json!({"timeout": "2s"})).await;
+    w.wait_for("demo", "in progress", |s| {
+        ready_reason_of(s) == Some(("Unknown".into(), "Progressing".into()))
+    })
+    .await;
+    w.sim.inject(Fault {
+        method: None,
+        path_contains: "/nslcm/v1/ns_lcm_op_occs".into(),
+        action: FaultAction::Status(503),
+        remaining: usize::MAX,
+    });
+    let (_, message) = w.wait_for_reason("demo", "OSMUnreachable").await;
+    assert!(
+        message.contains("still running after 2s") && message.contains("unreachable since"),
+        "{message}"
+    );
+    w.sim.clear_faults();
+    w.wait_for("demo", "applied once OSM answers", |s| {
+        applied(s, "main@sha1:u1")
+    })
+    .await;
+    assert_eq!(
+        writes(&w.sim)
+            .iter()
+            .filter(|p| p.ends_with("ns_instances_content"))
+            .count(),
+        1
+    );
+}

@@ -10,7 +10,7 @@ use common::world::*;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use osmops::controller;
+use osmops::controller::{self, ControllerOptions};
 use prost::Message;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -184,9 +184,18 @@ async fn a_reconcile_is_one_trace_with_phase_nbi_and_follow_spans() {
     w.publish("main@sha1:otel", repo(&[("ldap", Some("1"))]).path())
         .await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let ctl = tokio::spawn(controller::run(context(&w.client, "ctl"), async move {
-        let _ = stop_rx.await;
-    }));
+    // The worker follows its operations (`--hand-off-operations=false`), so the follow spans
+    // are in the reconcile's trace; handed off, they are the follower's.
+    let inline = ControllerOptions {
+        hand_off_operations: false,
+        ..ctl_opts()
+    };
+    let ctl = tokio::spawn(controller::run(
+        context_with(&w.client, "ctl", inline),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     w.create_sync("demo").await;
     w.wait_for("demo", "Ready", |s| applied(s, "main@sha1:otel"))
         .await;

@@ -57,6 +57,10 @@ pub(super) async fn cleanup(
             let msg = format!("{}; cannot prune what this OsmSync owns in OSM", f.message);
             return Err(prune_failed(api, ctx, sync, &mut current, next, f.reason, msg).await);
         }
+        // Reading credentials never waits on OSM operations.
+        Err(Stop::InProgress { message, .. }) => {
+            return Err(ReconcileError::PruneIncomplete(message));
+        }
     };
     // A changed Secret (another OSM) leaves only OSM's own marks as proof of ownership.
     let inventory =

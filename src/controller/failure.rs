@@ -97,6 +97,12 @@ impl Failure {
 pub enum Stop {
     Failure(Failure),
     Api(kube::Error),
+    /// OSM operations are still running (followed by the follower): Ready=Unknown until they
+    /// end, which brings the OsmSync back; `requeue` is the latest time to look again.
+    InProgress {
+        message: String,
+        requeue: Duration,
+    },
 }
 
 impl From<Failure> for Stop {

@@ -202,7 +202,13 @@ impl Metrics {
         self.nbi_requests.inc_by(o.requests.requests);
         self.nbi_bytes_sent.inc_by(o.requests.bytes_sent);
         self.nbi_bytes_received.inc_by(o.requests.bytes_received);
-        for op in &o.operations {
+        self.observe_operations(&o.operations);
+    }
+
+    /// Operations a reconcile saw end (or stop being followed). One handed off to the follower
+    /// is counted when a later reconcile sees it end, so each is counted once.
+    pub fn observe_operations(&self, operations: &[crate::engine::OperationReport]) {
+        for op in operations.iter().filter(|op| op.finished()) {
             self.operations
                 .get_or_create(&OpKind {
                     r#type: op.op_type.to_string(),

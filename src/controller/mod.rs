@@ -7,6 +7,7 @@
 mod cleanup;
 pub mod events;
 mod failure;
+mod follower;
 mod gates;
 pub mod leader;
 mod metrics;
@@ -72,6 +73,9 @@ pub struct ControllerOptions {
     pub interval_jitter_percent: u8,
     /// How long one read of an OSM's NS list is shared by the OsmSyncs on that OSM.
     pub osm_list_max_age: Duration,
+    /// Hand operations that need nothing more from their reconcile to the follower instead of
+    /// following them in the worker (follower.rs).
+    pub hand_off_operations: bool,
 }
 
 impl Default for ControllerOptions {
@@ -88,6 +92,7 @@ impl Default for ControllerOptions {
             label_selector: None,
             interval_jitter_percent: 5,
             osm_list_max_age: crate::engine::NS_LIST_MAX_AGE,
+            hand_off_operations: true,
         }
     }
 }
@@ -169,6 +174,10 @@ pub struct Context {
     /// Whether this replica reconciles (always, without leader election). Standby replicas
     /// refuse gRPC calls: their journal is empty.
     pub leading: Arc<std::sync::atomic::AtomicBool>,
+    /// Follows the OSM operations reconciles hand off (follower.rs).
+    pub follower: follower::Follower,
+    /// The OsmSyncs the follower brings back, for the controller's trigger stream (taken once).
+    followed_ended: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ObjectRef<OsmSync>>>>,
 }
 
 impl Context {
@@ -187,7 +196,10 @@ impl Context {
         let events =
             events::Recorder::new(client.clone(), identity.clone(), opts.events_addr.clone());
         let osms = OsmHandles::new(opts.osm_list_max_age);
+        let (ended_tx, ended_rx) = tokio::sync::mpsc::unbounded_channel();
         Context {
+            follower: follower::Follower::new(opts.poll_interval, ended_tx),
+            followed_ended: Mutex::new(Some(ended_rx)),
             events,
             leading: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             client,
@@ -336,6 +348,13 @@ pub async fn run(
             move |src| syncs_for_source(&store, kind, &src),
             source_resource(kind, None),
         );
+    }
+    // An OSM operation the follower saw end brings its OsmSync back.
+    if let Some(rx) = ctx.followed_ended.lock().expect("trigger lock").take() {
+        let ended = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|sync| (sync, rx))
+        });
+        controller = controller.reconcile_on(ended);
     }
     controller
         .with_config(ControllerConfig::default().concurrency(ctx.opts.concurrent))

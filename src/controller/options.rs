@@ -34,6 +34,8 @@ pub(super) fn engine_options(
             upgrade_rollback: remediation.upgrade.strategy == Some(UpgradeStrategy::Rollback),
         },
         wait: spec.wait,
+        // Operations that need nothing more from the run go to the follower (follower.rs).
+        hand_off: ctx.opts.hand_off_operations,
         timeout,
         concurrency: NS_WRITES_IN_FLIGHT,
         poll_interval: ctx.opts.poll_interval,
@@ -57,6 +59,7 @@ pub(super) fn cleanup_options(ctx: &Context, sync: &OsmSync, timeout: Duration) 
         allow_empty: true,
         remediation: Remediation::default(),
         wait: true,
+        hand_off: false,
         ..engine_options(ctx, sync, timeout, Approval::Auto)
     }
 }

@@ -38,6 +38,7 @@ fn access(stop: Stop) -> AccessError {
     match stop {
         Stop::Api(e) => AccessError::Unavailable(format!("Kubernetes API: {e}")),
         Stop::Failure(f) => AccessError::FailedPrecondition(f.message),
+        Stop::InProgress { message, .. } => AccessError::FailedPrecondition(message),
     }
 }
 

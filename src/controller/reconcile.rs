@@ -33,6 +33,10 @@ use crate::osm::NbiClient;
 use crate::plan::Inventory;
 use crate::repo::DesiredState;
 
+/// How long operations OSM accepted may wait before they are written to the status ahead of the
+/// reconcile's end.
+const WRITE_AHEAD_DELAY: Duration = Duration::from_secs(1);
+
 pub async fn reconcile(sync: Arc<OsmSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let ns = sync.namespace().unwrap_or_default();
@@ -133,7 +137,7 @@ impl Run<'_> {
         let desired = prepare::repository(self.ctx, self.sync, &source).await?;
         self.digest = Some(desired_digest(&desired));
         let osm = prepare::credentials(self.ctx, self.sync).await?;
-        self.resume_operations(&osm.client, &intervals).await;
+        self.resume_operations(&osm, &intervals).await?;
         self.rollout_gate(&revision).await?;
         let outcome = self
             .plan_and_apply(&osm, &desired, &revision, &intervals)
@@ -193,9 +197,21 @@ impl Run<'_> {
     /// is (False with the failure's reason stays False, as in Flux): flapping through Unknown on
     /// every retry would read as recovery to `kubectl get -w`, kstatus and alerting.
     async fn progress(&mut self, revision: &str, iv: &Intervals) -> Result<(), Stop> {
-        let new_work = self.current.observed_generation != self.generation()
-            || (self.current.last_applied_revision.as_deref() != Some(revision)
-                && self.current.last_attempted_revision.as_deref() != Some(revision));
+        // Already in progress for this generation and revision (its operations were handed off
+        // to the follower): this reconcile continues that work, it does not start new work.
+        let continuing = self.current.last_attempted_revision.as_deref() == Some(revision)
+            && self
+                .current
+                .condition(crate::api::condition::READY)
+                .is_some_and(|c| {
+                    c.status == "Unknown"
+                        && c.reason == reason::PROGRESSING
+                        && c.observed_generation == self.generation()
+                });
+        let new_work = !continuing
+            && (self.current.observed_generation != self.generation()
+                || (self.current.last_applied_revision.as_deref() != Some(revision)
+                    && self.current.last_attempted_revision.as_deref() != Some(revision)));
         if new_work {
             let msg = format!(
                 "Fetching manifests for revision {revision} with a timeout of {}",
@@ -259,15 +275,38 @@ impl Run<'_> {
         let engine_run = engine::reconcile(osm, desired, &inventory, &opts, &on_progress)
             .instrument(tracing::info_span!("engine", revision = %revision));
         tokio::pin!(engine_run);
+        // With the hand-off, recorded at most once per WRITE_AHEAD_DELAY: an apply that ends
+        // sooner (most do: it does not follow its operations) records them in its final status
+        // write, one API call less per reconcile; should the controller die in between, OSM's
+        // history still shows the operation running and the next plan follows it. A worker that
+        // follows its operations records them at once.
+        let delay = if opts.hand_off {
+            WRITE_AHEAD_DELAY
+        } else {
+            Duration::ZERO
+        };
+        let mut seen = Vec::new();
+        let mut persist_at: Option<tokio::time::Instant> = None;
         let result = loop {
+            let due = async {
+                match persist_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 result = &mut engine_run => break result,
-                Some(first) = started_rx.recv() => {
-                    let mut seen = vec![first];
+                Some(report) = started_rx.recv() => {
+                    seen.push(report);
                     while let Ok(more) = started_rx.try_recv() {
                         seen.push(more);
                     }
-                    self.persist_operations(revision, &seen).await;
+                    persist_at.get_or_insert_with(|| tokio::time::Instant::now() + delay);
+                }
+                () = due => {
+                    persist_at = None;
+                    let batch = std::mem::take(&mut seen);
+                    self.persist_operations(revision, &batch).await;
                 }
             }
         };
@@ -278,6 +317,7 @@ impl Run<'_> {
             other => other.map_err(|e| engine_failure(e, revision))?,
         };
         self.ctx.metrics.observe_outcome(&outcome);
+        self.hand_off(osm, &outcome);
         self.report_drift(&outcome.plan, true).await;
         self.plan_applied(revision, &outcome).await;
         self.ctx

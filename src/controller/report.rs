@@ -56,6 +56,7 @@ impl Run<'_> {
         match result {
             Err(Stop::Api(e)) => Err(e.into()),
             Err(Stop::Failure(f)) => self.fail(f).await,
+            Err(Stop::InProgress { message, requeue }) => self.in_progress(&message, requeue).await,
             Ok(applied) => self.applied(applied).await,
         }
     }
@@ -98,6 +99,22 @@ impl Run<'_> {
             .unwrap_or_else(Action::await_change))
     }
 
+    /// OSM operations are running, followed by the follower: Ready=Unknown and Reconciling=True
+    /// with reason Progressing (kstatus: InProgress; `kubectl wait --for=condition=Ready` keeps
+    /// waiting). An operation's end brings the OsmSync back; `requeue` is the latest look.
+    pub(super) async fn in_progress(
+        mut self,
+        message: &str,
+        requeue: Duration,
+    ) -> Result<Action, ReconcileError> {
+        let generation = self.generation();
+        let revision = self.revision.clone().unwrap_or_default();
+        let msg = ready_message(&format!("revision {revision}: {message}"));
+        super::status::mark_progressing(&mut self.next, generation, reason::PROGRESSING, &msg);
+        self.conclude(reason::PROGRESSING).await?;
+        Ok(Action::requeue(requeue))
+    }
+
     /// The end of a reconcile that reached OSM.
     pub(super) async fn applied(mut self, applied: Applied) -> Result<Action, ReconcileError> {
         let Applied {
@@ -105,6 +122,18 @@ impl Run<'_> {
             intervals: iv,
         } = applied;
         let revision = self.revision.clone().unwrap_or_default();
+        // Operations an earlier reconcile handed off that failed: the failure is OSM's answer to
+        // what that reconcile asked, reported now unless this plan acts on it (remediation).
+        let resumed_failed: Vec<String> = self
+            .resumed
+            .iter()
+            .filter(|o| o.failed())
+            .map(operation_line)
+            .collect();
+        if !resumed_failed.is_empty() && outcome.plan.writes() == 0 && !outcome.failed() {
+            let msg = format!("revision {revision}: {}", resumed_failed.join("; "));
+            return self.fail(Failure::new(reason::OPERATION_FAILED, msg)).await;
+        }
         if let Some(why) = &outcome.rollout_paused {
             let f = self.rollout_paused(&revision, why, &failure_lines(&outcome));
             return self.fail(f).await;
@@ -138,6 +167,38 @@ impl Run<'_> {
             }
             return self.fail(f).await;
         }
+        let running = outcome.operations.iter().filter(|o| !o.finished()).count();
+        let blocked = outcome
+            .results
+            .iter()
+            .any(|r| matches!(r.status, ActionStatus::Blocked | ActionStatus::Skipped));
+        if running > 0 && !blocked {
+            // Handed off to the follower: in progress until OSM ends them.
+            if outcome.plan.writes() > 0 {
+                let msg = format!(
+                    "Applied revision {revision} in {}: {}; {running} OSM operation(s) in progress",
+                    format_duration(Duration::from_millis(
+                        self.started.elapsed().as_millis() as u64
+                    )),
+                    outcome.summary()
+                );
+                self.ctx
+                    .events
+                    .publish(
+                        self.sync,
+                        EventType::Normal,
+                        reason::PROGRESSING,
+                        &msg,
+                        Some(&revision),
+                        false,
+                    )
+                    .await;
+            }
+            let message = format!("{running} OSM operation(s) in progress");
+            return self
+                .in_progress(&message, iv.timeout.min(iv.interval))
+                .await;
+        }
         if outcome.incomplete() {
             // Blocked or deferred work is not success: Ready=False, retried soon.
             let msg = ready_message(&format!("revision {revision}: {}", failure_lines(&outcome)));
@@ -170,13 +231,19 @@ impl Run<'_> {
         self.next.last_applied_revision = Some(revision.clone());
         self.conclude(reason::RECONCILIATION_SUCCEEDED).await?;
         if outcome.plan.writes() > 0 || revision_changed || !was_ready {
+            let mut summary = outcome.summary();
+            if !self.resumed.is_empty() {
+                summary.push_str(&format!(
+                    "; {} OSM operation(s) started earlier completed",
+                    self.resumed.len()
+                ));
+            }
             let msg = format!(
-                "Reconciliation finished in {}, next run in {}: {}",
+                "Reconciliation finished in {}, next run in {}: {summary}",
                 format_duration(Duration::from_millis(
                     self.started.elapsed().as_millis() as u64
                 )),
                 format_duration(iv.interval),
-                outcome.summary()
             );
             self.ctx
                 .events
@@ -218,6 +285,18 @@ pub(super) fn ready_message(message: &str) -> String {
     super::failure::one_line(message)
 }
 
+/// One failed operation, as failure messages name it.
+fn operation_line(op: &crate::engine::OperationReport) -> String {
+    format!(
+        "operation {} ({} of {}) {}: {}",
+        op.nslcmop_id,
+        op.op_type,
+        op.ns_name,
+        op.state,
+        op.error.clone().unwrap_or_default()
+    )
+}
+
 /// The first few failed/blocked/skipped actions and failed operations, one line.
 pub(super) fn failure_lines(o: &Outcome) -> String {
     let mut lines: Vec<String> = o.not_converged();
@@ -241,16 +320,7 @@ pub(super) fn failure_lines(o: &Outcome) -> String {
         .operations
         .iter()
         .filter(|op| op.failed() && !lines.iter().any(|l| l.contains(&op.nslcmop_id)))
-        .map(|op| {
-            format!(
-                "operation {} ({} of {}) {}: {}",
-                op.nslcmop_id,
-                op.op_type,
-                op.ns_name,
-                op.state,
-                op.error.clone().unwrap_or_default()
-            )
-        })
+        .map(operation_line)
         .collect();
     lines.extend(op_lines);
     let more = lines.len().saturating_sub(5);

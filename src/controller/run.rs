@@ -129,6 +129,8 @@ pub(super) struct Run<'a> {
     pub retry: Duration,
     /// Ready was True when the reconcile started (before it said it was progressing).
     pub was_ready: bool,
+    /// Operations an earlier reconcile started that this one saw end (through the follower).
+    pub resumed: Vec<crate::engine::OperationReport>,
 }
 
 impl<'a> Run<'a> {
@@ -155,6 +157,7 @@ impl<'a> Run<'a> {
             revision: None,
             retry: Duration::from_secs(60),
             ready_out,
+            resumed: Vec::new(),
         }
     }
 

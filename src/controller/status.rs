@@ -291,6 +291,21 @@ pub fn upsert_history(
 ) {
     let now = now_rfc3339();
     let duration = format!("{:.3}s", duration.as_secs_f64());
+    // A reconcile that handed its operations off recorded this digest as in progress: the one
+    // that sees them end concludes it (one snapshot, with what both did).
+    let mut metadata = metadata;
+    let mut folded = None;
+    if result != crate::api::reason::PROGRESSING {
+        if let Some(i) = s.history.iter().position(|h| {
+            h.digest == digest && h.last_reconciled_status == crate::api::reason::PROGRESSING
+        }) {
+            let started = s.history.remove(i);
+            for (k, v) in &started.metadata {
+                metadata.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            folded = Some(started);
+        }
+    }
     let snapshot = match s
         .history
         .iter()
@@ -306,7 +321,9 @@ pub fn upsert_history(
         }
         None => Snapshot {
             digest: digest.to_owned(),
-            first_reconciled: now.clone(),
+            first_reconciled: folded
+                .as_ref()
+                .map_or_else(|| now.clone(), |f| f.first_reconciled.clone()),
             last_reconciled: now,
             last_reconciled_duration: duration,
             last_reconciled_status: result.to_owned(),

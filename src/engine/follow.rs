@@ -68,21 +68,27 @@ pub async fn refresh(
     {
         return Ok(false);
     }
+    Ok(observe_record(op, fetched.as_ref()))
+}
+
+/// Applies what OSM answered for `op` (`None`: OSM no longer has it) by the rule of
+/// [`observe`], as [`refresh`] does with its own read. Returns whether the state changed.
+pub fn observe_record(op: &mut OperationReport, fetched: Option<&OpRecord>) -> bool {
     let before = op.state.clone();
-    if let Some(rec) = &fetched {
+    if let Some(rec) = fetched {
         // OSM's word wins (an operation found in progress was started as "pending").
         op.op_type = rec.lcm_operation_type.clone();
         if let Some(t) = rec.start_time {
             op.start_time = Some(t);
         }
     }
-    let seen = observe(&op.op_type, fetched.as_ref());
+    let seen = observe(&op.op_type, fetched);
     op.state = seen.state;
     op.end_time = seen.end_time.or(op.end_time);
     if let Some(e) = seen.error {
         op.error = Some(e);
     }
-    Ok(op.state != before)
+    op.state != before
 }
 
 /// When OSM last failed to answer, and how.

@@ -22,9 +22,9 @@ use crate::plan::{
 };
 use crate::repo::DesiredState;
 
-pub use follow::{follow, refresh, OperationReport, Vanished};
+pub use follow::{follow, observe_record, refresh, OperationReport, Vanished};
 pub use live_view::{LiveView, NS_LIST_MAX_AGE};
-pub use ops_cache::{OpsCache, OpsMemory, ReadKind};
+pub use ops_cache::{cursor_query, OpsCache, OpsMemory, ReadKind, CLOCK_SLACK};
 pub use osm::Osm;
 pub use outcome::{ActionResult, ActionStatus, Outcome};
 
@@ -38,6 +38,10 @@ pub struct EngineOptions {
     pub remediation: Remediation,
     /// Follow started OSM operations until they end (and terminated NS until OSM removes them).
     pub wait: bool,
+    /// With `wait`: when the plan can hand its operations off
+    /// ([`Plan::can_hand_off_operations`]), return them running instead of following them; the
+    /// caller follows them (the controller's follower, so that no worker waits on OSM).
+    pub hand_off: bool,
     /// Bounds the whole run: reading OSM, writing, following operations.
     pub timeout: Duration,
     /// Independent NS writes in flight at once.
@@ -109,6 +113,7 @@ impl Default for EngineOptions {
             owner: Owner::new("unnamed").expect("a non-empty owner id"),
             remediation: Remediation::default(),
             wait: true,
+            hand_off: false,
             timeout: Duration::from_secs(300),
             concurrency: 4,
             poll_interval: Duration::from_secs(2),

@@ -124,10 +124,10 @@ pub enum ReadKind {
 }
 
 /// How far OSM's `Date` (whole seconds) may lag its own `statusEnteredTime` values.
-const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(2);
+pub const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The query value of a cursor: OSM's float epoch seconds, a millisecond early.
-fn cursor_query(t: Timestamp) -> String {
+pub fn cursor_query(t: Timestamp) -> String {
     let secs = t.as_nanosecond() as f64 / 1e9 - 0.001;
     format!("{secs:.6}")
 }

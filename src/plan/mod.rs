@@ -221,6 +221,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the operations this plan starts need nothing more from the run that starts them:
+    /// no delete waits for OSM to remove an NS before packages go, and no rollout batch waits
+    /// for the health of the one before. Such operations can be followed by someone else (the
+    /// controller's follower) while the run returns.
+    pub fn can_hand_off_operations(&self) -> bool {
+        self.batches.len() <= 1
+            && !self.actions.iter().any(|a| {
+                matches!(
+                    a.operation,
+                    Operation::DeleteNs { .. } | Operation::DeletePackage { .. }
+                )
+            })
+    }
+
     pub fn writes(&self) -> usize {
         self.actions
             .iter()

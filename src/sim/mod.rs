@@ -230,6 +230,11 @@ impl Simulator {
             .push(fault);
     }
 
+    /// Removes every injected fault (OSM is reachable again).
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().expect("sim faults lock").clear();
+    }
+
     /// Makes every issued token expired (as if an hour had passed).
     pub fn expire_tokens(&self) {
         let mut db = self.shared.db.lock().expect("sim db lock");

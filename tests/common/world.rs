@@ -42,9 +42,17 @@ pub fn ctl_opts() -> ControllerOptions {
 }
 
 pub fn context(client: &kube::Client, identity: &str) -> Arc<Context> {
+    context_with(client, identity, ctl_opts())
+}
+
+pub fn context_with(
+    client: &kube::Client,
+    identity: &str,
+    opts: ControllerOptions,
+) -> Arc<Context> {
     Arc::new(Context::new(
         client.clone(),
-        ctl_opts(),
+        opts,
         Arc::new(Metrics::default()),
         identity.into(),
     ))

@@ -173,6 +173,11 @@ pub struct ControllerArgs {
     /// reconcile reads it).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub(super) osm_list_max_age: Duration,
+    /// Hand the OSM operations a reconcile started to one follower per OSM and free the worker
+    /// (the OsmSync is Ready=Unknown until they end, which reconciles it again). `false`: the
+    /// worker follows them to the end itself, as before.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(super) hand_off_operations: bool,
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
     #[arg(long, value_enum, default_value_t = LogEncoding::Console)]

@@ -226,6 +226,7 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         label_selector: args.watch_label_selector.clone(),
         interval_jitter_percent: args.interval_jitter_percentage,
         osm_list_max_age: args.osm_list_max_age,
+        hand_off_operations: args.hand_off_operations,
     };
     let ctx = Arc::new(Context::new(
         client,

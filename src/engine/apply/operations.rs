@@ -53,7 +53,10 @@ impl Apply<'_> {
             .iter()
             .map(|(_, r)| r.clone())
             .collect();
-        if self.opts.wait && reports.iter().any(|r| !r.finished()) {
+        let hand_off = self.opts.hand_off && self.plan.can_hand_off_operations();
+        if hand_off {
+            // Returned running (PROCESSING): the caller follows them.
+        } else if self.opts.wait && reports.iter().any(|r| !r.finished()) {
             let span = tracing::info_span!("operations.follow", operations = reports.len());
             self.follow(&mut reports).instrument(span).await;
         } else if !self.opts.wait {
