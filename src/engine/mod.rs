@@ -200,9 +200,9 @@ pub type ProgressFn<'a> = &'a (dyn Fn(&Plan, &Progress) + Sync);
 /// `$in`, equality, in osm_common), so a run that prunes reads the whole list; one that does
 /// not asks only for the names Git declares and the inventory records (`name=a,b,…`; the
 /// inventory's names too, so that what it records is never taken for gone), which costs
-/// nothing when they are new, however many NS OSM holds. The controller's shared view reads the whole list once for
-/// every OsmSync on that OSM instead. Operations, when no view keeps them, are read for the NS
-/// read (`nsInstanceId=…`), not for all of OSM's history.
+/// nothing when they are new, however many NS OSM holds. The controller's shared view reads
+/// the whole list once for every OsmSync on that OSM instead. Operations, when no view keeps
+/// them, are read for the declared NS (`nsInstanceId=…`), not for all of OSM's history.
 pub async fn load_live(
     client: &NbiClient,
     desired: &DesiredState,
