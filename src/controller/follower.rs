@@ -66,7 +66,7 @@ struct WatchState {
     fresh: HashMap<String, Entry>,
     followed: HashMap<String, Entry>,
     /// Ended and not yet taken by their OsmSync's reconcile, with when they were seen to end.
-    ended: HashMap<String, (Instant, OperationReport)>,
+    ended: HashMap<String, (Instant, ObjectRef<OsmSync>, OperationReport)>,
     /// OSM's newest `statusEnteredTime` seen while following.
     cursor: Option<Timestamp>,
     task_running: bool,
@@ -140,19 +140,38 @@ impl Follower {
         }
     }
 
-    /// What became of the operations `ids` on this OSM; ended ones are taken.
-    pub fn take(&self, osm: &Osm, ids: &[String]) -> Vec<Followed> {
+    /// What became of the operations `ids` of `sync` on this OSM; ended ones are taken. Also
+    /// takes every other ended operation of `sync`: one the status it was read from does not
+    /// list yet (kube-runtime's store may be a write behind when an operation ends at once).
+    pub fn take(
+        &self,
+        osm: &Osm,
+        sync: &ObjectRef<OsmSync>,
+        ids: &[String],
+    ) -> (Vec<Followed>, Vec<OperationReport>) {
         let watch = self.watch(&osm.client);
         let mut st = watch.state.lock().expect("follower lock");
-        ids.iter()
+        let asked = ids
+            .iter()
             .map(|id| match st.ended.remove(id) {
-                Some((_, r)) => Followed::Ended(Box::new(r)),
+                Some((_, _, r)) => Followed::Ended(Box::new(r)),
                 None if st.fresh.contains_key(id) || st.followed.contains_key(id) => {
                     Followed::Running
                 }
                 None => Followed::Unknown,
             })
-            .collect()
+            .collect();
+        let others: Vec<String> = st
+            .ended
+            .iter()
+            .filter(|(_, (_, s, _))| s == sync)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let more = others
+            .iter()
+            .filter_map(|id| st.ended.remove(id).map(|(_, _, r)| r))
+            .collect();
+        (asked, more)
     }
 
     /// Since when this OSM has not answered the follower, and how.
@@ -312,10 +331,10 @@ fn merge(watch: &Watch, tick: Tick) -> Vec<ObjectRef<OsmSync>> {
             if !syncs.contains(&e.sync) {
                 syncs.push(e.sync.clone());
             }
-            st.ended.insert(id, (Instant::now(), e.report));
+            st.ended.insert(id, (Instant::now(), e.sync, e.report));
         }
     }
-    st.ended.retain(|_, (at, _)| at.elapsed() < KEEP_ENDED);
+    st.ended.retain(|_, (at, _, _)| at.elapsed() < KEEP_ENDED);
     syncs
 }
 
@@ -365,8 +384,46 @@ mod tests {
         assert_eq!(st.cursor.map(|t| t.as_second()), Some(121));
         assert_eq!(st.followed.len(), 1, "op3 still followed");
         assert_eq!(st.ended.len(), 2);
-        assert!(st.ended["op2"].1.failed());
+        assert!(st.ended["op2"].2.failed());
         assert!(st.unreachable.is_none());
+    }
+
+    /// An OsmSync takes its ended operations, also those the status it was read from does not
+    /// list (a store a write behind), and only its own, once.
+    #[test]
+    fn an_osmsync_takes_its_own_ended_operations_once_listed_or_not() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let follower = Follower::new(Duration::from_secs(1), tx);
+        let client = NbiClient::new(
+            crate::osm::ClientOptions::new("http://127.0.0.1:9/osm".to_owned()),
+            crate::osm::Credentials {
+                user: "admin".into(),
+                password: crate::osm::Secret::new("admin"),
+                project: "admin".into(),
+            },
+        )
+        .unwrap();
+        let osm = Osm::new(client.clone());
+        let (a, b) = (
+            ObjectRef::<OsmSync>::new("a").within("ops"),
+            ObjectRef::<OsmSync>::new("b").within("ops"),
+        );
+        {
+            let watch = follower.watch(&client);
+            let mut st = watch.state.lock().unwrap();
+            for (op, sync) in [("op1", &a), ("op2", &b)] {
+                let e = entry(op, "x");
+                st.ended
+                    .insert(op.into(), (Instant::now(), sync.clone(), e.report));
+            }
+            st.followed.insert("op3".into(), entry("op3", "a"));
+        }
+        let (asked, more) = follower.take(&osm, &a, &["op3".into(), "op9".into()]);
+        assert_eq!(asked, vec![Followed::Running, Followed::Unknown]);
+        let ids: Vec<&str> = more.iter().map(|r| r.nslcmop_id.as_str()).collect();
+        assert_eq!(ids, ["op1"], "a's own ended operation, not b's");
+        assert!(follower.take(&osm, &a, &[]).1.is_empty(), "taken once");
+        assert_eq!(follower.take(&osm, &b, &[]).1.len(), 1);
     }
 
     /// OSM not answering is remembered from its first failure until it answers again.

@@ -56,12 +56,14 @@ impl Run<'_> {
         iv: &Intervals,
     ) -> Result<(), Stop> {
         let running = running_operations(&self.current);
-        if running.is_empty() {
+        let ids: Vec<String> = running.iter().map(|r| r.nslcmop_id.clone()).collect();
+        let (seen, mut ended) = self
+            .ctx
+            .follower
+            .take(osm, &ObjectRef::from_obj(self.sync), &ids);
+        if running.is_empty() && ended.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = running.iter().map(|r| r.nslcmop_id.clone()).collect();
-        let seen = self.ctx.follower.take(osm, &ids);
-        let mut ended = Vec::new();
         let mut still = Vec::new();
         let mut unknown = Vec::new();
         for (r, s) in running.into_iter().zip(seen) {
