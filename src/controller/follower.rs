@@ -181,7 +181,7 @@ impl Follower {
         st.unreachable.clone()
     }
 
-    /// Operations handed off and not ended, on every OSM (for tests and metrics).
+    /// Operations handed off and not ended, on every OSM (what the tests look at).
     pub fn following(&self) -> usize {
         let watches: Vec<Arc<Watch>> = self
             .osms

@@ -215,20 +215,8 @@ impl NbiClient {
         created: &[(&str, &str)],
     ) -> Result<Vec<NsRecord>, NbiError> {
         let mut found = Vec::new();
-        let mut rest = created;
-        while !rest.is_empty() {
-            // Names and ids share one request line: both count against the budget.
-            let mut used = 0;
-            let take = rest
-                .iter()
-                .take_while(|(name, id)| {
-                    used += name.len() + id.len() + 2;
-                    used <= FILTER_VALUES_BUDGET
-                })
-                .count()
-                .max(1);
-            let (chunk, tail) = rest.split_at(take);
-            rest = tail;
+        // Names and ids share one request line: both count against the budget.
+        for chunk in budget_chunks(created, |(name, id)| name.len() + id.len() + 2) {
             let names: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
             let ids: Vec<&str> = chunk.iter().map(|(_, i)| *i).collect();
             let (names, ids) = (names.join(","), ids.join(","));
@@ -367,20 +355,33 @@ fn created_id(answer: &Answer, call: &Call) -> Result<String, NbiError> {
 /// proxies in front of OSM accept (nginx's default header buffer is 8 KiB).
 const FILTER_VALUES_BUDGET: usize = 2048;
 
+/// `items` in order, in as few runs as keep each run's total `cost` within
+/// [`FILTER_VALUES_BUDGET`]; an item costing more than the budget is a run of its own.
+fn budget_chunks<T>(items: &[T], cost: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let c = cost(item);
+        if i > start && used + c > FILTER_VALUES_BUDGET {
+            chunks.push(&items[start..i]);
+            (start, used) = (i, 0);
+        }
+        used += c;
+    }
+    if start < items.len() {
+        chunks.push(&items[start..]);
+    }
+    chunks
+}
+
 /// `values` joined by commas (OSM's `$in`), in as few chunks as [`FILTER_VALUES_BUDGET`] allows.
 /// Values must not contain commas (NS names cannot; ids are UUIDs).
 fn filter_chunks(values: &[&str]) -> Vec<String> {
-    let mut chunks: Vec<String> = Vec::new();
-    for v in values {
-        match chunks.last_mut() {
-            Some(c) if c.len() + 1 + v.len() <= FILTER_VALUES_BUDGET => {
-                c.push(',');
-                c.push_str(v);
-            }
-            _ => chunks.push((*v).to_owned()),
-        }
-    }
-    chunks
+    // Each value and the comma after it; the last comma is never sent.
+    budget_chunks(values, |v| v.len() + 1)
+        .into_iter()
+        .map(|c| c.join(","))
+        .collect()
 }
 
 #[cfg(test)]
@@ -398,5 +399,18 @@ mod filter_tests {
         assert!(chunks.iter().all(|c| c.len() <= FILTER_VALUES_BUDGET));
         let back: Vec<&str> = chunks.iter().flat_map(|c| c.split(',')).collect();
         assert_eq!(back, refs);
+        // Pairs of name and id share one budget; an oversize item stands alone.
+        let pairs: Vec<(&str, &str)> = refs.iter().map(|n| (*n, "0123456789abcdef")).collect();
+        let runs = budget_chunks(&pairs, |(n, i)| n.len() + i.len() + 2);
+        assert!(runs.len() > 1);
+        assert!(runs.iter().all(
+            |r| r.iter().map(|(n, i)| n.len() + i.len() + 2).sum::<usize>() <= FILTER_VALUES_BUDGET
+        ));
+        assert_eq!(runs.concat(), pairs);
+        let huge = "x".repeat(FILTER_VALUES_BUDGET + 1);
+        assert_eq!(
+            filter_chunks(&[huge.as_str(), "a"]),
+            vec![huge.clone(), "a".to_owned()]
+        );
     }
 }
