@@ -31,15 +31,18 @@ fn main() {
                 name: format!("knf{i:05}"),
                 description: None,
                 nsd_name: "openldap_ns".into(),
-                vnf_name: "openldap".into(),
                 vim_account_name: "vim1".into(),
-                kdu: Kdu {
+                kdus: vec![Kdu {
+                    member: "openldap".into(),
+                    at: "kdu".into(),
                     name: "ldap".into(),
                     params: json!({"replicaCount": if i % 10 == 0 { "3" } else { "2" }})
                         .as_object()
                         .cloned(),
                     model: None,
-                },
+                }],
+                scale: Vec::new(),
+                config: None,
                 source: format!("knf{i:05}.osmops.yaml"),
             })
             .collect(),
@@ -48,7 +51,7 @@ fn main() {
     let live = LiveState {
         vim_accounts: Some(vec![VimAccount { osm_id: "vim".into(), name: "vim1".into() }]),
         vnf_packages: None,
-        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![] }]),
+        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![], vdus: vec![], scaling_aspects: vec![] }]),
         ns_instances: (0..n)
             .map(|i| {
                 // Created by the sync that plans (its mark in the description).

@@ -181,7 +181,7 @@ fn original_demo() {
     assert_eq!(s.ns_instances.len(), 1);
     assert_eq!(s.packages.len(), 2);
     assert_eq!(
-        s.ns_instances[0].kdu.model.as_deref(),
+        s.ns_instances[0].kdus[0].model.as_deref(),
         Some("stable/openldap:1.2.7")
     );
 }

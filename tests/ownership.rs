@@ -96,6 +96,7 @@ async fn create_ns_by_hand(sim: &Simulator, name: &str) -> String {
             vim_account_id: sim.vim_id("mylocation1").unwrap(),
             ns_description: Some("made by hand".into()),
             additional_params_for_vnf: vec![],
+            config: Default::default(),
         })
         .await
         .unwrap();

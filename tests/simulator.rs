@@ -1597,3 +1597,184 @@ async fn a_vnfd_in_use_changes_only_with_a_new_software_version() {
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
 }
+
+/// The VM-based example's packages (examples/vm-web), uploaded and onboarded.
+async fn vm_onboarded(sim: &Simulator) -> (Raw, String) {
+    let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/osm-pkgs");
+    let read = |p: &str| std::fs::read_to_string(ex.join(p)).unwrap();
+    let (vnfd, init, nsd) = (
+        read("web_vnf/web_vnfd.yaml"),
+        read("web_vnf/cloud_init/cloud-config.txt"),
+        read("web_ns/web_nsd.yaml"),
+    );
+    let raw = Raw::login(sim, "admin", "admin", "admin").await;
+    let vnf = tgz(&[
+        ("web_vnf/", ""),
+        ("web_vnf/web_vnfd.yaml", &vnfd),
+        ("web_vnf/cloud_init/", ""),
+        ("web_vnf/cloud_init/cloud-config.txt", &init),
+    ]);
+    let (s, v) = raw
+        .upload("vnfpkgm/v1/vnf_packages_content", vnf, None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = tgz(&[("web_ns/", ""), ("web_ns/web_nsd.yaml", &nsd)]);
+    let (s, v) = raw.upload("nsd/v1/ns_descriptors_content", ns, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    (raw, v["id"].as_str().unwrap().to_owned())
+}
+
+/// `ns_instantiate` beyond names and KDU params, and `_check_instantiate_ns_operation` (NBI
+/// `osm_nbi/validation.py`, `osm_nbi/instance_topics.py`). Each answer is the one OSM's current
+/// NBI gave to the same request on the bed (status and detail, word for word).
+#[tokio::test]
+async fn instantiation_config_is_checked_as_osms_nbi_checks_it() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = vm_onboarded(&sim).await;
+    let vim = sim.vim_id("mylocation1").unwrap();
+    let create = |extra: Value| {
+        let mut body = json!({"nsName": "t1", "nsdId": nsd, "vimAccountId": vim});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let cases = [
+        (
+            json!({"vld": [{"name": "nonet", "vim-network-name": "x"}]}),
+            400,
+            "Invalid parameter vld:name='nonet' is not present at nsd:vld".to_owned(),
+        ),
+        (
+            json!({"vnf": [{"member-vnf-index": "vnf9", "vimAccountId": vim}]}),
+            400,
+            "Invalid parameter member_vnf_index='vnf9' is not one of the nsd:constituent-vnfd".to_owned(),
+        ),
+        (
+            json!({"vnf": [{"member-vnf-index": "vnf1", "vimAccountId": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}]}),
+            400,
+            "Invalid vimAccountId='3fa85f64-5717-4562-b3fc-2c963f66afa6' not present for the project".to_owned(),
+        ),
+        (
+            json!({"vld": [{"name": "mgmtnet", "ip-profile": {"subnet-address": "10.0.0.0/33"}}]}),
+            422,
+            "Format error  ''10.0.0.0/33' does not match '^((25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\\\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)/(30|[12]?[0-9])$''  while 'validating input parameters'".to_owned(),
+        ),
+        (
+            json!({"vnf": [{"member-vnf-index": "vnf1"}]}),
+            422,
+            "Format error at 'vnf:0' '{'member-vnf-index': 'vnf1'} does not have enough properties'  while 'validating input parameters'".to_owned(),
+        ),
+    ];
+    for (extra, status, detail) in cases {
+        let (s, v) = raw
+            .post_json("nslcm/v1/ns_instances_content", create(extra.clone()))
+            .await;
+        assert_eq!(s.as_u16(), status, "{extra}: {v}");
+        assert_eq!(v["detail"], detail, "{extra}");
+    }
+    assert!(
+        sim.ns_instances().is_empty(),
+        "a refused create leaves nothing"
+    );
+    // Accepted: one VDU record per the first instantiation level, with its day-1 params.
+    let (s, v) = raw
+        .post_json(
+            "nslcm/v1/ns_instances_content",
+            create(
+                json!({"vld": [{"name": "mgmtnet", "vim-network-name": "mgmt"}],
+                "additionalParamsForVnf": [{"member-vnf-index": "vnf1", "additionalParamsForVdu": [
+                    {"vdu_id": "webserver", "additionalParams": {"motd": "hi"}}]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let vdur = sim.vnf_instances()[0]["vdur"].clone();
+    assert_eq!(vdur.as_array().unwrap().len(), 1, "{vdur}");
+    assert_eq!(vdur[0]["vdu-id-ref"], "webserver");
+    assert_eq!(vdur[0]["count-index"], 0);
+    assert_eq!(vdur[0]["additionalParams"]["motd"], "hi");
+}
+
+/// `scale` as the NBI checks it (`ns_scale` in `validation.py`, `_check_scale_ns_operation` in
+/// `instance_topics.py`; the answers are the bed's, word for word) and as LCM records it
+/// (`scale` in LCM `osm_lcm/ns.py`: VDU records per step, `_admin.scaling-group[].nb-scale-op`,
+/// and its words when a step would pass the VDU profile's bounds).
+#[tokio::test]
+async fn scale_is_checked_as_the_nbi_does_and_recorded_as_lcm_does() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = vm_onboarded(&sim).await;
+    let vim = sim.vim_id("mylocation1").unwrap();
+    let (s, v) = raw
+        .post_json(
+            "nslcm/v1/ns_instances_content",
+            json!({"nsName": "web", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let path = format!("nslcm/v1/ns_instances/{id}/scale");
+    let body = |kind: &str, aspect: &str, member: &str| {
+        json!({"scaleType": "SCALE_VNF", "scaleVnfData": {"scaleVnfType": kind,
+            "scaleByStepData": {"scaling-group-descriptor": aspect, "member-vnf-index": member}}})
+    };
+    assert!(wait_until(|| sim.ns_instances()[0]["nsState"] == "READY").await);
+    let refused = [
+        (
+            body("SCALE_UP", "web-aspect", "vnf1"),
+            422,
+            "Format error at 'scaleVnfData:scaleVnfType' ''SCALE_UP' is not one of ['SCALE_OUT', 'SCALE_IN']' ",
+        ),
+        (
+            body("SCALE_OUT", "nope", "vnf1"),
+            400,
+            "Invalid scaleVnfData:scaleByStepData:scaling-group-descriptor 'nope' is not present at vnfd:scaling-aspect",
+        ),
+        (
+            body("SCALE_OUT", "web-aspect", "vnf9"),
+            400,
+            "Invalid parameter member_vnf_index='vnf9' is not one of the nsd:constituent-vnfd",
+        ),
+    ];
+    for (b, status, detail) in refused {
+        let (s, v) = raw.post_json(&path, b.clone()).await;
+        assert_eq!(s.as_u16(), status, "{b}: {v}");
+        assert_eq!(v["detail"], detail, "{b}");
+    }
+    let vms = |sim: &Simulator| sim.vnf_instances()[0]["vdur"].as_array().unwrap().len();
+    let nb_scale_op = |sim: &Simulator| {
+        sim.ns_instances()[0]["_admin"]["scaling-group"][0]["nb-scale-op"].clone()
+    };
+    let last_op = |sim: &Simulator| sim.operations().pop().unwrap();
+    // Two steps out (max-number-of-instances 3), the third refused by LCM; then one in.
+    for expected in [2, 3] {
+        let (s, v) = raw
+            .post_json(&path, body("SCALE_OUT", "web-aspect", "vnf1"))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        assert!(wait_until(|| last_op(&sim)["operationState"] == "COMPLETED").await);
+        assert_eq!(vms(&sim), expected);
+        assert_eq!(nb_scale_op(&sim), json!(expected - 1));
+    }
+    let (s, _) = raw
+        .post_json(&path, body("SCALE_OUT", "web-aspect", "vnf1"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "the NBI takes it; LCM refuses it");
+    assert!(wait_until(|| last_op(&sim)["operationState"] == "FAILED").await);
+    assert_eq!(
+        last_op(&sim)["errorMessage"],
+        "reached the limit of 3 (max-instance-count) scaling-out operations for the scaling-group-descriptor 'web-aspect'"
+    );
+    assert_eq!(vms(&sim), 3, "a refused step changes nothing");
+    assert_eq!(nb_scale_op(&sim), json!(2));
+    let (s, _) = raw
+        .post_json(&path, body("SCALE_IN", "web-aspect", "vnf1"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert!(wait_until(|| last_op(&sim)["operationState"] == "COMPLETED").await);
+    assert_eq!(vms(&sim), 2);
+    assert_eq!(
+        last_op(&sim)["operationParams"]["scaleVnfData"]["scaleVnfType"],
+        "SCALE_IN"
+    );
+}

@@ -152,6 +152,12 @@ pub struct OsmSyncSpec {
     /// marked as another sync's are never adopted.
     #[serde(default)]
     pub adopt: bool,
+    /// Delete and create again an NS this OsmSync owns when Git changes what OSM cannot change
+    /// on a running NS: its nsdName, vimAccountName or instantiation `config`. Without it such
+    /// a change is blocked, with the reason. The recreate is part of the plan: approval, rollout
+    /// and the ownership proof apply to it as to any delete.
+    #[serde(default)]
+    pub allow_recreate: bool,
     /// What to do when an OSM operation fails (default: nothing; the failure is reported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationSpec>,

@@ -12,7 +12,7 @@ pub fn plan_table(plan: &Plan) -> String {
             [
                 a.operation.label().to_owned(),
                 a.kind.label().to_owned(),
-                a.name.clone(),
+                a.subject(),
                 a.reason.clone(),
             ]
         })
@@ -91,7 +91,7 @@ pub fn progress_line(plan: &Plan, p: &Progress) -> Option<String> {
                 "[{tag}] {} {} {}: {message}",
                 a.operation.label(),
                 a.kind.label(),
-                a.name
+                a.subject()
             ))
         }
         Progress::Operation { report } => {
@@ -146,7 +146,7 @@ pub fn outcome_summary(o: &Outcome) -> String {
                 "\n  {} {} {}: {}",
                 a.operation.label(),
                 a.kind.label(),
-                a.name,
+                a.subject(),
                 r.message
             ));
         }

@@ -48,6 +48,7 @@ pub(super) fn engine_options(
         approval,
         adopt: spec.adopt,
         audience: Audience::OsmSync,
+        allow_recreate: spec.allow_recreate,
     }
 }
 

@@ -57,6 +57,9 @@ pub struct EngineOptions {
     pub adopt: bool,
     /// In whose terms the plan's reasons say what to do.
     pub audience: plan::Audience,
+    /// Recreate an owned NS whose NSD, VIM account or instantiation config changed in Git
+    /// (OSM cannot change them on a running NS); otherwise the change is blocked.
+    pub allow_recreate: bool,
 }
 
 /// The approval gate. `Manual` writes nothing unless the plan computed now has exactly the
@@ -122,6 +125,7 @@ impl Default for EngineOptions {
             approval: Approval::Auto,
             adopt: false,
             audience: plan::Audience::Cli,
+            allow_recreate: false,
         }
     }
 }
@@ -137,6 +141,7 @@ impl EngineOptions {
             rollout: self.rollout,
             adopt: self.adopt,
             audience: self.audience,
+            allow_recreate: self.allow_recreate,
         }
     }
 }
@@ -224,7 +229,7 @@ pub async fn load_live(
             client.list_ns_instances_named(&names).await?
         }
     };
-    let needs = plan::needs(desired, &ns_instances, opts);
+    let needs = plan::needs(desired, &ns_instances, inventory, opts);
     let vims = async {
         match needs.vim_accounts {
             true => client.list_vim_accounts().await.map(Some),

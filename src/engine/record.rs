@@ -53,7 +53,7 @@ pub(super) fn record(
         }
         (
             ObjectKind::NsInstance,
-            Operation::UpgradeNs { .. } | Operation::Unchanged { .. },
+            Operation::UpgradeNs { .. } | Operation::ScaleNs { .. } | Operation::Unchanged { .. },
             ActionStatus::Succeeded | ActionStatus::NoOp,
         ) => {
             let (Some(want), Some(id)) = (desired.ns_instance(&a.name), &r.osm_id) else {

@@ -25,14 +25,24 @@ pub struct NsCreate {
     pub ns_description: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub additional_params_for_vnf: Vec<VnfParams>,
+    /// The rest of the instantiation parameters (`vld`, `vnf` with VIM account ids,
+    /// `additionalParamsForNs`, `ssh_keys`, ...), as the NsInstance's `config` declares them.
+    #[serde(flatten)]
+    pub config: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VnfParams {
     #[serde(rename = "member-vnf-index")]
     pub member_vnf_index: String,
-    #[serde(rename = "additionalParamsForKdu")]
+    #[serde(
+        rename = "additionalParamsForKdu",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub additional_params_for_kdu: Vec<KduParams>,
+    /// The member's day-1 params (`additionalParams`, `additionalParamsForVdu`, ...).
+    #[serde(flatten)]
+    pub config: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +77,20 @@ impl KduUpgrade {
             primitive_params: params,
         }
     }
+}
+
+/// The body of one scale step (`POST ns_instances/<id>/scale`, NBI schema `ns_scale`).
+pub fn scale_body(member_vnf_index: &str, aspect: &str, scale_out: bool) -> Value {
+    serde_json::json!({
+        "scaleType": "SCALE_VNF",
+        "scaleVnfData": {
+            "scaleVnfType": if scale_out { "SCALE_OUT" } else { "SCALE_IN" },
+            "scaleByStepData": {
+                "scaling-group-descriptor": aspect,
+                "member-vnf-index": member_vnf_index,
+            },
+        },
+    })
 }
 
 /// The result of `DELETE ns_instances_content/<id>`.
@@ -296,6 +320,18 @@ impl NbiClient {
             Method::POST,
             "nslcm/v1/ns_instances/{id}/action",
             format!("nslcm/v1/ns_instances/{osm_id}/action"),
+            Payload::json(body),
+        );
+        let answer = self.call(&call).await?;
+        created_id(&answer, &call)
+    }
+
+    /// `POST ns_instances/<id>/scale`; returns the nslcmop id.
+    pub async fn ns_scale(&self, osm_id: &str, body: &Value) -> Result<String, NbiError> {
+        let call = Call::write(
+            Method::POST,
+            "nslcm/v1/ns_instances/{id}/scale",
+            format!("nslcm/v1/ns_instances/{osm_id}/scale"),
             Payload::json(body),
         );
         let answer = self.call(&call).await?;

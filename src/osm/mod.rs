@@ -6,6 +6,7 @@ mod counters;
 mod endpoints;
 mod error;
 pub mod records;
+pub mod schema;
 mod token;
 mod transport;
 
@@ -13,10 +14,12 @@ use std::time::Duration;
 
 pub use counters::{CounterSnapshot, Counters};
 pub use endpoints::{
-    CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams, KDU_MODEL_PARAM,
+    scale_body, CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams, KDU_MODEL_PARAM,
 };
 pub use error::{parse_error_body, NbiError, NbiErrorBody};
-pub use records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount};
+pub use records::{
+    instantiation_config, K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount,
+};
 pub use token::{Token, RENEW_BEFORE_EXPIRY};
 pub use transport::{NbiClient, WRITE_GRACE, WRITE_MIN_TIME};
 

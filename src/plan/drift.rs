@@ -114,5 +114,6 @@ pub(super) fn reported(
         operation: Operation::Drifted { osm_id },
         reason: format!("{prefix}; left as it is (drift policy warn)"),
         adopt: false,
+        target: None,
     }
 }

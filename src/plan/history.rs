@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::model::LcmOperationType;
 use crate::osm::{NsRecord, OpRecord};
-use crate::repo::NsInstance;
+use crate::repo::Kdu;
 
 /// Operations grouped by NS instance id, oldest first.
 pub(super) type OpsByNs<'a> = HashMap<&'a str, Vec<&'a OpRecord>>;
@@ -33,10 +33,8 @@ pub(super) struct Request<'a> {
     pub params: Map<String, Value>,
 }
 
-/// The history of one KDU of one NS, oldest first.
-pub(super) struct KduHistory<'a> {
-    /// Instantiate and upgrade operations for this KDU.
-    pub requests: Vec<Request<'a>>,
+/// What OSM's history says of one NS as a whole.
+pub(super) struct NsHistory<'a> {
     /// The NS's instantiate operation (the newest, if OSM shows several).
     pub instantiate: Option<&'a OpRecord>,
     /// The newest terminate operation of the NS.
@@ -45,10 +43,9 @@ pub(super) struct KduHistory<'a> {
     pub running: Option<&'a OpRecord>,
 }
 
-impl<'a> KduHistory<'a> {
-    pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord, want: &NsInstance) -> KduHistory<'a> {
-        let mut h = KduHistory {
-            requests: Vec::new(),
+impl<'a> NsHistory<'a> {
+    pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord) -> NsHistory<'a> {
+        let mut h = NsHistory {
             instantiate: None,
             terminate: None,
             running: None,
@@ -62,11 +59,29 @@ impl<'a> KduHistory<'a> {
                 LcmOperationType::Terminate => h.terminate = Some(op),
                 _ => {}
             }
-            if let Some(params) = op.kdu_params(&want.vnf_name, &want.kdu.name) {
-                h.requests.push(Request { op, params });
-            }
         }
         h
+    }
+}
+
+/// The history of one KDU of one NS, oldest first.
+pub(super) struct KduHistory<'a> {
+    /// Instantiate and upgrade operations for this KDU.
+    pub requests: Vec<Request<'a>>,
+}
+
+impl<'a> KduHistory<'a> {
+    pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord, kdu: &Kdu) -> KduHistory<'a> {
+        let requests = ops
+            .get(ns.osm_id.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|&op| {
+                op.kdu_params(&kdu.member, &kdu.name)
+                    .map(|params| Request { op, params })
+            })
+            .collect();
+        KduHistory { requests }
     }
 
     pub fn last(&self) -> Option<&Request<'a>> {
@@ -110,6 +125,63 @@ impl<'a> KduHistory<'a> {
     }
 }
 
+/// What OSM's history says of one scaling aspect of one member VNF since the NS's newest
+/// instantiate (a NS starts at level 0): every `scale` operation, including OSM's own
+/// autoscaling, is one step out or in.
+pub(super) struct ScaleHistory<'a> {
+    /// Completed scale-outs minus completed scale-ins.
+    pub level: i64,
+    /// Steps not ended yet: +1 for each scale-out, -1 for each scale-in.
+    pub in_flight: i64,
+    /// The newest of the steps not ended.
+    pub running: Option<&'a OpRecord>,
+    /// The newest step that ended, if it failed, and how many ended steps failed in a row.
+    pub failed: Option<(&'a OpRecord, usize)>,
+    /// Every level OSM was at after the instantiate (0) and after each completed step.
+    pub visited: BTreeSet<i64>,
+}
+
+impl<'a> ScaleHistory<'a> {
+    pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord, member: &str, aspect: &str) -> ScaleHistory<'a> {
+        let list: &[&'a OpRecord] = ops
+            .get(ns.osm_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let since = list
+            .iter()
+            .rposition(|o| o.lcm_operation_type == LcmOperationType::Instantiate)
+            .map_or(0, |i| i + 1);
+        let mut h = ScaleHistory {
+            level: 0,
+            in_flight: 0,
+            running: None,
+            failed: None,
+            visited: BTreeSet::from([0]),
+        };
+        for &op in &list[since..] {
+            let Some((m, a, out)) = op.scale_step() else {
+                continue;
+            };
+            if m != member || a != aspect {
+                continue;
+            }
+            let step = if out { 1 } else { -1 };
+            if !op.is_terminal() {
+                h.in_flight += step;
+                h.running = Some(op);
+            } else if op.succeeded() {
+                h.level += step;
+                h.visited.insert(h.level);
+                h.failed = None;
+            } else {
+                let n = h.failed.map_or(0, |(_, n)| n);
+                h.failed = Some((op, n + 1));
+            }
+        }
+        h
+    }
+}
+
 /// "replicaCount 2→3, +image, -debug"
 pub fn describe_param_changes(old: &Map<String, Value>, new: &Map<String, Value>) -> String {
     let show = |v: &Value| match v {
@@ -135,7 +207,8 @@ pub fn describe_param_changes(old: &Map<String, Value>, new: &Map<String, Value>
 
 /// What the plan needs of OSM's operation history, and nothing older: every operation that has
 /// not ended, each NS's newest instantiate and terminate, and per KDU the requests from the
-/// second-newest one OSM completed onwards. That is all [`KduHistory`] reads: the newest
+/// second-newest one OSM completed onwards, and every scale step since the newest instantiate
+/// ([`ScaleHistory`] counts them). That is all [`KduHistory`] reads: the newest
 /// request, the newest completed one, the failures after it, and a rollback with the failures
 /// and the completed request before them. Keeps the CLI's state file bounded by what OSM runs
 /// now, not by how long it has run.
@@ -168,8 +241,10 @@ pub fn compact_history(ops: Vec<OpRecord>) -> Vec<OpRecord> {
         // The instantiates alone are the requests of a KDU no upgrade named.
         let mut kdus: HashMap<(String, String), Vec<usize>> =
             HashMap::from([(Default::default(), Vec::new())]);
+        // Scale levels are counted from the newest instantiate on: every step since is kept.
+        let since = newest(LcmOperationType::Instantiate).map_or(0, |i| i + 1);
         for (i, op) in list.iter().enumerate() {
-            if !op.is_terminal() {
+            if !op.is_terminal() || (i >= since && op.scale_step().is_some()) {
                 keep[i] = true;
             }
             if let Some((member, kdu)) = op.upgrade_target() {
@@ -280,8 +355,9 @@ mod tests {
         let ns: NsRecord =
             crate::osm::records::from_value(&json!({"_id": "ns-1", "name": "a"})).unwrap();
         let mut want = crate::plan::tests::ns("a", None);
-        want.kdu.name = kdu.into();
-        let h = KduHistory::of(&grouped, &ns, &want);
+        want.kdus[0].name = kdu.into();
+        let h = KduHistory::of(&grouped, &ns, &want.kdus[0]);
+        let n = NsHistory::of(&grouped, &ns);
         let desired = json!({"replicaCount": desired})
             .as_object()
             .cloned()
@@ -289,9 +365,9 @@ mod tests {
         let id = |o: Option<&OpRecord>| o.map(|o| o.osm_id.clone()).unwrap_or_default();
         let req = |r: Option<&Request>| r.map(|r| format!("{} {:?}", r.op.osm_id, r.params));
         vec![
-            id(h.instantiate),
-            id(h.terminate),
-            id(h.running),
+            id(n.instantiate),
+            id(n.terminate),
+            id(n.running),
             format!("{:?}", req(h.last())),
             format!("{:?}", req(h.last_good())),
             h.trailing_failures(&desired).to_string(),

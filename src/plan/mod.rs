@@ -10,6 +10,7 @@ mod drift;
 mod history;
 mod inventory;
 mod ns;
+pub use ns::resolved_config;
 mod owner;
 mod packages;
 mod references;
@@ -139,6 +140,11 @@ pub enum Operation {
     DeleteNs {
         osm_id: String,
     },
+    /// One scale step of a scaling aspect (the action's target): one `scale` operation.
+    ScaleNs {
+        osm_id: String,
+        direction: ScaleDirection,
+    },
     Unchanged {
         osm_id: Option<String>,
         pending_op: Option<String>,
@@ -164,6 +170,7 @@ impl Operation {
             Operation::UpgradeNs { .. } => "upgrade",
             Operation::RollbackNs { .. } => "rollback",
             Operation::RecreateNs { .. } => "recreate",
+            Operation::ScaleNs { .. } => "scale",
             Operation::DeletePackage { .. } | Operation::DeleteNs { .. } => "delete",
             Operation::Unchanged { .. } => "unchanged",
             Operation::Blocked => "blocked",
@@ -183,17 +190,86 @@ impl Operation {
     }
 }
 
+/// OSM's `scaleVnfType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ScaleDirection {
+    ScaleOut,
+    ScaleIn,
+}
+
+impl ScaleDirection {
+    /// As OSM's NBI takes it.
+    pub fn osm(self) -> &'static str {
+        match self {
+            ScaleDirection::ScaleOut => "SCALE_OUT",
+            ScaleDirection::ScaleIn => "SCALE_IN",
+        }
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            ScaleDirection::ScaleOut => "scale-out",
+            ScaleDirection::ScaleIn => "scale-in",
+        }
+    }
+}
+
+/// The part of an NS an action is about, when it is not the NS as a whole: one KDU (an
+/// upgrade or rollback of its params) or one scaling aspect (a scale step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Target {
+    Kdu { member: String, kdu: String },
+    Scale { member: String, aspect: String },
+}
+
+impl Target {
+    pub fn kdu(k: &crate::repo::Kdu) -> Target {
+        Target::Kdu {
+            member: k.member.clone(),
+            kdu: k.name.clone(),
+        }
+    }
+
+    /// `member/kdu` or `member/aspect`.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Kdu { member, kdu } => format!("{member}/{kdu}"),
+            Target::Scale { member, aspect } => format!("{member}/{aspect}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
     pub kind: ObjectKind,
     pub name: String,
     pub operation: Operation,
+    /// The KDU or scaling aspect of the NS the action is about (`None`: the NS as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
     pub reason: String,
     /// This action adopts an object that exists in OSM without this sync's mark (`adopt`): once
     /// it succeeds, the inventory records the object as adopted, which makes it this sync's to
     /// change and, later, to delete.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+}
+
+impl Action {
+    /// What the action is about, for people: `ldap`, or `ldap [openldap/ldap]` for one KDU or
+    /// scaling aspect of NS `ldap`.
+    pub fn subject(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{} [{}]", self.name, t.label()),
+            None => self.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -297,6 +373,9 @@ pub struct PlanOptions {
     pub adopt: bool,
     /// In whose terms reasons say what to do.
     pub audience: Audience,
+    /// Delete and create again an NS this sync owns when Git changes what OSM cannot change on a
+    /// running NS (NSD, VIM account, instantiation config); otherwise such a change is blocked.
+    pub allow_recreate: bool,
 }
 
 impl Default for PlanOptions {
@@ -310,6 +389,7 @@ impl Default for PlanOptions {
             rollout: Rollout::default(),
             adopt: false,
             audience: Audience::default(),
+            allow_recreate: false,
         }
     }
 }
@@ -325,7 +405,12 @@ pub struct Needs {
 }
 
 /// Decides which lists to fetch, given the NS instance list (always fetched first).
-pub fn needs(desired: &DesiredState, ns_instances: &[NsRecord], opts: &PlanOptions) -> Needs {
+pub fn needs(
+    desired: &DesiredState,
+    ns_instances: &[NsRecord],
+    inventory: &Inventory,
+    opts: &PlanOptions,
+) -> Needs {
     let live_names: BTreeSet<&str> = ns_instances.iter().map(|n| n.name.as_str()).collect();
     let any_create = desired
         .ns_instances
@@ -353,8 +438,17 @@ pub fn needs(desired: &DesiredState, ns_instances: &[NsRecord], opts: &PlanOptio
         || ns_instances
             .iter()
             .any(|n| !n.is_instantiated() && desired.ns_instances.iter().any(|d| d.name == n.name));
+    // An existing NS whose document changed since this sync applied it (or that it never
+    // applied) is compared with what it was instantiated with, VIM accounts included.
+    let changed_existing = desired.ns_instances.iter().any(|n| {
+        live_names.contains(n.name.as_str())
+            && inventory
+                .ns_instances
+                .get(&n.name)
+                .is_none_or(|e| e.digest != n.digest())
+    });
     Needs {
-        vim_accounts: any_create || may_recreate,
+        vim_accounts: any_create || may_recreate || changed_existing,
         vnf_packages: has(PackageKind::Vnf)
             || has(PackageKind::Ns)
             || prunes_packages
@@ -453,5 +547,7 @@ pub fn counts(plan: &Plan) -> BTreeMap<&'static str, usize> {
     m
 }
 
+#[cfg(test)]
+mod services_test;
 #[cfg(test)]
 mod tests;

@@ -118,6 +118,7 @@ fn package_action(pkg: &Package, operation: Operation, reason: impl Into<String>
         operation,
         reason: reason.into(),
         adopt: false,
+        target: None,
     }
 }
 
@@ -403,6 +404,7 @@ pub(super) fn prune_packages(
             operation,
             reason,
             adopt: false,
+            target: None,
         });
     }
 }
@@ -422,6 +424,8 @@ mod tests {
             vnfd_refs: vec![],
             vnf_profiles: vec![],
             kdus: vec![],
+            vdus: vec![],
+            scaling_aspects: vec![],
             tarball: bytes::Bytes::new(),
             md5: String::new(),
             digest: digest.clone(),

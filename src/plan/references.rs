@@ -1,11 +1,11 @@
-//! `vnfName` and `kdu.name` of NsInstances checked against what OSM knows, where the repository
+//! Members, KDUs, VDUs and scaling aspects NsInstances name, checked against what OSM knows, where the repository
 //! reader could not check them (the NSD or the member's VNFD is not in the repository).
 
 use std::collections::HashMap;
 
 use super::{LiveState, Plan};
 use crate::osm::NsRecord;
-use crate::repo::{reference_problem, DesiredState, Package, PackageKind};
+use crate::repo::{reference_problems, DesiredState, Package, PackageKind, VnfdFacts};
 
 /// An existing NS is checked against its own record (which embeds its NSD and lists the KDUs OSM
 /// deployed, so this costs no request); a new one against OSM's NSD and VNFD records.
@@ -33,41 +33,58 @@ pub(super) fn check_against_osm(desired: &DesiredState, live: &LiveState, p: &mu
             .get(want.name.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let problem = match (existing, in_repo) {
+        let live_facts = |vnfd: &str| {
+            live_pkg(PackageKind::Vnf, vnfd).map(|r| VnfdFacts {
+                kdus: &r.kdus,
+                vdus: Some(&r.vdus),
+                aspects: Some(&r.scaling_aspects),
+            })
+        };
+        let problems = match (existing, in_repo) {
             ([ns], _) if !ns.vnf_profiles.is_empty() => {
-                let kdus: Vec<String> = ns
-                    .deployed_kdus
-                    .iter()
-                    .filter(|(member, _)| *member == want.vnf_name)
-                    .map(|(_, kdu)| kdu.clone())
-                    .collect();
-                let member_vnfd = ns
-                    .vnf_profiles
-                    .iter()
-                    .find(|m| m.member == want.vnf_name)
-                    .map(|m| m.vnfd_id.clone());
-                reference_problem(want, &ns.vnf_profiles, |vnfd| {
-                    (Some(vnfd) == member_vnfd.as_deref() && !kdus.is_empty())
-                        .then_some(kdus.as_slice())
+                // The NS's own record: the KDUs OSM deployed per member. VDUs and aspects are
+                // known when OSM's VNFD was read.
+                let deployed: HashMap<&str, Vec<String>> =
+                    ns.deployed_kdus
+                        .iter()
+                        .fold(HashMap::new(), |mut m, (member, kdu)| {
+                            m.entry(member.as_str()).or_default().push(kdu.clone());
+                            m
+                        });
+                let deployed = &deployed;
+                reference_problems(want, &ns.vnf_profiles, |vnfd| {
+                    let live = live_facts(vnfd);
+                    let member = ns.vnf_profiles.iter().find(|m| m.vnfd_id == vnfd)?;
+                    match (deployed.get(member.member.as_str()), live) {
+                        (_, Some(facts)) => Some(facts),
+                        (Some(kdus), None) => Some(VnfdFacts {
+                            kdus,
+                            vdus: None,
+                            aspects: None,
+                        }),
+                        (None, None) => None,
+                    }
                 })
             }
-            ([], Some(nsd)) => reference_problem(want, &nsd.vnf_profiles, |vnfd| {
+            ([], Some(nsd)) => reference_problems(want, &nsd.vnf_profiles, |vnfd| {
                 match desired.package(vnfd) {
-                    Some(pkg) => Some(pkg.kdus.as_slice()),
-                    None => live_pkg(PackageKind::Vnf, vnfd).map(|r| r.kdus.as_slice()),
+                    Some(pkg) => Some(VnfdFacts {
+                        kdus: &pkg.kdus,
+                        vdus: Some(&pkg.vdus),
+                        aspects: Some(&pkg.scaling_aspects),
+                    }),
+                    None => live_facts(vnfd),
                 }
             }),
             ([], None) => match live_pkg(PackageKind::Ns, &want.nsd_name) {
-                Some(rec) => reference_problem(want, &rec.vnf_profiles, |vnfd| {
-                    live_pkg(PackageKind::Vnf, vnfd).map(|r| r.kdus.as_slice())
-                }),
+                Some(rec) => reference_problems(want, &rec.vnf_profiles, live_facts),
                 // An unknown NSD is reported where the NS is planned.
-                None => None,
+                None => Vec::new(),
             },
             // Several live NS with one name are reported where the NS is planned.
-            _ => None,
+            _ => Vec::new(),
         };
-        if let Some((field, msg)) = problem {
+        for (field, msg) in problems {
             p.problems.push(format!(
                 "{}: NS instance '{}': field '{field}': {msg} (checked against OSM)",
                 want.source, want.name

@@ -48,6 +48,7 @@ pub fn is_rolled_out(op: &Operation) -> bool {
             | Operation::UpgradeNs { .. }
             | Operation::RollbackNs { .. }
             | Operation::RecreateNs { .. }
+            | Operation::ScaleNs { .. }
     )
 }
 
@@ -120,6 +121,7 @@ mod tests {
                     operation: op.clone(),
                     reason: String::new(),
                     adopt: false,
+                    target: None,
                 })
                 .collect(),
             ..Plan::default()

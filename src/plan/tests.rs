@@ -10,13 +10,16 @@ pub(in crate::plan) fn ns(name: &str, params: Option<Value>) -> NsInstance {
         name: name.into(),
         description: None,
         nsd_name: "ldap_ns".into(),
-        vnf_name: "openldap".into(),
         vim_account_name: "vim1".into(),
-        kdu: Kdu {
+        kdus: vec![Kdu {
+            member: "openldap".into(),
+            at: "kdu".into(),
             name: "ldap".into(),
             params: params.and_then(|p| p.as_object().cloned()),
             model: None,
-        },
+        }],
+        scale: Vec::new(),
+        config: None,
         source: format!("{name}.ops.yaml"),
     }
 }
@@ -30,13 +33,15 @@ fn pkg(kind: PackageKind, id: &str, refs: &[&str], digest: &str) -> Package {
         vnfd_refs: refs.iter().map(|s| s.to_string()).collect(),
         vnf_profiles: Vec::new(),
         kdus: Vec::new(),
+        vdus: vec![],
+        scaling_aspects: vec![],
         tarball: bytes::Bytes::new(),
         md5: String::new(),
         digest: format!("sha256:{digest}"),
     }
 }
 
-fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
+pub(in crate::plan) fn live_ns(id: &str, name: &str, instantiated: bool) -> NsRecord {
     NsRecord {
         osm_id: id.into(),
         name: name.into(),
@@ -100,13 +105,18 @@ pub(in crate::plan) fn live_base() -> LiveState {
                 vnfd_id: "ldap_knf".into(),
             }],
             kdus: vec![],
+            vdus: vec![],
+            scaling_aspects: vec![],
         }]),
         ns_instances: vec![],
         operations: Some(vec![]),
     }
 }
 
-fn desired(mut ns_list: Vec<NsInstance>, packages: Vec<Package>) -> DesiredState {
+pub(in crate::plan) fn desired(
+    mut ns_list: Vec<NsInstance>,
+    packages: Vec<Package>,
+) -> DesiredState {
     // As the repository reader leaves them: sorted by name.
     ns_list.sort_by(|a, b| a.name.cmp(&b.name));
     DesiredState {
@@ -116,7 +126,7 @@ fn desired(mut ns_list: Vec<NsInstance>, packages: Vec<Package>) -> DesiredState
     }
 }
 
-fn summary(p: &Plan) -> Vec<String> {
+pub(in crate::plan) fn summary(p: &Plan) -> Vec<String> {
     p.actions
         .iter()
         .map(|a| format!("{} {} {}", a.operation.label(), a.kind.label(), a.name))
@@ -367,6 +377,8 @@ fn package_digest_from_inventory_or_osm_filename_decides_upload() {
         vnfd_refs: vec![],
         vnf_profiles: vec![],
         kdus: vec![],
+        vdus: vec![],
+        scaling_aspects: vec![],
     }]);
     assert_eq!(
         digest_from_filename(&package_filename(&pk, &PlanOptions::default().owner)).as_deref(),
@@ -415,6 +427,8 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         vnfd_refs: vec![],
         vnf_profiles: vec![],
         kdus: vec![],
+        vdus: vec![],
+        scaling_aspects: vec![],
     }]);
     live.ns_packages = Some(vec![PackageRecord {
         osm_id: "nsd-uuid".into(),
@@ -424,6 +438,8 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         vnfd_refs: vec!["ldap_knf".into()],
         vnf_profiles: vec![],
         kdus: vec![],
+        vdus: vec![],
+        scaling_aspects: vec![],
     }]);
     let mut inv = Inventory::default();
     inv.ns_instances.insert(
@@ -530,11 +546,13 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
         vnfd_refs: vec![],
         vnf_profiles: vec![],
         kdus: vec!["ldap".into()],
+        vdus: vec![],
+        scaling_aspects: vec![],
     }]);
     let mut bad_member = ns("a", None);
-    bad_member.vnf_name = "openldpa".into();
+    bad_member.kdus[0].member = "openldpa".into();
     let mut bad_kdu = ns("b", None);
-    bad_kdu.kdu.name = "lda".into();
+    bad_kdu.kdus[0].name = "lda".into();
     let p = plan(
         &desired(vec![bad_member, bad_kdu, ns("c", None)], vec![]),
         &live,
@@ -560,7 +578,7 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
     live.ns_packages = None;
     live.ns_instances = vec![live_ns("ns1", "b", true)];
     let mut bad_kdu = ns("b", None);
-    bad_kdu.kdu.name = "lda".into();
+    bad_kdu.kdus[0].name = "lda".into();
     let p = plan(
         &desired(vec![bad_kdu], vec![]),
         &live,
@@ -881,6 +899,8 @@ fn packages_tagged_by_another_sync_are_neither_replaced_nor_pruned() {
         vnfd_refs: vec![],
         vnf_profiles: vec![],
         kdus: vec![],
+        vdus: vec![],
+        scaling_aspects: vec![],
     }]);
     let opts = PlanOptions {
         owner: owner(),
@@ -1123,7 +1143,7 @@ fn a_failed_upgrade_is_reported_retried_or_rolled_back_as_configured() {
 }
 
 /// An inventory saying this sync last applied `want` to NS `id`.
-fn applied(want: &NsInstance, id: &str) -> Inventory {
+pub(in crate::plan) fn applied(want: &NsInstance, id: &str) -> Inventory {
     let mut inv = Inventory::default();
     inv.ns_instances.insert(
         want.name.clone(),
@@ -1174,7 +1194,7 @@ fn an_ns_deleted_by_hand_is_drift_recreated_under_correct_and_only_reported_unde
     assert!(!p.drift[0].corrected);
     // A changed document is Git's change, not drift: created as usual.
     let mut changed = want.clone();
-    changed.kdu.params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
+    changed.kdus[0].params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
     let p = plan(
         &desired(vec![changed], vec![]),
         &live_base(),
@@ -1264,6 +1284,8 @@ fn a_package_replaced_or_deleted_in_osm_is_drift_reported_by_default_and_correct
         vnfd_refs: vec![],
         vnf_profiles: vec![],
         kdus: vec![],
+        vdus: vec![],
+        scaling_aspects: vec![],
     };
     let d = desired(vec![], vec![pk.clone()]);
     let mut live = live_base();
@@ -1317,6 +1339,8 @@ fn a_package_uploaded_by_hand_is_blocked_unless_adopted_and_adoption_re_uploads_
             vnfd_refs: vec![],
             vnf_profiles: vec![],
             kdus: vec![],
+            vdus: vec![],
+            scaling_aspects: vec![],
         }]);
         let p = plan(&d, &live, &Inventory::default(), &opts_prune());
         assert_eq!(summary(&p), ["blocked VnfPackage ldap_knf"], "{zipfile:?}");
@@ -1372,6 +1396,8 @@ fn a_stored_name_that_does_not_parse_proves_neither_content_nor_owner() {
             vnfd_refs: vec![],
             vnf_profiles: vec![],
             kdus: vec![],
+            vdus: vec![],
+            scaling_aspects: vec![],
         }]);
         for inventory in [&inv, &Inventory::default()] {
             let p = plan(&d, &live, inventory, &opts_prune());
@@ -1419,7 +1445,7 @@ fn the_plan_digest_covers_what_is_written_and_nothing_else() {
     );
     // Another desired value: another digest.
     let mut other = want.clone();
-    other.kdu.params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
+    other.kdus[0].params = Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
     let changed_git = plan(
         &desired(vec![other], vec![]),
         &live,

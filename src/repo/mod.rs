@@ -4,6 +4,7 @@
 
 mod config;
 mod fs;
+mod instantiate;
 mod nsinstance;
 mod package;
 mod sol006;
@@ -14,8 +15,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use config::{OpsConfig, CONFIG_FILE_NAME, DEFAULT_FILE_EXTENSIONS};
-pub use nsinstance::{Kdu, NsInstance};
-pub use package::{Descriptor, Package, PackageKind, VnfProfile, PACKAGES_DIR};
+pub use nsinstance::{Kdu, NsInstance, Scale, VNF_VIM_ACCOUNT_NAME};
+pub use package::{Descriptor, Package, PackageKind, ScalingAspect, VnfProfile, PACKAGES_DIR};
 pub use tarball::{build_package_tarball, PackageTarball};
 
 /// One thing wrong with the repository, located by file (relative to the repository root) and,
@@ -198,65 +199,166 @@ pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, 
     })
 }
 
-/// Checks what each NsInstance names against the repository's own descriptors: `vnfName` must be a
-/// member VNF (vnf-profile id) of its NSD and `kdu.name` a KDU of that member's VNFD. Descriptors
-/// that are not in the repository are checked against OSM when the plan is made.
+/// Checks what each NsInstance names against the repository's own descriptors: members (vnf-profile
+/// ids) of its NSD, KDUs, VDUs and scaling aspects of their VNFDs. Descriptors that are not in the
+/// repository are checked against OSM when the plan is made.
 fn check_references(ns: &[NsInstance], packages: &[Package], problems: &mut Vec<Problem>) {
     let find = |id: &str, kind: PackageKind| packages.iter().find(|p| p.id == id && p.kind == kind);
     for want in ns {
         let Some(nsd) = find(&want.nsd_name, PackageKind::Ns) else {
             continue;
         };
-        if let Some(problem) = reference_problem(want, &nsd.vnf_profiles, |vnfd| {
-            find(vnfd, PackageKind::Vnf).map(|p| p.kdus.as_slice())
+        for (field, msg) in reference_problems(want, &nsd.vnf_profiles, |vnfd| {
+            find(vnfd, PackageKind::Vnf).map(|p| VnfdFacts {
+                kdus: &p.kdus,
+                vdus: Some(&p.vdus),
+                aspects: Some(&p.scaling_aspects),
+            })
         }) {
-            problems.push(Problem::new(&want.source, Some(problem.0), problem.1));
+            problems.push(Problem::new(&want.source, Some(&field), msg));
         }
     }
 }
 
-/// What is wrong with the references of `want`, given its NSD's member VNFs and a way to find the
-/// KDUs of a VNFD (`None` when the VNFD is unknown here): the field and the message.
-pub fn reference_problem<'a>(
+/// What a reference check knows of a member's VNFD: its KDUs, and where known its VDUs and
+/// scaling aspects.
+pub struct VnfdFacts<'a> {
+    pub kdus: &'a [String],
+    pub vdus: Option<&'a [String]>,
+    pub aspects: Option<&'a [ScalingAspect]>,
+}
+
+/// "a, b" or "none".
+fn listed<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_owned()).collect();
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// What is wrong with the references of `want`, given its NSD's member VNFs and a way to learn
+/// about a VNFD (`None` when the VNFD is unknown here): each problem's field and message.
+pub fn reference_problems<'a>(
     want: &NsInstance,
     profiles: &[VnfProfile],
-    kdus_of: impl Fn(&str) -> Option<&'a [String]>,
-) -> Option<(&'static str, String)> {
-    let Some(profile) = profiles.iter().find(|p| p.member == want.vnf_name) else {
-        let members: Vec<&str> = profiles.iter().map(|p| p.member.as_str()).collect();
-        return Some((
-            "vnfName",
-            format!(
-                "'{}' is not a member VNF of NSD '{}' (its vnf-profile ids: {})",
-                want.vnf_name,
-                want.nsd_name,
-                if members.is_empty() {
-                    "none".to_owned()
-                } else {
-                    members.join(", ")
-                }
-            ),
-        ));
+    facts_of: impl Fn(&str) -> Option<VnfdFacts<'a>>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    // The member's VNFD facts, or a problem at `field` when `member` is not a member.
+    let member = |field: String, member: &str, out: &mut Vec<(String, String)>| match profiles
+        .iter()
+        .find(|p| p.member == member)
+    {
+        Some(p) => Some((p, facts_of(&p.vnfd_id))),
+        None => {
+            out.push((
+                field,
+                format!(
+                    "'{member}' is not a member VNF of NSD '{}' (its vnf-profile ids: {})",
+                    want.nsd_name,
+                    listed(profiles.iter().map(|p| p.member.as_str()))
+                ),
+            ));
+            None
+        }
     };
-    let kdus = kdus_of(&profile.vnfd_id)?;
-    if kdus.contains(&want.kdu.name) {
-        return None;
+    for kdu in &want.kdus {
+        let (member_field, name_field) = if kdu.at == "kdu" {
+            ("vnfName".to_owned(), "kdu.name".to_owned())
+        } else {
+            (format!("{}.vnfName", kdu.at), format!("{}.name", kdu.at))
+        };
+        let Some((profile, Some(facts))) = member(member_field, &kdu.member, &mut out) else {
+            continue;
+        };
+        if !facts.kdus.contains(&kdu.name) {
+            out.push((
+                name_field,
+                format!(
+                    "'{}' is not a KDU of VNFD '{}' (member '{}' of NSD '{}'; its KDUs: {})",
+                    kdu.name,
+                    profile.vnfd_id,
+                    profile.member,
+                    want.nsd_name,
+                    listed(facts.kdus)
+                ),
+            ));
+        }
     }
-    Some((
-        "kdu.name",
-        format!(
-            "'{}' is not a KDU of VNFD '{}' (member '{}' of NSD '{}'; its KDUs: {})",
-            want.kdu.name,
-            profile.vnfd_id,
-            profile.member,
-            want.nsd_name,
-            if kdus.is_empty() {
-                "none".to_owned()
-            } else {
-                kdus.join(", ")
+    for (i, s) in want.scale.iter().enumerate() {
+        let Some((profile, Some(facts))) =
+            member(format!("scale[{i}].vnfName"), &s.member, &mut out)
+        else {
+            continue;
+        };
+        let Some(aspects) = facts.aspects else {
+            continue;
+        };
+        match aspects.iter().find(|a| a.id == s.aspect) {
+            None => out.push((
+                format!("scale[{i}].aspect"),
+                format!(
+                    "'{}' is not a scaling aspect of VNFD '{}' (member '{}'; its aspects: {})",
+                    s.aspect,
+                    profile.vnfd_id,
+                    s.member,
+                    listed(aspects.iter().map(|a| a.id.as_str()))
+                ),
+            )),
+            Some(a) if s.level > a.max_scale_level => out.push((
+                format!("scale[{i}].level"),
+                format!(
+                    "{} is above the max-scale-level {} of aspect '{}' of VNFD '{}'",
+                    s.level, a.max_scale_level, a.id, profile.vnfd_id
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    let config = want.config_or_empty();
+    for (list, vdu_list, vdu_key) in [
+        ("vnf", "vdu", "id"),
+        ("additionalParamsForVnf", "additionalParamsForVdu", "vdu_id"),
+    ] {
+        let items = config
+            .get(list)
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            let Some(index) = item.get("member-vnf-index").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let field = format!("config.{list}[{i}].member-vnf-index");
+            let Some((profile, Some(facts))) = member(field, index, &mut out) else {
+                continue;
+            };
+            let Some(vdus) = facts.vdus else { continue };
+            let declared = item
+                .get(vdu_list)
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for (j, vdu) in declared.iter().enumerate() {
+                let Some(id) = vdu.get(vdu_key).and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                if !vdus.iter().any(|v| v == id) {
+                    out.push((
+                        format!("config.{list}[{i}].{vdu_list}[{j}].{vdu_key}"),
+                        format!(
+                            "'{id}' is not a VDU of VNFD '{}' (member '{index}'; its VDUs: {})",
+                            profile.vnfd_id,
+                            listed(vdus)
+                        ),
+                    ));
+                }
             }
-        ),
-    ))
+        }
+    }
+    out
 }
 
 /// Path of `path` relative to `root`, with `/` separators, for messages.
@@ -288,11 +390,11 @@ mod tests {
         let ns = &state.ns_instances[0];
         assert_eq!(ns.name, "ldap");
         assert_eq!(ns.nsd_name, "openldap_ns");
-        assert_eq!(ns.vnf_name, "openldap");
+        assert_eq!(ns.kdus[0].member, "openldap");
         assert_eq!(ns.vim_account_name, "mylocation1");
-        assert_eq!(ns.kdu.name, "ldap");
-        assert_eq!(ns.kdu.params.as_ref().unwrap()["replicaCount"], "1");
-        assert_eq!(ns.kdu.model.as_deref(), Some("stable/openldap:1.2.7"));
+        assert_eq!(ns.kdus[0].name, "ldap");
+        assert_eq!(ns.kdus[0].params.as_ref().unwrap()["replicaCount"], "1");
+        assert_eq!(ns.kdus[0].model.as_deref(), Some("stable/openldap:1.2.7"));
         let ids: Vec<_> = state.packages.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["openldap_knf", "openldap_ns"], "VNF package first");
         assert_eq!(state.packages[0].kind, PackageKind::Vnf);

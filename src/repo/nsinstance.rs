@@ -14,6 +14,12 @@ pub const NS_INSTANCE_KIND: &str = "NsInstance";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kdu {
+    /// The member VNF index (vnf-profile id) the KDU belongs to.
+    pub member: String,
+    /// Where the document declares the KDU, for messages: `kdu` (with the top-level `vnfName`)
+    /// or `kdus[2]`.
+    #[serde(skip)]
+    pub at: String,
     pub name: String,
     /// Helm values for the KDU; `None` when the document has no `params`.
     pub params: Option<Map<String, Value>>,
@@ -24,45 +30,11 @@ pub struct Kdu {
     pub model: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NsInstance {
-    pub name: String,
-    pub description: Option<String>,
-    pub nsd_name: String,
-    /// The member VNF index (vnf-profile id) the KDU belongs to.
-    pub vnf_name: String,
-    pub vim_account_name: String,
-    pub kdu: Kdu,
-    /// File the document came from, relative to the repository root.
-    pub source: String,
-}
-
-impl NsInstance {
-    /// Digest of everything that determines what OSM should run, recorded in the inventory.
-    pub fn digest(&self) -> String {
-        let canonical = serde_json::json!({
-            "name": self.name,
-            "description": self.description,
-            "nsdName": self.nsd_name,
-            "vnfName": self.vnf_name,
-            "vimAccountName": self.vim_account_name,
-            "kdu": {"name": self.kdu.name, "params": self.kdu.params},
-        });
-        // Documents without a model keep the digest they always had (inventories record it).
-        let mut canonical = canonical;
-        if let Some(m) = &self.kdu.model {
-            canonical["kdu"]["model"] = Value::String(m.clone());
-        }
-        // serde_json's Map is a BTreeMap here (no preserve_order feature), so keys are sorted.
-        let bytes = serde_json::to_vec(&canonical).expect("JSON values always serialize");
-        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-    }
-
+impl Kdu {
     /// The Helm values to send to OSM: an object, never null (the NBI rejects
     /// `primitive_params: null`).
     pub fn params_or_empty(&self) -> Map<String, Value> {
-        self.kdu.params.clone().unwrap_or_default()
+        self.params.clone().unwrap_or_default()
     }
 
     /// What OSM is asked to run the KDU with, as OSM records it in an upgrade's
@@ -70,7 +42,7 @@ impl NsInstance {
     /// This is what is compared with OSM's operation history.
     pub fn requested_params(&self) -> Map<String, Value> {
         let mut p = self.params_or_empty();
-        if let Some(m) = &self.kdu.model {
+        if let Some(m) = &self.model {
             p.insert(
                 crate::model::KDU_MODEL_PARAM.to_owned(),
                 Value::String(m.clone()),
@@ -78,7 +50,120 @@ impl NsInstance {
         }
         p
     }
+
+    /// `member/kdu`, as plans name a KDU.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.member, self.name)
+    }
 }
+
+/// A desired scale level of one scaling aspect of one member VNF: how many scale-out steps
+/// (SOL006 `df[].scaling-aspect[]`) above the level OSM instantiates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scale {
+    pub member: String,
+    pub aspect: String,
+    pub level: u32,
+}
+
+impl Scale {
+    /// `member/aspect`, as plans name a scaling aspect.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.member, self.aspect)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NsInstance {
+    pub name: String,
+    pub description: Option<String>,
+    pub nsd_name: String,
+    pub vim_account_name: String,
+    /// The KDUs whose Helm values and chart Git declares, of any member VNF (the original
+    /// `vnfName` + `kdu` is one entry). KDUs not listed run as instantiated.
+    pub kdus: Vec<Kdu>,
+    /// Desired scale levels; aspects not listed are left as OSM has them.
+    pub scale: Vec<Scale>,
+    /// OSM's instantiation parameters (what `osm ns-create --config` takes; NBI `ns_instantiate`)
+    /// besides name, NSD, VIM account and KDU params, with `vnf[].vimAccountName` in place of
+    /// `vimAccountId`. OSM cannot change them on a running NS.
+    pub config: Option<Map<String, Value>>,
+    /// File the document came from, relative to the repository root.
+    pub source: String,
+}
+
+impl NsInstance {
+    /// Digest of everything that determines what OSM should run, recorded in the inventory.
+    pub fn digest(&self) -> String {
+        // A document of the original form (one KDU, nothing else) keeps the digest it always
+        // had: inventories record it.
+        let canonical = match (self.kdus.as_slice(), self.scale.is_empty(), &self.config) {
+            ([kdu], true, None) => {
+                let mut c = serde_json::json!({
+                    "name": self.name,
+                    "description": self.description,
+                    "nsdName": self.nsd_name,
+                    "vnfName": kdu.member,
+                    "vimAccountName": self.vim_account_name,
+                    "kdu": {"name": kdu.name, "params": kdu.params},
+                });
+                if let Some(m) = &kdu.model {
+                    c["kdu"]["model"] = Value::String(m.clone());
+                }
+                c
+            }
+            _ => serde_json::json!({
+                "name": self.name,
+                "description": self.description,
+                "nsdName": self.nsd_name,
+                "vimAccountName": self.vim_account_name,
+                "kdus": self.kdus,
+                "scale": self.scale,
+                "config": self.config,
+            }),
+        };
+        // serde_json's Map is a BTreeMap here (no preserve_order feature), so keys are sorted.
+        let bytes = serde_json::to_vec(&canonical).expect("JSON values always serialize");
+        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// The declared KDU `name` of member `member`.
+    pub fn kdu(&self, member: &str, name: &str) -> Option<&Kdu> {
+        self.kdus
+            .iter()
+            .find(|k| k.member == member && k.name == name)
+    }
+
+    /// The instantiation config without the KDU params (which Git can change on a running NS):
+    /// what OSM can only take at instantiate.
+    pub fn config_or_empty(&self) -> Map<String, Value> {
+        self.config.clone().unwrap_or_default()
+    }
+
+    /// VIM account names the document refers to: the NS's, then each member's in `config.vnf`.
+    pub fn vim_account_names(&self) -> Vec<&str> {
+        let mut names = vec![self.vim_account_name.as_str()];
+        for vnf in self
+            .config
+            .as_ref()
+            .and_then(|c| c.get("vnf"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = vnf.get(VNF_VIM_ACCOUNT_NAME).and_then(Value::as_str) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// The key of `config.vnf[]` that names a member's VIM account by name (OSM takes `vimAccountId`).
+pub const VNF_VIM_ACCOUNT_NAME: &str = "vimAccountName";
 
 /// Characters the NBI's `ns_instantiate` schema refuses in `nsName` (osm-nbi.md §7.2).
 const FORBIDDEN_NAME_CHARS: [char; 6] = [',', ';', '(', ')', '\'', '"'];
@@ -264,7 +349,7 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
             )])
         }
     }
-    const KNOWN: [&str; 7] = [
+    const KNOWN: [&str; 10] = [
         "kind",
         "name",
         "description",
@@ -272,6 +357,9 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
         "vnfName",
         "vimAccountName",
         "kdu",
+        "kdus",
+        "scale",
+        "config",
     ];
     for key in map.keys() {
         if !KNOWN.contains(&key.as_str()) {
@@ -300,7 +388,7 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
     let name = string_field("name", true);
     let description = string_field("description", false);
     let nsd_name = string_field("nsdName", true);
-    let vnf_name = string_field("vnfName", true);
+    let vnf_name = string_field("vnfName", map.contains_key("kdu"));
     let vim_account_name = string_field("vimAccountName", true);
     if let Some(n) = &name {
         if let Err(msg) = check_ns_name(n) {
@@ -327,18 +415,58 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
             ));
         }
     }
-    let kdu = parse_kdu(file, map.get("kdu"), &mut problems);
-    match (name, nsd_name, vnf_name, vim_account_name, kdu) {
-        (Some(name), Some(nsd_name), Some(vnf_name), Some(vim_account_name), Some(kdu))
-            if problems.is_empty() =>
-        {
+    let mut kdus = Vec::new();
+    match (map.get("kdu").filter(|v| !v.is_null()), map.get("kdus")) {
+        (Some(_), Some(_)) => problems.push(Problem::new(
+            file,
+            Some("kdus"),
+            "declare KDUs either with vnfName and kdu (one KDU) or with kdus (a list), not both",
+        )),
+        (Some(kdu), None) => {
+            if let Some(member) = &vnf_name {
+                kdus.extend(parse_kdu(file, "kdu", member, kdu, &mut problems));
+            }
+        }
+        (None, Some(list)) => kdus = parse_kdus(file, list, &mut problems),
+        (None, None) => {
+            if vnf_name.is_some() {
+                problems.push(Problem::new(
+                    file,
+                    Some("kdu"),
+                    "vnfName names the member of kdu: declare kdu too, or leave vnfName out",
+                ));
+            }
+        }
+    }
+    let scale = map
+        .get("scale")
+        .map(|v| parse_scale(file, v, &mut problems))
+        .unwrap_or_default();
+    let config = match map.get("config") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(c)) => {
+            super::instantiate::check_config(file, c, &mut problems);
+            Some(c.clone())
+        }
+        Some(_) => {
+            problems.push(Problem::new(
+                file,
+                Some("config"),
+                "must be a mapping: OSM's instantiation parameters (osm ns-create --config)",
+            ));
+            None
+        }
+    };
+    match (name, nsd_name, vim_account_name) {
+        (Some(name), Some(nsd_name), Some(vim_account_name)) if problems.is_empty() => {
             Ok(NsInstance {
                 name,
                 description,
                 nsd_name,
-                vnf_name,
                 vim_account_name,
-                kdu,
+                kdus,
+                scale,
+                config,
                 source: file.to_owned(),
             })
         }
@@ -346,26 +474,176 @@ fn parse_document(file: &str, value: &Value) -> Result<NsInstance, Vec<Problem>>
     }
 }
 
-fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<Kdu> {
-    let Some(value) = value.filter(|v| !v.is_null()) else {
-        problems.push(Problem::new(file, Some("kdu"), "missing required field"));
-        return None;
+/// `kdus:`, a list of `{vnfName, name, model?, params?}`, each KDU at most once.
+fn parse_kdus(file: &str, value: &Value, problems: &mut Vec<Problem>) -> Vec<Kdu> {
+    let Some(list) = value.as_array() else {
+        problems.push(Problem::new(
+            file,
+            Some("kdus"),
+            "must be a list of KDUs, each with vnfName, name and optional params and model",
+        ));
+        return Vec::new();
     };
+    let mut out: Vec<Kdu> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("kdus[{i}]");
+        let member = match item.get("vnfName") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            None | Some(Value::Null) => {
+                problems.push(Problem::new(
+                    file,
+                    Some(&format!("{at}.vnfName")),
+                    "missing required field",
+                ));
+                None
+            }
+            Some(_) => {
+                problems.push(Problem::new(
+                    file,
+                    Some(&format!("{at}.vnfName")),
+                    "must be a non-empty string: the member VNF index (vnf-profile id)",
+                ));
+                None
+            }
+        };
+        let mut item = item.clone();
+        if let Some(m) = item.as_object_mut() {
+            m.remove("vnfName");
+        }
+        let Some(member) = member else { continue };
+        if let Some(kdu) = parse_kdu(file, &at, &member, &item, problems) {
+            if out
+                .iter()
+                .any(|k| k.member == kdu.member && k.name == kdu.name)
+            {
+                problems.push(Problem::new(
+                    file,
+                    Some(&at),
+                    format!("KDU {} is declared twice", kdu.label()),
+                ));
+            } else {
+                out.push(kdu);
+            }
+        }
+    }
+    out
+}
+
+/// `scale:`, a list of `{vnfName, aspect, level}`, each aspect of a member at most once.
+fn parse_scale(file: &str, value: &Value, problems: &mut Vec<Problem>) -> Vec<Scale> {
+    let Some(list) = value.as_array() else {
+        problems.push(Problem::new(
+            file,
+            Some("scale"),
+            "must be a list of {vnfName, aspect, level}",
+        ));
+        return Vec::new();
+    };
+    let mut out: Vec<Scale> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("scale[{i}]");
+        let Some(m) = item.as_object() else {
+            problems.push(Problem::new(
+                file,
+                Some(&at),
+                "must be a mapping with vnfName, aspect and level",
+            ));
+            continue;
+        };
+        for key in m.keys() {
+            if !["vnfName", "aspect", "level"].contains(&key.as_str()) {
+                problems.push(Problem::new(
+                    file,
+                    Some(&format!("{at}.{key}")),
+                    "unknown field",
+                ));
+            }
+        }
+        let mut text = |key: &str| match m.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            None | Some(Value::Null) => {
+                problems.push(Problem::new(
+                    file,
+                    Some(&format!("{at}.{key}")),
+                    "missing required field",
+                ));
+                None
+            }
+            Some(_) => {
+                problems.push(Problem::new(
+                    file,
+                    Some(&format!("{at}.{key}")),
+                    "must be a non-empty string",
+                ));
+                None
+            }
+        };
+        let (member, aspect) = (text("vnfName"), text("aspect"));
+        let level = match m.get("level") {
+            Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => Some(n),
+                None => {
+                    problems.push(Problem::new(
+                        file,
+                        Some(&format!("{at}.level")),
+                        "must be a whole number of scale-out steps, 0 or more",
+                    ));
+                    None
+                }
+            },
+            None => {
+                problems.push(Problem::new(
+                    file,
+                    Some(&format!("{at}.level")),
+                    "missing required field",
+                ));
+                None
+            }
+        };
+        if let (Some(member), Some(aspect), Some(level)) = (member, aspect, level) {
+            let s = Scale {
+                member,
+                aspect,
+                level,
+            };
+            if out
+                .iter()
+                .any(|o| o.member == s.member && o.aspect == s.aspect)
+            {
+                problems.push(Problem::new(
+                    file,
+                    Some(&at),
+                    format!("scaling aspect {} is declared twice", s.label()),
+                ));
+            } else {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// One KDU (`kdu:` of the original form, or an entry of `kdus:`), of member `member`; `at` is
+/// its field path for messages.
+fn parse_kdu(
+    file: &str,
+    at: &str,
+    member: &str,
+    value: &Value,
+    problems: &mut Vec<Problem>,
+) -> Option<Kdu> {
+    let field = |f: &str| format!("{at}.{f}");
     let Some(map) = value.as_object() else {
         problems.push(Problem::new(
             file,
-            Some("kdu"),
+            Some(at),
             "must be a mapping with 'name' and optional 'params' and 'model'",
         ));
         return None;
     };
     for key in map.keys() {
         if !["name", "params", "model"].contains(&key.as_str()) {
-            problems.push(Problem::new(
-                file,
-                Some(&format!("kdu.{key}")),
-                "unknown field",
-            ));
+            problems.push(Problem::new(file, Some(&field(key)), "unknown field"));
         }
     }
     let name = match map.get("name") {
@@ -373,7 +651,7 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
         None | Some(Value::Null) => {
             problems.push(Problem::new(
                 file,
-                Some("kdu.name"),
+                Some(&field("name")),
                 "missing required field",
             ));
             None
@@ -381,7 +659,7 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
         Some(_) => {
             problems.push(Problem::new(
                 file,
-                Some("kdu.name"),
+                Some(&field("name")),
                 "must be a non-empty string",
             ));
             None
@@ -393,7 +671,7 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
         Some(_) => {
             problems.push(Problem::new(
                 file,
-                Some("kdu.params"),
+                Some(&field("params")),
                 "must be a mapping of Helm values",
             ));
             None
@@ -405,8 +683,8 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
     {
         problems.push(Problem::new(
             file,
-            Some("kdu.params.kdu_model"),
-            "is OSM's chart override, not a Helm value: write it as kdu.model",
+            Some(&field("params.kdu_model")),
+            format!("is OSM's chart override, not a Helm value: write it as {at}.model"),
         ));
     }
     let model = match map.get("model") {
@@ -414,20 +692,22 @@ fn parse_kdu(file: &str, value: Option<&Value>, problems: &mut Vec<Problem>) -> 
         Some(Value::String(s)) => match check_kdu_model(s) {
             Ok(()) => Some(s.clone()),
             Err(msg) => {
-                problems.push(Problem::new(file, Some("kdu.model"), msg));
+                problems.push(Problem::new(file, Some(&field("model")), msg));
                 None
             }
         },
         Some(_) => {
             problems.push(Problem::new(
                 file,
-                Some("kdu.model"),
+                Some(&field("model")),
                 "must be a string: the chart and version, e.g. stable/openldap:1.2.7",
             ));
             None
         }
     };
     name.map(|name| Kdu {
+        member: member.to_owned(),
+        at: at.to_owned(),
         name,
         params,
         model,
@@ -470,7 +750,7 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].name, "ldap2");
-        assert_eq!(out[0].kdu.params.as_ref().unwrap()["replicaCount"], 2);
+        assert_eq!(out[0].kdus[0].params.as_ref().unwrap()["replicaCount"], 2);
     }
 
     #[test]
@@ -531,8 +811,7 @@ mod tests {
         let (out, _) = parse(VALID);
         let mut changed = out[0].clone();
         assert_eq!(changed.digest(), out[0].digest());
-        changed
-            .kdu
+        changed.kdus[0]
             .params
             .as_mut()
             .unwrap()
@@ -543,7 +822,80 @@ mod tests {
     #[test]
     fn missing_params_become_an_empty_object() {
         let (out, _) = parse("kind: NsInstance\nname: a\nnsdName: n\nvnfName: v\nvimAccountName: vim\nkdu:\n  name: k\n");
-        assert_eq!(out[0].params_or_empty(), Map::new());
+        assert_eq!(out[0].kdus[0].params_or_empty(), Map::new());
+    }
+
+    const MULTI: &str = "kind: NsInstance\nname: web\nnsdName: web-ns\nvimAccountName: vim1\nkdus:\n- vnfName: a\n  name: ldap\n  params: {replicaCount: 2}\n- vnfName: b\n  name: cache\n  model: bitnami/redis:17.11.3\nscale:\n- vnfName: a\n  aspect: web-aspect\n  level: 2\nconfig:\n  vld:\n  - name: mgmtnet\n    vim-network-name: mgmt\n  vnf:\n  - member-vnf-index: b\n    vimAccountName: edge\n";
+
+    #[test]
+    fn several_kdus_scale_levels_and_config_are_read() {
+        let (out, problems) = parse(MULTI);
+        assert!(problems.is_empty(), "{problems:?}");
+        let ns = &out[0];
+        let kdus: Vec<String> = ns.kdus.iter().map(Kdu::label).collect();
+        assert_eq!(kdus, ["a/ldap", "b/cache"]);
+        assert_eq!(ns.kdus[1].at, "kdus[1]");
+        assert_eq!(
+            ns.scale,
+            [Scale {
+                member: "a".into(),
+                aspect: "web-aspect".into(),
+                level: 2
+            }]
+        );
+        assert_eq!(ns.vim_account_names(), ["vim1", "edge"]);
+        assert!(ns.config.as_ref().unwrap().contains_key("vld"));
+    }
+
+    #[test]
+    fn the_original_form_means_what_it_always_meant_and_keeps_its_digest() {
+        let (legacy, _) = parse(VALID);
+        let as_list = VALID.replace(
+            "vnfName: openldap\nvimAccountName: vim1\nkdu:\n  name: ldap\n  params:\n    replicaCount: 2\n",
+            "vimAccountName: vim1\nkdus:\n- vnfName: openldap\n  name: ldap\n  params:\n    replicaCount: 2\n",
+        );
+        let (listed, problems) = parse(&as_list);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(legacy[0].kdus[0].label(), listed[0].kdus[0].label());
+        assert_eq!(legacy[0].digest(), listed[0].digest());
+        // The digest an inventory of an earlier version recorded for this document: sha256 of
+        // the compact, key-sorted JSON of 8a6ca5f's canonical form, computed outside Rust. A
+        // change here would make every NS earlier versions applied look changed.
+        assert_eq!(
+            legacy[0].digest(),
+            "sha256:b6e2693bed1127a094d519135ec2f593b1e1d1130e0a07e1fffd08efdad9ce17"
+        );
+    }
+
+    #[test]
+    fn bad_kdus_scale_and_config_entries_name_their_field() {
+        let (out, problems) = parse(
+            "kind: NsInstance\nname: web\nnsdName: n\nvimAccountName: v\nkdus:\n- name: k\n- vnfName: a\n  name: k\n- vnfName: a\n  name: k\nscale:\n- vnfName: a\n  aspect: x\n  level: -1\n- vnfName: a\n  aspct: x\n  level: 1\nconfig:\n  vld: []\n",
+        );
+        assert!(out.is_empty());
+        let fields: Vec<&str> = problems.iter().filter_map(|p| p.field.as_deref()).collect();
+        for f in [
+            "kdus[0].vnfName",
+            "kdus[2]",
+            "scale[0].level",
+            "scale[1].aspct",
+            "scale[1].aspect",
+            "config.vld",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+        let (_, problems) = parse(&format!("{VALID}kdus: []\n"));
+        assert_eq!(problems[0].field.as_deref(), Some("kdus"), "{problems:?}");
+        let (_, problems) =
+            parse("kind: NsInstance\nname: a\nnsdName: n\nvnfName: v\nvimAccountName: vim\n");
+        assert_eq!(problems[0].field.as_deref(), Some("kdu"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_ns_without_kdus_is_a_vm_ns() {
+        let (out, problems) = parse("kind: NsInstance\nname: a\nnsdName: n\nvimAccountName: vim\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(out[0].kdus.is_empty());
     }
 
     mod properties {
@@ -583,7 +935,7 @@ mod tests {
                 prop_assert_eq!(out.len(), 1);
                 prop_assert_eq!(&out[0].name, &name);
                 prop_assert_eq!(out[0].description.is_some(), described);
-                prop_assert_eq!(out[0].kdu.params.as_ref().unwrap()["replicaCount"].as_u64(), Some(u64::from(replicas)));
+                prop_assert_eq!(out[0].kdus[0].params.as_ref().unwrap()["replicaCount"].as_u64(), Some(u64::from(replicas)));
             }
         }
     }

@@ -52,6 +52,19 @@ pub struct Descriptor {
     pub vnf_profiles: Vec<VnfProfile>,
     /// For VNF packages, the KDU names (`kdu[].name`).
     pub kdus: Vec<String>,
+    /// For VNF packages, the VDU ids (`vdu[].id`).
+    pub vdus: Vec<String>,
+    /// For VNF packages, the scaling aspects of the first deployment flavour (the one OSM
+    /// instantiates and scales: `df[0].scaling-aspect[]`).
+    pub scaling_aspects: Vec<ScalingAspect>,
+}
+
+/// A scaling aspect of a VNFD (SOL006 `df[].scaling-aspect[]`): its id and how many scale-out
+/// steps it allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScalingAspect {
+    pub id: String,
+    pub max_scale_level: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +82,10 @@ pub struct Package {
     pub vnf_profiles: Vec<VnfProfile>,
     /// For VNF packages, the KDU names; for NS packages, empty.
     pub kdus: Vec<String>,
+    /// For VNF packages, the VDU ids; for NS packages, empty.
+    pub vdus: Vec<String>,
+    /// For VNF packages, the scaling aspects; for NS packages, empty.
+    pub scaling_aspects: Vec<ScalingAspect>,
     /// The package as OSM receives it (cheap to clone: uploads share the buffer).
     pub tarball: bytes::Bytes,
     /// Lowercase hex MD5 of `tarball` (the NBI's `Content-File-MD5`).
@@ -157,6 +174,8 @@ fn read_package(fs: &RepoFs, folder: &Entry, limits: &Limits) -> Result<Package,
         vnfd_refs: desc.vnfd_refs,
         vnf_profiles: desc.vnf_profiles,
         kdus: desc.kdus,
+        vdus: desc.vdus,
+        scaling_aspects: desc.scaling_aspects,
         md5: tarball.md5,
         digest: tarball.digest,
         tarball: bytes::Bytes::from(tarball.bytes),
@@ -249,12 +268,41 @@ fn vnfd_fields(desc: &Value) -> Result<Descriptor, String> {
             _ => return Err("every 'kdu' entry needs a string 'name'".into()),
         }
     }
+    let mut vdus = Vec::new();
+    for vdu in list_of(desc, "vdu")? {
+        match vdu.get("id") {
+            Some(Value::String(n)) => vdus.push(n.clone()),
+            _ => return Err("every 'vdu' entry needs a string 'id'".into()),
+        }
+    }
+    let mut scaling_aspects = Vec::new();
+    if let Some(df) = list_of(desc, "df")?.first() {
+        let df = Value::Object((*df).clone());
+        for aspect in list_of(&df, "scaling-aspect")? {
+            let id = aspect.get("id").and_then(Value::as_str);
+            let max = aspect.get("max-scale-level").and_then(Value::as_u64);
+            match (id, max) {
+                (Some(id), Some(max)) => scaling_aspects.push(ScalingAspect {
+                    id: id.to_owned(),
+                    max_scale_level: u32::try_from(max).unwrap_or(u32::MAX),
+                }),
+                _ => {
+                    return Err(
+                        "every 'df[].scaling-aspect' entry needs a string 'id' and a whole 'max-scale-level'"
+                            .into(),
+                    )
+                }
+            }
+        }
+    }
     Ok(Descriptor {
         kind: PackageKind::Vnf,
         id,
         vnfd_refs: Vec::new(),
         vnf_profiles: Vec::new(),
         kdus,
+        vdus,
+        scaling_aspects,
     })
 }
 
@@ -313,6 +361,8 @@ fn nsd_fields(desc: &Value) -> Result<Descriptor, String> {
         vnfd_refs: refs.into_iter().collect(),
         vnf_profiles: profiles,
         kdus: Vec::new(),
+        vdus: Vec::new(),
+        scaling_aspects: Vec::new(),
     })
 }
 

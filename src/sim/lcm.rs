@@ -222,6 +222,10 @@ pub fn pick_up(db: &mut Db, op_id: &str, nsr_id: &str, op_type: &str) {
             nsr["detailed-status"] = json!("Terminating");
         }
         "action" => ns_status(nsr, None, "RUNNING ACTION", Some(op_id)),
+        "scale" => {
+            ns_status(nsr, None, "SCALING", Some(op_id));
+            nsr["operational-status"] = json!("scaling");
+        }
         other => ns_status(nsr, None, &other.to_uppercase(), Some(op_id)),
     }
 }
@@ -230,6 +234,19 @@ pub fn pick_up(db: &mut Db, op_id: &str, nsr_id: &str, op_type: &str) {
 /// `_write_op_status` / `_write_ns_status` leave them. Returns true for a completed terminate with
 /// autoremove: the NBI removes the NS once it hears of it.
 pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
+    let scale = db
+        .nslcmops
+        .iter()
+        .find(|o| {
+            o["_id"] == op_id
+                && o["lcmOperationType"] == "scale"
+                && o["operationState"] == "PROCESSING"
+        })
+        .cloned();
+    let failure = match (failure, scale) {
+        (None, Some(op)) => scale_vnf(db, &op).err(),
+        (failure, _) => failure,
+    };
     let t = now();
     let Some(op) = db.nslcmops.iter_mut().find(|o| o["_id"] == op_id) else {
         return false;
@@ -315,6 +332,10 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
             nsr["operational-status"] = json!("failed");
             nsr["detailed-status"] = json!(format!("{err} Detail: {msg}"));
         }
+        ("scale", _) => {
+            ns_status(nsr, ns_state.as_deref(), "IDLE", None);
+            nsr["operational-status"] = json!("running");
+        }
         _ => ns_status(nsr, ns_state.as_deref(), "IDLE", None),
     }
     let kdu_status = match (op_type.as_str(), ok) {
@@ -337,6 +358,151 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
         }
     }
     op_type == "terminate" && ok && autoremove
+}
+
+/// What LCM's `scale` does to the records (`scale` in LCM `osm_lcm/ns.py`), minus the VIM: one
+/// step of the aspect's `aspect-delta-details` adds (or removes) `number-of-instances` VDU
+/// records per `vdu-delta`, bounded by the VDU profile's instance counts, and
+/// `_admin.scaling-group[]` (name, vnf_index) counts the instances in `nb-scale-op`. A step past
+/// a bound fails with LCM's words and changes nothing.
+fn scale_vnf(db: &mut Db, op: &Value) -> Result<(), String> {
+    let nsr_id = op["nsInstanceId"].as_str().unwrap_or_default().to_owned();
+    let data = &op["operationParams"]["scaleVnfData"];
+    let out = data["scaleVnfType"] == "SCALE_OUT";
+    let member = data["scaleByStepData"]["member-vnf-index"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let aspect = data["scaleByStepData"]["scaling-group-descriptor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let vnfd_id = db
+        .vnfrs
+        .iter()
+        .find(|v| {
+            v["nsr-id-ref"] == nsr_id.as_str() && v["member-vnf-index-ref"] == member.as_str()
+        })
+        .and_then(|v| v["vnfd-id"].as_str())
+        .ok_or_else(|| format!("no VNF record of member '{member}'"))?
+        .to_owned();
+    let vnfd = db
+        .vnfds
+        .iter()
+        .find(|v| v["_id"] == vnfd_id.as_str())
+        .cloned()
+        .ok_or_else(|| {
+            format!("vnfd id={vnfd_id} has been deleted!. Operation cannot be performed")
+        })?;
+    let descriptor = vnfd
+        .pointer("/df/0/scaling-aspect")
+        .and_then(Value::as_array)
+        .and_then(|l| l.iter().find(|a| a["id"] == aspect.as_str()))
+        .cloned()
+        .ok_or_else(|| format!("input parameter 'scaleByStepData':'scaling-group-descriptor':'{aspect}' is not present at vnfd:scaling-group-descriptor"))?;
+    let Some(deltas) = descriptor
+        .pointer("/aspect-delta-details/deltas")
+        .and_then(Value::as_array)
+    else {
+        return Err(format!(
+            "Aspect delta details not fount in scaling descriptor {aspect}"
+        ));
+    };
+    let profile = |vdu: &str| {
+        vnfd.pointer("/df/0/vdu-profile")
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find(|p| p["id"] == vdu))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let default_instances = |vdu: &str| {
+        vnfd.pointer("/df/0/instantiation-level/0/vdu-level")
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find(|l| l["vdu-id"] == vdu))
+            .and_then(|l| l["number-of-instances"].as_i64())
+            .unwrap_or(1)
+    };
+    let nsr = db
+        .nsrs
+        .iter()
+        .find(|r| r["_id"] == nsr_id.as_str())
+        .ok_or("NS record gone")?;
+    let groups: Vec<Value> = nsr
+        .pointer("/_admin/scaling-group")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let index = groups
+        .iter()
+        .position(|g| g["name"] == aspect.as_str() && g["vnf_index"] == member.as_str());
+    let mut nb_scale_op = index
+        .and_then(|i| groups[i]["nb-scale-op"].as_i64())
+        .unwrap_or(0);
+    // Checked for every VDU first: a refused step leaves the records as they were.
+    let mut changes: Vec<(Value, i64)> = Vec::new();
+    for delta in deltas {
+        for vdu_delta in delta["vdu-delta"].as_array().into_iter().flatten() {
+            let vdu = vdu_delta["id"].as_str().unwrap_or_default();
+            let n = vdu_delta["number-of-instances"].as_i64().unwrap_or(1);
+            let p = profile(vdu);
+            if out {
+                nb_scale_op += n;
+                let max = p["max-number-of-instances"].as_i64().unwrap_or(10);
+                if nb_scale_op + default_instances(vdu) > max {
+                    return Err(format!("reached the limit of {nb_scale_op} (max-instance-count) scaling-out operations for the scaling-group-descriptor '{aspect}'"));
+                }
+            } else {
+                nb_scale_op -= n;
+                let min = p["min-number-of-instances"].as_i64().unwrap_or(0);
+                if nb_scale_op + default_instances(vdu) < min {
+                    return Err(format!("reached the limit of {nb_scale_op} (min-instance-count) scaling-in operations for the scaling-group-descriptor '{aspect}'"));
+                }
+            }
+            let vdud = vnfd["vdu"]
+                .as_array()
+                .and_then(|l| l.iter().find(|v| v["id"] == vdu))
+                .cloned()
+                .unwrap_or_else(|| json!({"id": vdu, "name": vdu}));
+            changes.push((vdud, if out { n } else { -n }));
+        }
+    }
+    let vnfr = db
+        .vnfrs
+        .iter_mut()
+        .find(|v| {
+            v["nsr-id-ref"] == nsr_id.as_str() && v["member-vnf-index-ref"] == member.as_str()
+        })
+        .ok_or("VNF record gone")?;
+    for (vdud, n) in changes {
+        let list = vnfr["vdur"].as_array_mut().ok_or("vdur is not a list")?;
+        let of = |l: &Vec<Value>| l.iter().filter(|r| r["vdu-id-ref"] == vdud["id"]).count();
+        if n > 0 {
+            for _ in 0..n {
+                let next = of(list) as u64;
+                list.push(super::ns::new_vdur(&vdud, next, Value::Null));
+            }
+        } else {
+            for _ in 0..(-n) {
+                if let Some(last) = list.iter().rposition(|r| r["vdu-id-ref"] == vdud["id"]) {
+                    list.remove(last);
+                }
+            }
+        }
+    }
+    let entry =
+        json!({"name": aspect, "vnf_index": member, "nb-scale-op": nb_scale_op, "time": now()});
+    let nsr = db
+        .nsrs
+        .iter_mut()
+        .find(|r| r["_id"] == nsr_id.as_str())
+        .ok_or("NS record gone")?;
+    let mut groups = groups;
+    match index {
+        Some(i) => groups[i] = entry,
+        None => groups.push(entry),
+    }
+    nsr["_admin"]["scaling-group"] = Value::Array(groups);
+    Ok(())
 }
 
 pub fn remove_ns(db: &mut Db, nsr_id: &str) {

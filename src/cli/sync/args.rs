@@ -146,6 +146,11 @@ pub struct RunArgs {
     /// as another repository's are never adopted.
     #[arg(long)]
     pub(super) adopt: bool,
+    /// Delete and create again an NS this repository owns when Git changes what OSM cannot
+    /// change on a running NS (nsdName, vimAccountName, config). Without it such a change is
+    /// blocked, with the reason.
+    #[arg(long)]
+    pub(super) allow_recreate: bool,
     #[command(flatten)]
     pub(super) remediation: RemediationArgs,
     #[command(flatten)]

@@ -199,6 +199,7 @@ fn engine_options(args: &RunArgs, owner: Owner) -> EngineOptions {
         drift: args.gates.drift(),
         rollout: args.gates.rollout(),
         adopt: args.adopt,
+        allow_recreate: args.allow_recreate,
         ..EngineOptions::default()
     }
 }

@@ -31,13 +31,14 @@ use super::record::{forget_ns, forget_vanished, record};
 use super::{ActionResult, ActionStatus, EngineOptions, Progress, ProgressFn};
 use crate::model::{LcmOperationType, NsState};
 use crate::osm::{
-    KduParams, KduUpgrade, NbiClient, NbiError, NsCreate, NsDeletion, NsRecord, VnfParams,
+    scale_body, KduParams, KduUpgrade, NbiClient, NbiError, NsCreate, NsDeletion, NsRecord,
+    VnfParams,
 };
 use crate::plan::{
     package_filename, rolled_out, FailurePolicy, Inventory, LiveState, Marked, NsdRef, ObjectKind,
-    Operation, Plan,
+    Operation, Plan, ScaleDirection, Target,
 };
-use crate::repo::{DesiredState, NsInstance};
+use crate::repo::{DesiredState, Kdu, NsInstance};
 
 pub(super) struct Applied {
     pub results: Vec<ActionResult>,
@@ -185,8 +186,18 @@ impl Apply<'_> {
         let inventory = {
             let mut st = self.lock(state);
             let before = st.inventory.clone();
-            record(&mut st.inventory, self.desired, a, &r, tagged);
             st.results[i] = r.clone();
+            // An NS is recorded as applied once every write of the plan for it (each KDU
+            // upgrade and scale step) succeeded, not at its first one.
+            let ns_done = self.plan.actions.iter().enumerate().all(|(j, b)| {
+                b.kind != a.kind
+                    || b.name != a.name
+                    || !b.operation.is_write()
+                    || st.results[j].status == ActionStatus::Succeeded
+            });
+            if a.target.is_none() || ns_done {
+                record(&mut st.inventory, self.desired, a, &r, tagged);
+            }
             (st.inventory != before).then(|| st.inventory.clone())
         };
         if let Some(inventory) = inventory {
@@ -270,6 +281,7 @@ fn ns_operation_type(op: &Operation) -> Option<LcmOperationType> {
         Operation::UpgradeNs { .. } | Operation::RollbackNs { .. } => {
             Some(LcmOperationType::Action)
         }
+        Operation::ScaleNs { .. } => Some(LcmOperationType::Scale),
         Operation::DeleteNs { .. } => Some(LcmOperationType::Terminate),
         _ => None,
     }

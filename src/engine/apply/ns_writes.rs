@@ -1,29 +1,75 @@
 use super::*;
 
-/// The body of `POST ns_instances_content` for one NsInstance document, marked with the owner.
+/// The body of `POST ns_instances_content` for one NsInstance document, marked with the owner:
+/// its instantiation config (`config`, VIM accounts resolved to ids) with the params and model of
+/// every KDU it declares merged into `additionalParamsForVnf`.
 pub fn ns_create_body(
     want: &NsInstance,
+    config: Map<String, Value>,
     nsd_osm_id: &str,
     vim_account_id: &str,
     owner: &crate::plan::Owner,
 ) -> NsCreate {
+    let mut config = config;
+    // The members' day-1 params from config, in their order, then members only KDUs name.
+    let mut vnfs: Vec<VnfParams> = match config.remove("additionalParamsForVnf") {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Object(mut m) => {
+                    let member = match m.remove("member-vnf-index") {
+                        Some(Value::String(s)) => s,
+                        _ => return None,
+                    };
+                    Some(VnfParams {
+                        member_vnf_index: member,
+                        additional_params_for_kdu: Vec::new(),
+                        config: m,
+                    })
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    // A KDU without params or model is instantiated as its descriptor says: no entry (OSM's
+    // schema wants at least one property besides kdu_name).
+    for kdu in want
+        .kdus
+        .iter()
+        .filter(|k| k.params.is_some() || k.model.is_some())
+    {
+        let entry = KduParams {
+            kdu_name: kdu.name.clone(),
+            additional_params: kdu.params_or_empty(),
+            kdu_model: kdu.model.clone(),
+        };
+        match vnfs.iter_mut().find(|v| v.member_vnf_index == kdu.member) {
+            Some(v) => v.additional_params_for_kdu.push(entry),
+            None => vnfs.push(VnfParams {
+                member_vnf_index: kdu.member.clone(),
+                additional_params_for_kdu: vec![entry],
+                config: Map::new(),
+            }),
+        }
+    }
     NsCreate {
         ns_name: want.name.clone(),
         nsd_id: nsd_osm_id.to_owned(),
         vim_account_id: vim_account_id.to_owned(),
         ns_description: Some(owner.ns_description(want.description.as_deref())),
-        additional_params_for_vnf: if want.kdu.params.is_some() || want.kdu.model.is_some() {
-            vec![VnfParams {
-                member_vnf_index: want.vnf_name.clone(),
-                additional_params_for_kdu: vec![KduParams {
-                    kdu_name: want.kdu.name.clone(),
-                    additional_params: want.params_or_empty(),
-                    kdu_model: want.kdu.model.clone(),
-                }],
-            }]
-        } else {
-            Vec::new()
-        },
+        additional_params_for_vnf: vnfs,
+        config,
+    }
+}
+
+/// The KDU an upgrade or rollback action is for.
+fn target_kdu<'w>(want: &'w NsInstance, a: &crate::plan::Action) -> &'w Kdu {
+    match &a.target {
+        Some(Target::Kdu { member, kdu }) => want
+            .kdu(member, kdu)
+            .expect("planned KDUs come from the document"),
+        _ => unreachable!("KDU upgrades name their KDU"),
     }
 }
 
@@ -87,14 +133,20 @@ impl Apply<'_> {
                         ),
                     },
                     Operation::UpgradeNs { osm_id } => {
+                        let kdu = target_kdu(want, a);
                         self.started(i);
-                        self.upgrade_ns(want, osm_id, want.requested_params(), "upgrade")
+                        self.upgrade_ns(kdu, osm_id, kdu.requested_params(), "upgrade")
                             .await
                     }
                     Operation::RollbackNs { osm_id, params } => {
+                        let kdu = target_kdu(want, a);
                         self.started(i);
-                        self.upgrade_ns(want, osm_id, params.clone(), "rollback")
+                        self.upgrade_ns(kdu, osm_id, params.clone(), "rollback")
                             .await
+                    }
+                    Operation::ScaleNs { osm_id, direction } => {
+                        self.started(i);
+                        self.scale_ns(a, osm_id, *direction).await
                     }
                     Operation::RecreateNs {
                         osm_id,
@@ -126,7 +178,13 @@ impl Apply<'_> {
 
     async fn create_ns(&self, new: &NewNs<'_>) -> ActionResult {
         let want = new.want;
-        let body = ns_create_body(want, &new.nsd_osm_id, new.vim, &self.opts.owner);
+        let vims = self.live.vim_accounts.as_deref().unwrap_or_default();
+        let config = match crate::plan::resolved_config(want, vims) {
+            Ok(c) => c,
+            // The plan checked the names against this very list.
+            Err(unknown) => return result(ActionStatus::Failed, unknown.join("; ")),
+        };
+        let body = ns_create_body(want, config, &new.nsd_osm_id, new.vim, &self.opts.owner);
         match self.client.create_ns_instance(&body).await {
             Ok(c) => succeeded("instantiate requested", &c.osm_id, c.nslcmop_id),
             Err(e @ NbiError::OutcomeUnknown { .. }) => {
@@ -191,13 +249,13 @@ impl Apply<'_> {
 
     async fn upgrade_ns(
         &self,
-        want: &NsInstance,
+        kdu: &Kdu,
         osm_id: &str,
         params: Map<String, Value>,
         what: &str,
     ) -> ActionResult {
         let sent_at = crate::model::Timestamp::now();
-        let body = KduUpgrade::new(&want.vnf_name, &want.kdu.name, params.clone());
+        let body = KduUpgrade::new(&kdu.member, &kdu.name, params.clone());
         match self.client.ns_action(osm_id, &body).await {
             Ok(op) => succeeded(format!("{what} requested"), osm_id, Some(op)),
             Err(e @ NbiError::OutcomeUnknown { .. }) => {
@@ -216,8 +274,7 @@ impl Apply<'_> {
                             .filter(|o| {
                                 o.start_time.is_some_and(|t| {
                                     t >= sent_at - k8s_openapi::jiff::SignedDuration::from_secs(30)
-                                }) && o.kdu_params(&want.vnf_name, &want.kdu.name).as_ref()
-                                    == Some(&params)
+                                }) && o.kdu_params(&kdu.member, &kdu.name).as_ref() == Some(&params)
                             })
                             .max_by_key(|o| o.start_time);
                         match mine {
@@ -240,6 +297,24 @@ impl Apply<'_> {
                     ),
                 }
             }
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// One scale step of the action's scaling aspect. Not sent again when its outcome is unknown:
+    /// a second step would scale twice; the next reconcile counts what OSM recorded.
+    async fn scale_ns(
+        &self,
+        a: &crate::plan::Action,
+        osm_id: &str,
+        direction: ScaleDirection,
+    ) -> ActionResult {
+        let Some(Target::Scale { member, aspect }) = &a.target else {
+            unreachable!("scale actions name their scaling aspect")
+        };
+        let body = scale_body(member, aspect, direction == ScaleDirection::ScaleOut);
+        match self.client.ns_scale(osm_id, &body).await {
+            Ok(op) => succeeded(format!("{} requested", direction.words()), osm_id, Some(op)),
             Err(e) => failed(&e),
         }
     }

@@ -7,7 +7,7 @@
 
 mod ops;
 
-pub use ops::OpRecord;
+pub use ops::{instantiation_config, OpRecord};
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,8 @@ struct RawNamed {
 struct RawDf {
     #[serde(default, rename = "vnf-profile")]
     vnf_profile: Lenient<Vec<Lenient<RawVnfProfile>>>,
+    #[serde(default, rename = "scaling-aspect")]
+    scaling_aspect: Lenient<Vec<Lenient<RawAspect>>>,
 }
 
 #[derive(Deserialize)]
@@ -82,10 +84,38 @@ struct RawVnfProfile {
     vnfd_id: Lenient<String>,
 }
 
+/// Member VNFs of an NSD (`df[].vnf-profile[]`), and the scaling aspects of a VNFD's first
+/// deployment flavour.
+fn df_facts(
+    df: Lenient<Vec<Lenient<RawDf>>>,
+) -> (
+    Vec<crate::repo::VnfProfile>,
+    Vec<crate::repo::ScalingAspect>,
+) {
+    let dfs = df.items();
+    let mut aspects = Vec::new();
+    let mut profiles = Vec::new();
+    for (i, mut df) in dfs.into_iter().enumerate() {
+        if i == 0 {
+            aspects = std::mem::take(&mut df.scaling_aspect)
+                .items()
+                .into_iter()
+                .filter_map(|a| {
+                    Some(crate::repo::ScalingAspect {
+                        id: a.id.get()?,
+                        max_scale_level: a.max_scale_level.get()?,
+                    })
+                })
+                .collect();
+        }
+        profiles.push(df);
+    }
+    (vnf_profiles(profiles), aspects)
+}
+
 /// Member VNFs of an NSD (`df[].vnf-profile[]`).
-fn vnf_profiles(df: Lenient<Vec<Lenient<RawDf>>>) -> Vec<crate::repo::VnfProfile> {
-    df.items()
-        .into_iter()
+fn vnf_profiles(df: Vec<RawDf>) -> Vec<crate::repo::VnfProfile> {
+    df.into_iter()
         .flat_map(|df| df.vnf_profile.items())
         .filter_map(|p| {
             Some(crate::repo::VnfProfile {
@@ -167,6 +197,10 @@ pub struct PackageRecord {
     pub vnf_profiles: Vec<crate::repo::VnfProfile>,
     /// KDU names of a VNFD (`kdu[].name`).
     pub kdus: Vec<String>,
+    /// VDU ids of a VNFD (`vdu[].id`).
+    pub vdus: Vec<String>,
+    /// Scaling aspects of a VNFD's first deployment flavour (`df[0].scaling-aspect[]`).
+    pub scaling_aspects: Vec<crate::repo::ScalingAspect>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +221,24 @@ struct RawPackage {
     df: Lenient<Vec<Lenient<RawDf>>>,
     #[serde(default)]
     kdu: Lenient<Vec<Lenient<RawNamed>>>,
+    #[serde(default)]
+    vdu: Lenient<Vec<Lenient<RawId>>>,
+}
+
+/// An item of a descriptor list identified by `id` (`vdu[]`).
+#[derive(Deserialize)]
+struct RawId {
+    #[serde(default)]
+    id: Lenient<String>,
+}
+
+/// `df[].scaling-aspect[]` of a VNFD.
+#[derive(Deserialize)]
+struct RawAspect {
+    #[serde(default)]
+    id: Lenient<String>,
+    #[serde(default, rename = "max-scale-level")]
+    max_scale_level: Lenient<u32>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +256,7 @@ struct RawStorage {
 impl TryFrom<RawPackage> for PackageRecord {
     type Error = String;
     fn try_from(r: RawPackage) -> Result<Self, String> {
+        let (vnf_profiles, scaling_aspects) = df_facts(r.df);
         Ok(PackageRecord {
             osm_id: required_id(r.osm_id)?,
             id: r.id.get(),
@@ -214,7 +267,14 @@ impl TryFrom<RawPackage> for PackageRecord {
                 .and_then(|a| a.storage.get())
                 .and_then(|s| s.zipfile.get()),
             vnfd_refs: r.vnfd_id.items(),
-            vnf_profiles: vnf_profiles(r.df),
+            vnf_profiles,
+            scaling_aspects,
+            vdus: r
+                .vdu
+                .items()
+                .into_iter()
+                .filter_map(|v| v.id.get())
+                .collect(),
             kdus: r
                 .kdu
                 .items()
@@ -356,7 +416,11 @@ impl TryFrom<RawNs> for NsRecord {
                 .map_or(NsState::NotInstantiated, NsState::from),
             current_operation: r.current_operation.get(),
             vnfd_osm_ids: r.vnfd_id.items(),
-            vnf_profiles: r.nsd.get().map(|n| vnf_profiles(n.df)).unwrap_or_default(),
+            vnf_profiles: r
+                .nsd
+                .get()
+                .map(|n| vnf_profiles(n.df.items()))
+                .unwrap_or_default(),
             deployed_kdus: admin
                 .deployed
                 .get()

@@ -145,6 +145,35 @@ impl OpRecord {
         (p.get("primitive")?.as_str()? == "upgrade").then_some((member, kdu))
     }
 
+    /// The member VNF and scaling aspect a `scale` operation steps, and whether it scales out
+    /// (`scaleVnfData.scaleByStepData` and `scaleVnfType` of NBI `ns_scale`).
+    pub fn scale_step(&self) -> Option<(&str, &str, bool)> {
+        if self.lcm_operation_type != LcmOperationType::Scale {
+            return None;
+        }
+        let data = self.operation_params.get("scaleVnfData")?;
+        let step = data.get("scaleByStepData")?;
+        let member = step.get("member-vnf-index")?.as_str()?;
+        let aspect = step.get("scaling-group-descriptor")?.as_str()?;
+        let out = match data.get("scaleVnfType")?.as_str()? {
+            "SCALE_OUT" => true,
+            "SCALE_IN" => false,
+            _ => return None,
+        };
+        Some((member, aspect, out))
+    }
+
+    /// What an instantiate asked OSM for besides name, NSD, VIM account and KDU params (the
+    /// NsInstance's `config`), read back as [`instantiation_config`] normalises it.
+    pub fn instantiate_config(&self) -> Option<Map<String, Value>> {
+        if self.lcm_operation_type != LcmOperationType::Instantiate {
+            return None;
+        }
+        self.operation_params
+            .as_object()
+            .map(|p| instantiation_config(p.clone()))
+    }
+
     /// The KDU params this operation asked OSM for, as an upgrade's `primitive_params` carries
     /// them: an instantiate's `additionalParamsForKdu[].additionalParams` plus its `kdu_model`,
     /// or an upgrade action's `primitive_params`. OSM stores both `additionalParamsForVnf` and
@@ -220,6 +249,70 @@ impl OpRecord {
 /// `"!!yaml " + safe_dump(value)` (`_format_additional_params`, `osm_nbi/instance_topics.py`),
 /// and LCM loads every value starting with `!!yaml ` back. Read the same way, or every nested
 /// param would look changed after an instantiate. A value that is not YAML stays as it is.
+/// Keys of an instantiate request that are not instantiation config: identity and what OSM adds.
+const NOT_CONFIG: [&str; 9] = [
+    "nsName",
+    "nsdId",
+    "vimAccountId",
+    "nsDescription",
+    "lcmOperationType",
+    "nsInstanceId",
+    "nsr_id",
+    "netsliceInstanceId",
+    "nsConfigTemplateId",
+];
+
+/// An instantiate request's config in one comparable form, whether it is the request OSM Ops
+/// would send or the one OSM recorded in the operation: without identity and KDU params (Git
+/// upgrades those on a running NS), `additionalParamsForVnf` parsed from the JSON string the NBI
+/// stores, day-1 params' `!!yaml` strings read back (`_format_additional_params` writes them,
+/// LCM reads them), and members left without params dropped.
+pub fn instantiation_config(mut request: Map<String, Value>) -> Map<String, Value> {
+    for k in NOT_CONFIG {
+        request.remove(k);
+    }
+    if let Some(Value::Object(p)) = request.get_mut("additionalParamsForNs") {
+        parse_yaml_strings(p);
+    }
+    let vnfs = match request.remove("additionalParamsForVnf") {
+        Some(Value::String(s)) => serde_json::from_str::<Value>(&s).ok(),
+        other => other,
+    };
+    let mut kept = Vec::new();
+    for mut vnf in vnfs
+        .and_then(|v| match v {
+            Value::Array(a) => Some(a),
+            _ => None,
+        })
+        .unwrap_or_default()
+    {
+        let Some(m) = vnf.as_object_mut() else {
+            continue;
+        };
+        m.remove("additionalParamsForKdu");
+        if let Some(Value::Object(p)) = m.get_mut("additionalParams") {
+            parse_yaml_strings(p);
+        }
+        for vdu in m
+            .get_mut("additionalParamsForVdu")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(Value::Object(p)) = vdu.get_mut("additionalParams") {
+                parse_yaml_strings(p);
+            }
+        }
+        if m.keys().any(|k| k != "member-vnf-index") {
+            kept.push(vnf);
+        }
+    }
+    if !kept.is_empty() {
+        request.insert("additionalParamsForVnf".into(), Value::Array(kept));
+    }
+    request
+}
+
 pub(super) fn parse_yaml_strings(params: &mut Map<String, Value>) {
     for v in params.values_mut() {
         let Some(yaml) = v.as_str().and_then(|s| s.strip_prefix("!!yaml ")) else {

@@ -4,21 +4,24 @@
 
 use super::super::drift::{note_drift, reported};
 use super::super::history::describe_param_changes;
-use super::super::{Action, ObjectKind, Operation, Plan};
-use super::situation::{not_proven_why, Classified, NsSituation};
+use super::super::history::ScaleHistory;
+use super::super::{Action, ObjectKind, Operation, Plan, ScaleDirection, Target};
+use super::situation::{classify_kdu, not_proven_why, Classified, KduSituation, NsSituation};
 use super::{action, Context};
 use crate::osm::NsRecord;
-use crate::repo::NsInstance;
+use crate::repo::{Kdu, NsInstance, Scale};
 
-/// The action for a desired NS in its situation (`ns`: its record, when OSM has one). Drift is
-/// recorded in the plan, and so are problems that keep an NS from being created.
+/// The actions for a desired NS in its situation (`ns`: its record, when OSM has one): one for
+/// the NS as a whole, or, for an instantiated NS, one per KDU and scale step that needs
+/// something (all unchanged: one unchanged action). Drift is recorded in the plan, and so are
+/// problems that keep an NS from being created.
 pub(in crate::plan) fn decide(
     cx: &Context,
     classified: Classified,
     want: &NsInstance,
     ns: Option<&NsRecord>,
     p: &mut Plan,
-) -> Option<Action> {
+) -> Vec<Action> {
     let osm_id = || ns.map(|n| n.osm_id.clone()).unwrap_or_default();
     let blocked = |reason: String| Some(action(want, Operation::Blocked, reason));
     let broken =
@@ -33,17 +36,28 @@ pub(in crate::plan) fn decide(
             reason,
         ))
     };
-    let upgrade = |reason: String| {
-        Some(action(
-            want,
-            Operation::UpgradeNs { osm_id: osm_id() },
-            reason,
-        ))
-    };
     tracing::trace!(ns = %want.name, situation = classified.situation.row(), "classified");
-    let desired = want.requested_params();
     let policy = cx.opts.drift.ns_instances;
     let remediation = cx.opts.remediation;
+    // Git changed what OSM cannot change in place: recreate when allowed and owned.
+    let recreate_or_block = |change: String, p: &mut Plan| {
+        if cx.opts.allow_recreate && ns.is_some_and(|n| cx.owns(want, n)) {
+            cx.recreate(
+                want,
+                &osm_id(),
+                format!(
+                    "{change}: OSM cannot change it on a running NS; recreating it (allowed by {})",
+                    recreate_flag(cx)
+                ),
+                p,
+            )
+        } else {
+            blocked(format!(
+                "{change}: OSM cannot change it on a running NS; delete and recreate it (allow OSM Ops to with {})",
+                recreate_flag(cx)
+            ))
+        }
+    };
     let decided = match classified.situation {
         NsSituation::Absent => cx.create(want, "not in OSM".into(), p),
         NsSituation::DeletedOutsideGit { was } => {
@@ -67,10 +81,14 @@ pub(in crate::plan) fn decide(
             not_proven_why(legacy),
             cx.opts.audience.say("--adopt", "spec.adopt: true")
         )),
-        NsSituation::NsdChanged { from } => blocked(format!(
-            "nsdName changed from '{from}' to '{}': OSM cannot change the NSD of an NS instance; delete and recreate it",
-            want.nsd_name
-        )),
+        NsSituation::NsdChanged { from } => recreate_or_block(
+            format!("nsdName changed from '{from}' to '{}'", want.nsd_name),
+            p,
+        ),
+        NsSituation::ConfigChanged { what } => recreate_or_block(
+            format!("changed since instantiate: {}", what.join(", ")),
+            p,
+        ),
         NsSituation::TerminateRunning { op } => blocked(format!(
             "terminate operation {} is still {}: waiting for it to end",
             op.osm_id, op.operation_state
@@ -137,28 +155,131 @@ pub(in crate::plan) fn decide(
             "the NS is BROKEN in OSM: {}",
             detail.unwrap_or("no error detail recorded")
         )),
-        NsSituation::NoHistoryApplied => unchanged(
+        NsSituation::Instantiated => {
+            let ns = ns.expect("an instantiated NS has a record");
+            return per_target(cx, classified.adopting, want, ns, p);
+        }
+    };
+    decided
+        .into_iter()
+        .map(|a| adopting(a, classified.adopting))
+        .collect()
+}
+
+/// An adoption says so, and the inventory records it once the action succeeds.
+fn adopting(mut a: Action, why: Option<&str>) -> Action {
+    if let Some(why) = why {
+        a.adopt = true;
+        a.reason = format!("adopting: the NS {why}; {}", a.reason);
+    }
+    a
+}
+
+/// The actions of an instantiated NS: one per KDU and scale step that needs something, or one
+/// unchanged action when nothing does.
+fn per_target(
+    cx: &Context,
+    adopt: Option<&str>,
+    want: &NsInstance,
+    ns: &NsRecord,
+    p: &mut Plan,
+) -> Vec<Action> {
+    let mut actions: Vec<Action> = Vec::new();
+    for kdu in &want.kdus {
+        let situation = classify_kdu(cx, want, ns, kdu);
+        tracing::trace!(ns = %want.name, kdu = %kdu.label(), situation = situation.row(), "classified");
+        let mut a = decide_kdu(cx, situation, want, ns, kdu, p);
+        a.target = Some(Target::kdu(kdu));
+        actions.push(a);
+    }
+    for s in &want.scale {
+        actions.extend(decide_scale(cx, want, ns, s, p));
+    }
+    let all_unchanged = actions
+        .iter()
+        .all(|a| matches!(a.operation, Operation::Unchanged { .. }));
+    if all_unchanged {
+        let pending = actions.iter().find_map(|a| match &a.operation {
+            Operation::Unchanged { pending_op, .. } => pending_op.clone(),
+            _ => None,
+        });
+        let reason = match actions.as_slice() {
+            [] => "instantiated as declared".to_owned(),
+            [one] => one.reason.clone(),
+            many => many
+                .iter()
+                .map(|a| {
+                    let t = a.target.as_ref().map(Target::label).unwrap_or_default();
+                    format!("{t}: {}", a.reason)
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        actions = vec![action(
+            want,
+            Operation::Unchanged {
+                osm_id: Some(ns.osm_id.clone()),
+                pending_op: pending,
+            },
+            reason,
+        )];
+    }
+    actions.into_iter().map(|a| adopting(a, adopt)).collect()
+}
+
+/// The action for one KDU in its situation.
+pub(super) fn decide_kdu(
+    cx: &Context,
+    situation: KduSituation,
+    want: &NsInstance,
+    ns: &NsRecord,
+    kdu: &Kdu,
+    p: &mut Plan,
+) -> Action {
+    let osm_id = || ns.osm_id.clone();
+    let broken = |reason: String| action(want, Operation::Broken { osm_id: osm_id() }, reason);
+    let unchanged = |reason: String, pending: Option<String>| {
+        action(
+            want,
+            Operation::Unchanged {
+                osm_id: Some(osm_id()),
+                pending_op: pending,
+            },
+            reason,
+        )
+    };
+    let upgrade = |reason: String| action(want, Operation::UpgradeNs { osm_id: osm_id() }, reason);
+    let desired = kdu.requested_params();
+    let policy = cx.opts.drift.ns_instances;
+    let remediation = cx.opts.remediation;
+    match situation {
+        KduSituation::NoHistoryApplied => unchanged(
             "matches the applied digest in the inventory".into(),
             None,
         ),
-        NsSituation::NoHistoryChanged => {
+        KduSituation::NoHistoryChanged => {
             upgrade("NsInstance document changed since it was last applied".into())
         }
-        NsSituation::NoHistoryUnknown => {
+        KduSituation::NoHistoryUnknown => {
             upgrade("no record of the params OSM runs: upgrading to the desired params".into())
         }
-        NsSituation::UpgradeRunning { op } => unchanged(
+        KduSituation::UpgradeRunning { op } => unchanged(
             format!(
                 "params match OSM ({} {} in progress)",
                 op.lcm_operation_type, op.osm_id
             ),
             Some(op.osm_id.clone()),
         ),
-        NsSituation::Converged => unchanged("params match OSM".into(), None),
-        NsSituation::GitChanged { from } => upgrade(describe_param_changes(&from, &desired)),
-        NsSituation::ParamsDrifted { op, live } => {
+        KduSituation::Converged => unchanged("params match OSM".into(), None),
+        KduSituation::GitChanged { from } => upgrade(describe_param_changes(&from, &desired)),
+        KduSituation::ParamsDrifted { op, live } => {
+            // One KDU: the words of earlier versions (alerts may match them).
+            let which = match want.kdus.len() {
+                1 => String::new(),
+                _ => format!(" {}", kdu.label()),
+            };
             let what = format!(
-                "KDU params changed outside Git by {} {} ({}): {}",
+                "KDU{which} params changed outside Git by {} {} ({}): {}",
                 op.lcm_operation_type,
                 op.osm_id,
                 op.operation_state,
@@ -169,19 +290,14 @@ pub(in crate::plan) fn decide(
                     "{why}; upgrading back to Git ({})",
                     describe_param_changes(&live, &desired)
                 )),
-                (false, why) => Some(reported(
-                    ObjectKind::NsInstance,
-                    &want.name,
-                    Some(osm_id()),
-                    &why,
-                )),
+                (false, why) => reported(ObjectKind::NsInstance, &want.name, Some(osm_id()), &why),
             }
         }
-        NsSituation::RolledBack { rollback, failed } => broken(format!(
+        KduSituation::RolledBack { rollback, failed } => broken(format!(
             "upgrade to the desired params FAILED {failed} time(s) and was rolled back by {} to the params OSM last completed; change the NsInstance to try again",
             rollback.osm_id
         )),
-        NsSituation::ChangedAfterFailure { failure, base } => {
+        KduSituation::ChangedAfterFailure { failure, base } => {
             // Git changed since the failure: try the new params.
             let change = if base == desired {
                 "back to the params OSM last completed".to_owned()
@@ -190,7 +306,7 @@ pub(in crate::plan) fn decide(
             };
             upgrade(format!("{change} (previous {failure})"))
         }
-        NsSituation::UpgradeFailed {
+        KduSituation::UpgradeFailed {
             failure,
             failures,
             last_good,
@@ -205,7 +321,7 @@ pub(in crate::plan) fn decide(
                 (remediation.upgrade_rollback, rollback_to)
             {
                 let change = describe_param_changes(&desired, &params);
-                Some(action(
+                action(
                     want,
                     Operation::RollbackNs {
                         osm_id: osm_id(),
@@ -215,20 +331,118 @@ pub(in crate::plan) fn decide(
                         "remediation: {failure} ({failures} attempt(s)); rolling back to the params of {} ({change})",
                         good.osm_id
                     ),
-                ))
+                )
             } else {
                 broken(format!("{failure}; {}", upgrade_hint(cx)))
             }
         }
+    }
+}
+
+/// The scale steps that bring one scaling aspect to the level Git declares: none (one unchanged
+/// action) when OSM is there or on its way, one action per `scale` operation otherwise. The
+/// level is what OSM's history says: completed steps since the instantiate, and those running.
+fn decide_scale(
+    cx: &Context,
+    want: &NsInstance,
+    ns: &NsRecord,
+    s: &Scale,
+    p: &mut Plan,
+) -> Vec<Action> {
+    let h = ScaleHistory::of(&cx.ops, ns, &s.member, &s.aspect);
+    let target = Target::Scale {
+        member: s.member.clone(),
+        aspect: s.aspect.clone(),
     };
-    // An adoption says so, and the inventory records it once the action succeeds.
-    decided.map(|mut a| {
-        if let Some(why) = classified.adopting {
-            a.adopt = true;
-            a.reason = format!("adopting: the NS {why}; {}", a.reason);
-        }
+    let with_target = |mut a: Action| {
+        a.target = Some(target.clone());
         a
-    })
+    };
+    let desired = i64::from(s.level);
+    let heading = h.level + h.in_flight;
+    let osm_id = || ns.osm_id.clone();
+    if heading == desired {
+        let reason = match h.running {
+            Some(op) => format!(
+                "scale level {} → {desired} (scale {} in progress)",
+                h.level, op.osm_id
+            ),
+            None => format!("scale level {desired} matches OSM"),
+        };
+        return vec![with_target(action(
+            want,
+            Operation::Unchanged {
+                osm_id: Some(osm_id()),
+                pending_op: h.running.map(|o| o.osm_id.clone()),
+            },
+            reason,
+        ))];
+    }
+    if let Some((op, failures)) = h.failed.filter(|_| h.running.is_none()) {
+        let failure = format!("scale {} FAILED: {}", op.osm_id, op.failure_message());
+        let retries = cx.opts.remediation.upgrade_retries;
+        if failures as u64 > u64::from(retries) {
+            return vec![with_target(action(
+                want,
+                Operation::Broken { osm_id: osm_id() },
+                format!(
+                    "{failure}; the level stays {} ({}); change the level in Git to try again",
+                    h.level,
+                    upgrade_hint(cx)
+                ),
+            ))];
+        }
+    }
+    let label = s.label();
+    let mut reason = format!("{label} {heading}→{desired}");
+    if cx.applied_unchanged(want, ns) && h.running.is_none() && h.visited.contains(&desired) {
+        // Git still declares what this sync applied and OSM was at that level since: it
+        // changed outside Git (by hand, or by OSM's autoscaling). A level never reached is
+        // still to be reached (the first steps after a create).
+        let what = format!("scale level of {label} changed outside Git: {desired}→{heading}");
+        match note_drift(
+            p,
+            cx.opts.drift.ns_instances,
+            ObjectKind::NsInstance,
+            &want.name,
+            what,
+        ) {
+            (true, why) => reason = format!("{why}; scaling back to Git ({heading}→{desired})"),
+            (false, why) => {
+                return vec![with_target(reported(
+                    ObjectKind::NsInstance,
+                    &want.name,
+                    Some(osm_id()),
+                    &why,
+                ))]
+            }
+        }
+    }
+    let direction = if desired > heading {
+        ScaleDirection::ScaleOut
+    } else {
+        ScaleDirection::ScaleIn
+    };
+    let steps = (desired - heading).unsigned_abs();
+    (1..=steps)
+        .map(|i| {
+            with_target(action(
+                want,
+                Operation::ScaleNs {
+                    osm_id: osm_id(),
+                    direction,
+                },
+                format!("{reason}: {} {i} of {steps}", direction.words()),
+            ))
+        })
+        .collect()
+}
+
+/// How recreation is allowed, in the reader's terms.
+fn recreate_flag(cx: &Context) -> &'static str {
+    cx.opts
+        .audience
+        .say("--allow-recreate", "spec.allowRecreate: true")
 }
 
 /// Why a failed instantiate is not recreated.

@@ -13,11 +13,13 @@ mod table_test;
 
 use std::collections::HashMap;
 
+use serde_json::{Map, Value};
+
 use super::history::{group_ops, OpsByNs};
 use super::owner::{Marked, Owner, Proof};
 use super::{Action, Inventory, LiveState, NsdRef, ObjectKind, Operation, Plan, PlanOptions};
-use crate::osm::NsRecord;
-use crate::repo::{DesiredState, NsInstance, PackageKind};
+use crate::osm::{instantiation_config, NsRecord, OpRecord, VimAccount};
+use crate::repo::{DesiredState, NsInstance, PackageKind, VNF_VIM_ACCOUNT_NAME};
 use decide::decide;
 pub(super) use prune::{prune_ns_instances, Pruned};
 use situation::{classify, classify_missing, Classified, NsSituation};
@@ -38,6 +40,7 @@ fn action(want: &NsInstance, operation: Operation, reason: impl Into<String>) ->
         operation,
         reason: reason.into(),
         adopt: false,
+        target: None,
     }
 }
 
@@ -69,9 +72,42 @@ pub(super) fn plan_ns_instances(
                 None => (unadopted(ambiguous(many)), None),
             },
         };
-        if let Some(a) = decide(&cx, classified, want, ns, p) {
-            p.actions.push(a);
+        let actions = decide(&cx, classified, want, ns, p);
+        p.actions.extend(actions);
+    }
+}
+
+/// The NsInstance's instantiation config as OSM takes it: each `vnf[].vimAccountName` replaced
+/// by that VIM account's `vimAccountId`. Names OSM does not have are the errors.
+pub fn resolved_config(
+    want: &NsInstance,
+    vims: &[VimAccount],
+) -> Result<Map<String, Value>, Vec<String>> {
+    let mut config = want.config_or_empty();
+    let mut unknown = Vec::new();
+    if let Some(Value::Array(vnfs)) = config.get_mut("vnf") {
+        for (i, vnf) in vnfs.iter_mut().enumerate() {
+            let Some(m) = vnf.as_object_mut() else {
+                continue;
+            };
+            let Some(Value::String(name)) = m.remove(VNF_VIM_ACCOUNT_NAME) else {
+                continue;
+            };
+            match vims.iter().find(|v| v.name == name) {
+                Some(v) => {
+                    m.insert("vimAccountId".into(), Value::String(v.osm_id.clone()));
+                }
+                None => unknown.push(format!(
+                    "{}: NS instance '{}': config.vnf[{i}].{VNF_VIM_ACCOUNT_NAME} '{name}' does not exist in OSM (in this project)",
+                    want.source, want.name
+                )),
+            }
         }
+    }
+    if unknown.is_empty() {
+        Ok(config)
+    } else {
+        Err(unknown)
     }
 }
 
@@ -126,27 +162,66 @@ impl<'a> Context<'a> {
                 want.source, want.name, want.nsd_name
             ));
         }
-        let vim = self
-            .live
-            .vim_accounts
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|v| v.name == want.vim_account_name);
+        let vims = self.live.vim_accounts.as_deref().unwrap_or_default();
+        let vim = vims.iter().find(|v| v.name == want.vim_account_name);
         if vim.is_none() {
             problems.push(format!(
                 "{}: NS instance '{}': vimAccountName '{}' does not exist in OSM (in this project)",
                 want.source, want.name, want.vim_account_name
             ));
         }
+        if let Err(unknown) = resolved_config(want, vims) {
+            problems.extend(unknown);
+        }
         match (nsd, vim) {
-            (Some(nsd), Some(vim)) => Ok((nsd, vim.osm_id.clone())),
+            (Some(nsd), Some(vim)) if problems.is_empty() => Ok((nsd, vim.osm_id.clone())),
             _ => Err(problems),
         }
     }
 
+    /// What Git changed that OSM only takes at instantiate: the VIM account, or any part of the
+    /// instantiation config, compared with the NS's instantiate operation `op`. Only looked at
+    /// when the document changed since this sync last applied it to this NS (OSM cannot change
+    /// these afterwards, so an unchanged document has nothing new here).
+    fn config_changes(&self, want: &NsInstance, ns: &NsRecord, op: &OpRecord) -> Vec<String> {
+        if self.applied_unchanged(want, ns) {
+            return Vec::new();
+        }
+        let mut what = Vec::new();
+        let Some(vims) = self.live.vim_accounts.as_deref() else {
+            return what;
+        };
+        let vim = vims.iter().find(|v| v.name == want.vim_account_name);
+        if let (Some(vim), Some(live)) = (vim, ns.vim_account_id.as_deref()) {
+            if vim.osm_id != live {
+                what.push(format!(
+                    "vimAccountName (OSM placed it on VIM account {live})"
+                ));
+            }
+        }
+        let (Ok(desired), Some(live)) = (resolved_config(want, vims), op.instantiate_config())
+        else {
+            return what;
+        };
+        let desired = instantiation_config(desired);
+        let keys: std::collections::BTreeSet<&String> = desired.keys().chain(live.keys()).collect();
+        for k in keys {
+            if desired.get(k) != live.get(k) {
+                what.push(format!("config.{k}"));
+            }
+        }
+        what
+    }
+
     /// A create, or nothing (with the problems in the plan) when it cannot be made.
     fn create(&self, want: &NsInstance, reason: String, p: &mut Plan) -> Option<Action> {
+        // OSM scales an instantiated NS only: the levels follow on a later reconcile.
+        let reason = match want.scale.iter().filter(|s| s.level > 0).count() {
+            0 => reason,
+            n => {
+                format!("{reason}; {n} scaling aspect(s) go to their level once it is instantiated")
+            }
+        };
         match self.target(want) {
             Ok((nsd, vim_account_id)) => Some(action(
                 want,

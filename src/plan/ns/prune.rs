@@ -81,6 +81,7 @@ pub(in crate::plan) fn prune_ns_instances(
             },
             reason,
             adopt: false,
+            target: None,
         });
         deleted.insert((*id).to_owned());
     }

@@ -5,12 +5,12 @@
 
 use serde_json::{Map, Value};
 
-use super::super::history::{KduHistory, Request};
+use super::super::history::{KduHistory, NsHistory, Request};
 use super::super::owner::{Marked, Owner};
 use super::Context;
 use crate::model::{LcmOperationType, NsState};
 use crate::osm::{NsRecord, OpRecord};
-use crate::repo::NsInstance;
+use crate::repo::{Kdu, NsInstance};
 
 /// The situation of one desired NS in OSM. Each variant is one row of the decision table in
 /// docs/repository-format.md ("NS instance decisions"); [`NsSituation::row`] names it.
@@ -50,6 +50,16 @@ pub(in crate::plan) enum NsSituation<'a> {
     NotInstantiated,
     /// LCM marked the NS BROKEN.
     Broken { detail: Option<&'a str> },
+    /// Git changed what OSM can only take at instantiate: the NSD is the same, but the VIM
+    /// account or the instantiation config differ (`what` names them).
+    ConfigChanged { what: Vec<String> },
+    /// Instantiated and healthy: each KDU and scaling aspect Git declares is judged on its own.
+    Instantiated,
+}
+
+/// The situation of one KDU Git declares, of an instantiated NS this sync owns.
+#[derive(Debug)]
+pub(in crate::plan) enum KduSituation<'a> {
     /// OSM shows no request for the KDU; the inventory recorded applying exactly this document.
     NoHistoryApplied,
     /// OSM shows no request for the KDU; the inventory recorded an earlier document.
@@ -104,16 +114,26 @@ impl NsSituation<'_> {
             NsSituation::TerminatedNotProven { .. } => "terminated, ownership not proven",
             NsSituation::NotInstantiated => "not instantiated",
             NsSituation::Broken { .. } => "broken",
-            NsSituation::NoHistoryApplied => "no history, applied",
-            NsSituation::NoHistoryChanged => "no history, Git changed",
-            NsSituation::NoHistoryUnknown => "no history, no record",
-            NsSituation::UpgradeRunning { .. } => "upgrade running",
-            NsSituation::Converged => "converged",
-            NsSituation::GitChanged { .. } => "Git changed",
-            NsSituation::ParamsDrifted { .. } => "params drifted",
-            NsSituation::RolledBack { .. } => "rolled back",
-            NsSituation::ChangedAfterFailure { .. } => "Git changed after a failed upgrade",
-            NsSituation::UpgradeFailed { .. } => "upgrade failed",
+            NsSituation::ConfigChanged { .. } => "instantiation config changed",
+            NsSituation::Instantiated => "instantiated",
+        }
+    }
+}
+
+impl KduSituation<'_> {
+    /// The row of the KDU decision table.
+    pub fn row(&self) -> &'static str {
+        match self {
+            KduSituation::NoHistoryApplied => "no history, applied",
+            KduSituation::NoHistoryChanged => "no history, Git changed",
+            KduSituation::NoHistoryUnknown => "no history, no record",
+            KduSituation::UpgradeRunning { .. } => "upgrade running",
+            KduSituation::Converged => "converged",
+            KduSituation::GitChanged { .. } => "Git changed",
+            KduSituation::ParamsDrifted { .. } => "params drifted",
+            KduSituation::RolledBack { .. } => "rolled back",
+            KduSituation::ChangedAfterFailure { .. } => "Git changed after a failed upgrade",
+            KduSituation::UpgradeFailed { .. } => "upgrade failed",
         }
     }
 }
@@ -194,15 +214,19 @@ fn classify_owned<'a>(
             from: current.to_owned(),
         };
     }
-    let desired = want.requested_params();
-    let h = KduHistory::of(&cx.ops, ns, want);
+    let h = NsHistory::of(&cx.ops, ns);
     if let Some(op) = h.running {
         match op.lcm_operation_type {
             LcmOperationType::Terminate => return NsSituation::TerminateRunning { op },
             LcmOperationType::Instantiate => {
-                let same = h
-                    .last()
-                    .is_some_and(|r| r.op.osm_id == op.osm_id && r.params == desired);
+                // Running as Git declares it when every KDU's newest request is this
+                // instantiate, with the desired params.
+                let same = want.kdus.iter().all(|kdu| {
+                    let k = KduHistory::of(&cx.ops, ns, kdu);
+                    k.last().is_some_and(|r| {
+                        r.op.osm_id == op.osm_id && r.params == kdu.requested_params()
+                    })
+                }) && cx.config_changes(want, ns, op).is_empty();
                 return if same {
                     NsSituation::InstantiateRunning { op }
                 } else {
@@ -234,6 +258,24 @@ fn classify_owned<'a>(
             detail: ns.error_detail.as_deref(),
         };
     }
+    if let Some(op) = h.instantiate {
+        let what = cx.config_changes(want, ns, op);
+        if !what.is_empty() {
+            return NsSituation::ConfigChanged { what };
+        }
+    }
+    NsSituation::Instantiated
+}
+
+/// The situation of one KDU Git declares, of an instantiated NS this sync owns or adopts.
+pub(super) fn classify_kdu<'a>(
+    cx: &Context<'a>,
+    want: &NsInstance,
+    ns: &'a NsRecord,
+    kdu: &Kdu,
+) -> KduSituation<'a> {
+    let desired = kdu.requested_params();
+    let h = KduHistory::of(&cx.ops, ns, kdu);
     let Some(last) = h.last() else {
         // No operation history to compare with: the digest this sync recorded decides.
         return match cx
@@ -242,33 +284,33 @@ fn classify_owned<'a>(
             .get(&want.name)
             .filter(|e| e.osm_id == ns.osm_id)
         {
-            Some(e) if e.digest == want.digest() => NsSituation::NoHistoryApplied,
-            Some(_) => NsSituation::NoHistoryChanged,
-            None => NsSituation::NoHistoryUnknown,
+            Some(e) if e.digest == want.digest() => KduSituation::NoHistoryApplied,
+            Some(_) => KduSituation::NoHistoryChanged,
+            None => KduSituation::NoHistoryUnknown,
         };
     };
-    let drifted = |last: &Request<'a>| NsSituation::ParamsDrifted {
+    let drifted = |last: &Request<'a>| KduSituation::ParamsDrifted {
         op: last.op,
         live: last.params.clone(),
     };
     if !last.op.is_terminal() {
         // An upgrade in progress (OSM queues another one behind it).
         return if last.params == desired {
-            NsSituation::UpgradeRunning { op: last.op }
+            KduSituation::UpgradeRunning { op: last.op }
         } else if cx.applied_unchanged(want, ns) {
             drifted(last)
         } else {
-            NsSituation::GitChanged {
+            KduSituation::GitChanged {
                 from: last.params.clone(),
             }
         };
     }
     if last.op.succeeded() {
         if last.params == desired {
-            return NsSituation::Converged;
+            return KduSituation::Converged;
         }
         if let Some((rollback, failed)) = h.rolled_back_from(&desired) {
-            return NsSituation::RolledBack {
+            return KduSituation::RolledBack {
                 rollback: rollback.op,
                 failed,
             };
@@ -276,7 +318,7 @@ fn classify_owned<'a>(
         if cx.applied_unchanged(want, ns) {
             return drifted(last);
         }
-        return NsSituation::GitChanged {
+        return KduSituation::GitChanged {
             from: last.params.clone(),
         };
     }
@@ -288,12 +330,12 @@ fn classify_owned<'a>(
     );
     if last.params != desired {
         let base = h.last_good().map(|g| &g.params).unwrap_or(&last.params);
-        return NsSituation::ChangedAfterFailure {
+        return KduSituation::ChangedAfterFailure {
             failure,
             base: base.clone(),
         };
     }
-    NsSituation::UpgradeFailed {
+    KduSituation::UpgradeFailed {
         failure,
         failures: h.trailing_failures(&desired),
         last_good: h.last_good().map(|g| (g.op, g.params.clone())),

@@ -4,7 +4,8 @@
 
 use serde_json::json;
 
-use super::situation::{Classified, NsSituation};
+use super::decide::decide_kdu;
+use super::situation::{Classified, KduSituation, NsSituation};
 use super::*;
 use crate::model::OperationState;
 use crate::osm::OpRecord;
@@ -14,9 +15,11 @@ fn want() -> NsInstance {
     crate::plan::tests::ns("ldap", Some(json!({"replicaCount": 2})))
 }
 
+/// This sync's NS (it carries the default owner's mark).
 fn record() -> NsRecord {
+    let mark = PlanOptions::default().owner.ns_description(None);
     crate::osm::records::from_value(&json!({"_id": "ns-1", "name": "ldap", "nsd-ref": "ldap_ns",
-        "_admin": {"nsState": "INSTANTIATED"}, "nsState": "READY"}))
+        "description": mark, "_admin": {"nsState": "INSTANTIATED"}, "nsState": "READY"}))
     .unwrap()
 }
 
@@ -33,7 +36,6 @@ fn every_situation<'a>(
     failed: &'a OpRecord,
     done: &'a OpRecord,
 ) -> Vec<NsSituation<'a>> {
-    let params = json!({"replicaCount": 1}).as_object().cloned().unwrap();
     vec![
         NsSituation::Absent,
         NsSituation::DeletedOutsideGit { was: "ns-0".into() },
@@ -59,27 +61,38 @@ fn every_situation<'a>(
         NsSituation::TerminatedNotProven { op: done },
         NsSituation::NotInstantiated,
         NsSituation::Broken { detail: None },
-        NsSituation::NoHistoryApplied,
-        NsSituation::NoHistoryChanged,
-        NsSituation::NoHistoryUnknown,
-        NsSituation::UpgradeRunning { op: running },
-        NsSituation::Converged,
-        NsSituation::RolledBack {
+        NsSituation::ConfigChanged {
+            what: vec!["config.vld".into()],
+        },
+        NsSituation::Instantiated,
+    ]
+}
+
+/// One KDU situation of every kind.
+fn every_kdu_situation<'a>(running: &'a OpRecord, done: &'a OpRecord) -> Vec<KduSituation<'a>> {
+    let params = json!({"replicaCount": 1}).as_object().cloned().unwrap();
+    vec![
+        KduSituation::NoHistoryApplied,
+        KduSituation::NoHistoryChanged,
+        KduSituation::NoHistoryUnknown,
+        KduSituation::UpgradeRunning { op: running },
+        KduSituation::Converged,
+        KduSituation::RolledBack {
             rollback: done,
             failed: 1,
         },
-        NsSituation::ParamsDrifted {
+        KduSituation::ParamsDrifted {
             op: done,
             live: params.clone(),
         },
-        NsSituation::GitChanged {
+        KduSituation::GitChanged {
             from: params.clone(),
         },
-        NsSituation::ChangedAfterFailure {
+        KduSituation::ChangedAfterFailure {
             failure: "upgrade op-1 FAILED: boom".into(),
             base: params.clone(),
         },
-        NsSituation::UpgradeFailed {
+        KduSituation::UpgradeFailed {
             failure: "upgrade op-1 FAILED: boom".into(),
             failures: 1,
             last_good: Some((done, params)),
@@ -87,12 +100,13 @@ fn every_situation<'a>(
     ]
 }
 
-/// The table's rows: situation name → the decisions (backticked action labels) it lists.
-fn table() -> Vec<(String, Vec<String>)> {
+/// The rows of the table under `heading`: situation name → the decisions (backticked action
+/// labels) it lists.
+fn table(heading: &str) -> Vec<(String, Vec<String>)> {
     let doc = include_str!("../../../docs/repository-format.md");
     let start = doc
-        .find("### NS instance decisions")
-        .expect("docs/repository-format.md has the NS decision table");
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/repository-format.md has the table '{heading}'"));
     doc[start..]
         .lines()
         .skip_while(|l| !l.starts_with("| situation"))
@@ -111,29 +125,9 @@ fn table() -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-#[test]
-fn the_decision_table_in_the_docs_is_the_decide_match() {
-    let running = op("PROCESSING");
-    let failed = op("FAILED");
-    let done = op("COMPLETED");
-    assert_eq!(running.operation_state, OperationState::Processing);
-    let rows = table();
-    let situations = every_situation(&running, &failed, &done);
-    let names: Vec<&str> = situations.iter().map(|s| s.row()).collect();
-    let documented: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names, documented,
-        "the table's rows, in order, are the situations"
-    );
-
-    let desired = DesiredState {
-        ns_instances: vec![want()],
-        ..Default::default()
-    };
-    let live = crate::plan::tests::live_base();
-    let inventory = Inventory::default();
-    let ns = record();
-    let option_sets = [
+/// The option sets every row is decided under: between them they reach every listed decision.
+fn option_sets() -> Vec<PlanOptions> {
+    vec![
         PlanOptions::default(),
         PlanOptions {
             drift: DriftPolicy::all(Some(DriftAction::Warn)),
@@ -150,11 +144,53 @@ fn the_decision_table_in_the_docs_is_the_decide_match() {
                 upgrade_retries: 2,
                 upgrade_rollback: false,
             },
+            allow_recreate: true,
             ..PlanOptions::default()
         },
-    ];
-    let mut reached: Vec<std::collections::BTreeSet<String>> = vec![Default::default(); rows.len()];
-    for opts in &option_sets {
+    ]
+}
+
+/// Checks that `decided` (row index → the label planned under one option set) covers exactly
+/// what each row lists.
+fn check_rows(rows: &[(String, Vec<String>)], names: &[&str], decided: &[Vec<(String, String)>]) {
+    let documented: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names, documented,
+        "the table's rows, in order, are the situations"
+    );
+    for ((row, labels), decided) in rows.iter().zip(decided) {
+        let mut reached = std::collections::BTreeSet::new();
+        for (label, reason) in decided {
+            assert!(
+                labels.iter().any(|l| l == label),
+                "row '{row}': decide plans `{label}` ({reason}), the table lists {labels:?}"
+            );
+            reached.insert(label.clone());
+        }
+        // And the table lists no decision that `decide` never takes.
+        let listed: std::collections::BTreeSet<String> = labels.iter().cloned().collect();
+        assert_eq!(listed, reached, "row '{row}'");
+    }
+}
+
+#[test]
+fn the_decision_tables_in_the_docs_are_the_decide_matches() {
+    let running = op("PROCESSING");
+    let failed = op("FAILED");
+    let done = op("COMPLETED");
+    assert_eq!(running.operation_state, OperationState::Processing);
+    let desired = DesiredState {
+        ns_instances: vec![want()],
+        ..Default::default()
+    };
+    let live = crate::plan::tests::live_base();
+    let inventory = Inventory::default();
+    let ns = record();
+    let ns_rows = table("### NS instance decisions");
+    let kdu_rows = table("### KDU decisions");
+    let mut ns_decided = vec![Vec::new(); ns_rows.len()];
+    let mut kdu_decided = vec![Vec::new(); kdu_rows.len()];
+    for opts in &option_sets() {
         let cx = Context {
             desired: &desired,
             live: &live,
@@ -162,30 +198,45 @@ fn the_decision_table_in_the_docs_is_the_decide_match() {
             opts,
             ops: Default::default(),
         };
-        for (i, (situation, (row, labels))) in every_situation(&running, &failed, &done)
+        for (i, situation) in every_situation(&running, &failed, &done)
             .into_iter()
-            .zip(&rows)
             .enumerate()
         {
+            let row = situation.row();
+            // An instantiated NS is decided per KDU and scaling aspect (the tables below).
+            if matches!(situation, NsSituation::Instantiated) {
+                continue;
+            }
             let mut p = Plan::default();
             let classified = Classified {
                 situation,
                 adopting: None,
             };
-            let a = decide(&cx, classified, &want(), Some(&ns), &mut p)
-                .unwrap_or_else(|| panic!("row '{row}' decides nothing: {:?}", p.problems));
-            let label = a.operation.label();
-            assert!(
-                labels.iter().any(|l| l == label),
-                "row '{row}': decide plans `{label}` ({}), the table lists {labels:?}",
-                a.reason
-            );
-            reached[i].insert(label.to_owned());
+            let actions = decide(&cx, classified, &want(), Some(&ns), &mut p);
+            let [a] = actions.as_slice() else {
+                panic!(
+                    "row '{row}' decides {} actions: {:?}",
+                    actions.len(),
+                    p.problems
+                );
+            };
+            ns_decided[i].push((a.operation.label().to_owned(), a.reason.clone()));
+        }
+        let kdu = &want().kdus[0];
+        for (i, situation) in every_kdu_situation(&running, &done).into_iter().enumerate() {
+            let mut p = Plan::default();
+            let a = decide_kdu(&cx, situation, &want(), &ns, kdu, &mut p);
+            kdu_decided[i].push((a.operation.label().to_owned(), a.reason.clone()));
         }
     }
-    // And the table lists no decision that `decide` never takes.
-    for ((row, labels), reached) in rows.iter().zip(&reached) {
-        let listed: std::collections::BTreeSet<String> = labels.iter().cloned().collect();
-        assert_eq!(&listed, reached, "row '{row}'");
-    }
+    let names: Vec<&str> = every_situation(&running, &failed, &done)
+        .iter()
+        .map(|s| s.row())
+        .collect();
+    check_rows(&ns_rows, &names, &ns_decided);
+    let names: Vec<&str> = every_kdu_situation(&running, &done)
+        .iter()
+        .map(|s| s.row())
+        .collect();
+    check_rows(&kdu_rows, &names, &kdu_decided);
 }

@@ -8,6 +8,8 @@ mod validate;
 use record::realistic_nsr;
 use validate::{name_schema_error, unexpected_key, validate_ns_instantiate};
 
+use crate::osm::schema::{check_object, NS_SCALE};
+
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -124,6 +126,9 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
             format!("Invalid vimAccountId='{vim_id}' not present for the project"),
         );
     }
+    if let Err(r) = check_instantiate_references(db, project, &body, &nsd, &members) {
+        return r;
+    }
     let k8scluster = db
         .visible(Collection::K8sClusters, project)
         .find(|k| k["vim_account"] == vim_id)
@@ -230,7 +235,7 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
             "id": vnfr_id, "_id": vnfr_id, "nsr-id-ref": nsr_id, "member-vnf-index-ref": member,
             "additionalParamsForVnf": Value::Null, "created-time": t,
             "vnfd-ref": vnfd["id"], "vnfd-id": vnfd["_id"], "vim-account-id": vim_id, "vca-id": Value::Null,
-            "vdur": [], "connection-point": cps, "ip-address": Value::Null,
+            "vdur": vdurs(vnfd, &body, member), "connection-point": cps, "ip-address": Value::Null,
             "kdur": kdur,
             "_admin": admin_block(project, json!({"nsState": "NOT_INSTANTIATED"})),
         });
@@ -262,6 +267,111 @@ pub fn create_ns(shared: &Arc<Shared>, db: &mut Db, token: &TokenRecord, req: &R
         json!({"id": nsr_id, "nslcmop_id": op_id, "nsName": ns_name}),
     )
     .with_location(format!("/osm/nslcm/v1/ns_instances_content/{nsr_id}"))
+}
+
+/// `_check_instantiate_ns_operation` (NBI `instance_topics.py`): each `vnf[]` names a member
+/// of the NSD and, if it places the member on another VIM account, one of the project's; each
+/// `vld[]` names a virtual link of the NSD.
+fn check_instantiate_references(
+    db: &Db,
+    project: &str,
+    body: &Map<String, Value>,
+    nsd: &Value,
+    members: &[(String, Value)],
+) -> Result<(), Reply> {
+    for vnf in body
+        .get("vnf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let member = vnf["member-vnf-index"].as_str().unwrap_or_default();
+        if !members.iter().any(|(m, _)| m == member) {
+            return Err(Reply::error(
+                Status::BAD_REQUEST,
+                format!("Invalid parameter member_vnf_index='{member}' is not one of the nsd:constituent-vnfd"),
+            ));
+        }
+        if let Some(vim) = vnf.get("vimAccountId").and_then(Value::as_str) {
+            if db
+                .find_by_id(Collection::VimAccounts, project, vim)
+                .is_none()
+            {
+                return Err(Reply::error(
+                    Status::BAD_REQUEST,
+                    format!("Invalid vimAccountId='{vim}' not present for the project"),
+                ));
+            }
+        }
+    }
+    for vld in body
+        .get("vld")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = vld["name"].as_str().unwrap_or_default();
+        let known = nsd["virtual-link-desc"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|v| v["id"] == name));
+        if !known {
+            return Err(Reply::error(
+                Status::BAD_REQUEST,
+                format!("Invalid parameter vld:name='{name}' is not present at nsd:vld"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The VDU records of a member (`_create_vnfr_descriptor_from_vnfd`, NBI `instance_topics.py`):
+/// per VDU as many as the first instantiation level says (default 1), each with its
+/// `count-index` and the member's VDU day-1 params.
+fn vdurs(vnfd: &Value, body: &Map<String, Value>, member: &str) -> Vec<Value> {
+    let levels = vnfd
+        .pointer("/df/0/instantiation-level/0/vdu-level")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let vdu_params = |vdu_id: &str| {
+        body.get("additionalParamsForVnf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v["member-vnf-index"] == member)
+            .flat_map(|v| {
+                v["additionalParamsForVdu"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .find(|v| v["vdu_id"] == vdu_id)
+            .and_then(|v| v.get("additionalParams").cloned())
+            .unwrap_or(Value::Null)
+    };
+    let mut out = Vec::new();
+    for vdu in vnfd["vdu"].as_array().into_iter().flatten() {
+        let id = vdu["id"].as_str().unwrap_or_default();
+        let count = levels
+            .iter()
+            .find(|l| l["vdu-id"] == id)
+            .and_then(|l| l["number-of-instances"].as_u64())
+            .unwrap_or(1);
+        for index in 0..count {
+            out.push(new_vdur(vdu, index, vdu_params(id)));
+        }
+    }
+    out
+}
+
+/// One VDU record, as the NBI writes it and LCM adds it when scaling out.
+pub(in crate::sim) fn new_vdur(vdu: &Value, count_index: u64, params: Value) -> Value {
+    let id = new_id();
+    json!({
+        "vdu-id-ref": vdu["id"], "ip-address": Value::Null, "internal-connection-point": [],
+        "interfaces": [], "additionalParams": params, "vdu-name": vdu["name"],
+        "virtual-storages": [], "_id": id, "id": id, "count-index": count_index,
+    })
 }
 
 fn new_op(op_id: &str, nsr_id: &str, op_type: &str, params: Value, project: &str, t: f64) -> Value {
@@ -329,6 +439,11 @@ pub fn ns_operation(
             );
         }
     }
+    if op == "scale" {
+        if let Some(v) = check_object(&NS_SCALE, &Value::Object(body.clone()), py_repr) {
+            return operation_format_error(&v.nbi_path(), v.message);
+        }
+    }
     let Some(nsr) = db.find_by_id(Collection::Nsrs, project, id).cloned() else {
         return nsr_not_found(id, project);
     };
@@ -343,7 +458,7 @@ pub fn ns_operation(
         ("terminate", false) if body.get("autoremove") == Some(&json!(true)) => {
             return Reply::json(Status::ACCEPTED, json!({"id": Value::Null}))
         }
-        ("action" | "terminate", false) => {
+        ("action" | "terminate" | "scale", false) => {
             return Reply::error(
                 Status::CONFLICT,
                 format!("ns_instance '{id}' cannot be '{op}' because it is not instantiated"),
@@ -386,6 +501,11 @@ pub fn ns_operation(
             }
         }
     }
+    if op == "scale" {
+        if let Err(r) = check_scale(db, project, id, &body) {
+            return r;
+        }
+    }
     let op_id = new_id();
     // NsLcmOpTopic.new stores `primitive_params` (else `additionalParamsForVnf`) as JSON strings.
     let mut params = Value::Object(body.clone());
@@ -403,6 +523,46 @@ pub fn ns_operation(
     // `{"id", "nsName"}`, as `nbi.py` answers an NS operation.
     Reply::json(Status::ACCEPTED, json!({"id": op_id, "nsName": name}))
         .with_location(format!("/osm/nslcm/v1/ns_lcm_op_occs/{op_id}"))
+}
+
+/// `_check_scale_ns_operation` (NBI `instance_topics.py`): the member is one of the NS's, and the
+/// aspect one of its VNFD's first deployment flavour.
+fn check_scale(
+    db: &Db,
+    project: &str,
+    nsr_id: &str,
+    body: &Map<String, Value>,
+) -> Result<(), Reply> {
+    let step = &body["scaleVnfData"]["scaleByStepData"];
+    let member = step["member-vnf-index"].as_str().unwrap_or_default();
+    let aspect = step["scaling-group-descriptor"]
+        .as_str()
+        .unwrap_or_default();
+    let Some(vnfr) = db
+        .visible(Collection::Vnfrs, project)
+        .find(|v| v["nsr-id-ref"] == nsr_id && v["member-vnf-index-ref"] == member)
+    else {
+        return Err(Reply::error(
+            Status::BAD_REQUEST,
+            format!("Invalid parameter member_vnf_index='{member}' is not one of the nsd:constituent-vnfd"),
+        ));
+    };
+    let vnfd = db.find_by_id(
+        Collection::Vnfds,
+        project,
+        vnfr["vnfd-id"].as_str().unwrap_or_default(),
+    );
+    let known = vnfd
+        .and_then(|v| v.pointer("/df/0/scaling-aspect"))
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(|a| a["id"] == aspect));
+    if !known {
+        return Err(Reply::error(
+            Status::BAD_REQUEST,
+            format!("Invalid scaleVnfData:scaleByStepData:scaling-group-descriptor '{aspect}' is not present at vnfd:scaling-aspect"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn delete_ns(

@@ -2,6 +2,7 @@
 //! its jsonschema texts).
 
 use super::*;
+use crate::osm::schema::{check_object, NS_INSTANTIATE};
 
 /// `ns_instantiate`'s properties (NBI `osm_nbi/validation.py`); `additionalProperties: False`.
 const NS_INSTANTIATE_KEYS: [&str; 21] = [
@@ -26,16 +27,6 @@ const NS_INSTANTIATE_KEYS: [&str; 21] = [
     "vduImage",
     "vnf",
     "vld",
-];
-
-/// `additional_params_for_vnf` items' `additionalParamsForKdu` items (NBI `validation.py`).
-const KDU_PARAMS_KEYS: [&str; 6] = [
-    "kdu_name",
-    "additionalParams",
-    "kdu_model",
-    "k8s-namespace",
-    "config-units",
-    "kdu-deployment-name",
 ];
 
 pub(super) fn is_uuid(s: &str) -> bool {
@@ -111,72 +102,10 @@ pub(super) fn validate_ns_instantiate(body: &Map<String, Value>) -> Result<(), R
             ))
         }
     }
-    if let Some(vnfs) = body.get("additionalParamsForVnf") {
-        let list = vnfs.as_array().ok_or_else(|| {
-            format_error(
-                "additionalParamsForVnf",
-                format!("{} is not of type 'array'", py_repr(vnfs)),
-            )
-        })?;
-        for (i, vnf) in list.iter().enumerate() {
-            let path = format!("additionalParamsForVnf:{i}");
-            let m = vnf.as_object().ok_or_else(|| {
-                format_error(&path, format!("{} is not of type 'object'", py_repr(vnf)))
-            })?;
-            if !m.contains_key("member-vnf-index") {
-                return Err(format_error(
-                    &path,
-                    "'member-vnf-index' is a required property",
-                ));
-            }
-            if m.len() < 2 {
-                return Err(format_error(
-                    &path,
-                    format!("{} does not have enough properties", py_repr(vnf)),
-                ));
-            }
-            if let Some(p) = m.get("additionalParams").filter(|p| !p.is_object()) {
-                return Err(format_error(
-                    &format!("{path}:additionalParams"),
-                    format!("{} is not of type 'object'", py_repr(p)),
-                ));
-            }
-            for (j, kdu) in m
-                .get("additionalParamsForKdu")
-                .and_then(|k| k.as_array())
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let kpath = format!("{path}:additionalParamsForKdu:{j}");
-                let km = kdu.as_object().ok_or_else(|| {
-                    format_error(&kpath, format!("{} is not of type 'object'", py_repr(kdu)))
-                })?;
-                if let Some(msg) = unexpected_key(km, &KDU_PARAMS_KEYS) {
-                    return Err(format_error(&kpath, msg));
-                }
-                if !km.contains_key("kdu_name") {
-                    return Err(format_error(&kpath, "'kdu_name' is a required property"));
-                }
-                if km.len() < 2 {
-                    return Err(format_error(
-                        &kpath,
-                        format!("{} does not have enough properties", py_repr(kdu)),
-                    ));
-                }
-                if let Some(p) = km.get("additionalParams").filter(|p| !p.is_object()) {
-                    return Err(format_error(
-                        &format!("{kpath}:additionalParams"),
-                        format!("{} is not of type 'object'", py_repr(p)),
-                    ));
-                }
-                for key in ["kdu_name", "kdu_model"] {
-                    if let Some(msg) = km.get(key).and_then(name_schema_error) {
-                        return Err(format_error(&format!("{kpath}:{key}"), msg));
-                    }
-                }
-            }
-        }
+    // The rest of `ns_instantiate` (vld, vnf, additionalParamsForVnf, ...), as OSM's schema
+    // says it (`osm::schema`, shared with the repository reader).
+    if let Some(v) = check_object(&NS_INSTANTIATE, &Value::Object(body.clone()), py_repr) {
+        return Err(format_error(&v.nbi_path(), v.message));
     }
     Ok(())
 }
