@@ -51,7 +51,8 @@ fn main() {
     let live = LiveState {
         vim_accounts: Some(vec![VimAccount { osm_id: "vim".into(), name: "vim1".into() }]),
         vnf_packages: None,
-        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![], vdus: vec![], scaling_aspects: vec![] }]),
+        vnf_instances: None,
+        ns_packages: Some(vec![PackageRecord { osm_id: "nsd".into(), id: Some("openldap_ns".into()), name: None, zipfile: None, vnfd_refs: vec![], vnf_profiles: vec![], kdus: vec![], vdus: vec![], scaling_aspects: vec![], revision: None, modified: None }]),
         ns_instances: (0..n)
             .map(|i| {
                 // Created by the sync that plans (its mark in the description).

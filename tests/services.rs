@@ -268,3 +268,83 @@ async fn an_ns_is_recorded_as_applied_only_when_every_write_for_it_was_sent() {
     assert!(!o.failed(), "{}", o.summary());
     assert_ne!(o.inventory.ns_instances["directory"].digest, applied_digest);
 }
+
+/// A new VNF package version in Git goes onto the running NS in place: the package is
+/// re-uploaded and the member updated (`CHANGE_VNFPKG`), once. A package OSM refuses to replace
+/// is not rolled onto anything.
+#[tokio::test]
+async fn a_new_vnf_package_version_is_rolled_onto_the_running_ns_in_place() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    let dir = example("vm-web");
+    let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
+    let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    let ns_id = sim.ns_instances()[0]["_id"].clone();
+    let revision = || sim.vnf_instances()[0]["revision"].clone();
+    assert_eq!(revision(), 1);
+    // OSM refuses to replace a package in use when only its version changed (not its
+    // software-version): nothing is rolled onto the NS.
+    edit(
+        dir.path(),
+        "osm-pkgs/web_vnf/web_vnfd.yaml",
+        "version: '1.0'",
+        "version: '1.1'",
+    );
+    let refused = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
+    assert_eq!(
+        labels(&refused)[..1],
+        ["update web-vnf"],
+        "{:?}",
+        labels(&refused)
+    );
+    assert!(refused.failed());
+    let skipped = refused
+        .plan
+        .actions
+        .iter()
+        .zip(&refused.results)
+        .find(|(a, _)| matches!(a.operation, osmops::plan::Operation::UpdateNs { .. }))
+        .map(|(_, r)| r.message.clone());
+    assert_eq!(
+        skipped.as_deref(),
+        Some("skipped: VNF package 'web-vnf' was not uploaded")
+    );
+    assert!(sim
+        .operations()
+        .iter()
+        .all(|o| o["lcmOperationType"] != "update"));
+    // A new software version: uploaded, then the member is updated to the new revision.
+    edit(
+        dir.path(),
+        "osm-pkgs/web_vnf/web_vnfd.yaml",
+        "version: '1.1'",
+        "version: '1.1'\n  software-version: '1.1'",
+    );
+    let o = reconcile(&c, dir.path(), &refused.inventory, &opts()).await;
+    assert_eq!(
+        labels(&o),
+        [
+            "update web-vnf",
+            "unchanged web-ns",
+            "unchanged web [vnf1/web-aspect]",
+            "update web [vnf1]"
+        ]
+    );
+    assert!(!o.failed(), "{}", o.summary());
+    assert!(o.summary().starts_with("2 updated"), "{}", o.summary());
+    assert_eq!(revision(), 2);
+    let update = sim
+        .operations()
+        .into_iter()
+        .find(|o| o["lcmOperationType"] == "update")
+        .unwrap();
+    assert_eq!(update["nsInstanceId"], ns_id, "in place: the same NS");
+    assert_eq!(
+        update["operationParams"]["changeVnfPackageData"]["vnfInstanceId"],
+        sim.vnf_instances()[0]["_id"]
+    );
+    for inv in [o.inventory.clone(), Inventory::default()] {
+        let again = reconcile(&c, dir.path(), &inv, &opts()).await;
+        assert_eq!(again.plan.writes(), 0, "{:?}", labels(&again));
+    }
+}

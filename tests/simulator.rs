@@ -1778,3 +1778,86 @@ async fn scale_is_checked_as_the_nbi_does_and_recorded_as_lcm_does() {
         "SCALE_IN"
     );
 }
+
+/// `update` with `CHANGE_VNFPKG` as the NBI checks it (`ns_update` in `validation.py`,
+/// `_check_update_ns_operation` in `instance_topics.py`; the answers are the bed's, word for
+/// word) and as LCM records it (`update` in LCM `osm_lcm/ns.py`: the VNF record's `revision`).
+#[tokio::test]
+async fn a_vnf_package_update_is_checked_as_the_nbi_does_and_recorded_as_lcm_does() {
+    let sim = fast_sim().await;
+    let (raw, nsd) = vm_onboarded(&sim).await;
+    let vim = sim.vim_id("mylocation1").unwrap();
+    let (s, v) = raw
+        .post_json(
+            "nslcm/v1/ns_instances_content",
+            json!({"nsName": "web", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert!(wait_until(|| sim.ns_instances()[0]["nsState"] == "READY").await);
+    let vnfr = sim.vnf_instances()[0]["_id"].as_str().unwrap().to_owned();
+    let vnfd = sim.vnf_instances()[0]["vnfd-id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("nslcm/v1/ns_instances/{id}/update");
+    let body = |vnfr: &str, timeout: Option<u64>| {
+        let mut b = json!({"updateType": "CHANGE_VNFPKG",
+            "changeVnfPackageData": {"vnfInstanceId": vnfr, "vnfdId": vnfd}});
+        if let Some(t) = timeout {
+            b["timeout_ns_update"] = json!(t);
+        }
+        b
+    };
+    let stranger = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    let refused = [
+        (
+            body(&vnfr, Some(100)),
+            format!("Error in validating ns-update request: 100 second is not enough to upgrade the VNF instance: {vnfr}"),
+        ),
+        (
+            body(stranger, None),
+            format!("Error in validating ns-update request: vnf {stranger} does not belong to NS {id}"),
+        ),
+    ];
+    for (b, detail) in refused {
+        let (s, v) = raw.post_json(&path, b.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {v}");
+        assert_eq!(v["detail"], detail.as_str(), "{b}");
+    }
+    // A new revision of the package, then the update: the VNF record runs it.
+    let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/osm-pkgs");
+    let vnfd_text = std::fs::read_to_string(ex.join("web_vnf/web_vnfd.yaml"))
+        .unwrap()
+        .replace(
+            "version: '1.0'",
+            "version: '1.0'\n  software-version: '2.0'",
+        );
+    let init = std::fs::read_to_string(ex.join("web_vnf/cloud_init/cloud-config.txt")).unwrap();
+    let tar = tgz(&[
+        ("web_vnf/", ""),
+        ("web_vnf/web_vnfd.yaml", &vnfd_text),
+        ("web_vnf/cloud_init/", ""),
+        ("web_vnf/cloud_init/cloud-config.txt", &init),
+    ]);
+    let r = raw
+        .req(
+            reqwest::Method::PUT,
+            &format!("vnfpkgm/v1/vnf_packages/{vnfd}/package_content"),
+        )
+        .header("Content-Type", "application/gzip")
+        .header("Content-Filename", "pkg.tar.gz")
+        .header("Content-File-MD5", hex::encode(Md5::digest(&tar)))
+        .body(tar)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(sim.vnf_instances()[0]["revision"], 1);
+    let (s, v) = raw.post_json(&path, body(&vnfr, None)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(wait_until(|| sim.operations().pop().unwrap()["operationState"] == "COMPLETED").await);
+    assert_eq!(sim.vnf_instances()[0]["revision"], 2);
+    assert_eq!(sim.vnf_instances()[0]["_id"], vnfr.as_str(), "in place");
+}

@@ -273,14 +273,22 @@ pub async fn load_live(
             (false, _) => Ok(None),
         }
     };
-    let (vim_accounts, vnf_packages, ns_packages, operations) =
-        tokio::try_join!(vims, vnfs, nsds, ops)?;
+    let vnfrs = async {
+        if needs.vnf_instances_of.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<&str> = needs.vnf_instances_of.iter().map(String::as_str).collect();
+        client.list_vnf_instances_of(&ids).await.map(Some)
+    };
+    let (vim_accounts, vnf_packages, ns_packages, operations, vnf_instances) =
+        tokio::try_join!(vims, vnfs, nsds, ops, vnfrs)?;
     Ok(LiveState {
         vim_accounts,
         vnf_packages,
         ns_packages,
         ns_instances,
         operations,
+        vnf_instances,
     })
 }
 

@@ -129,7 +129,8 @@ impl Outcome {
                     Some(s) if s.failed() => "failed",
                     _ => match &a.operation {
                         Operation::CreatePackage | Operation::CreateNs { .. } => "created",
-                        Operation::UpdatePackage { .. } => "updated",
+                        Operation::UpdatePackage { .. } | Operation::UpdateNs { .. } => "updated",
+                        Operation::ScaleNs { .. } => "scaled",
                         Operation::UpgradeNs { .. } => "upgraded",
                         Operation::RollbackNs { .. } => "rolled back",
                         Operation::RecreateNs { .. } => "recreated",
@@ -151,10 +152,11 @@ impl Outcome {
     /// operations: 3 completed".
     pub fn summary(&self) -> String {
         let done = self.done();
-        const ORDER: [&str; 14] = [
+        const ORDER: [&str; 15] = [
             "created",
             "updated",
             "upgraded",
+            "scaled",
             "rolled back",
             "recreated",
             "deleted",

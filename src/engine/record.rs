@@ -53,7 +53,10 @@ pub(super) fn record(
         }
         (
             ObjectKind::NsInstance,
-            Operation::UpgradeNs { .. } | Operation::ScaleNs { .. } | Operation::Unchanged { .. },
+            Operation::UpgradeNs { .. }
+            | Operation::ScaleNs { .. }
+            | Operation::UpdateNs { .. }
+            | Operation::Unchanged { .. },
             ActionStatus::Succeeded | ActionStatus::NoOp,
         ) => {
             let (Some(want), Some(id)) = (desired.ns_instance(&a.name), &r.osm_id) else {

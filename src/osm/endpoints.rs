@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::NbiError;
-use super::records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount};
+use super::records::{K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount, VnfRecord};
 use super::transport::{Answer, Call, NbiClient, Payload};
 use crate::repo::PackageKind;
 
@@ -90,6 +90,15 @@ pub fn scale_body(member_vnf_index: &str, aspect: &str, scale_out: bool) -> Valu
                 "member-vnf-index": member_vnf_index,
             },
         },
+    })
+}
+
+/// The body of a VNF package update onto a running NS (`POST ns_instances/<id>/update`, NBI
+/// schema `ns_update`, `CHANGE_VNFPKG`): the member's VNF record and its VNFD's `_id`.
+pub fn change_vnfpkg_body(vnf_instance_id: &str, vnfd_osm_id: &str) -> Value {
+    serde_json::json!({
+        "updateType": "CHANGE_VNFPKG",
+        "changeVnfPackageData": {"vnfInstanceId": vnf_instance_id, "vnfdId": vnfd_osm_id},
     })
 }
 
@@ -228,6 +237,30 @@ impl NbiClient {
             found.extend(self.list_ns_instances(&[("name", chunk.as_str())]).await?);
         }
         Ok(found)
+    }
+
+    /// The VNF records of the NS instances `ns_ids`: one `nsr-id-ref=a,b,…` list per chunk.
+    pub async fn list_vnf_instances_of(&self, ns_ids: &[&str]) -> Result<Vec<VnfRecord>, NbiError> {
+        let mut found = Vec::new();
+        for chunk in filter_chunks(ns_ids) {
+            found.extend(
+                self.list("nslcm/v1/vnf_instances", &[("nsr-id-ref", chunk.as_str())])
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// `POST ns_instances/<id>/update`; returns the nslcmop id.
+    pub async fn ns_update(&self, osm_id: &str, body: &Value) -> Result<String, NbiError> {
+        let call = Call::write(
+            Method::POST,
+            "nslcm/v1/ns_instances/{id}/update",
+            format!("nslcm/v1/ns_instances/{osm_id}/update"),
+            Payload::json(body),
+        );
+        let answer = self.call(&call).await?;
+        created_id(&answer, &call)
     }
 
     /// NS instances with the names of `created` other than those very NS (pairs of name and

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 pub use counters::{CounterSnapshot, Counters};
 pub use endpoints::{
-    scale_body, CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion, VnfParams, KDU_MODEL_PARAM,
+    change_vnfpkg_body, scale_body, CreatedNs, KduParams, KduUpgrade, NsCreate, NsDeletion,
+    VnfParams, KDU_MODEL_PARAM,
 };
 pub use error::{parse_error_body, NbiError, NbiErrorBody};
 pub use records::{
-    instantiation_config, K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount,
+    instantiation_config, K8sCluster, NsRecord, OpRecord, PackageRecord, VimAccount, VnfRecord,
 };
 pub use token::{Token, RENEW_BEFORE_EXPIRY};
 pub use transport::{NbiClient, WRITE_GRACE, WRITE_MIN_TIME};

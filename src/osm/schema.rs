@@ -476,6 +476,42 @@ pub const NS_SCALE: Obj = Obj {
     additional: false,
 };
 
+/// `ns_update` (NBI `validation.py`): the update types and the data of `CHANGE_VNFPKG`; the other
+/// types' data are taken as objects.
+pub const NS_UPDATE: Obj = Obj {
+    properties: &[
+        ("lcmOperationType", Schema::Str),
+        ("nsInstanceId", Schema::Id),
+        ("timeout_ns_update", INT1),
+        (
+            "updateType",
+            Schema::Enum(&[
+                "CHANGE_VNFPKG",
+                "REMOVE_VNF",
+                "MODIFY_VNF_INFORMATION",
+                "OPERATE_VNF",
+                "VERTICAL_SCALE",
+            ]),
+        ),
+        ("modifyVnfInfoData", Schema::AnyObject),
+        ("removeVnfInstanceId", Schema::Id),
+        (
+            "changeVnfPackageData",
+            Schema::Object(&Obj {
+                properties: &[("vnfInstanceId", Schema::Id), ("vnfdId", Schema::Id)],
+                required: &["vnfInstanceId", "vnfdId"],
+                min_properties: 0,
+                additional: true,
+            }),
+        ),
+        ("operateVnfData", Schema::AnyObject),
+        ("verticalScaleVnf", Schema::AnyObject),
+    ],
+    required: &["updateType"],
+    min_properties: 0,
+    additional: false,
+};
+
 impl Schema {
     /// The schema a value must match, as Python prints it in `oneOf` messages; only what the
     /// messages need.

@@ -207,8 +207,9 @@ pub fn describe_param_changes(old: &Map<String, Value>, new: &Map<String, Value>
 
 /// What the plan needs of OSM's operation history, and nothing older: every operation that has
 /// not ended, each NS's newest instantiate and terminate, and per KDU the requests from the
-/// second-newest one OSM completed onwards, and every scale step since the newest instantiate
-/// ([`ScaleHistory`] counts them). That is all [`KduHistory`] reads: the newest
+/// second-newest one OSM completed onwards, every scale step since the newest instantiate
+/// ([`ScaleHistory`] counts them), and per VNF record its package updates from the newest
+/// completed one on. That is all [`KduHistory`] reads: the newest
 /// request, the newest completed one, the failures after it, and a rollback with the failures
 /// and the completed request before them. Keeps the CLI's state file bounded by what OSM runs
 /// now, not by how long it has run.
@@ -243,6 +244,20 @@ pub fn compact_history(ops: Vec<OpRecord>) -> Vec<OpRecord> {
             HashMap::from([(Default::default(), Vec::new())]);
         // Scale levels are counted from the newest instantiate on: every step since is kept.
         let since = newest(LcmOperationType::Instantiate).map_or(0, |i| i + 1);
+        // Per VNF record, its package updates from the newest completed one on: whether it
+        // completed after the package's last upload, and the failures after it.
+        let mut updates: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, op) in list.iter().enumerate() {
+            if let Some((vnfr, _)) = op.vnf_package_change() {
+                updates.entry(vnfr).or_default().push(i);
+            }
+        }
+        for idx in updates.values() {
+            let from = idx.iter().rposition(|&i| list[i].succeeded()).unwrap_or(0);
+            for &i in &idx[from..] {
+                keep[i] = true;
+            }
+        }
         for (i, op) in list.iter().enumerate() {
             if !op.is_terminal() || (i >= since && op.scale_step().is_some()) {
                 keep[i] = true;
@@ -303,6 +318,10 @@ mod tests {
         Terminate,
         Upgrade(&'static str, u8),
         Other,
+        /// A scale step of `openldap/web`, out or in.
+        Scale(bool),
+        /// A VNF package update of VNF record `vnfr-1`.
+        Update,
     }
 
     fn kind() -> impl Strategy<Value = Kind> {
@@ -312,6 +331,8 @@ mod tests {
             6 => (prop_oneof![Just("ldap"), Just("cache")], 0..3u8)
                 .prop_map(|(k, v)| Kind::Upgrade(k, v)),
             1 => Just(Kind::Other),
+            2 => any::<bool>().prop_map(Kind::Scale),
+            2 => Just(Kind::Update),
         ]
     }
 
@@ -342,6 +363,17 @@ mod tests {
                 "action",
                 json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "status"}),
             ),
+            Kind::Scale(out) => (
+                "scale",
+                json!({"scaleType": "SCALE_VNF", "scaleVnfData": {
+                    "scaleVnfType": if *out { "SCALE_OUT" } else { "SCALE_IN" },
+                    "scaleByStepData": {"member-vnf-index": "openldap", "scaling-group-descriptor": "web"}}}),
+            ),
+            Kind::Update => (
+                "update",
+                json!({"updateType": "CHANGE_VNFPKG", "changeVnfPackageData": {
+                    "vnfInstanceId": "vnfr-1", "vnfdId": "vnfd-1"}}),
+            ),
         };
         crate::osm::records::from_value(&json!({"_id": format!("op{i:03}"), "nsInstanceId": "ns-1",
             "lcmOperationType": t, "operationState": state, "startTime": 1000.0 + i as f64,
@@ -363,6 +395,18 @@ mod tests {
             .cloned()
             .unwrap();
         let id = |o: Option<&OpRecord>| o.map(|o| o.osm_id.clone()).unwrap_or_default();
+        let s = ScaleHistory::of(&grouped, &ns, "openldap", "web");
+        // What the package-revision decision reads: the updates of the VNF record from the
+        // newest completed one on.
+        let updates: Vec<String> = ops
+            .iter()
+            .filter(|o| o.vnf_package_change().is_some())
+            .map(|o| format!("{} {}", o.osm_id, o.operation_state))
+            .collect();
+        let newest_done = updates
+            .iter()
+            .rposition(|u| u.ends_with("COMPLETED"))
+            .unwrap_or(0);
         let req = |r: Option<&Request>| r.map(|r| format!("{} {:?}", r.op.osm_id, r.params));
         vec![
             id(n.instantiate),
@@ -376,6 +420,15 @@ mod tests {
                 h.rolled_back_from(&desired)
                     .map(|(r, n)| (r.op.osm_id.clone(), n))
             ),
+            format!(
+                "scale {} {} {} {:?} {:?}",
+                s.level,
+                s.in_flight,
+                id(s.running),
+                s.failed.map(|(o, n)| (o.osm_id.clone(), n)),
+                s.visited
+            ),
+            format!("updates {:?}", &updates[newest_done..]),
         ]
     }
 

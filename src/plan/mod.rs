@@ -35,7 +35,7 @@ pub use rollout::{
     Rollout,
 };
 
-use crate::osm::{NsRecord, OpRecord, PackageRecord, VimAccount};
+use crate::osm::{NsRecord, OpRecord, PackageRecord, VimAccount, VnfRecord};
 use crate::repo::{DesiredState, PackageKind};
 
 /// What OSM looks like, as far as this reconcile needs to know. Collections that were not needed
@@ -47,6 +47,9 @@ pub struct LiveState {
     pub ns_packages: Option<Vec<PackageRecord>>,
     pub ns_instances: Vec<NsRecord>,
     pub operations: Option<Vec<OpRecord>>,
+    /// The VNF records of declared NS whose members run a VNF package of the repository: what
+    /// package revision each member runs.
+    pub vnf_instances: Option<Vec<VnfRecord>>,
 }
 
 impl LiveState {
@@ -140,6 +143,15 @@ pub enum Operation {
     DeleteNs {
         osm_id: String,
     },
+    /// A member VNF (the action's target) moved to the newest revision of its VNF package, in
+    /// place: one `update` operation (`CHANGE_VNFPKG`, OSM 11+).
+    UpdateNs {
+        osm_id: String,
+        /// The member's VNF record `_id`.
+        vnf_instance_id: String,
+        /// Its VNFD's `_id`.
+        vnfd_osm_id: String,
+    },
     /// One scale step of a scaling aspect (the action's target): one `scale` operation.
     ScaleNs {
         osm_id: String,
@@ -166,7 +178,7 @@ impl Operation {
     pub fn label(&self) -> &'static str {
         match self {
             Operation::CreatePackage | Operation::CreateNs { .. } => "create",
-            Operation::UpdatePackage { .. } => "update",
+            Operation::UpdatePackage { .. } | Operation::UpdateNs { .. } => "update",
             Operation::UpgradeNs { .. } => "upgrade",
             Operation::RollbackNs { .. } => "rollback",
             Operation::RecreateNs { .. } => "recreate",
@@ -224,8 +236,18 @@ impl ScaleDirection {
     rename_all_fields = "camelCase"
 )]
 pub enum Target {
-    Kdu { member: String, kdu: String },
-    Scale { member: String, aspect: String },
+    Kdu {
+        member: String,
+        kdu: String,
+    },
+    Scale {
+        member: String,
+        aspect: String,
+    },
+    /// A member VNF as a whole (its VNF package revision).
+    Member {
+        member: String,
+    },
 }
 
 impl Target {
@@ -241,6 +263,7 @@ impl Target {
         match self {
             Target::Kdu { member, kdu } => format!("{member}/{kdu}"),
             Target::Scale { member, aspect } => format!("{member}/{aspect}"),
+            Target::Member { member } => member.clone(),
         }
     }
 }
@@ -396,12 +419,15 @@ impl Default for PlanOptions {
 
 /// What the engine must fetch for `plan()` to decide: lists are fetched at most once and only
 /// when the desired state needs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needs {
     pub vim_accounts: bool,
     pub vnf_packages: bool,
     pub ns_packages: bool,
     pub operations: bool,
+    /// The VNF records of these NS (by OSM id): existing declared NS with a member that runs a
+    /// VNF package of the repository, whose revision the plan compares.
+    pub vnf_instances_of: Vec<String>,
 }
 
 /// Decides which lists to fetch, given the NS instance list (always fetched first).
@@ -459,6 +485,18 @@ pub fn needs(
             || has(PackageKind::Vnf)
             || prunes_packages,
         operations: any_existing,
+        vnf_instances_of: ns_instances
+            .iter()
+            .filter(|n| desired.ns_instance(&n.name).is_some() && n.is_instantiated())
+            .filter(|n| {
+                n.vnf_profiles.iter().any(|m| {
+                    desired
+                        .package(&m.vnfd_id)
+                        .is_some_and(|p| p.kind == PackageKind::Vnf)
+                })
+            })
+            .map(|n| n.osm_id.clone())
+            .collect(),
     }
 }
 

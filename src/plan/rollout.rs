@@ -49,6 +49,7 @@ pub fn is_rolled_out(op: &Operation) -> bool {
             | Operation::RollbackNs { .. }
             | Operation::RecreateNs { .. }
             | Operation::ScaleNs { .. }
+            | Operation::UpdateNs { .. }
     )
 }
 

@@ -370,3 +370,136 @@ fn a_document_this_sync_applied_is_not_compared_with_the_instantiate_again() {
     );
     assert_eq!(summary(&p), ["unchanged NsInstance a"], "{:?}", targets(&p));
 }
+
+/// The VNF record of member `openldap` of `ns1`, running `revision` of VNFD `vnfd-uuid`.
+fn vnfr(revision: u64) -> crate::osm::VnfRecord {
+    crate::osm::records::from_value(&json!({"_id": "vnfr-1", "nsr-id-ref": "ns1",
+        "member-vnf-index-ref": "openldap", "vnfd-id": "vnfd-uuid", "vnfd-ref": "ldap_knf",
+        "revision": revision}))
+    .unwrap()
+}
+
+fn update_op(id: &str, state: &str, t: f64) -> OpRecord {
+    record(
+        json!({"_id": id, "nsInstanceId": "ns1", "lcmOperationType": "update",
+        "operationState": state, "startTime": t,
+        "errorMessage": if state == "FAILED" { json!("VIM refused") } else { Value::Null },
+        "operationParams": {"updateType": "CHANGE_VNFPKG",
+            "changeVnfPackageData": {"vnfInstanceId": "vnfr-1", "vnfdId": "vnfd-uuid"}}}),
+    )
+}
+
+/// A 64-hex digest made of `c`.
+fn hex(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+/// OSM holds revision `osm` of VNF package `ldap_knf`, uploaded by this sync at time 5 with the
+/// content digest `stored`.
+fn with_package(mut live: LiveState, osm: u64, member_runs: u64, stored: &str) -> LiveState {
+    let uploaded = super::tests::pkg(PackageKind::Vnf, "ldap_knf", &[], stored);
+    let zipfile = crate::plan::package_filename(&uploaded, &PlanOptions::default().owner);
+    live.vnf_packages = Some(vec![crate::osm::records::from_value(&json!({
+        "_id": "vnfd-uuid", "id": "ldap_knf",
+        "_admin": {"revision": osm, "modified": 5.0, "storage": {"zipfile": zipfile}}}))
+    .unwrap()]);
+    live.vnf_instances = Some(vec![vnfr(member_runs)]);
+    live
+}
+
+fn with_repo_package(n: NsInstance, digest: &str) -> DesiredState {
+    let mut pkg = super::tests::pkg(PackageKind::Vnf, "ldap_knf", &[], digest);
+    pkg.kdus = vec!["ldap".into()];
+    desired(vec![n], vec![pkg])
+}
+
+#[test]
+fn a_member_behind_its_vnf_package_is_updated_in_place() {
+    let want = ns("a", Some(json!({"replicaCount": 2})));
+    let same = hex('a');
+    let d = with_repo_package(want, &same);
+    let inv = Inventory::default();
+    let opts = PlanOptions::default();
+    // Runs the revision OSM holds: nothing to do.
+    let live = with_package(live_with(base_ops()), 2, 2, &same);
+    let p = plan(&d, &live, &inv, &opts);
+    assert_eq!(p.count("update"), 0, "{:?}", targets(&p));
+    // Behind: one update of that member.
+    let live = with_package(live_with(base_ops()), 2, 1, &same);
+    let p = plan(&d, &live, &inv, &opts);
+    let update = p
+        .actions
+        .iter()
+        .find(|a| matches!(a.operation, Operation::UpdateNs { .. }))
+        .unwrap_or_else(|| panic!("{:?}", targets(&p)));
+    assert_eq!(
+        update.operation,
+        Operation::UpdateNs {
+            osm_id: "ns1".into(),
+            vnf_instance_id: "vnfr-1".into(),
+            vnfd_osm_id: "vnfd-uuid".into()
+        }
+    );
+    assert_eq!(update.subject(), "a [openldap]");
+    assert!(
+        update.reason.contains(
+            "runs revision 1 of VNF package ldap_knf: updating it in place to revision 2"
+        ),
+        "{}",
+        update.reason
+    );
+    // An update that completed after the upload counts, even if the record says otherwise.
+    let mut ops = base_ops();
+    ops.push(update_op("u1", "COMPLETED", 6.0));
+    let p = plan(&d, &with_package(live_with(ops), 2, 1, &same), &inv, &opts);
+    assert_eq!(p.count("update"), 0, "{:?}", targets(&p));
+    // One that completed before the upload does not.
+    let mut ops = base_ops();
+    ops.push(update_op("u0", "COMPLETED", 4.0));
+    let p = plan(&d, &with_package(live_with(ops), 2, 1, &same), &inv, &opts);
+    assert_eq!(p.count("update"), 1, "{:?}", targets(&p));
+    // Running: followed, not sent again. Failed: broken unless retries are left.
+    let mut ops = base_ops();
+    ops.push(update_op("u1", "PROCESSING", 6.0));
+    let p = plan(&d, &with_package(live_with(ops), 2, 1, &same), &inv, &opts);
+    assert_eq!(p.writes(), 0, "{:?}", targets(&p));
+    let mut ops = base_ops();
+    ops.push(update_op("u1", "FAILED", 6.0));
+    let p = plan(&d, &with_package(live_with(ops), 2, 1, &same), &inv, &opts);
+    assert_eq!(
+        summary(&p),
+        [
+            "unchanged VnfPackage ldap_knf",
+            "unchanged NsInstance a",
+            "broken NsInstance a"
+        ],
+        "{:?}",
+        targets(&p)
+    );
+    assert!(targets(&p)[2].contains("update u1 to VNF package ldap_knf FAILED: VIM refused"));
+}
+
+#[test]
+fn a_vnf_package_this_plan_uploads_is_rolled_onto_its_members_after_the_upload() {
+    let want = ns("a", Some(json!({"replicaCount": 2})));
+    // The repository's content differs from what OSM holds: the plan re-uploads it.
+    let d = with_repo_package(want, &hex('b'));
+    let live = with_package(live_with(base_ops()), 2, 2, &hex('a'));
+    let p = plan(&d, &live, &Inventory::default(), &PlanOptions::default());
+    let labels: Vec<String> = p
+        .actions
+        .iter()
+        .map(|a| format!("{} {}", a.operation.label(), a.subject()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "update ldap_knf",
+            "unchanged a [openldap/ldap]",
+            "update a [openldap]"
+        ],
+        "{:?}",
+        targets(&p)
+    );
+    assert!(targets(&p)[2].contains("to revision 3 (uploaded by this plan)"));
+}

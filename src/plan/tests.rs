@@ -24,7 +24,7 @@ pub(in crate::plan) fn ns(name: &str, params: Option<Value>) -> NsInstance {
     }
 }
 
-fn pkg(kind: PackageKind, id: &str, refs: &[&str], digest: &str) -> Package {
+pub(in crate::plan) fn pkg(kind: PackageKind, id: &str, refs: &[&str], digest: &str) -> Package {
     Package {
         kind,
         id: id.into(),
@@ -107,9 +107,12 @@ pub(in crate::plan) fn live_base() -> LiveState {
             kdus: vec![],
             vdus: vec![],
             scaling_aspects: vec![],
+            revision: None,
+            modified: None,
         }]),
         ns_instances: vec![],
         operations: Some(vec![]),
+        vnf_instances: None,
     }
 }
 
@@ -379,6 +382,8 @@ fn package_digest_from_inventory_or_osm_filename_decides_upload() {
         kdus: vec![],
         vdus: vec![],
         scaling_aspects: vec![],
+        revision: None,
+        modified: None,
     }]);
     assert_eq!(
         digest_from_filename(&package_filename(&pk, &PlanOptions::default().owner)).as_deref(),
@@ -429,6 +434,8 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         kdus: vec![],
         vdus: vec![],
         scaling_aspects: vec![],
+        revision: None,
+        modified: None,
     }]);
     live.ns_packages = Some(vec![PackageRecord {
         osm_id: "nsd-uuid".into(),
@@ -440,6 +447,8 @@ fn prune_deletes_owned_objects_only_and_waits_for_users() {
         kdus: vec![],
         vdus: vec![],
         scaling_aspects: vec![],
+        revision: None,
+        modified: None,
     }]);
     let mut inv = Inventory::default();
     inv.ns_instances.insert(
@@ -548,6 +557,8 @@ fn vnf_and_kdu_names_are_checked_against_osms_descriptors_when_not_in_git() {
         kdus: vec!["ldap".into()],
         vdus: vec![],
         scaling_aspects: vec![],
+        revision: None,
+        modified: None,
     }]);
     let mut bad_member = ns("a", None);
     bad_member.kdus[0].member = "openldpa".into();
@@ -901,6 +912,8 @@ fn packages_tagged_by_another_sync_are_neither_replaced_nor_pruned() {
         kdus: vec![],
         vdus: vec![],
         scaling_aspects: vec![],
+        revision: None,
+        modified: None,
     }]);
     let opts = PlanOptions {
         owner: owner(),
@@ -1286,6 +1299,8 @@ fn a_package_replaced_or_deleted_in_osm_is_drift_reported_by_default_and_correct
         kdus: vec![],
         vdus: vec![],
         scaling_aspects: vec![],
+        revision: None,
+        modified: None,
     };
     let d = desired(vec![], vec![pk.clone()]);
     let mut live = live_base();
@@ -1341,6 +1356,8 @@ fn a_package_uploaded_by_hand_is_blocked_unless_adopted_and_adoption_re_uploads_
             kdus: vec![],
             vdus: vec![],
             scaling_aspects: vec![],
+            revision: None,
+            modified: None,
         }]);
         let p = plan(&d, &live, &Inventory::default(), &opts_prune());
         assert_eq!(summary(&p), ["blocked VnfPackage ldap_knf"], "{zipfile:?}");
@@ -1398,6 +1415,8 @@ fn a_stored_name_that_does_not_parse_proves_neither_content_nor_owner() {
             kdus: vec![],
             vdus: vec![],
             scaling_aspects: vec![],
+            revision: None,
+            modified: None,
         }]);
         for inventory in [&inv, &Inventory::default()] {
             let p = plan(&d, &live, inventory, &opts_prune());

@@ -226,6 +226,10 @@ pub fn pick_up(db: &mut Db, op_id: &str, nsr_id: &str, op_type: &str) {
             ns_status(nsr, None, "SCALING", Some(op_id));
             nsr["operational-status"] = json!("scaling");
         }
+        "update" => {
+            ns_status(nsr, None, "UPDATING", Some(op_id));
+            nsr["operational-status"] = json!("updating");
+        }
         other => ns_status(nsr, None, &other.to_uppercase(), Some(op_id)),
     }
 }
@@ -332,7 +336,7 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
             nsr["operational-status"] = json!("failed");
             nsr["detailed-status"] = json!(format!("{err} Detail: {msg}"));
         }
-        ("scale", _) => {
+        ("scale" | "update", _) => {
             ns_status(nsr, ns_state.as_deref(), "IDLE", None);
             nsr["operational-status"] = json!("running");
         }
@@ -356,6 +360,9 @@ pub fn finish(db: &mut Db, op_id: &str, failure: Option<String>) -> bool {
         if op_type == "terminate" && ok {
             vnfr["_admin"]["nsState"] = json!("NOT_INSTANTIATED");
         }
+    }
+    if op_type == "update" && ok {
+        change_vnf_package(db, &nsr_id, op_id);
     }
     op_type == "terminate" && ok && autoremove
 }
@@ -503,6 +510,39 @@ fn scale_vnf(db: &mut Db, op: &Value) -> Result<(), String> {
     }
     nsr["_admin"]["scaling-group"] = Value::Array(groups);
     Ok(())
+}
+
+/// What LCM's `update` leaves after a `CHANGE_VNFPKG` (LCM `osm_lcm/ns.py`): the VNF record runs
+/// the VNFD's newest revision (`revision`).
+fn change_vnf_package(db: &mut Db, nsr_id: &str, op_id: &str) {
+    let Some(op) = db.nslcmops.iter().find(|o| o["_id"] == op_id).cloned() else {
+        return;
+    };
+    if op.pointer("/operationParams/updateType") != Some(&json!("CHANGE_VNFPKG")) {
+        return;
+    }
+    let vnfr_id = op
+        .pointer("/operationParams/changeVnfPackageData/vnfInstanceId")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let Some(vnfr) = db
+        .vnfrs
+        .iter()
+        .find(|v| v["_id"] == vnfr_id && v["nsr-id-ref"] == nsr_id)
+    else {
+        return;
+    };
+    let vnfd_id = vnfr["vnfd-id"].clone();
+    let Some(vnfd) = db.vnfds.iter().find(|v| v["_id"] == vnfd_id).cloned() else {
+        return;
+    };
+    let revision = vnfd
+        .pointer("/_admin/revision")
+        .cloned()
+        .unwrap_or(json!(1));
+    if let Some(vnfr) = db.vnfrs.iter_mut().find(|v| v["_id"] == vnfr_id) {
+        vnfr["revision"] = revision;
+    }
 }
 
 pub fn remove_ns(db: &mut Db, nsr_id: &str) {

@@ -118,6 +118,7 @@ fn routes() -> &'static [Route] {
             }),
             route!(POST "nslcm/v1/ns_instances/{id}/action" => |c| ns_operation(c, "action")),
             route!(POST "nslcm/v1/ns_instances/{id}/scale" => |c| ns_operation(c, "scale")),
+            route!(POST "nslcm/v1/ns_instances/{id}/update" => |c| ns_operation(c, "update")),
             route!(POST "nslcm/v1/ns_instances/{id}/terminate" => |c| ns_operation(c, "terminate")),
             route!(POST "nslcm/v1/ns_instances/{id}/instantiate" => |c| ns_operation(c, "instantiate")),
             route!(GET "nslcm/v1/ns_lcm_op_occs" => |c| list(c, Collection::NsLcmOps)),

@@ -31,8 +31,8 @@ use super::record::{forget_ns, forget_vanished, record};
 use super::{ActionResult, ActionStatus, EngineOptions, Progress, ProgressFn};
 use crate::model::{LcmOperationType, NsState};
 use crate::osm::{
-    scale_body, KduParams, KduUpgrade, NbiClient, NbiError, NsCreate, NsDeletion, NsRecord,
-    VnfParams,
+    change_vnfpkg_body, scale_body, KduParams, KduUpgrade, NbiClient, NbiError, NsCreate,
+    NsDeletion, NsRecord, VnfParams,
 };
 use crate::plan::{
     package_filename, rolled_out, FailurePolicy, Inventory, LiveState, Marked, NsdRef, ObjectKind,
@@ -282,6 +282,7 @@ fn ns_operation_type(op: &Operation) -> Option<LcmOperationType> {
             Some(LcmOperationType::Action)
         }
         Operation::ScaleNs { .. } => Some(LcmOperationType::Scale),
+        Operation::UpdateNs { .. } => Some(LcmOperationType::Update),
         Operation::DeleteNs { .. } => Some(LcmOperationType::Terminate),
         _ => None,
     }

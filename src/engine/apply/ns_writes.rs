@@ -148,6 +148,30 @@ impl Apply<'_> {
                         self.started(i);
                         self.scale_ns(a, osm_id, *direction).await
                     }
+                    Operation::UpdateNs {
+                        osm_id,
+                        vnf_instance_id,
+                        vnfd_osm_id,
+                    } => {
+                        if let Some(name) = self.vnf_upload_failed(state, vnfd_osm_id) {
+                            let r = result(
+                                ActionStatus::Skipped,
+                                format!("skipped: VNF package '{name}' was not uploaded"),
+                            );
+                            self.finish(state, i, r);
+                            return;
+                        }
+                        self.started(i);
+                        let body = change_vnfpkg_body(vnf_instance_id, vnfd_osm_id);
+                        // Not sent again when its outcome is unknown: the next reconcile reads
+                        // what OSM recorded.
+                        match self.client.ns_update(osm_id, &body).await {
+                            Ok(op) => {
+                                succeeded("update (CHANGE_VNFPKG) requested", osm_id, Some(op))
+                            }
+                            Err(e) => failed(&e),
+                        }
+                    }
                     Operation::RecreateNs {
                         osm_id,
                         nsd,

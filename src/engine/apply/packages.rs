@@ -113,6 +113,21 @@ impl Apply<'_> {
         }
     }
 
+    /// The VNF package upload of this plan that an update of a member onto it waits for, when
+    /// it did not succeed: its name.
+    pub(super) fn vnf_upload_failed(
+        &self,
+        state: &Mutex<State>,
+        vnfd_osm_id: &str,
+    ) -> Option<String> {
+        let i = self.plan.actions.iter().position(|a| {
+            a.kind == ObjectKind::VnfPackage
+                && matches!(&a.operation, Operation::UpdatePackage { osm_id } if osm_id == vnfd_osm_id)
+        })?;
+        let st = self.lock(state);
+        (st.results[i].status != ActionStatus::Succeeded).then(|| self.plan.actions[i].name.clone())
+    }
+
     /// Phase 4: package deletes (prune), NS packages first, once OSM has removed their users.
     pub(super) async fn package_deletes(&self, state: &Mutex<State>) {
         for (i, a) in self.plan.actions.iter().enumerate() {

@@ -201,6 +201,10 @@ pub struct PackageRecord {
     pub vdus: Vec<String>,
     /// Scaling aspects of a VNFD's first deployment flavour (`df[0].scaling-aspect[]`).
     pub scaling_aspects: Vec<crate::repo::ScalingAspect>,
+    /// `_admin.revision`: bumped by each content upload (current OSM; none in OSM 8).
+    pub revision: Option<u64>,
+    /// `_admin.modified`: when the content was last uploaded.
+    pub modified: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +249,10 @@ struct RawAspect {
 struct RawPackageAdmin {
     #[serde(default)]
     storage: Lenient<RawStorage>,
+    #[serde(default)]
+    revision: Lenient<u64>,
+    #[serde(default)]
+    modified: Lenient<f64>,
 }
 
 #[derive(Deserialize)]
@@ -257,15 +265,22 @@ impl TryFrom<RawPackage> for PackageRecord {
     type Error = String;
     fn try_from(r: RawPackage) -> Result<Self, String> {
         let (vnf_profiles, scaling_aspects) = df_facts(r.df);
+        let admin = r.admin.get();
+        let (zipfile, revision, modified) = match admin {
+            Some(a) => (
+                a.storage.get().and_then(|s| s.zipfile.get()),
+                a.revision.get(),
+                a.modified.get().and_then(from_osm_epoch),
+            ),
+            None => (None, None, None),
+        };
         Ok(PackageRecord {
             osm_id: required_id(r.osm_id)?,
             id: r.id.get(),
             name: r.name.get().or(r.product_name.get()),
-            zipfile: r
-                .admin
-                .get()
-                .and_then(|a| a.storage.get())
-                .and_then(|s| s.zipfile.get()),
+            zipfile,
+            revision,
+            modified,
             vnfd_refs: r.vnfd_id.items(),
             vnf_profiles,
             scaling_aspects,
@@ -281,6 +296,55 @@ impl TryFrom<RawPackage> for PackageRecord {
                 .into_iter()
                 .filter_map(|k| k.name.get())
                 .collect(),
+        })
+    }
+}
+
+/// A VNF instance record (`vnfrs`): one member VNF of an NS, and the VNF package revision it
+/// runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawVnf")]
+pub struct VnfRecord {
+    pub osm_id: String,
+    /// `nsr-id-ref`: the NS it belongs to.
+    pub ns_id: String,
+    /// `member-vnf-index-ref`.
+    pub member: String,
+    /// `vnfd-id`: the VNFD `_id`.
+    pub vnfd_osm_id: String,
+    /// `vnfd-ref`: the VNFD descriptor id.
+    pub vnfd_ref: Option<String>,
+    /// `revision`: the VNF package revision it was instantiated or last updated with (LCM
+    /// writes it after a `CHANGE_VNFPKG`); none in OSM 8.
+    pub revision: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RawVnf {
+    #[serde(default, rename = "_id")]
+    id: Lenient<String>,
+    #[serde(default, rename = "nsr-id-ref")]
+    ns_id: Lenient<String>,
+    #[serde(default, rename = "member-vnf-index-ref")]
+    member: Lenient<String>,
+    #[serde(default, rename = "vnfd-id")]
+    vnfd_id: Lenient<String>,
+    #[serde(default, rename = "vnfd-ref")]
+    vnfd_ref: Lenient<String>,
+    #[serde(default)]
+    revision: Lenient<u64>,
+}
+
+impl TryFrom<RawVnf> for VnfRecord {
+    type Error = String;
+    fn try_from(r: RawVnf) -> Result<Self, String> {
+        Ok(VnfRecord {
+            osm_id: required_id(r.id)?,
+            ns_id: r.ns_id.get().unwrap_or_default(),
+            member: r.member.get().unwrap_or_default(),
+            vnfd_osm_id: r.vnfd_id.get().unwrap_or_default(),
+            vnfd_ref: r.vnfd_ref.get(),
+            revision: r.revision.get(),
         })
     }
 }

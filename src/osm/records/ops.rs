@@ -174,6 +174,23 @@ impl OpRecord {
             .map(|p| instantiation_config(p.clone()))
     }
 
+    /// The VNF record and VNFD `_id` a `CHANGE_VNFPKG` update moves to the newest package
+    /// revision (`changeVnfPackageData`, NBI `ns_update`).
+    pub fn vnf_package_change(&self) -> Option<(&str, &str)> {
+        if self.lcm_operation_type != LcmOperationType::Update {
+            return None;
+        }
+        let p = &self.operation_params;
+        if p.get("updateType")?.as_str()? != "CHANGE_VNFPKG" {
+            return None;
+        }
+        let data = p.get("changeVnfPackageData")?;
+        Some((
+            data.get("vnfInstanceId")?.as_str()?,
+            data.get("vnfdId")?.as_str()?,
+        ))
+    }
+
     /// The KDU params this operation asked OSM for, as an upgrade's `primitive_params` carries
     /// them: an instantiate's `additionalParamsForKdu[].additionalParams` plus its `kdu_model`,
     /// or an upgrade action's `primitive_params`. OSM stores both `additionalParamsForVnf` and

@@ -9,7 +9,8 @@ use super::super::{Action, ObjectKind, Operation, Plan, ScaleDirection, Target};
 use super::situation::{classify_kdu, not_proven_why, Classified, KduSituation, NsSituation};
 use super::{action, Context};
 use crate::osm::NsRecord;
-use crate::repo::{Kdu, NsInstance, Scale};
+use crate::osm::OpRecord;
+use crate::repo::{Kdu, NsInstance, PackageKind, Scale};
 
 /// The actions for a desired NS in its situation (`ns`: its record, when OSM has one): one for
 /// the NS as a whole, or, for an instantiated NS, one per KDU and scale step that needs
@@ -195,6 +196,7 @@ fn per_target(
     for s in &want.scale {
         actions.extend(decide_scale(cx, want, ns, s, p));
     }
+    actions.extend(decide_package_revisions(cx, want, ns, p));
     let all_unchanged = actions
         .iter()
         .all(|a| matches!(a.operation, Operation::Unchanged { .. }));
@@ -436,6 +438,138 @@ fn decide_scale(
             ))
         })
         .collect()
+}
+
+/// The members of `ns` that run an older revision of a VNF package of the repository than OSM
+/// holds (or than this plan uploads): one `update` (`CHANGE_VNFPKG`) each, in place. A member
+/// runs a revision when its VNF record says so (LCM writes `revision` after an update) or when
+/// an update of it completed after the package's last upload (an LCM that does not write the
+/// record, like the bed's stand-in, still ends the operation).
+fn decide_package_revisions(
+    cx: &Context,
+    want: &NsInstance,
+    ns: &NsRecord,
+    p: &Plan,
+) -> Vec<Action> {
+    let Some(vnfrs) = cx.live.vnf_instances.as_deref() else {
+        return Vec::new();
+    };
+    let ops: &[&OpRecord] = cx
+        .ops
+        .get(ns.osm_id.as_str())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for vnfr in vnfrs.iter().filter(|v| v.ns_id == ns.osm_id) {
+        let Some(profile) = ns.vnf_profiles.iter().find(|m| m.member == vnfr.member) else {
+            continue;
+        };
+        let Some(pkg) = cx
+            .desired
+            .package(&profile.vnfd_id)
+            .filter(|p| p.kind == PackageKind::Vnf)
+        else {
+            continue;
+        };
+        let live = cx
+            .live
+            .packages(PackageKind::Vnf)
+            .iter()
+            .find(|r| r.osm_id == vnfr.vnfd_osm_id);
+        let uploading = p.actions.iter().any(|a| {
+            a.kind == ObjectKind::VnfPackage
+                && a.name == pkg.id
+                && matches!(a.operation, Operation::UpdatePackage { .. })
+        });
+        let osm_revision = live.and_then(|r| r.revision);
+        let modified = live.and_then(|r| r.modified);
+        let updates: Vec<&OpRecord> = ops
+            .iter()
+            .copied()
+            .filter(|o| {
+                o.vnf_package_change()
+                    .is_some_and(|(v, _)| v == vnfr.osm_id)
+            })
+            .filter(|o| match (o.start_time, modified) {
+                (Some(t), Some(m)) => t >= m,
+                _ => true,
+            })
+            .collect();
+        let running = updates.iter().rev().find(|o| !o.is_terminal());
+        let member = Target::Member {
+            member: vnfr.member.clone(),
+        };
+        let with_target = |mut a: Action| {
+            a.target = Some(member.clone());
+            a
+        };
+        let runs = vnfr.revision.map_or("an unknown revision".to_owned(), |r| {
+            format!("revision {r}")
+        });
+        if !uploading {
+            let current = match (vnfr.revision, osm_revision) {
+                (Some(have), Some(newest)) => have >= newest,
+                // OSM 8 and records without revisions: nothing to compare.
+                _ => true,
+            };
+            let completed = updates.iter().any(|o| o.succeeded());
+            if let Some(op) = running {
+                out.push(with_target(action(
+                    want,
+                    Operation::Unchanged {
+                        osm_id: Some(ns.osm_id.clone()),
+                        pending_op: Some(op.osm_id.clone()),
+                    },
+                    format!("VNF package {} update {} in progress", pkg.id, op.osm_id),
+                )));
+                continue;
+            }
+            if current || completed {
+                continue;
+            }
+            let failures = updates
+                .iter()
+                .rev()
+                .take_while(|o| o.is_terminal() && !o.succeeded())
+                .count();
+            if failures as u64 > u64::from(cx.opts.remediation.upgrade_retries) {
+                let last = updates.last().expect("failures are updates");
+                out.push(with_target(action(
+                    want,
+                    Operation::Broken {
+                        osm_id: ns.osm_id.clone(),
+                    },
+                    format!(
+                        "update {} to VNF package {} FAILED: {}; {}",
+                        last.osm_id,
+                        pkg.id,
+                        last.failure_message(),
+                        upgrade_hint(cx)
+                    ),
+                )));
+                continue;
+            }
+        }
+        let to = match (uploading, osm_revision) {
+            (true, Some(r)) => format!("revision {} (uploaded by this plan)", r + 1),
+            (true, None) => "the revision this plan uploads".to_owned(),
+            (false, Some(r)) => format!("revision {r}"),
+            (false, None) => "its newest revision".to_owned(),
+        };
+        out.push(with_target(action(
+            want,
+            Operation::UpdateNs {
+                osm_id: ns.osm_id.clone(),
+                vnf_instance_id: vnfr.osm_id.clone(),
+                vnfd_osm_id: vnfr.vnfd_osm_id.clone(),
+            },
+            format!(
+                "member {} runs {runs} of VNF package {}: updating it in place to {to} (CHANGE_VNFPKG)",
+                vnfr.member, pkg.id
+            ),
+        )));
+    }
+    out
 }
 
 /// How recreation is allowed, in the reader's terms.

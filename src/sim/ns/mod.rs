@@ -8,7 +8,7 @@ mod validate;
 use record::realistic_nsr;
 use validate::{name_schema_error, unexpected_key, validate_ns_instantiate};
 
-use crate::osm::schema::{check_object, NS_SCALE};
+use crate::osm::schema::{check_object, NS_SCALE, NS_UPDATE};
 
 use std::sync::Arc;
 
@@ -439,10 +439,13 @@ pub fn ns_operation(
             );
         }
     }
-    if op == "scale" {
-        if let Some(v) = check_object(&NS_SCALE, &Value::Object(body.clone()), py_repr) {
-            return operation_format_error(&v.nbi_path(), v.message);
-        }
+    let schema = match op {
+        "scale" => Some(&NS_SCALE),
+        "update" => Some(&NS_UPDATE),
+        _ => None,
+    };
+    if let Some(v) = schema.and_then(|s| check_object(s, &Value::Object(body.clone()), py_repr)) {
+        return operation_format_error(&v.nbi_path(), v.message);
     }
     let Some(nsr) = db.find_by_id(Collection::Nsrs, project, id).cloned() else {
         return nsr_not_found(id, project);
@@ -458,7 +461,7 @@ pub fn ns_operation(
         ("terminate", false) if body.get("autoremove") == Some(&json!(true)) => {
             return Reply::json(Status::ACCEPTED, json!({"id": Value::Null}))
         }
-        ("action" | "terminate" | "scale", false) => {
+        ("action" | "terminate" | "scale" | "update", false) => {
             return Reply::error(
                 Status::CONFLICT,
                 format!("ns_instance '{id}' cannot be '{op}' because it is not instantiated"),
@@ -501,10 +504,13 @@ pub fn ns_operation(
             }
         }
     }
-    if op == "scale" {
-        if let Err(r) = check_scale(db, project, id, &body) {
-            return r;
-        }
+    let checked = match op {
+        "scale" => check_scale(db, project, id, &body),
+        "update" => check_update(db, project, &nsr, &body),
+        _ => Ok(()),
+    };
+    if let Err(r) = checked {
+        return r;
     }
     let op_id = new_id();
     // NsLcmOpTopic.new stores `primitive_params` (else `additionalParamsForVnf`) as JSON strings.
@@ -561,6 +567,45 @@ fn check_scale(
             Status::BAD_REQUEST,
             format!("Invalid scaleVnfData:scaleByStepData:scaling-group-descriptor '{aspect}' is not present at vnfd:scaling-aspect"),
         ));
+    }
+    Ok(())
+}
+
+/// `_check_update_ns_operation` for `CHANGE_VNFPKG` (NBI `instance_topics.py`): the VNF record
+/// is one of the NS's, the VNFD is the one it runs, and a timeout gives LCM at least 300 s.
+fn check_update(
+    db: &Db,
+    project: &str,
+    nsr: &Value,
+    body: &Map<String, Value>,
+) -> Result<(), Reply> {
+    if body["updateType"] != "CHANGE_VNFPKG" {
+        return Ok(());
+    }
+    let unprocessable = |m: String| Err(Reply::error(Status::UNPROCESSABLE_ENTITY, m));
+    let data = &body["changeVnfPackageData"];
+    let vnfr_id = data["vnfInstanceId"].as_str().unwrap_or_default();
+    let vnfd_id = data["vnfdId"].as_str().unwrap_or_default();
+    let ns_id = nsr["_id"].as_str().unwrap_or_default();
+    let belongs = nsr["constituent-vnfr-ref"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|v| v == vnfr_id));
+    if !belongs {
+        return unprocessable(format!(
+            "Error in validating ns-update request: vnf {vnfr_id} does not belong to NS {ns_id}"
+        ));
+    }
+    let runs = db
+        .visible(Collection::Vnfrs, project)
+        .find(|v| v["id"] == vnfr_id)
+        .and_then(|v| v["vnfd-id"].as_str().map(str::to_owned));
+    if let Some(runs) = runs.filter(|r| r != vnfd_id) {
+        return unprocessable(format!("Error in validating ns-update request: vnfd-id {vnfd_id} does not match with the vnfd-id: {runs} of VNF instance: {vnfr_id}"));
+    }
+    if let Some(t) = body.get("timeout_ns_update").and_then(Value::as_i64) {
+        if t < 300 {
+            return unprocessable(format!("Error in validating ns-update request: {t} second is not enough to upgrade the VNF instance: {vnfr_id}"));
+        }
     }
     Ok(())
 }
