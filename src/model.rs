@@ -287,6 +287,10 @@ pub struct OperationReport {
     /// The source revision whose apply started it (empty: not known, e.g. the CLI's).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub revision: String,
+    /// The part of the NS it is about: a KDU (`member/kdu`), a scaling aspect
+    /// (`member/aspect`) or a member VNF (`member`); empty: the NS as a whole.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
 }
 
 impl OperationReport {
@@ -302,7 +306,14 @@ impl OperationReport {
             start_time: Some(Timestamp::now()),
             end_time: None,
             revision: String::new(),
+            target: String::new(),
         }
+    }
+
+    /// The same, about `target` (see [`OperationReport::target`]).
+    pub fn about(mut self, target: Option<String>) -> Self {
+        self.target = target.unwrap_or_default();
+        self
     }
 
     pub fn failed(&self) -> bool {

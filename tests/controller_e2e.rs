@@ -1934,3 +1934,88 @@ async fn osm_unreachable_while_following_is_reported_after_the_timeout_then_reco
         1
     );
 }
+
+/// A copy of `examples/<name>`.
+fn example_copy(name: &str) -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+        dir.path(),
+    );
+    dir
+}
+
+/// The VM-based example through the controller: created with its config, brought to its scale
+/// level once OSM has it instantiated (the operation recorded with its scaling aspect), and a
+/// config change OSM cannot make blocked until `spec.allowRecreate` lets the NS be recreated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_ns_is_scaled_to_its_level_and_recreated_for_config_only_when_allowed() {
+    let w = world().await;
+    let dir = example_copy("vm-web");
+    let rev = "main@sha1:a1a1";
+    w.publish(rev, dir.path()).await;
+    let stop = start_controller(&w, "ctl-1");
+    w.create_sync("demo").await;
+    let vms = |w: &World| {
+        w.sim
+            .vnf_instances()
+            .first()
+            .and_then(|v| v["vdur"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let s = w
+        .wait_for("demo", "scaled to level 1", |s| {
+            applied(s, rev)
+                && s.status.as_ref().is_some_and(|st| {
+                    st.operations
+                        .iter()
+                        .any(|o| o.type_ == "scale" && o.state == "COMPLETED")
+                })
+        })
+        .await;
+    assert_eq!(vms(&w), 2);
+    let st = s.status.unwrap();
+    let scale = st.operations.iter().find(|o| o.type_ == "scale").unwrap();
+    assert_eq!(scale.target, "vnf1/web-aspect");
+    assert_eq!(scale.ns_name, "web");
+    let old_id = w.sim.ns_instances()[0]["_id"].clone();
+    // Another VIM network: OSM cannot change it on the running NS.
+    let text = std::fs::read_to_string(dir.path().join("web.osmops.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("web.osmops.yaml"),
+        text.replace("vim-network-name: mgmt", "vim-network-name: mgmt-v2"),
+    )
+    .unwrap();
+    w.publish("main@sha1:a2a2", dir.path()).await;
+    let (_, message) = w.wait_for_reason("demo", "ProgressingWithRetry").await;
+    assert!(
+        message.contains("changed since instantiate: config.vld")
+            && message.contains("spec.allowRecreate: true"),
+        "{message}"
+    );
+    assert_eq!(w.sim.ns_instances()[0]["_id"], old_id, "nothing deleted");
+    w.patch_spec("demo", json!({"allowRecreate": true})).await;
+    w.wait_for("demo", "recreated", |s| applied(s, "main@sha1:a2a2"))
+        .await;
+    let ns = w.sim.ns_instances();
+    assert_eq!(ns.len(), 1);
+    assert_ne!(ns[0]["_id"], old_id);
+    assert_eq!(
+        ns[0]["instantiate_params"]["vld"][0]["vim-network-name"],
+        "mgmt-v2"
+    );
+    let _ = stop.send(());
+}

@@ -307,6 +307,11 @@ async fn syncs_plans_operations_previews_and_errors() {
         (up.operation.as_str(), up.reason.as_str()),
         ("upgrade", "replicaCount 1→5")
     );
+    // Which KDU of the NS the upgrade is for.
+    assert_eq!(
+        (up.target.as_str(), up.target_kind.as_str()),
+        ("openldap/ldap", "kdu")
+    );
     let err = c
         .preview_plan(pb::PreviewPlanRequest {
             r#ref: sref("demo"),
@@ -330,6 +335,18 @@ async fn syncs_plans_operations_previews_and_errors() {
         1,
         "only the controller's upgrade, no preview writes: {new_writes:?}"
     );
+    // The operation history says which KDU it upgraded.
+    let ops = c
+        .list_operations(pb::ListOperationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .operations;
+    let upgrade = ops
+        .iter()
+        .find(|o| o.r#type == "action")
+        .expect("the upgrade");
+    assert_eq!(upgrade.target, "openldap/ldap");
 
     // OSM down → UNAVAILABLE; credentials never echoed.
     create_secret(

@@ -224,9 +224,13 @@ pub struct OperationEntry {
     /// OSM's `_id` of the NS instance.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ns_instance_id: String,
-    /// instantiate, action (KDU upgrade) or terminate.
+    /// instantiate, action (KDU upgrade), scale, update (VNF package) or terminate.
     #[serde(rename = "type")]
     pub type_: String,
+    /// The part of the NS it is about: a KDU (`member/kdu`), a scaling aspect (`member/aspect`)
+    /// or a member VNF (`member`); absent for the NS as a whole.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
     /// OSM's operationState (PROCESSING while running), or TIMEOUT / UNKNOWN / NOT_FOLLOWED.
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +254,7 @@ impl OperationEntry {
             ns_name: r.ns_name.clone(),
             ns_instance_id: r.ns_osm_id.clone(),
             type_: r.op_type.to_string(),
+            target: r.target.clone(),
             state: r.state.to_string(),
             error: r.error.clone(),
             revision: r.revision.clone(),
@@ -270,6 +275,7 @@ impl OperationEntry {
             start_time: parse_rfc3339(&self.start_time),
             end_time: self.end_time.as_deref().and_then(parse_rfc3339),
             revision: self.revision.clone(),
+            target: self.target.clone(),
         }
     }
 }

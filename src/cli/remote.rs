@@ -233,7 +233,7 @@ fn plan_json(p: &pb::Plan) -> Value {
            "drift": p.drift.iter().map(|d| json!({"kind": d.kind, "name": d.name, "what": d.what, "corrected": d.corrected})).collect::<Vec<_>>(),
            "batches": p.batches.iter().map(|b| json!({"canary": b.canary, "names": b.names})).collect::<Vec<_>>(),
            "actions": p.actions.iter().map(|a| json!({"kind": a.kind, "name": a.name, "operation": a.operation, "reason": a.reason,
-               "outcome": a.outcome, "outcomeMessage": a.outcome_message, "osmId": a.osm_id, "nslcmopId": a.nslcmop_id})).collect::<Vec<_>>()})
+               "target": a.target, "outcome": a.outcome, "outcomeMessage": a.outcome_message, "osmId": a.osm_id, "nslcmopId": a.nslcmop_id})).collect::<Vec<_>>()})
 }
 
 pub async fn get(a: &GrpcArgs, what: &GetWhat) -> Result<String, String> {

@@ -3,6 +3,7 @@
 use super::pb;
 use crate::journal::{EventKind, JournalEvent, PlanRecord, SyncOperation, SyncSummary};
 use crate::model::Timestamp;
+use crate::plan::Target;
 
 /// A time for the wire: RFC 3339, empty when unknown.
 fn rfc3339(t: Option<Timestamp>) -> String {
@@ -50,6 +51,14 @@ pub fn plan(p: &PlanRecord) -> pb::Plan {
                 outcome_message: a.outcome_message.clone(),
                 osm_id: a.osm_id.clone(),
                 nslcmop_id: a.nslcmop_id.clone(),
+                target: a.target.as_ref().map(Target::label).unwrap_or_default(),
+                target_kind: match &a.target {
+                    Some(Target::Kdu { .. }) => "kdu",
+                    Some(Target::Scale { .. }) => "scale",
+                    Some(Target::Member { .. }) => "member",
+                    None => "",
+                }
+                .into(),
             })
             .collect(),
         applied: p.applied,
@@ -90,6 +99,7 @@ pub fn operation(o: &SyncOperation) -> pb::Operation {
         end_time: rfc3339(o.end_time),
         error: o.error.clone().unwrap_or_default(),
         revision: o.revision.clone(),
+        target: o.target.clone(),
     }
 }
 

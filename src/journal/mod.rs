@@ -45,6 +45,8 @@ pub struct PlanActionRecord {
     pub kind: ObjectKind,
     pub name: String,
     pub operation: Operation,
+    /// The KDU, scaling aspect or member the action is about.
+    pub target: Option<crate::plan::Target>,
     pub reason: String,
     /// `None` for a previewed plan, or an action the run did not reach.
     pub outcome: Option<ActionStatus>,
@@ -92,6 +94,7 @@ impl PlanRecord {
                     kind: a.kind,
                     name: a.name.clone(),
                     operation: a.operation.clone(),
+                    target: a.target.clone(),
                     reason: a.reason.clone(),
                     outcome: r.map(|r| r.status),
                     outcome_message: r.map(|r| r.message.clone()).unwrap_or_default(),

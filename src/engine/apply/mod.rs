@@ -223,7 +223,8 @@ impl Apply<'_> {
                 &a.name,
                 r.osm_id.as_deref().unwrap_or_default(),
                 op_type,
-            );
+            )
+            .about(a.target.as_ref().map(Target::label));
             (self.progress)(self.plan, &Progress::Operation { report });
         }
     }

@@ -41,7 +41,8 @@ impl Apply<'_> {
                 {
                     new.push((
                         Some(i),
-                        OperationReport::new(op, &a.name, &ns_osm_id, op_type),
+                        OperationReport::new(op, &a.name, &ns_osm_id, op_type)
+                            .about(a.target.as_ref().map(crate::plan::Target::label)),
                     ));
                 }
             }
