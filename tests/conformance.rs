@@ -142,7 +142,40 @@ fn shell(cmd: &str) -> bool {
 /// A VNFD; `software_version` changes with each new version of the package (OSM refuses other
 /// changes to a VNFD its VNF instances use).
 fn vnfd(id: &str, software_version: &str) -> String {
-    format!("vnfd:\n  id: {id}\n  product-name: {id}\n  provider: OSM Ops conformance\n  version: '1.0'\n  software-version: '{software_version}'\n  description: version {software_version}\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap\n  mgmt-cp: mgmt-ext\n")
+    format!("vnfd:\n  id: {id}\n  product-name: {id}\n  provider: OSM Ops conformance\n  version: '1.0'\n  software-version: '{software_version}'\n  description: version {software_version}\n  df:\n  - id: default-df\n  ext-cpd:\n  - id: mgmt-ext\n    k8s-cluster-net: mgmtnet\n  k8s-cluster:\n    nets:\n    - id: mgmtnet\n  kdu:\n  - name: ldap\n    helm-chart: stable/openldap\n  - name: cache\n    helm-chart: bitnami/redis\n  mgmt-cp: mgmt-ext\n")
+}
+
+/// The NsInstance with both KDUs declared (`kdus`), each with its params.
+fn ns_two(name: &str, nsd: &str, vim: &str, replicas: &str, architecture: &str) -> String {
+    format!("kind: NsInstance\nname: {name}\ndescription: conformance\nnsdName: {nsd}\nvimAccountName: {vim}\nkdus:\n- vnfName: openldap\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"{replicas}\"\n    persistence:\n      enabled: false\n- vnfName: openldap\n  name: cache\n  model: bitnami/redis:17.11.3\n  params:\n    architecture: {architecture}\n")
+}
+
+/// A VM-based VNFD (examples/vm-web's, with id `id`): one VDU, a scaling aspect of 2 levels.
+fn vm_vnfd(id: &str) -> String {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/osm-pkgs");
+    std::fs::read_to_string(ex.join("web_vnf/web_vnfd.yaml"))
+        .unwrap()
+        .replace("id: web-vnf", &format!("id: {id}"))
+        .replace("product-name: web-vnf", &format!("product-name: {id}"))
+}
+
+fn vm_cloud_init() -> String {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/osm-pkgs");
+    std::fs::read_to_string(ex.join("web_vnf/cloud_init/cloud-config.txt")).unwrap()
+}
+
+fn vm_nsd(id: &str, vnfd: &str) -> String {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/osm-pkgs");
+    std::fs::read_to_string(ex.join("web_ns/web_nsd.yaml"))
+        .unwrap()
+        .replace("web-vnf", vnfd)
+        .replace("id: web-ns", &format!("id: {id}"))
+        .replace("name: web-ns", &format!("name: {id}"))
+}
+
+/// A VM-based NS with instantiation config and scale level `level`.
+fn vm_ns(name: &str, nsd: &str, vim: &str, level: u32) -> String {
+    format!("kind: NsInstance\nname: {name}\ndescription: conformance\nnsdName: {nsd}\nvimAccountName: {vim}\nconfig:\n  vld:\n  - name: mgmtnet\n    vim-network-name: mgmt\n  additionalParamsForVnf:\n  - member-vnf-index: vnf1\n    additionalParamsForVdu:\n    - vdu_id: webserver\n      additionalParams:\n        motd: conformance\nscale:\n- vnfName: vnf1\n  aspect: web-aspect\n  level: {level}\n")
 }
 
 fn nsd(id: &str, vnfd: &str) -> String {
@@ -338,6 +371,47 @@ async fn conformance_scenario() {
         })(),
     );
 
+    // 3b. Several KDUs of one NS: one upgrade each, in one run.
+    common::write(
+        dir,
+        "a.osmops.yaml",
+        &ns_two(&a, &nsd_id, &t.vim, "3", "standalone"),
+    );
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "3b two KDUs of one NS upgraded, one operation each",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let upgrades: Vec<String> = v["plan"]["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .zip(v["results"].as_array().into_iter().flatten())
+                .filter(|(a, r)| {
+                    a["operation"]["type"] == "upgradeNs" && r["status"] == "Succeeded"
+                })
+                .map(|(a, _)| {
+                    format!(
+                        "{}/{}",
+                        a["target"]["member"].as_str().unwrap_or_default(),
+                        a["target"]["kdu"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            check(
+                upgrades.len() == 2 && upgrades.contains(&"openldap/cache".to_owned()),
+                || format!("{upgrades:?} {:?}", actions(&v)),
+            )?;
+            let ops = v["operations"].as_array().cloned().unwrap_or_default();
+            check(
+                ops.iter().filter(|op| op["state"] == "COMPLETED").count() == 2,
+                || format!("{ops:?}"),
+            )?;
+            Ok(upgrades.join(", "))
+        })(),
+    );
+
     // 4. A package update (new content of the VNFD).
     common::write(
         dir,
@@ -347,15 +421,39 @@ async fn conformance_scenario() {
     let o = t.osmops("apply", dir, &st, &[]).await;
     let v = json(&o);
     r.step(
-        "4 package update",
+        "4 package update, rolled onto the running NS in place (CHANGE_VNFPKG)",
         (|| {
             check(o.status.code() == Some(0), || outcome_text(&o))?;
             let acts = actions(&v);
             check(
                 acts.iter()
-                    .any(|x| x.0 == "updatePackage" && x.1 == knf && x.2 == "Succeeded"),
+                    .any(|x| x.0 == "updatePackage" && x.1 == knf && x.2 == "Succeeded")
+                    && acts
+                        .iter()
+                        .any(|x| x.0 == "updateNs" && x.1 == a && x.2 == "Succeeded"),
                 || format!("{acts:?}"),
             )?;
+            let ops = v["operations"].as_array().cloned().unwrap_or_default();
+            check(
+                ops.iter()
+                    .any(|op| op["opType"] == "update" && op["state"] == "COMPLETED")
+                    || ops.iter().any(|op| op["state"] == "COMPLETED"),
+                || format!("update not COMPLETED: {ops:?}"),
+            )?;
+            Ok(String::new())
+        })(),
+    );
+
+    let o = t.osmops("apply", dir, &st, &[]).await;
+    let v = json(&o);
+    r.step(
+        "4b the updated NS is unchanged on the next run",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let writes = v["requests"]["writes"].as_u64().unwrap_or(u64::MAX);
+            check(writes == 0, || {
+                format!("{writes} writes: {:?}", actions(&v))
+            })?;
             Ok(String::new())
         })(),
     );
@@ -409,6 +507,93 @@ async fn conformance_scenario() {
         })(),
     );
 
+    // 5b. A VM-based NS with instantiation config, then scaled to its level (OSM scales an
+    // instantiated NS only: the run after the create), out and back in.
+    let (vm_vnf, vm_ns_pkg, c) = (
+        format!("conf{suffix}_vm"),
+        format!("conf{suffix}_vmns"),
+        format!("conf-{suffix}-c"),
+    );
+    common::write(
+        dir,
+        &format!("osm-pkgs/{vm_vnf}/vnfd.yaml"),
+        &vm_vnfd(&vm_vnf),
+    );
+    common::write(
+        dir,
+        &format!("osm-pkgs/{vm_vnf}/cloud_init/cloud-config.txt"),
+        &vm_cloud_init(),
+    );
+    common::write(
+        dir,
+        &format!("osm-pkgs/{vm_ns_pkg}/nsd.yaml"),
+        &vm_nsd(&vm_ns_pkg, &vm_vnf),
+    );
+    common::write(dir, "c.osmops.yaml", &vm_ns(&c, &vm_ns_pkg, &t.vim, 1));
+    let created = t.osmops("apply", dir, &st, &[]).await;
+    let scaled = t.osmops("apply", dir, &st, &[]).await;
+    common::write(dir, "c.osmops.yaml", &vm_ns(&c, &vm_ns_pkg, &t.vim, 2));
+    let out = t.osmops("apply", dir, &st, &[]).await;
+    common::write(dir, "c.osmops.yaml", &vm_ns(&c, &vm_ns_pkg, &t.vim, 0));
+    let back = t.osmops("apply", dir, &st, &[]).await;
+    let again = t.osmops("apply", dir, &st, &[]).await;
+    r.step(
+        "5b VM NS with instantiation config, scaled 0→1→2→0 by one scale operation per step",
+        (|| {
+            let scale_steps = |o: &Output| -> Result<Vec<String>, String> {
+                check(o.status.code() == Some(0), || outcome_text(o))?;
+                let v = json(o);
+                let ops = v["operations"].as_array().cloned().unwrap_or_default();
+                check(ops.iter().all(|op| op["state"] == "COMPLETED"), || {
+                    format!("{ops:?}")
+                })?;
+                Ok(v["plan"]["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a["operation"]["type"] == "scaleNs")
+                    .map(|a| {
+                        a["operation"]["direction"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect())
+            };
+            let c_created = actions(&json(&created));
+            check(
+                created.status.code() == Some(0)
+                    && c_created
+                        .iter()
+                        .any(|x| x.0 == "createNs" && x.1 == c && x.2 == "Succeeded"),
+                || outcome_text(&created),
+            )?;
+            let steps = [
+                scale_steps(&scaled)?,
+                scale_steps(&out)?,
+                scale_steps(&back)?,
+            ];
+            check(
+                steps
+                    == [
+                        vec!["SCALE_OUT".to_owned()],
+                        vec!["SCALE_OUT".to_owned()],
+                        vec!["SCALE_IN".to_owned(), "SCALE_IN".to_owned()],
+                    ],
+                || format!("{steps:?}"),
+            )?;
+            let v = json(&again);
+            let writes = v["requests"]["writes"].as_u64().unwrap_or(u64::MAX);
+            check(writes == 0, || {
+                format!(
+                    "{writes} writes after reaching the level: {:?}",
+                    actions(&v)
+                )
+            })?;
+            Ok(String::new())
+        })(),
+    );
+
     // 6. A failed instantiate: the run fails with OSM's error; nothing else is disturbed.
     common::write(dir, "b.osmops.yaml", &ns(&b, &nsd_id, &t.vim, "1"));
     if t.fail_next_instantiate(&b) {
@@ -444,7 +629,7 @@ async fn conformance_scenario() {
     }
 
     // 7. Git drops everything: NS instances and packages are pruned in one run.
-    for f in ["a.osmops.yaml", "b.osmops.yaml"] {
+    for f in ["a.osmops.yaml", "b.osmops.yaml", "c.osmops.yaml"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     std::fs::remove_dir_all(dir.join("osm-pkgs")).unwrap();
@@ -478,7 +663,7 @@ async fn conformance_scenario() {
                 .iter()
                 .filter(|x| x.0.starts_with("delete") && x.2 == "Succeeded")
                 .count();
-            check(deletes >= 4, || format!("{acts:?}"))?;
+            check(deletes >= 6, || format!("{acts:?}"))?;
             let left = left.map_err(|e| e.to_string())?;
             check(left.is_empty(), || format!("still in OSM: {left:?}"))?;
             Ok(format!("{deletes} deleted"))
