@@ -6,7 +6,10 @@
 //!       process and one login per command, a new connection per request, full list downloads;
 //!       `ns-create` sends 5 requests: token, NSD list, VIM list, VIM by id, POST), plus a
 //!       modelled 0.4 s of process start-up per command (the real CLI's Python start-up).
-//! Then a reconcile of 1,000 unchanged KNFs (writes, requests, engine CPU time).
+//! Then a reconcile of 1,000 unchanged KNFs (writes, requests, engine CPU time). Then network
+//! services of several members: 100 NS of 3 KNF members each, one KDU param changed per NS
+//! (osmops vs. the CLI's `ns-action` per KDU), and 50 VM-based NS scaled from level 1 to 3
+//! (scale operations sent, wall time, all followed to COMPLETED).
 //!
 //! Both contenders reach the simulator through a TLS front that counts the bytes on the wire.
 //!
@@ -14,6 +17,7 @@
 //!     OSMOPS_BENCH_N=10 cargo bench --bench nbi_traffic
 //!     OSMOPS_BENCH_OTHERS=500                         # NS already in OSM for the second creates row
 //!     OSMOPS_BENCH_BEFORE=/path/to/older/osmops       # also measure an earlier build's creates
+//!     OSMOPS_BENCH_ONLY=services                      # only the network-service rows
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -273,6 +277,9 @@ async fn wait_instantiated(sim: &Simulator, n: usize) {
     tokio::time::sleep(Duration::from_millis(2100)).await;
 }
 
+/// Whose the benchmark's NS are: the `osmops` runs and the in-process setups alike.
+const BENCH_OWNER: &str = "bench";
+
 /// Runs `osmops apply` as its own process against the simulator behind TLS (a fresh session,
 /// like one run of the CLI): process against process.
 fn osmops_apply(bin: &Path, url: &str, ca_file: &Path, dir: &Path) -> Duration {
@@ -289,7 +296,14 @@ fn osmops_apply(bin: &Path, url: &str, ca_file: &Path, dir: &Path) -> Duration {
             "admin",
             "--project",
             "admin",
+            "--owner",
+            BENCH_OWNER,
         ])
+        .env_remove("OSMOPS_BENCH_ONLY")
+        .env_remove("OSMOPS_BENCH_N")
+        .env_remove("OSMOPS_BENCH_OTHERS")
+        .env_remove("OSMOPS_BENCH_BEFORE")
+        .env_remove("OSMOPS_BENCH_SKIP_NOOP")
         .arg("--ca-file")
         .arg(ca_file)
         .arg("--wait=false")
@@ -297,7 +311,8 @@ fn osmops_apply(bin: &Path, url: &str, ca_file: &Path, dir: &Path) -> Duration {
         .expect("osmops runs");
     assert!(
         out.status.success(),
-        "{}",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     t.elapsed()
@@ -398,6 +413,34 @@ impl CliCommand {
     }
 }
 
+/// `osm ns-action NAME --vnf_name MEMBER --kdu_name ldap --action_name upgrade --params ...`:
+/// one process, one login, the NS list twice, the action.
+async fn cli_kdu_upgrade(base: &str, ca_pem: &[u8], name: &str, member: &str, replicas: &str) {
+    let get = reqwest::Method::GET;
+    let cli = CliCommand::start(base, ca_pem).await;
+    let all = cli
+        .send(get.clone(), "nslcm/v1/ns_instances_content", None)
+        .await;
+    let _again = cli.send(get, "nslcm/v1/ns_instances_content", None).await;
+    let id = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"member_vnf_index": member, "kdu_name": "ldap", "primitive": "upgrade",
+        "primitive_params": {"replicaCount": replicas, "kdu_model": "stable/openldap:1.2.7"}});
+    cli.send(
+        reqwest::Method::POST,
+        &format!("nslcm/v1/ns_instances/{id}/action"),
+        Some(body),
+    )
+    .await;
+}
+
 /// The `osm` CLI pattern creating `n` NS into an OSM holding `others`, then upgrading them.
 async fn baseline_run(n: usize, others: usize) -> (Traffic, Traffic) {
     let sim = realistic_sim().await;
@@ -448,30 +491,7 @@ async fn baseline_run(n: usize, others: usize) -> (Traffic, Traffic) {
     let t = Instant::now();
     for i in 0..n {
         // osm ns-action knfI --vnf_name openldap --kdu_name ldap --action_name upgrade --params ...
-        let cli = CliCommand::start(&base, &front.ca_pem).await;
-        let name = format!("knf{i:04}");
-        let all = cli
-            .send(get.clone(), "nslcm/v1/ns_instances_content", None)
-            .await;
-        let _again = cli
-            .send(get.clone(), "nslcm/v1/ns_instances_content", None)
-            .await;
-        let id = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name.as_str())
-            .unwrap()["_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let body = json!({"member_vnf_index": "openldap", "kdu_name": "ldap", "primitive": "upgrade", "primitive_params": {"replicaCount": "2", "kdu_model": "stable/openldap:1.2.7"}});
-        cli.send(
-            reqwest::Method::POST,
-            &format!("nslcm/v1/ns_instances/{id}/action"),
-            Some(body),
-        )
-        .await;
+        cli_kdu_upgrade(&base, &front.ca_pem, &format!("knf{i:04}"), "openldap", "2").await;
     }
     (
         creates,
@@ -579,6 +599,200 @@ fn unchanged_1000() {
     });
 }
 
+/// A 3-member NSD (members m1, m2, m3, each the one-KDU OpenLDAP KNF).
+fn three_member_nsd() -> String {
+    let profile = |m: &str| {
+        format!("      - id: {m}\n        vnfd-id: openldap_knf\n        virtual-link-connectivity:\n        - constituent-cpd-id:\n          - constituent-base-element-id: {m}\n            constituent-cpd-id: mgmt-ext\n          virtual-link-profile-id: mgmtnet\n")
+    };
+    format!("nsd:\n  nsd:\n  - id: trio_ns\n    name: trio_ns\n    designer: OSM Ops benchmark\n    version: '1.0'\n    df:\n    - id: default-df\n      vnf-profile:\n{}{}{}    virtual-link-desc:\n    - id: mgmtnet\n      mgmt-network: 'true'\n    vnfd-id:\n    - openldap_knf\n", profile("m1"), profile("m2"), profile("m3"))
+}
+
+/// `n` NS of the 3-member NSD, each declaring its three KDUs; member m2's `replicaCount` is
+/// `changed`.
+fn trio_repo(dir: &Path, n: usize, changed: u32) {
+    for i in 0..n {
+        let kdu = |m: &str, r: u32| {
+            format!("- vnfName: {m}\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"{r}\"\n")
+        };
+        write(
+            dir,
+            &format!("trio{i:04}.osmops.yaml"),
+            &format!("kind: NsInstance\nname: trio{i:04}\ndescription: benchmark NS {i}\nnsdName: trio_ns\nvimAccountName: mylocation1\nkdus:\n{}{}{}", kdu("m1", 1), kdu("m2", changed), kdu("m3", 1)),
+        );
+    }
+}
+
+/// 100 NS of 3 members: one KDU param changed per NS. osmops (one process, `--wait=false`) vs.
+/// the CLI's `ns-action` per changed KDU (tokens, NS list ×2, POST action, one process each).
+async fn three_member_changes(bin: &Path, n: usize) -> (Traffic, Traffic) {
+    let sim = realistic_sim().await;
+    onboard(&sim).await;
+    let setup = NbiClient::new(ClientOptions::new(sim.url()), creds()).unwrap();
+    let nsd_dir = tempfile::tempdir().unwrap();
+    write(nsd_dir.path(), "osm-pkgs/openldap_knf/vnfd.yaml", VNFD);
+    write(
+        nsd_dir.path(),
+        "osm-pkgs/trio_ns/nsd.yaml",
+        &three_member_nsd(),
+    );
+    let d = read_repository(nsd_dir.path(), &ReadOptions::default()).unwrap();
+    let out = engine::reconcile(
+        &setup,
+        &d,
+        &Inventory::default(),
+        &EngineOptions::default(),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(!out.failed(), "{}", out.summary());
+    let dir = tempfile::tempdir().unwrap();
+    trio_repo(dir.path(), n, 1);
+    let d = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    let opts = EngineOptions {
+        wait: false,
+        concurrency: 16,
+        owner: osmops::plan::Owner::new(BENCH_OWNER).unwrap(),
+        ..EngineOptions::default()
+    };
+    let out = engine::reconcile(&setup, &d, &Inventory::default(), &opts, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(!out.failed(), "{}", out.summary());
+    wait_instantiated(&sim, n).await;
+    sim.clear_log();
+    let front = TlsFront::start(&sim).await;
+    // osmops: the whole repository, one KDU changed per NS.
+    trio_repo(dir.path(), n, 2);
+    let (url, ca, path, b) = (
+        front.url.clone(),
+        front.ca_file.path().to_owned(),
+        dir.path().to_owned(),
+        bin.to_owned(),
+    );
+    let c0 = sim.connections();
+    let wall = tokio::task::spawn_blocking(move || osmops_apply(&b, &url, &ca, &path))
+        .await
+        .unwrap();
+    let engine = traffic(&sim, &front, c0, wall);
+    let actions: Vec<Value> = sim
+        .operations()
+        .into_iter()
+        .filter(|o| o["lcmOperationType"] == "action")
+        .collect();
+    assert_eq!(actions.len(), n, "one upgrade per NS");
+    assert!(actions
+        .iter()
+        .all(|o| o["operationParams"]["member_vnf_index"] == "m2"));
+    for _ in 0..200 {
+        if sim
+            .operations()
+            .iter()
+            .all(|o| o["operationState"] != "PROCESSING")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The CLI pattern: the same change again (to 3), one `osm ns-action` per NS.
+    sim.clear_log();
+    front.reset();
+    let c0 = sim.connections();
+    let t = Instant::now();
+    for i in 0..n {
+        cli_kdu_upgrade(&front.url, &front.ca_pem, &format!("trio{i:04}"), "m2", "3").await;
+    }
+    let cli = traffic(&sim, &front, c0, t.elapsed() + CLI_STARTUP * n as u32);
+    (engine, cli)
+}
+
+/// 50 VM-based NS (examples/vm-web, its aspect allowed up to 5 levels) at scale level 1, then
+/// declared at level 3: one `apply` that sends the scale steps and follows them to their end.
+async fn scale_fifty(n: usize) -> (usize, Duration, usize, osmops::osm::CounterSnapshot) {
+    let sim = realistic_sim().await;
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/osm-pkgs");
+    let dir = tempfile::tempdir().unwrap();
+    let vnfd = std::fs::read_to_string(ex.join("web_vnf/web_vnfd.yaml"))
+        .unwrap()
+        .replace("max-scale-level: 2", "max-scale-level: 5")
+        .replace("max-number-of-instances: 3", "max-number-of-instances: 6");
+    write(dir.path(), "osm-pkgs/web_vnf/web_vnfd.yaml", &vnfd);
+    write(
+        dir.path(),
+        "osm-pkgs/web_vnf/cloud_init/cloud-config.txt",
+        &std::fs::read_to_string(ex.join("web_vnf/cloud_init/cloud-config.txt")).unwrap(),
+    );
+    write(
+        dir.path(),
+        "osm-pkgs/web_ns/web_nsd.yaml",
+        &std::fs::read_to_string(ex.join("web_ns/web_nsd.yaml")).unwrap(),
+    );
+    let docs = |level: u32| {
+        for i in 0..n {
+            write(dir.path(), &format!("web{i:03}.osmops.yaml"), &format!("kind: NsInstance\nname: web{i:03}\nnsdName: web-ns\nvimAccountName: mylocation1\nconfig:\n  vld:\n  - name: mgmtnet\n    vim-network-name: mgmt\nscale:\n- vnfName: vnf1\n  aspect: web-aspect\n  level: {level}\n"));
+        }
+    };
+    let c = NbiClient::new(ClientOptions::new(sim.url()), creds()).unwrap();
+    let opts = EngineOptions {
+        wait: true,
+        timeout: Duration::from_secs(600),
+        poll_interval: Duration::from_millis(500),
+        concurrency: 16,
+        ..EngineOptions::default()
+    };
+    docs(1);
+    let mut inv = Inventory::default();
+    // Create, then the first step to level 1 (OSM scales instantiated NS only).
+    for _ in 0..2 {
+        let d = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+        let out = engine::reconcile(&c, &d, &inv, &opts, &|_, _| {})
+            .await
+            .unwrap();
+        assert!(!out.failed(), "{}", out.summary());
+        inv = out.inventory;
+    }
+    docs(3);
+    let d = read_repository(dir.path(), &ReadOptions::default()).unwrap();
+    let before = c.counters().snapshot();
+    let t = Instant::now();
+    let out = engine::reconcile(&c, &d, &inv, &opts, &|_, _| {})
+        .await
+        .unwrap();
+    let wall = t.elapsed();
+    let used = c.counters().snapshot().since(&before);
+    assert!(!out.failed(), "{}", out.summary());
+    let completed = out
+        .operations
+        .iter()
+        .filter(|o| o.state == osmops::model::OperationState::Completed)
+        .count();
+    (out.plan.count("scale"), wall, completed, used)
+}
+
+fn services(rt: &tokio::runtime::Runtime) {
+    let now = Path::new(env!("CARGO_BIN_EXE_osmops"));
+    println!("\n## Network services: 100 NS of 3 members, one KDU param changed per NS (osmops vs. `osm ns-action` per KDU, behind TLS)\n");
+    println!("| scenario | requests (osmops / CLI) | TCP connections | HTTP KiB (osmops / CLI) | wire KiB, TLS (osmops / CLI) | wall s (osmops / CLI) | HTTP bytes saved | wire bytes saved | wall ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let (e, b) = rt.block_on(three_member_changes(now, 100));
+    println!("{}", row("100 NS × 3 members, 1 KDU changed each", e, b));
+    let (steps, wall, completed, used) = rt.block_on(scale_fifty(50));
+    println!("\n## Scale 50 VM-based NS from level 1 to 3 (one apply, operations followed to their end; LCM 200 ms per operation, run one after the other per NS)\n");
+    println!(
+        "| scale operations sent | followed to COMPLETED | wall time | requests | KiB received |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {steps} | {completed} | {:.2} s | {} | {:.1} |",
+        wall.as_secs_f64(),
+        used.requests,
+        used.bytes_received as f64 / 1024.0
+    );
+    assert_eq!(steps, 100);
+    assert_eq!(completed, 100);
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::var("OSMOPS_BENCH_N")
         .ok()
@@ -588,6 +802,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("OSMOPS_BENCH_ONLY").as_deref() == Ok("services") {
+        services(&rt);
+        return;
+    }
     let others: usize = std::env::var("OSMOPS_BENCH_OTHERS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -630,6 +848,7 @@ fn main() {
             }
         }
     }
+    services(&rt);
     drop(rt);
     if std::env::var("OSMOPS_BENCH_SKIP_NOOP").is_err() {
         unchanged_1000();

@@ -56,6 +56,8 @@ fn doc_yaml_blocks() -> Vec<(String, String)> {
     for ex in [
         "examples/openldap/README.md",
         "examples/multi-knf/README.md",
+        "examples/vm-web/README.md",
+        "examples/two-kdu-knf/README.md",
     ] {
         files.push(root.join(ex));
     }
