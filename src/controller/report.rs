@@ -287,11 +287,14 @@ pub(super) fn ready_message(message: &str) -> String {
 
 /// One failed operation, as failure messages name it.
 fn operation_line(op: &crate::engine::OperationReport) -> String {
+    let of = match op.target.as_str() {
+        "" => op.ns_name.clone(),
+        t => format!("{} [{t}]", op.ns_name),
+    };
     format!(
-        "operation {} ({} of {}) {}: {}",
+        "operation {} ({} of {of}) {}: {}",
         op.nslcmop_id,
         op.op_type,
-        op.ns_name,
         op.state,
         op.error.clone().unwrap_or_default()
     )
@@ -311,7 +314,7 @@ pub(super) fn failure_lines(o: &Outcome) -> String {
                     "{} {} {}: {}",
                     a.operation.label(),
                     a.kind.label(),
-                    a.name,
+                    a.subject(),
                     r.message
                 )
             }),

@@ -1,6 +1,6 @@
 //! The digest of a plan: what an approval names (`osmops.io/approve: <digest>`, gRPC
 //! `ApprovePlan`, `osmops apply --plan`). It covers every write the plan would send — kind, name,
-//! operation with its OSM ids, the reason (which states the live values it changes, e.g.
+//! operation with its OSM ids, the KDU, scaling aspect or member it is about, the reason (which states the live values it changes, e.g.
 //! "replicaCount 2→3"), and the digest of the desired document or package content written — and
 //! the rollout batches. Any change of the revision's content, of live OSM or of the rollout that
 //! changes what would be written changes the digest, so an approval can never apply a plan other
@@ -35,6 +35,10 @@ pub(super) fn plan_digest(plan: &Plan, desired: &DesiredState) -> String {
             // Adopting takes ownership (later prunes may delete it) even when nothing is sent.
             if a.adopt {
                 w["adopt"] = json!(true);
+            }
+            // Which KDU, scaling aspect or member: two upgrades of one NS differ only by it.
+            if let Some(t) = &a.target {
+                w["target"] = json!(t);
             }
             w
         })
@@ -71,6 +75,7 @@ fn reviewed_view(plan: &serde_json::Value) -> serde_json::Value {
                         "kind": a.get("kind"),
                         "name": a.get("name"),
                         "operation": op,
+                        "target": a.get("target"),
                         "adopt": a.get("adopt").and_then(|v| v.as_bool()).unwrap_or(false),
                         "reason": if writes { a.get("reason").cloned() } else { None },
                     })

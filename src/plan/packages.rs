@@ -426,6 +426,7 @@ mod tests {
             kdus: vec![],
             vdus: vec![],
             scaling_aspects: vec![],
+            virtual_links: vec![],
             tarball: bytes::Bytes::new(),
             md5: String::new(),
             digest: digest.clone(),

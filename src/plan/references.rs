@@ -52,7 +52,7 @@ pub(super) fn check_against_osm(desired: &DesiredState, live: &LiveState, p: &mu
                             m
                         });
                 let deployed = &deployed;
-                reference_problems(want, &ns.vnf_profiles, |vnfd| {
+                reference_problems(want, &ns.vnf_profiles, None, |vnfd| {
                     let live = live_facts(vnfd);
                     let member = ns.vnf_profiles.iter().find(|m| m.vnfd_id == vnfd)?;
                     match (deployed.get(member.member.as_str()), live) {
@@ -66,18 +66,20 @@ pub(super) fn check_against_osm(desired: &DesiredState, live: &LiveState, p: &mu
                     }
                 })
             }
-            ([], Some(nsd)) => reference_problems(want, &nsd.vnf_profiles, |vnfd| {
-                match desired.package(vnfd) {
-                    Some(pkg) => Some(VnfdFacts {
-                        kdus: &pkg.kdus,
-                        vdus: Some(&pkg.vdus),
-                        aspects: Some(&pkg.scaling_aspects),
-                    }),
-                    None => live_facts(vnfd),
-                }
-            }),
+            ([], Some(nsd)) => {
+                reference_problems(want, &nsd.vnf_profiles, Some(&nsd.virtual_links), |vnfd| {
+                    match desired.package(vnfd) {
+                        Some(pkg) => Some(VnfdFacts {
+                            kdus: &pkg.kdus,
+                            vdus: Some(&pkg.vdus),
+                            aspects: Some(&pkg.scaling_aspects),
+                        }),
+                        None => live_facts(vnfd),
+                    }
+                })
+            }
             ([], None) => match live_pkg(PackageKind::Ns, &want.nsd_name) {
-                Some(rec) => reference_problems(want, &rec.vnf_profiles, live_facts),
+                Some(rec) => reference_problems(want, &rec.vnf_profiles, None, live_facts),
                 // An unknown NSD is reported where the NS is planned.
                 None => Vec::new(),
             },

@@ -503,3 +503,32 @@ fn a_vnf_package_this_plan_uploads_is_rolled_onto_its_members_after_the_upload()
     );
     assert!(targets(&p)[2].contains("to revision 3 (uploaded by this plan)"));
 }
+
+#[test]
+fn the_digest_tells_which_kdu_an_upgrade_is_for() {
+    // One document, two OSMs: in one the ldap KDU runs 2 replicas, in the other the cache KDU.
+    // Each plan is "replicaCount 2→3" for one KDU of NS ns1: only the target tells them apart,
+    // and an approval of one must not apply the other.
+    let want = two_kdus(json!({"replicaCount": 3}), json!({"replicaCount": 3}));
+    let d = desired(vec![want], vec![]);
+    let opts = PlanOptions::default();
+    let osm = |ldap: u8, cache: u8| {
+        live_with(vec![instantiate(
+            json!({"replicaCount": ldap}),
+            json!({"replicaCount": cache}),
+            json!({}),
+        )])
+    };
+    let p1 = plan(&d, &osm(2, 3), &Inventory::default(), &opts);
+    let p2 = plan(&d, &osm(3, 2), &Inventory::default(), &opts);
+    assert_eq!((p1.writes(), p2.writes()), (1, 1));
+    let reasons = |p: &Plan| {
+        p.actions
+            .iter()
+            .filter(|a| a.operation.is_write())
+            .map(|a| a.reason.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reasons(&p1), reasons(&p2));
+    assert_ne!(p1.digest, p2.digest);
+}

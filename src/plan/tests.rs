@@ -35,6 +35,7 @@ pub(in crate::plan) fn pkg(kind: PackageKind, id: &str, refs: &[&str], digest: &
         kdus: Vec::new(),
         vdus: vec![],
         scaling_aspects: vec![],
+        virtual_links: vec![],
         tarball: bytes::Bytes::new(),
         md5: String::new(),
         digest: format!("sha256:{digest}"),

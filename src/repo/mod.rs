@@ -208,13 +208,15 @@ fn check_references(ns: &[NsInstance], packages: &[Package], problems: &mut Vec<
         let Some(nsd) = find(&want.nsd_name, PackageKind::Ns) else {
             continue;
         };
-        for (field, msg) in reference_problems(want, &nsd.vnf_profiles, |vnfd| {
-            find(vnfd, PackageKind::Vnf).map(|p| VnfdFacts {
-                kdus: &p.kdus,
-                vdus: Some(&p.vdus),
-                aspects: Some(&p.scaling_aspects),
+        for (field, msg) in
+            reference_problems(want, &nsd.vnf_profiles, Some(&nsd.virtual_links), |vnfd| {
+                find(vnfd, PackageKind::Vnf).map(|p| VnfdFacts {
+                    kdus: &p.kdus,
+                    vdus: Some(&p.vdus),
+                    aspects: Some(&p.scaling_aspects),
+                })
             })
-        }) {
+        {
             problems.push(Problem::new(&want.source, Some(&field), msg));
         }
     }
@@ -243,9 +245,35 @@ fn listed<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
 pub fn reference_problems<'a>(
     want: &NsInstance,
     profiles: &[VnfProfile],
+    virtual_links: Option<&[String]>,
     facts_of: impl Fn(&str) -> Option<VnfdFacts<'a>>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    // `config.vld[].name` names a virtual link of the NSD (OSM: 400 "Invalid parameter
+    // vld:name='x' is not present at nsd:vld").
+    if let Some(links) = virtual_links {
+        let vlds = want
+            .config
+            .as_ref()
+            .and_then(|c| c.get("vld"))
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for (i, vld) in vlds.iter().enumerate() {
+            if let Some(name) = vld.get("name").and_then(|n| n.as_str()) {
+                if !links.iter().any(|l| l == name) {
+                    out.push((
+                        format!("config.vld[{i}].name"),
+                        format!(
+                            "'{name}' is not a virtual link of NSD '{}' (its virtual-link-desc ids: {})",
+                            want.nsd_name,
+                            listed(links)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     // The member's VNFD facts, or a problem at `field` when `member` is not a member.
     let member = |field: String, member: &str, out: &mut Vec<(String, String)>| match profiles
         .iter()
@@ -379,6 +407,91 @@ pub(crate) fn display_rel(root: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// examples/vm-web with its NsInstance replaced by `doc`.
+    fn vm_web_with(doc: &str) -> Result<DesiredState, RepoError> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web");
+        let dir = tempfile::tempdir().unwrap();
+        for rel in [
+            "osm-pkgs/web_vnf/web_vnfd.yaml",
+            "osm-pkgs/web_vnf/cloud_init/cloud-config.txt",
+            "osm-pkgs/web_ns/web_nsd.yaml",
+        ] {
+            let to = dir.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(src.join(rel), to).unwrap();
+        }
+        std::fs::write(dir.path().join("web.osmops.yaml"), doc).unwrap();
+        read_repository(dir.path(), &ReadOptions::default())
+    }
+
+    #[test]
+    fn members_vdus_aspects_levels_and_virtual_links_are_checked_against_the_descriptors() {
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vm-web/web.osmops.yaml"),
+        )
+        .unwrap();
+        assert!(vm_web_with(&example).is_ok());
+        let bad = example
+            .replace("- name: mgmtnet", "- name: datanet")
+            .replace("vdu_id: webserver", "vdu_id: websrv")
+            .replace(
+                "aspect: web-aspect\n  level: 1",
+                "aspect: web-aspect\n  level: 3",
+            );
+        let err = vm_web_with(&bad).unwrap_err();
+        let fields: Vec<&str> = err
+            .problems
+            .iter()
+            .filter_map(|p| p.field.as_deref())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "config.additionalParamsForVnf[0].additionalParamsForVdu[0].vdu_id",
+                "config.vld[0].name",
+                "scale[0].level",
+            ],
+            "{err}"
+        );
+        assert!(err.to_string().contains("'datanet' is not a virtual link of NSD 'web-ns' (its virtual-link-desc ids: mgmtnet)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("3 is above the max-scale-level 2 of aspect 'web-aspect'"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("'websrv' is not a VDU of VNFD 'web-vnf'"),
+            "{err}"
+        );
+        let bad = example
+            .replace(
+                "vnfName: vnf1\n  aspect: web-aspect",
+                "vnfName: vnf2\n  aspect: web-aspect",
+            )
+            .replace(
+                "- member-vnf-index: vnf1",
+                "- member-vnf-index: vnf1\n    additionalParams: {}\n  - member-vnf-index: vnf3",
+            );
+        let err = vm_web_with(&bad).unwrap_err();
+        let fields: Vec<&str> = err
+            .problems
+            .iter()
+            .filter_map(|p| p.field.as_deref())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "config.additionalParamsForVnf[1].member-vnf-index",
+                "scale[0].vnfName"
+            ],
+            "{err}"
+        );
+        let aspect = example.replace("aspect: web-aspect", "aspect: db-aspect");
+        let err = vm_web_with(&aspect).unwrap_err();
+        assert!(err.to_string().contains("'db-aspect' is not a scaling aspect of VNFD 'web-vnf' (member 'vnf1'; its aspects: web-aspect)"), "{err}");
+    }
 
     #[test]
     fn original_demo_reads_as_its_authors_meant() {

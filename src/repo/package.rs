@@ -57,6 +57,8 @@ pub struct Descriptor {
     /// For VNF packages, the scaling aspects of the first deployment flavour (the one OSM
     /// instantiates and scales: `df[0].scaling-aspect[]`).
     pub scaling_aspects: Vec<ScalingAspect>,
+    /// For NS packages, the virtual link ids (`virtual-link-desc[].id`).
+    pub virtual_links: Vec<String>,
 }
 
 /// A scaling aspect of a VNFD (SOL006 `df[].scaling-aspect[]`): its id and how many scale-out
@@ -86,6 +88,9 @@ pub struct Package {
     pub vdus: Vec<String>,
     /// For VNF packages, the scaling aspects; for NS packages, empty.
     pub scaling_aspects: Vec<ScalingAspect>,
+    /// For NS packages, the virtual link ids (what `config.vld[].name` names); for VNF packages,
+    /// empty.
+    pub virtual_links: Vec<String>,
     /// The package as OSM receives it (cheap to clone: uploads share the buffer).
     pub tarball: bytes::Bytes,
     /// Lowercase hex MD5 of `tarball` (the NBI's `Content-File-MD5`).
@@ -176,6 +181,7 @@ fn read_package(fs: &RepoFs, folder: &Entry, limits: &Limits) -> Result<Package,
         kdus: desc.kdus,
         vdus: desc.vdus,
         scaling_aspects: desc.scaling_aspects,
+        virtual_links: desc.virtual_links,
         md5: tarball.md5,
         digest: tarball.digest,
         tarball: bytes::Bytes::from(tarball.bytes),
@@ -303,6 +309,7 @@ fn vnfd_fields(desc: &Value) -> Result<Descriptor, String> {
         kdus,
         vdus,
         scaling_aspects,
+        virtual_links: Vec::new(),
     })
 }
 
@@ -363,6 +370,10 @@ fn nsd_fields(desc: &Value) -> Result<Descriptor, String> {
         kdus: Vec::new(),
         vdus: Vec::new(),
         scaling_aspects: Vec::new(),
+        virtual_links: list_of(desc, "virtual-link-desc")?
+            .iter()
+            .filter_map(|l| l.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect(),
     })
 }
 
