@@ -310,6 +310,15 @@ impl OperationReport {
         }
     }
 
+    /// What it works on, for people: `ldap`, or `ldap [openldap/ldap]` for one part of NS
+    /// `ldap` (as [`crate::plan::Action::subject`] says it of actions).
+    pub fn subject(&self) -> String {
+        match self.target.as_str() {
+            "" => self.ns_name.clone(),
+            t => format!("{} [{t}]", self.ns_name),
+        }
+    }
+
     /// The same, about `target` (see [`OperationReport::target`]).
     pub fn about(mut self, target: Option<String>) -> Self {
         self.target = target.unwrap_or_default();

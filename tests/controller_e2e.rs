@@ -1935,29 +1935,6 @@ async fn osm_unreachable_while_following_is_reported_after_the_timeout_then_reco
     );
 }
 
-/// A copy of `examples/<name>`.
-fn example_copy(name: &str) -> tempfile::TempDir {
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples")
-            .join(name),
-        dir.path(),
-    );
-    dir
-}
-
 /// The VM-based example through the controller: created with its config, brought to its scale
 /// level once OSM has it instantiated (the operation recorded with its scaling aspect), and a
 /// config change OSM cannot make blocked until `spec.allowRecreate` lets the NS be recreated.

@@ -12,29 +12,6 @@ use osmops::engine::EngineOptions;
 use osmops::plan::Inventory;
 use serde_json::Value;
 
-/// A copy of `examples/<name>` to change.
-fn example(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
-    copy_dir(&src, dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 fn edit(root: &Path, file: &str, from: &str, to: &str) {
     let p = root.join(file);
     let text = std::fs::read_to_string(&p).unwrap();
@@ -71,7 +48,7 @@ fn labels(o: &osmops::engine::Outcome) -> Vec<String> {
 async fn the_vm_example_is_instantiated_with_its_config_and_scaled_to_each_declared_level() {
     let sim = fast_sim().await;
     let c = client(&sim);
-    let dir = example("vm-web");
+    let dir = example_copy("vm-web");
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     assert!(!o.failed(), "{}", o.summary());
     // The instantiate carried the config as OSM's NBI takes it.
@@ -130,7 +107,7 @@ async fn the_vm_example_is_instantiated_with_its_config_and_scaled_to_each_decla
 async fn a_config_change_is_blocked_and_recreated_only_when_allowed() {
     let sim = fast_sim().await;
     let c = client(&sim);
-    let dir = example("vm-web");
+    let dir = example_copy("vm-web");
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     let old_id = sim.ns_instances()[0]["_id"].clone();
     edit(
@@ -174,7 +151,7 @@ async fn a_config_change_is_blocked_and_recreated_only_when_allowed() {
 async fn each_changed_kdu_gets_its_own_upgrade_and_the_others_none() {
     let sim = fast_sim().await;
     let c = client(&sim);
-    let dir = example("two-kdu-knf");
+    let dir = example_copy("two-kdu-knf");
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     assert!(!o.failed(), "{}", o.summary());
     let kdus: Vec<String> = sim.vnf_instances()[0]["kdur"]
@@ -239,7 +216,7 @@ async fn each_changed_kdu_gets_its_own_upgrade_and_the_others_none() {
 async fn an_ns_is_recorded_as_applied_only_when_every_write_for_it_was_sent() {
     let sim = fast_sim().await;
     let c = client(&sim);
-    let dir = example("two-kdu-knf");
+    let dir = example_copy("two-kdu-knf");
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     let applied_digest = o.inventory.ns_instances["directory"].digest.clone();
     edit(
@@ -276,7 +253,7 @@ async fn an_ns_is_recorded_as_applied_only_when_every_write_for_it_was_sent() {
 async fn a_new_vnf_package_version_is_rolled_onto_the_running_ns_in_place() {
     let sim = fast_sim().await;
     let c = client(&sim);
-    let dir = example("vm-web");
+    let dir = example_copy("vm-web");
     let o = reconcile(&c, dir.path(), &Inventory::default(), &opts()).await;
     let o = reconcile(&c, dir.path(), &o.inventory, &opts()).await;
     let ns_id = sim.ns_instances()[0]["_id"].clone();

@@ -1624,6 +1624,21 @@ async fn vm_onboarded(sim: &Simulator) -> (Raw, String) {
     (raw, v["id"].as_str().unwrap().to_owned())
 }
 
+/// The VM-based example's NS `web`, created without config and READY: the client and its id.
+async fn vm_ns_ready(sim: &Simulator) -> (Raw, String) {
+    let (raw, nsd) = vm_onboarded(sim).await;
+    let vim = sim.vim_id("mylocation1").unwrap();
+    let (s, v) = raw
+        .post_json(
+            "nslcm/v1/ns_instances_content",
+            json!({"nsName": "web", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert!(wait_until(|| sim.ns_instances()[0]["nsState"] == "READY").await);
+    (raw, v["id"].as_str().unwrap().to_owned())
+}
+
 /// `ns_instantiate` beyond names and KDU params, and `_check_instantiate_ns_operation` (NBI
 /// `osm_nbi/validation.py`, `osm_nbi/instance_topics.py`). Each answer is the one OSM's current
 /// NBI gave to the same request on the bed (status and detail, word for word).
@@ -1703,22 +1718,12 @@ async fn instantiation_config_is_checked_as_osms_nbi_checks_it() {
 #[tokio::test]
 async fn scale_is_checked_as_the_nbi_does_and_recorded_as_lcm_does() {
     let sim = fast_sim().await;
-    let (raw, nsd) = vm_onboarded(&sim).await;
-    let vim = sim.vim_id("mylocation1").unwrap();
-    let (s, v) = raw
-        .post_json(
-            "nslcm/v1/ns_instances_content",
-            json!({"nsName": "web", "nsdId": nsd, "vimAccountId": vim}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let id = v["id"].as_str().unwrap().to_owned();
+    let (raw, id) = vm_ns_ready(&sim).await;
     let path = format!("nslcm/v1/ns_instances/{id}/scale");
     let body = |kind: &str, aspect: &str, member: &str| {
         json!({"scaleType": "SCALE_VNF", "scaleVnfData": {"scaleVnfType": kind,
             "scaleByStepData": {"scaling-group-descriptor": aspect, "member-vnf-index": member}}})
     };
-    assert!(wait_until(|| sim.ns_instances()[0]["nsState"] == "READY").await);
     let refused = [
         (
             body("SCALE_UP", "web-aspect", "vnf1"),
@@ -1785,17 +1790,7 @@ async fn scale_is_checked_as_the_nbi_does_and_recorded_as_lcm_does() {
 #[tokio::test]
 async fn a_vnf_package_update_is_checked_as_the_nbi_does_and_recorded_as_lcm_does() {
     let sim = fast_sim().await;
-    let (raw, nsd) = vm_onboarded(&sim).await;
-    let vim = sim.vim_id("mylocation1").unwrap();
-    let (s, v) = raw
-        .post_json(
-            "nslcm/v1/ns_instances_content",
-            json!({"nsName": "web", "nsdId": nsd, "vimAccountId": vim}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let id = v["id"].as_str().unwrap().to_owned();
-    assert!(wait_until(|| sim.ns_instances()[0]["nsState"] == "READY").await);
+    let (raw, id) = vm_ns_ready(&sim).await;
     let vnfr = sim.vnf_instances()[0]["_id"].as_str().unwrap().to_owned();
     let vnfd = sim.vnf_instances()[0]["vnfd-id"]
         .as_str()

@@ -95,13 +95,12 @@ pub fn progress_line(plan: &Plan, p: &Progress) -> Option<String> {
             ))
         }
         Progress::Operation { report } => {
-            let of = match report.target.as_str() {
-                "" => report.ns_name.clone(),
-                t => format!("{} [{t}]", report.ns_name),
-            };
             let mut s = format!(
-                "  operation {} ({} of NS {of}): {}",
-                report.nslcmop_id, report.op_type, report.state
+                "  operation {} ({} of NS {}): {}",
+                report.nslcmop_id,
+                report.op_type,
+                report.subject(),
+                report.state
             );
             if let Some(e) = &report.error {
                 s.push_str(&format!(" - {e}"));

@@ -287,14 +287,11 @@ pub(super) fn ready_message(message: &str) -> String {
 
 /// One failed operation, as failure messages name it.
 fn operation_line(op: &crate::engine::OperationReport) -> String {
-    let of = match op.target.as_str() {
-        "" => op.ns_name.clone(),
-        t => format!("{} [{t}]", op.ns_name),
-    };
     format!(
-        "operation {} ({} of {of}) {}: {}",
+        "operation {} ({} of {}) {}: {}",
         op.nslcmop_id,
         op.op_type,
+        op.subject(),
         op.state,
         op.error.clone().unwrap_or_default()
     )

@@ -136,6 +136,39 @@ impl NbiClient {
         answer.decode(&call)
     }
 
+    /// The records of `route` whose `key` is one of `values`: one `key=a,b,…` list per chunk
+    /// of [`filter_chunks`].
+    async fn list_in<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        key: &str,
+        values: &[&str],
+    ) -> Result<Vec<T>, NbiError> {
+        let mut found = Vec::new();
+        for chunk in filter_chunks(values) {
+            found.extend(self.list(route, &[(key, chunk.as_str())]).await?);
+        }
+        Ok(found)
+    }
+
+    /// `POST ns_instances/<id>/<op>` (`template`: the route with `{id}`, for the metrics);
+    /// returns the nslcmop id.
+    async fn post_ns_operation(
+        &self,
+        template: &'static str,
+        osm_id: &str,
+        body: &impl Serialize,
+    ) -> Result<String, NbiError> {
+        let call = Call::write(
+            Method::POST,
+            template,
+            template.replace("{id}", osm_id),
+            Payload::json(body),
+        );
+        let answer = self.call(&call).await?;
+        created_id(&answer, &call)
+    }
+
     pub async fn list_vim_accounts(&self) -> Result<Vec<VimAccount>, NbiError> {
         self.list("admin/v1/vim_accounts", &[]).await
     }
@@ -232,35 +265,20 @@ impl NbiClient {
     /// The NS instances named `names`: one `name=a,b,…` list (OSM's `$in`) per chunk of names.
     /// Costs the records of those names, whatever else OSM holds.
     pub async fn list_ns_instances_named(&self, names: &[&str]) -> Result<Vec<NsRecord>, NbiError> {
-        let mut found = Vec::new();
-        for chunk in filter_chunks(names) {
-            found.extend(self.list_ns_instances(&[("name", chunk.as_str())]).await?);
-        }
-        Ok(found)
+        self.list_in("nslcm/v1/ns_instances_content", "name", names)
+            .await
     }
 
     /// The VNF records of the NS instances `ns_ids`: one `nsr-id-ref=a,b,…` list per chunk.
     pub async fn list_vnf_instances_of(&self, ns_ids: &[&str]) -> Result<Vec<VnfRecord>, NbiError> {
-        let mut found = Vec::new();
-        for chunk in filter_chunks(ns_ids) {
-            found.extend(
-                self.list("nslcm/v1/vnf_instances", &[("nsr-id-ref", chunk.as_str())])
-                    .await?,
-            );
-        }
-        Ok(found)
+        self.list_in("nslcm/v1/vnf_instances", "nsr-id-ref", ns_ids)
+            .await
     }
 
     /// `POST ns_instances/<id>/update`; returns the nslcmop id.
     pub async fn ns_update(&self, osm_id: &str, body: &Value) -> Result<String, NbiError> {
-        let call = Call::write(
-            Method::POST,
-            "nslcm/v1/ns_instances/{id}/update",
-            format!("nslcm/v1/ns_instances/{osm_id}/update"),
-            Payload::json(body),
-        );
-        let answer = self.call(&call).await?;
-        created_id(&answer, &call)
+        self.post_ns_operation("nslcm/v1/ns_instances/{id}/update", osm_id, body)
+            .await
     }
 
     /// NS instances with the names of `created` other than those very NS (pairs of name and
@@ -349,26 +367,14 @@ impl NbiClient {
 
     /// `POST ns_instances/<id>/action`; returns the nslcmop id.
     pub async fn ns_action(&self, osm_id: &str, body: &impl Serialize) -> Result<String, NbiError> {
-        let call = Call::write(
-            Method::POST,
-            "nslcm/v1/ns_instances/{id}/action",
-            format!("nslcm/v1/ns_instances/{osm_id}/action"),
-            Payload::json(body),
-        );
-        let answer = self.call(&call).await?;
-        created_id(&answer, &call)
+        self.post_ns_operation("nslcm/v1/ns_instances/{id}/action", osm_id, body)
+            .await
     }
 
     /// `POST ns_instances/<id>/scale`; returns the nslcmop id.
     pub async fn ns_scale(&self, osm_id: &str, body: &Value) -> Result<String, NbiError> {
-        let call = Call::write(
-            Method::POST,
-            "nslcm/v1/ns_instances/{id}/scale",
-            format!("nslcm/v1/ns_instances/{osm_id}/scale"),
-            Payload::json(body),
-        );
-        let answer = self.call(&call).await?;
-        created_id(&answer, &call)
+        self.post_ns_operation("nslcm/v1/ns_instances/{id}/scale", osm_id, body)
+            .await
     }
 
     pub async fn list_ns_lcm_op_occs(
@@ -380,14 +386,8 @@ impl NbiClient {
 
     /// Every operation of the NS instances `ns_ids`: one `nsInstanceId=a,b,…` list per chunk.
     pub async fn list_ns_lcm_op_occs_of(&self, ns_ids: &[&str]) -> Result<Vec<OpRecord>, NbiError> {
-        let mut found = Vec::new();
-        for chunk in filter_chunks(ns_ids) {
-            found.extend(
-                self.list_ns_lcm_op_occs(&[("nsInstanceId", chunk.as_str())])
-                    .await?,
-            );
-        }
-        Ok(found)
+        self.list_in("nslcm/v1/ns_lcm_op_occs", "nsInstanceId", ns_ids)
+            .await
     }
 
     /// One operation; `None` when OSM no longer has it (an autoremoved NS takes its ops along).

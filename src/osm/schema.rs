@@ -20,8 +20,10 @@ pub enum Schema {
     Id,
     /// `{"type": "string"}`.
     StrAny,
-    /// Checked by the caller before the schema (the NBI's own wording differs for it).
-    Elsewhere,
+    /// `nsDescription`'s `{"oneOf": [description_schema, null_schema]}`. description_schema's
+    /// type is `["string", "null"]` too, so null matches both and is refused (a quirk of OSM's
+    /// schema), and a string must be 1 to 255 characters without quotes.
+    NsDescription,
     /// `{"type": "integer", "minimum": n}` (`integer0_schema`, `integer1_schema`).
     Int {
         min: i64,
@@ -378,18 +380,17 @@ const VLD: Obj = Obj {
     additional: false,
 };
 
-/// `ns_instantiate` without the fields whose checks OSM words differently in the simulator's
-/// existing create validation (names, ids and the description are checked there first).
+/// `ns_instantiate` (NBI `validation.py`). Properties are checked in this order: the name and
+/// ids before the description, as the simulator always reported them.
 pub const NS_INSTANTIATE: Obj = Obj {
     properties: &[
+        ("nsName", Schema::Name),
+        ("nsdId", Schema::Id),
+        ("vimAccountId", Schema::Id),
+        ("nsDescription", Schema::NsDescription),
         ("lcmOperationType", Schema::Str),
         ("nsInstanceId", Schema::Id),
         ("netsliceInstanceId", Schema::Id),
-        ("nsName", Schema::Name),
-        // description_schema's null quirk is worded by the create validation.
-        ("nsDescription", Schema::Elsewhere),
-        ("nsdId", Schema::Id),
-        ("vimAccountId", Schema::Id),
         ("nsConfigTemplateId", Schema::Id),
         (
             "wimAccountId",
@@ -525,7 +526,7 @@ impl Schema {
             Schema::Null => "null",
             Schema::AnyObject | Schema::Object(_) => "object",
             Schema::Array { .. } => "array",
-            Schema::Enum(_) | Schema::OneOf(_) | Schema::Elsewhere => "",
+            Schema::Enum(_) | Schema::OneOf(_) | Schema::NsDescription => "",
         }
     }
 }
@@ -597,7 +598,24 @@ fn check_at(
 ) -> Option<String> {
     let not_of_type = |t: &str| Some(format!("{} is not of type '{t}'", repr(value)));
     match schema {
-        Schema::Elsewhere => None,
+        Schema::NsDescription => match value {
+            Value::String(s)
+                if !s.is_empty()
+                    && s.chars().count() <= 255
+                    && !s.contains('"')
+                    && !s.contains('\'') =>
+            {
+                None
+            }
+            Value::Null => Some(
+                "None is valid under each of {'type': 'null'}, {'type': ['string', 'null'], 'maxLength': 255, 'pattern': '^[^\\'\"]+$'}"
+                    .to_owned(),
+            ),
+            other => Some(format!(
+                "{} is not valid under any of the given schemas",
+                repr(other)
+            )),
+        },
         Schema::StrAny => (!value.is_string())
             .then(|| not_of_type("string"))
             .flatten(),

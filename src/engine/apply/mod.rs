@@ -188,14 +188,9 @@ impl Apply<'_> {
             let before = st.inventory.clone();
             st.results[i] = r.clone();
             // An NS is recorded as applied once every write of the plan for it (each KDU
-            // upgrade and scale step) succeeded, not at its first one.
-            let ns_done = self.plan.actions.iter().enumerate().all(|(j, b)| {
-                b.kind != a.kind
-                    || b.name != a.name
-                    || !b.operation.is_write()
-                    || st.results[j].status == ActionStatus::Succeeded
-            });
-            if a.target.is_none() || ns_done {
+            // upgrade and scale step) succeeded, not at its first one. Only actions about a
+            // part of an NS have siblings to wait for.
+            if a.target.is_none() || self.every_write_succeeded(&st.results, a) {
                 record(&mut st.inventory, self.desired, a, &r, tagged);
             }
             (st.inventory != before).then(|| st.inventory.clone())
@@ -227,6 +222,16 @@ impl Apply<'_> {
             .about(a.target.as_ref().map(Target::label));
             (self.progress)(self.plan, &Progress::Operation { report });
         }
+    }
+
+    /// Whether every write of the plan for the object `a` is about succeeded.
+    fn every_write_succeeded(&self, results: &[ActionResult], a: &crate::plan::Action) -> bool {
+        self.plan
+            .actions
+            .iter()
+            .zip(results)
+            .filter(|(b, _)| b.kind == a.kind && b.name == a.name && b.operation.is_write())
+            .all(|(_, r)| r.status == ActionStatus::Succeeded)
     }
 
     fn started(&self, i: usize) {
