@@ -7,6 +7,8 @@ pub mod reference;
 pub mod selector;
 mod status;
 
+use std::collections::BTreeMap;
+
 use crate::model::{DriftAction, FailurePolicy};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -57,6 +59,8 @@ pub mod reason {
     pub const PRUNE_FAILED: &str = "PruneFailed";
     pub const VALIDATION_FAILED: &str = "ValidationFailed";
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// A `substituteFrom` Secret or ConfigMap is missing (and not optional) or unusable.
+    pub const SUBSTITUTE_FAILED: &str = "SubstituteFailed";
     pub const INVALID_SECRET: &str = "InvalidSecret";
     pub const OSM_UNREACHABLE: &str = "OSMUnreachable";
     pub const OPERATION_FAILED: &str = "OperationFailed";
@@ -179,8 +183,43 @@ pub struct OsmSyncSpec {
     /// Progressive rollout of NS writes: a canary batch, then batches of `maxParallel`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// Variables substituted in the NsInstance files (`${VAR}`), as kustomize-controller's
+    /// `postBuild.substitute`; they take precedence over `substituteFrom`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub substitute: BTreeMap<String, String>,
+    /// Secrets and ConfigMaps in the OsmSync's namespace whose keys are variables substituted in
+    /// the NsInstance files, as kustomize-controller's `postBuild.substituteFrom` (later entries
+    /// override earlier ones). Values from a Secret may only be used in `params` and `config`
+    /// values and are never shown: plans say `(secret)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub substitute_from: Vec<SubstituteReference>,
+    /// Fail when a file uses a variable that is not defined and has no default (kustomize-
+    /// controller's `StrictPostBuildSubstitutions`); otherwise it becomes empty.
+    #[serde(default)]
+    pub substitute_strict: bool,
     /// The OSM cluster to drive.
     pub osm: OsmEndpoint,
+}
+
+/// A Secret or ConfigMap of variables (kustomize-controller's `SubstituteReference`). There is
+/// no namespace: only objects of the OsmSync's own namespace are read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubstituteReference {
+    pub kind: SubstituteKind,
+    /// Name of the Secret or ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// A missing object is not an error (its variables are undefined); a missing object that is
+    /// not optional stops the reconcile with `SubstituteSourceNotFound` before anything is sent.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SubstituteKind {
+    Secret,
+    ConfigMap,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -88,6 +88,8 @@ pub struct Target {
     /// What outputs call the target: the URL without user-info, or `embedded-simulator`.
     pub shown: String,
     pub project: String,
+    /// The key values from Secrets are sealed with (derived from the OSM password).
+    pub seal_key: crate::repo::SealKey,
     /// The embedded simulator, kept running as long as the target is used.
     pub _simulator: Option<EmbeddedSimulator>,
 }
@@ -187,11 +189,13 @@ impl TargetArgs {
         let mut opts = ClientOptions::new(url.clone());
         opts.ca_pem = ca_pem;
         opts.insecure_skip_tls_verify = self.insecure_skip_tls_verify;
+        let seal_key = crate::repo::SealKey::from_password(creds.password.expose());
         let client = NbiClient::new(opts, creds).map_err(|e| CliError::Input(e.to_string()))?;
         Ok(Target {
             client,
             shown: redact_url(&url),
             project,
+            seal_key,
             _simulator: None,
         })
     }
@@ -232,6 +236,7 @@ async fn embedded() -> Result<Target, CliError> {
         client,
         shown: EMBEDDED.into(),
         project: "admin".into(),
+        seal_key: crate::repo::SealKey::from_password("admin"),
         _simulator: Some(sim),
     })
 }

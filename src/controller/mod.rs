@@ -44,7 +44,7 @@ pub use reconcile::reconcile;
 pub use run::ReconcileError;
 
 use crate::api::flux::source_resource;
-use crate::api::{OsmSync, SourceKind, RECONCILE_REQUESTED_AT};
+use crate::api::{OsmSync, SourceKind, SubstituteKind, RECONCILE_REQUESTED_AT};
 use crate::engine::{LiveView, Osm};
 use crate::osm::{ClientOptions, NbiClient, NbiError};
 use crate::source::FetchOptions;
@@ -76,7 +76,14 @@ pub struct ControllerOptions {
     /// Hand operations that need nothing more from their reconcile to the follower instead of
     /// following them in the worker (follower.rs).
     pub hand_off_operations: bool,
+    /// Secrets and ConfigMaps matching this selector are watched: a change reconciles the
+    /// OsmSyncs whose `substituteFrom` names them (Flux's `--watch-configs-label-selector`).
+    /// `None`: not watched (a change is seen at the next interval).
+    pub watch_configs_label_selector: Option<String>,
 }
+
+/// Flux's default for `--watch-configs-label-selector`.
+pub const WATCH_CONFIGS_LABEL_SELECTOR: &str = "reconcile.fluxcd.io/watch=Enabled";
 
 impl Default for ControllerOptions {
     fn default() -> Self {
@@ -93,6 +100,7 @@ impl Default for ControllerOptions {
             interval_jitter_percent: 5,
             osm_list_max_age: crate::engine::NS_LIST_MAX_AGE,
             hand_off_operations: true,
+            watch_configs_label_selector: Some(WATCH_CONFIGS_LABEL_SELECTOR.to_owned()),
         }
     }
 }
@@ -240,12 +248,17 @@ impl Context {
 
     /// How to read an OsmSync's repository: its path and file extensions, the controller's limits;
     /// credentials come from the Secret, never from the repository.
-    pub(crate) fn read_options(&self, sync: &OsmSync) -> crate::repo::ReadOptions {
+    pub(crate) fn read_options(
+        &self,
+        sync: &OsmSync,
+        substitutions: crate::repo::Substitutions,
+    ) -> crate::repo::ReadOptions {
         crate::repo::ReadOptions {
             path: sync.spec.path.as_ref().map(std::path::PathBuf::from),
             file_extensions: sync.spec.file_extensions.clone(),
             credentials_from_elsewhere: true,
             limits: self.opts.limits.clone(),
+            substitutions,
         }
     }
 }
@@ -309,6 +322,28 @@ pub fn syncs_for_source(
         .collect()
 }
 
+/// The OsmSyncs whose `substituteFrom` names the `kind` object `name` in `ns` (only objects of
+/// an OsmSync's own namespace are read).
+pub fn syncs_for_substitute(
+    store: &Store<OsmSync>,
+    kind: SubstituteKind,
+    name: &str,
+    ns: &str,
+) -> Vec<ObjectRef<OsmSync>> {
+    store
+        .state()
+        .iter()
+        .filter(|s| {
+            s.namespace().as_deref() == Some(ns)
+                && s.spec
+                    .substitute_from
+                    .iter()
+                    .any(|r| r.kind == kind && r.name == name)
+        })
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
+        .collect()
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
@@ -347,6 +382,37 @@ pub async fn run(
             changes,
             move |src| syncs_for_source(&store, kind, &src),
             source_resource(kind, None),
+        );
+    }
+    // A change of a labelled Secret or ConfigMap (a rotated password) reconciles the OsmSyncs
+    // that substitute from it. Only metadata is watched: values are read when reconciling.
+    if let Some(sel) = &ctx.opts.watch_configs_label_selector {
+        let config = watcher::Config::default().labels(sel);
+        macro_rules! watch_configs {
+            ($kind:ty, $sub:expr) => {{
+                // `PartialObjectMeta`: metadata-only requests, never the values.
+                let api: Api<kube::core::PartialObjectMeta<$kind>> = match &ctx.opts.namespace {
+                    Some(ns) => Api::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                };
+                let store = reader.clone();
+                let changes = watcher(api, config.clone())
+                    .default_backoff()
+                    .touched_objects();
+                controller = controller.watches_stream(changes, move |o| {
+                    syncs_for_substitute(
+                        &store,
+                        $sub,
+                        &o.name_any(),
+                        &o.namespace().unwrap_or_default(),
+                    )
+                });
+            }};
+        }
+        watch_configs!(k8s_openapi::api::core::v1::Secret, SubstituteKind::Secret);
+        watch_configs!(
+            k8s_openapi::api::core::v1::ConfigMap,
+            SubstituteKind::ConfigMap
         );
     }
     // An OSM operation the follower saw end brings its OsmSync back.

@@ -54,6 +54,7 @@ impl Run<'_> {
         &mut self,
         osm: &Osm,
         iv: &Intervals,
+        secrets: &crate::repo::SecretBook,
     ) -> Result<(), Stop> {
         let running = running_operations(&self.current);
         let ids: Vec<String> = running.iter().map(|r| r.nslcmop_id.clone()).collect();
@@ -81,6 +82,10 @@ impl Run<'_> {
             still.extend(unknown);
         }
         if !ended.is_empty() {
+            // OSM's error text may quote a value it was sent.
+            for r in &mut ended {
+                r.error = r.error.as_deref().map(|e| secrets.scrub(e));
+            }
             let key = self.key();
             let by_id: std::collections::HashMap<String, String> = self
                 .current

@@ -2,19 +2,19 @@
 //! repository read from it, and an NBI session from the OsmSync's Secret. Each step says why it
 //! could not be done as a [`Failure`] with Flux's reason.
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject};
 use kube::ResourceExt;
 use tracing::Instrument;
 
 use super::failure::{Failure, Requeue, Stop};
-use super::secret::connection_from_secret;
+use super::secret::{connection_from_secret, OsmConnection};
 use super::Context;
 use crate::api::flux::{source_resource, Artifact, SourceState};
-use crate::api::{reason, OsmSync};
+use crate::api::{reason, OsmSync, SubstituteKind, SubstituteReference};
 use crate::duration::format_duration;
 use crate::engine::Osm;
-use crate::repo::{read_repository, DesiredState};
+use crate::repo::{read_repository, DesiredState, SealKey, Substitutions, Variable};
 
 /// The artifact an OsmSync's `sourceRef` serves.
 pub struct Source {
@@ -113,11 +113,122 @@ pub fn api_failure(e: kube::Error, what: &str) -> Stop {
     }
 }
 
-/// Downloads the artifact (digest verified, safe extraction) and reads the repository in it.
+/// The variables of `spec.substitute` and `spec.substituteFrom` (Secrets and ConfigMaps of the
+/// OsmSync's own namespace), with the key secret values are sealed with. Values are never put in
+/// a message; a missing source that is not optional stops the reconcile before anything is sent.
+pub async fn substitutions(ctx: &Context, sync: &OsmSync) -> Result<Substitutions, Stop> {
+    let spec = &sync.spec;
+    if spec.substitute.is_empty() && spec.substitute_from.is_empty() {
+        return Ok(Substitutions::default());
+    }
+    let ns = sync.namespace().unwrap_or_default();
+    let key = if spec
+        .substitute_from
+        .iter()
+        .any(|r| r.kind == SubstituteKind::Secret)
+    {
+        SealKey::from_password(
+            credentials_secret(ctx, sync)
+                .await?
+                .credentials
+                .password
+                .expose(),
+        )
+    } else {
+        SealKey::default()
+    };
+    let mut subs = Substitutions::enabled(key);
+    subs.strict = spec.substitute_strict;
+    let failed = |msg: String| -> Stop {
+        Failure::new(reason::SUBSTITUTE_FAILED, msg)
+            .requeue(Requeue::Dependency)
+            .into()
+    };
+    for r in &spec.substitute_from {
+        let label = format!("{:?} '{ns}/{}'", r.kind, r.name);
+        let Some(pairs) = substitute_source(ctx, &ns, r, &label).await? else {
+            if r.optional {
+                continue;
+            }
+            return Err(failed(format!(
+                "substituteFrom {label} not found (mark it optional: true if it may be absent)"
+            )));
+        };
+        for (k, bytes) in pairs {
+            let value = String::from_utf8(bytes).map_err(|_| {
+                failed(format!(
+                    "substituteFrom {label}: key '{k}' is not UTF-8 text"
+                ))
+            })?;
+            let var = Variable {
+                value,
+                secret: r.kind == SubstituteKind::Secret,
+                origin: label.clone(),
+            };
+            subs.define(&k, var)
+                .map_err(|e| failed(format!("substituteFrom {e}")))?;
+        }
+    }
+    // Inline variables take precedence over substituteFrom, as in kustomize-controller.
+    for (k, v) in &spec.substitute {
+        subs.define(
+            k,
+            Variable {
+                value: v.clone(),
+                secret: false,
+                origin: "spec.substitute".into(),
+            },
+        )
+        .map_err(|e| Stop::from(Failure::new(reason::INVALID_SPEC, e).stalled()))?;
+    }
+    Ok(subs)
+}
+
+/// The keys and values of one `substituteFrom` object, `None` when it does not exist.
+async fn substitute_source(
+    ctx: &Context,
+    ns: &str,
+    r: &SubstituteReference,
+    label: &str,
+) -> Result<Option<Vec<(String, Vec<u8>)>>, Stop> {
+    let denied = |e| api_failure(e, &format!("substituteFrom {label}"));
+    Ok(match r.kind {
+        SubstituteKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), ns)
+            .get_opt(&r.name)
+            .instrument(tracing::info_span!("substitute.secret"))
+            .await
+            .map_err(denied)?
+            .map(|obj| {
+                let data = obj.data.into_iter().flatten().map(|(k, v)| (k, v.0));
+                let text = obj
+                    .string_data
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k, v.into_bytes()));
+                data.chain(text).collect()
+            }),
+        SubstituteKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
+            .get_opt(&r.name)
+            .instrument(tracing::info_span!("substitute.configmap"))
+            .await
+            .map_err(denied)?
+            .map(|obj| {
+                obj.data
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect()
+            }),
+    })
+}
+
+/// Downloads the artifact (digest verified, safe extraction) and reads the repository in it,
+/// substituting `subs` in its NsInstance files.
 pub async fn repository(
     ctx: &Context,
     sync: &OsmSync,
     source: &Source,
+    subs: Substitutions,
 ) -> Result<DesiredState, Failure> {
     let revision = source.revision();
     let snapshot = crate::source::fetch(
@@ -136,7 +247,7 @@ pub async fn repository(
         )
     })?;
     tracing::info_span!("repository.read")
-        .in_scope(|| read_repository(snapshot.root(), &ctx.read_options(sync)))
+        .in_scope(|| read_repository(snapshot.root(), &ctx.read_options(sync, subs)))
         .map_err(|e| {
             Failure::new(
                 reason::VALIDATION_FAILED,
@@ -148,6 +259,30 @@ pub async fn repository(
 /// The OSM the OsmSync's Secret reaches: its NBI session (shared across reconciles of every
 /// OsmSync that uses the same Secret version) and live view.
 pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Osm, Stop> {
+    let (conn, version) = credentials_secret_versioned(ctx, sync).await?;
+    let ns = sync.namespace().unwrap_or_default();
+    let name = &sync.spec.osm.secret_ref.name;
+    ctx.osms
+        .get(
+            &format!("{ns}/{name}"),
+            &version,
+            conn,
+            sync.spec.osm.insecure_skip_tls_verify,
+        )
+        .map_err(|e| {
+            Failure::new(reason::INVALID_SECRET, format!("Secret '{ns}/{name}': {e}")).into()
+        })
+}
+
+/// The connection the OsmSync's credentials Secret holds.
+async fn credentials_secret(ctx: &Context, sync: &OsmSync) -> Result<OsmConnection, Stop> {
+    Ok(credentials_secret_versioned(ctx, sync).await?.0)
+}
+
+async fn credentials_secret_versioned(
+    ctx: &Context,
+    sync: &OsmSync,
+) -> Result<(OsmConnection, String), Stop> {
     let ns = sync.namespace().unwrap_or_default();
     let name = &sync.spec.osm.secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -166,13 +301,5 @@ pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Osm, Stop> {
     let invalid =
         |e: String| Failure::new(reason::INVALID_SECRET, format!("Secret '{ns}/{name}': {e}"));
     let conn = connection_from_secret(&secret).map_err(invalid)?;
-    let version = secret.resource_version().unwrap_or_default();
-    ctx.osms
-        .get(
-            &format!("{ns}/{name}"),
-            &version,
-            conn,
-            sync.spec.osm.insecure_skip_tls_verify,
-        )
-        .map_err(|e| invalid(e.to_string()).into())
+    Ok((conn, secret.resource_version().unwrap_or_default()))
 }

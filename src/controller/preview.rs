@@ -68,7 +68,8 @@ pub async fn preview_plan(
             )));
         }
     }
-    let desired = prepare::repository(ctx, &sync, &source)
+    let subs = prepare::substitutions(ctx, &sync).await.map_err(access)?;
+    let desired = prepare::repository(ctx, &sync, &source, subs)
         .await
         .map_err(|f| AccessError::FailedPrecondition(f.message))?;
     let osm = prepare::credentials(ctx, &sync).await.map_err(access)?;

@@ -396,5 +396,6 @@ pub async fn reconcile(
         requests: client.counters().snapshot().since(&before),
         duration_ms: started.elapsed().as_millis() as u64,
         rollout_paused: applied.rollout_paused,
-    })
+    }
+    .scrubbed(&desired.secrets))
 }

@@ -47,6 +47,19 @@ pub struct OpsMemory {
     pub operations: Vec<OpRecord>,
 }
 
+impl OpsMemory {
+    /// The memory with every value from a Secret in the operations' params sealed, for writing
+    /// down (the CLI's state file): the plan compares seals with seals.
+    pub fn sealed(mut self, secrets: &crate::repo::SecretBook) -> OpsMemory {
+        if !secrets.is_empty() {
+            for op in &mut self.operations {
+                op.operation_params = secrets.seal_known(&op.operation_params);
+            }
+        }
+        self
+    }
+}
+
 #[derive(Default)]
 struct Known {
     ops: HashMap<String, OpRecord>,

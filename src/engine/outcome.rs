@@ -62,6 +62,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome with every value from a Secret that OSM's answers quote replaced by
+    /// `(secret)` (an NBI error may echo a value it refused).
+    pub fn scrubbed(mut self, secrets: &crate::repo::SecretBook) -> Outcome {
+        if secrets.is_empty() {
+            return self;
+        }
+        self.plan.scrub(secrets);
+        for r in &mut self.results {
+            r.message = secrets.scrub(&r.message);
+        }
+        for o in &mut self.operations {
+            o.error = o.error.as_deref().map(|e| secrets.scrub(e));
+        }
+        self.rollout_paused = self.rollout_paused.as_deref().map(|e| secrets.scrub(e));
+        self
+    }
+
     /// True when a write or a followed operation failed or timed out, an NS is broken, or a
     /// remediation left OSM other than Git says (see [`Outcome::not_converged`]).
     pub fn failed(&self) -> bool {

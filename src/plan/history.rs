@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::model::LcmOperationType;
 use crate::osm::{NsRecord, OpRecord};
-use crate::repo::Kdu;
+use crate::repo::{Kdu, SecretBook};
 
 /// Operations grouped by NS instance id, oldest first.
 pub(super) type OpsByNs<'a> = HashMap<&'a str, Vec<&'a OpRecord>>;
@@ -71,14 +71,19 @@ pub(super) struct KduHistory<'a> {
 }
 
 impl<'a> KduHistory<'a> {
-    pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord, kdu: &Kdu) -> KduHistory<'a> {
+    /// `secrets` seals what OSM records where the document holds a value from a Secret, so that
+    /// the params compare as the values do and never show.
+    pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord, kdu: &Kdu, secrets: &SecretBook) -> KduHistory<'a> {
+        let desired = kdu.requested_params();
         let requests = ops
             .get(ns.osm_id.as_str())
             .into_iter()
             .flatten()
             .filter_map(|&op| {
-                op.kdu_params(&kdu.member, &kdu.name)
-                    .map(|params| Request { op, params })
+                op.kdu_params(&kdu.member, &kdu.name).map(|params| Request {
+                    op,
+                    params: secrets.seal_map_like(&params, &desired),
+                })
             })
             .collect();
         KduHistory { requests }
@@ -182,17 +187,26 @@ impl<'a> ScaleHistory<'a> {
     }
 }
 
-/// "replicaCount 2→3, +image, -debug"
+/// "replicaCount 2→3, +image, -debug". Values from Secrets (seals) are shown as `(secret)`:
+/// "adminPassword (secret) changed".
 pub fn describe_param_changes(old: &Map<String, Value>, new: &Map<String, Value>) -> String {
-    let show = |v: &Value| match v {
-        Value::String(s) => s.clone(),
+    let show = |v: &Value| match crate::repo::shown(v) {
+        Value::String(s) => s,
         other => other.to_string(),
     };
     let mut parts = Vec::new();
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for k in keys {
         match (old.get(k), new.get(k)) {
-            (Some(a), Some(b)) if a != b => parts.push(format!("{k} {}→{}", show(a), show(b))),
+            (Some(a), Some(b)) if a != b => {
+                let (a, b) = (show(a), show(b));
+                if a == b {
+                    // Only secret values differ.
+                    parts.push(format!("{k} {} changed", crate::repo::SHOWN));
+                } else {
+                    parts.push(format!("{k} {a}→{b}"));
+                }
+            }
             (None, Some(b)) => parts.push(format!("+{k}={}", show(b))),
             (Some(_), None) => parts.push(format!("-{k}")),
             _ => {}
@@ -388,7 +402,7 @@ mod tests {
             crate::osm::records::from_value(&json!({"_id": "ns-1", "name": "a"})).unwrap();
         let mut want = crate::plan::tests::ns("a", None);
         want.kdus[0].name = kdu.into();
-        let h = KduHistory::of(&grouped, &ns, &want.kdus[0]);
+        let h = KduHistory::of(&grouped, &ns, &want.kdus[0], &SecretBook::default());
         let n = NsHistory::of(&grouped, &ns);
         let desired = json!({"replicaCount": desired})
             .as_object()

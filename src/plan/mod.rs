@@ -320,6 +320,29 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Replaces every value from a Secret that a text quotes (an OSM error in a failure's
+    /// reason, say) by `(secret)`. Params are compared and shown sealed already; this is for
+    /// what OSM's own words may carry.
+    pub fn scrub(&mut self, secrets: &crate::repo::SecretBook) {
+        if secrets.is_empty() {
+            return;
+        }
+        for a in &mut self.actions {
+            a.reason = secrets.scrub(&a.reason);
+        }
+        for d in &mut self.drift {
+            d.what = secrets.scrub(&d.what);
+        }
+        for t in self
+            .problems
+            .iter_mut()
+            .chain(self.notes.iter_mut())
+            .chain(self.prune_guard.iter_mut())
+        {
+            *t = secrets.scrub(t);
+        }
+    }
+
     /// Whether the operations this plan starts need nothing more from the run that starts them:
     /// no delete waits for OSM to remove an NS before packages go, and no rollout batch waits
     /// for the health of the one before. Such operations can be followed by someone else (the
@@ -500,6 +523,42 @@ pub fn needs(
     }
 }
 
+/// Seals what OSM recorded wherever the documents hold a value from a Secret, in every
+/// operation of their NS instances, so that the book knows the earlier values (a password
+/// before its rotation) and scrubs and seals them too (the CLI's state file keeps operations).
+fn learn_earlier_secrets(desired: &DesiredState, live: &LiveState) {
+    if desired.secrets.is_empty() {
+        return;
+    }
+    let Some(ops) = &live.operations else {
+        return;
+    };
+    let vims = live.vim_accounts.as_deref().unwrap_or_default();
+    for op in ops {
+        let Some(want) = live
+            .ns_instances
+            .iter()
+            .find(|n| n.osm_id == op.ns_instance_id)
+            .and_then(|n| desired.ns_instance(&n.name))
+        else {
+            continue;
+        };
+        for kdu in &want.kdus {
+            if let Some(params) = op.kdu_params(&kdu.member, &kdu.name) {
+                desired
+                    .secrets
+                    .seal_map_like(&params, &kdu.requested_params());
+            }
+        }
+        if let (Some(live_config), Ok(config)) =
+            (op.instantiate_config(), resolved_config(want, vims))
+        {
+            let config = crate::osm::instantiation_config(config);
+            desired.secrets.seal_map_like(&live_config, &config);
+        }
+    }
+}
+
 pub fn plan(
     desired: &DesiredState,
     live: &LiveState,
@@ -507,6 +566,7 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Plan {
     let mut p = Plan::default();
+    learn_earlier_secrets(desired, live);
     references::check_against_osm(desired, live, &mut p);
     packages::plan_packages(desired, live, inventory, opts, &mut p);
     ns::plan_ns_instances(desired, live, inventory, opts, &mut p);
@@ -518,6 +578,7 @@ pub fn plan(
         }
     }
     p.batches = rollout::batches(&p, &opts.rollout);
+    p.scrub(&desired.secrets);
     p.digest = digest::plan_digest(&p, desired);
     p
 }

@@ -1156,6 +1156,106 @@ fn a_failed_upgrade_is_reported_retried_or_rolled_back_as_configured() {
     assert_eq!(summary(&p), ["upgrade NsInstance a"]);
 }
 
+/// A desired state whose one NS takes `replicaCount` from a Secret holding `value`.
+fn with_secret(value: &str) -> DesiredState {
+    let mut book = crate::repo::SecretBook::new(crate::repo::SealKey::from_password("osm"));
+    let seal = book.seal(value.into());
+    let mut d = desired(vec![ns("a", Some(json!({ "replicaCount": seal })))], vec![]);
+    d.secrets = book;
+    d
+}
+
+#[test]
+fn secret_params_compare_as_their_values_and_never_show() {
+    let shown = |p: &Plan| serde_json::to_string(p).unwrap();
+    // OSM runs the value the Secret holds: nothing to do.
+    let live = upgrade_history(&[("COMPLETED", "pw-1")]);
+    let p = plan(
+        &with_secret("pw-1"),
+        &live,
+        &Inventory::default(),
+        &remediation(0, 0, false),
+    );
+    assert_eq!(summary(&p), ["unchanged NsInstance a"]);
+    assert_eq!(p.actions[0].reason, "params match OSM");
+    // Rotated: an upgrade that says which param, never how.
+    let p = plan(
+        &with_secret("pw-2"),
+        &live,
+        &Inventory::default(),
+        &remediation(0, 0, false),
+    );
+    assert_eq!(summary(&p), ["upgrade NsInstance a"]);
+    assert!(
+        p.actions[0]
+            .reason
+            .contains("replicaCount (secret) changed"),
+        "{}",
+        p.actions[0].reason
+    );
+    assert!(!shown(&p).contains("pw-"), "{}", shown(&p));
+    // The upgrade to the new value failed and retries are used up: the params OSM last
+    // completed hold the earlier value, which no Secret holds any more: no blind rollback.
+    let live = upgrade_history(&[
+        ("COMPLETED", "pw-1"),
+        ("FAILED", "pw-2"),
+        ("FAILED", "pw-2"),
+    ]);
+    let d = with_secret("pw-2");
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 1, true));
+    assert_eq!(summary(&p), ["broken NsInstance a"]);
+    assert!(
+        p.actions[0]
+            .reason
+            .contains("cannot roll back to the params of up1"),
+        "{}",
+        p.actions[0].reason
+    );
+    assert!(!shown(&p).contains("pw-"), "{}", shown(&p));
+    // The earlier value is known now: scrubbed from any text, sealed in what is written down.
+    assert_eq!(
+        d.secrets.scrub("helm: bad password pw-1"),
+        "helm: bad password (secret)"
+    );
+    // A rollback to a value the Secret still holds is planned, sealed.
+    let live = upgrade_history(&[("COMPLETED", "pw-1"), ("FAILED", "3"), ("FAILED", "3")]);
+    let mut d = with_secret("pw-1");
+    d.ns_instances[0].kdus[0].params =
+        Some(json!({"replicaCount": "3"}).as_object().unwrap().clone());
+    let p = plan(&d, &live, &Inventory::default(), &remediation(0, 1, true));
+    assert_eq!(summary(&p), ["rollback NsInstance a"]);
+    let Operation::RollbackNs { params, .. } = &p.actions[0].operation else {
+        unreachable!()
+    };
+    assert_eq!(
+        d.secrets.reveal_map(params).unwrap()["replicaCount"],
+        "pw-1"
+    );
+    assert!(!shown(&p).contains("pw-"), "{}", shown(&p));
+}
+
+#[test]
+fn param_change_descriptions_say_secret_never_the_value() {
+    let book = crate::repo::SecretBook::new(crate::repo::SealKey::default());
+    let (s1, s2) = (book.seal_of("a"), book.seal_of("b"));
+    let m = |v: Value| v.as_object().unwrap().clone();
+    assert_eq!(
+        describe_param_changes(&m(json!({"pw": s1, "n": 1})), &m(json!({"pw": s2, "n": 2}))),
+        "n 1→2, pw (secret) changed"
+    );
+    assert_eq!(
+        describe_param_changes(
+            &m(json!({"auth": {"pw": s1, "u": "x"}})),
+            &m(json!({"auth": {"pw": s2, "u": "x"}}))
+        ),
+        "auth (secret) changed"
+    );
+    assert_eq!(
+        describe_param_changes(&m(json!({})), &m(json!({"pw": s1}))),
+        "+pw=(secret)"
+    );
+}
+
 /// An inventory saying this sync last applied `want` to NS `id`.
 pub(in crate::plan) fn applied(want: &NsInstance, id: &str) -> Inventory {
     let mut inv = Inventory::default();

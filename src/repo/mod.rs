@@ -7,7 +7,9 @@ mod fs;
 mod instantiate;
 mod nsinstance;
 mod package;
+mod secrets;
 mod sol006;
+mod substitute;
 mod tarball;
 mod yaml;
 
@@ -17,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub use config::{OpsConfig, CONFIG_FILE_NAME, DEFAULT_FILE_EXTENSIONS};
 pub use nsinstance::{Kdu, NsInstance, Scale, VNF_VIM_ACCOUNT_NAME};
 pub use package::{Descriptor, Package, PackageKind, ScalingAspect, VnfProfile, PACKAGES_DIR};
+pub use secrets::{holds_seal, is_seal, shown, SealKey, SecretBook, UnknownSeal, SHOWN};
+pub use substitute::{valid_name, variables_from_manifest, Substitutions, Variable};
 pub use tarball::{build_package_tarball, PackageTarball};
 
 /// One thing wrong with the repository, located by file (relative to the repository root) and,
@@ -74,6 +78,8 @@ pub struct DesiredState {
     pub warnings: Vec<String>,
     /// Directory (relative to the root) that was scanned.
     pub target_dir: PathBuf,
+    /// The values from Secrets that the documents hold as seals (see [`secrets`]).
+    pub secrets: SecretBook,
 }
 
 impl DesiredState {
@@ -147,6 +153,9 @@ pub struct ReadOptions {
     /// True when credentials come from elsewhere, so a `connectionFile` is ignored with a warning.
     pub credentials_from_elsewhere: bool,
     pub limits: Limits,
+    /// Variables substituted in NsInstance files (`spec.substitute`/`substituteFrom`, the CLI's
+    /// `--substitute`/`--substitute-from`).
+    pub substitutions: Substitutions,
 }
 
 /// Reads and validates the repository rooted at `root`. Nothing outside `root` is read: links that
@@ -182,8 +191,16 @@ pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, 
         .clone()
         .unwrap_or_else(|| config.file_extensions.clone());
 
-    let ns_instances =
-        nsinstance::read_ns_instances(&fs, &target, &extensions, limits, &mut problems);
+    let mut secrets = opts.substitutions.book();
+    let ns_instances = nsinstance::read_ns_instances(
+        &fs,
+        &target,
+        &extensions,
+        limits,
+        &opts.substitutions,
+        &mut secrets,
+        &mut problems,
+    );
     let packages = package::read_packages(&fs, &target, limits, &mut problems);
     check_references(&ns_instances, &packages, &mut problems);
     problems.sort_by(|a, b| (&a.file, &a.field, &a.message).cmp(&(&b.file, &b.field, &b.message)));
@@ -196,6 +213,7 @@ pub fn read_repository(root: &Path, opts: &ReadOptions) -> Result<DesiredState, 
         packages,
         warnings,
         target_dir: target_rel,
+        secrets,
     })
 }
 

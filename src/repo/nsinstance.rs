@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::fs::{Entry, Kind, RepoFs, Visited};
+use super::secrets::SecretBook;
+use super::substitute::{seal_document, substitute, Substitutions};
 use super::{yaml, Limits, Problem};
 
 pub const NS_INSTANCE_KIND: &str = "NsInstance";
@@ -186,6 +188,8 @@ pub(crate) fn read_ns_instances(
     target: &Entry,
     extensions: &[String],
     limits: &Limits,
+    subs: &Substitutions,
+    book: &mut SecretBook,
     problems: &mut Vec<Problem>,
 ) -> Vec<NsInstance> {
     let mut files = Vec::new();
@@ -202,7 +206,7 @@ pub(crate) fn read_ns_instances(
     for file in files {
         let rel = fs.rel(&file.path);
         match fs.read_text(&file, limits.max_yaml_bytes) {
-            Ok(text) => out.extend(parse_documents(&rel, &text, limits, problems)),
+            Ok(text) => out.extend(parse_substituted(&rel, &text, limits, subs, book, problems)),
             Err(p) => problems.push(p),
         }
     }
@@ -294,13 +298,52 @@ impl Scan<'_> {
 }
 
 /// Parses every YAML document of one file; empty documents are skipped.
+#[cfg(test)]
 pub(crate) fn parse_documents(
     file: &str,
     text: &str,
     limits: &Limits,
     problems: &mut Vec<Problem>,
 ) -> Vec<NsInstance> {
-    let docs = match yaml::documents(text, limits) {
+    let mut book = SecretBook::default();
+    parse_substituted(
+        file,
+        text,
+        limits,
+        &Substitutions::default(),
+        &mut book,
+        problems,
+    )
+}
+
+/// Parses every YAML document of one file after substituting its variables (when the sync
+/// defines any); secret values are sealed into `book`. Empty documents are skipped.
+pub(crate) fn parse_substituted(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+    subs: &Substitutions,
+    book: &mut SecretBook,
+    problems: &mut Vec<Problem>,
+) -> Vec<NsInstance> {
+    let substituted;
+    let (text, tokens) = if subs.is_enabled() {
+        match substitute(text, subs) {
+            Ok(s) => {
+                substituted = s.text;
+                (substituted.as_str(), Some(s.tokens))
+            }
+            Err(errors) => {
+                for e in errors {
+                    problems.push(Problem::new(file, None, format!("substitution: {e}")));
+                }
+                return Vec::new();
+            }
+        }
+    } else {
+        (text, None)
+    };
+    let mut docs = match yaml::documents(text, limits) {
         Ok(d) => d,
         Err(e) => {
             problems.push(Problem::new(file, None, format!("invalid YAML: {e}")));
@@ -308,7 +351,20 @@ pub(crate) fn parse_documents(
         }
     };
     let mut out = Vec::new();
-    for (index, value) in docs.iter().enumerate() {
+    for (index, value) in docs.iter_mut().enumerate() {
+        if let Some(tokens) = &tokens {
+            let misplaced = seal_document(value, tokens, book);
+            if !misplaced.is_empty() {
+                for (field, msg) in misplaced {
+                    problems.push(Problem::new(
+                        format!("{file} (document {})", index + 1),
+                        Some(&field),
+                        msg,
+                    ));
+                }
+                continue;
+            }
+        }
         match parse_document(file, value) {
             Ok(ns) => out.push(ns),
             Err(mut errs) => {

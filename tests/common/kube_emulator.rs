@@ -135,6 +135,17 @@ pub fn default_resources() -> Vec<ResourceDef> {
         ResourceDef {
             group: "",
             version: "v1",
+            kind: "ConfigMap",
+            plural: "configmaps",
+            namespaced: true,
+            status: false,
+            short_names: vec!["cm"],
+            columns: vec![],
+            schema: None,
+        },
+        ResourceDef {
+            group: "",
+            version: "v1",
             kind: "Event",
             plural: "events",
             namespaced: true,

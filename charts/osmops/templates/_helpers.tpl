@@ -46,8 +46,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["gitrepositories", "ocirepositories", "buckets", "externalartifacts"]
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
-  resources: ["secrets"]
+  resources: ["secrets", "configmaps"]
+  {{- if .Values.controller.watchConfigsLabelSelector }}
+  verbs: ["get", "list", "watch"]
+  {{- else }}
   verbs: ["get"]
+  {{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -69,6 +69,13 @@ fn metrics_addr(s: &str) -> Result<MetricsAddr, String> {
     listen_addr(s).map(|a| MetricsAddr(Some(a)))
 }
 
+fn optional_label_selector(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    label_selector(s)
+}
+
 fn label_selector(s: &str) -> Result<String, String> {
     crate::api::selector::check_label_selector(s).map(|()| s.to_owned())
 }
@@ -124,6 +131,10 @@ pub struct ControllerArgs {
     /// checked as the API server parses it.
     #[arg(long, value_parser = label_selector)]
     pub(super) watch_label_selector: Option<String>,
+    /// Watch Secrets and ConfigMaps matching this selector: a change reconciles the OsmSyncs
+    /// whose substituteFrom names them (Flux's flag and default). Empty: not watched.
+    #[arg(long, default_value = crate::controller::WATCH_CONFIGS_LABEL_SELECTOR, value_parser = optional_label_selector)]
+    pub(super) watch_configs_label_selector: String,
     /// Reconcile only while holding the leader Lease (Flux's default).
     #[arg(long, alias = "leader-elect", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(super) enable_leader_election: bool,

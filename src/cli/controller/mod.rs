@@ -227,6 +227,8 @@ pub async fn run_controller(args: ControllerArgs) -> Result<ExitCode, CliError> 
         interval_jitter_percent: args.interval_jitter_percentage,
         osm_list_max_age: args.osm_list_max_age,
         hand_off_operations: args.hand_off_operations,
+        watch_configs_label_selector: Some(args.watch_configs_label_selector.clone())
+            .filter(|s| !s.is_empty()),
     };
     let ctx = Arc::new(Context::new(
         client,

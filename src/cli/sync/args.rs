@@ -163,6 +163,80 @@ pub struct RunArgs {
     pub(super) output: OutputFormat,
     #[command(flatten)]
     pub(super) limits: LimitArgs,
+    #[command(flatten)]
+    pub(super) substitution: SubstituteArgs,
+}
+
+/// Variables substituted in NsInstance files, as the OsmSync's `substitute` and
+/// `substituteFrom` (docs/secrets.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SubstituteArgs {
+    /// A variable for `${NAME}` in NsInstance files (not secret: it may be shown). Repeatable;
+    /// takes precedence over --substitute-from.
+    #[arg(long = "substitute", value_name = "NAME=VALUE")]
+    pub(super) vars: Vec<String>,
+    /// A file of variables: a Kubernetes Secret manifest (its values are secret: never shown,
+    /// only usable in params and config), a ConfigMap manifest, or a plain YAML/JSON map.
+    /// Repeatable; later files override earlier ones.
+    #[arg(long = "substitute-from", value_name = "FILE")]
+    pub(super) from: Vec<PathBuf>,
+    /// A variable used without a default and defined nowhere is an error (otherwise empty).
+    #[arg(long = "substitute-strict")]
+    pub(super) strict: bool,
+}
+
+impl SubstituteArgs {
+    /// The variables, sealed with `key`. Errors name the file and key, never a value.
+    pub(super) fn substitutions(
+        &self,
+        key: crate::repo::SealKey,
+    ) -> Result<repo::Substitutions, CliError> {
+        let mut subs = repo::Substitutions::default();
+        if self.vars.is_empty() && self.from.is_empty() {
+            return Ok(subs);
+        }
+        subs = repo::Substitutions::enabled(key);
+        subs.strict = self.strict;
+        let bad = |m: String| CliError::Input(format!("{m}. Nothing was sent to OSM."));
+        for path in &self.from {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("--substitute-from {}: {e}", path.display())))?;
+            let (vars, secret) = repo::variables_from_manifest(&text)
+                .map_err(|e| bad(format!("--substitute-from {}: {e}", path.display())))?;
+            for (k, v) in vars {
+                let value = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => v.to_string(),
+                    _ => {
+                        return Err(bad(format!(
+                            "--substitute-from {}: '{k}' is not a string, number or boolean",
+                            path.display()
+                        )))
+                    }
+                };
+                let var = repo::Variable {
+                    value,
+                    secret,
+                    origin: path.display().to_string(),
+                };
+                subs.define(&k, var)
+                    .map_err(|e| bad(format!("--substitute-from: {e}")))?;
+            }
+        }
+        for pair in &self.vars {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Err(bad(format!("--substitute '{pair}': expected NAME=VALUE")));
+            };
+            let var = repo::Variable {
+                value: v.to_owned(),
+                secret: false,
+                origin: "--substitute".into(),
+            };
+            subs.define(k, var)
+                .map_err(|e| bad(format!("--substitute: {e}")))?;
+        }
+        Ok(subs)
+    }
 }
 
 #[derive(Args, Debug)]

@@ -64,6 +64,7 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
     let opts = ReadOptions {
         credentials_from_elsewhere: true,
         limits: args.limits.limits(),
+        substitutions: args.substitution.substitutions(target.seal_key.clone())?,
         ..Default::default()
     };
     let desired = repo::read_repository(&args.dir, &opts).map_err(|e| {
@@ -141,7 +142,10 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
 /// Keeps what this run read of OSM's operation history in the state file.
 async fn remember_operations(p: &Prepared, inventory: &Inventory) -> Result<(), String> {
     match (&p.store, &p.osm.view) {
-        (Some(store), Some(view)) => store.set_operations(view.ops.memory().await, inventory),
+        (Some(store), Some(view)) => store.set_operations(
+            view.ops.memory().await.sealed(&p.desired.secrets),
+            inventory,
+        ),
         _ => Ok(()),
     }
 }

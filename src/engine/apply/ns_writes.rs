@@ -1,16 +1,18 @@
 use super::*;
+use crate::repo::{SecretBook, UnknownSeal};
 
 /// The body of `POST ns_instances_content` for one NsInstance document, marked with the owner:
 /// its instantiation config (`config`, VIM accounts resolved to ids) with the params and model of
-/// every KDU it declares merged into `additionalParamsForVnf`.
+/// every KDU it declares merged into `additionalParamsForVnf`, values from Secrets revealed.
 pub fn ns_create_body(
     want: &NsInstance,
     config: Map<String, Value>,
     nsd_osm_id: &str,
     vim_account_id: &str,
     owner: &crate::plan::Owner,
-) -> NsCreate {
-    let mut config = config;
+    secrets: &SecretBook,
+) -> Result<NsCreate, UnknownSeal> {
+    let mut config = secrets.reveal_map(&config)?;
     // The members' day-1 params from config, in their order, then members only KDUs name.
     let mut vnfs: Vec<VnfParams> = match config.remove("additionalParamsForVnf") {
         Some(Value::Array(items)) => items
@@ -41,7 +43,7 @@ pub fn ns_create_body(
     {
         let entry = KduParams {
             kdu_name: kdu.name.clone(),
-            additional_params: kdu.params_or_empty(),
+            additional_params: secrets.reveal_map(&kdu.params_or_empty())?,
             kdu_model: kdu.model.clone(),
         };
         match vnfs.iter_mut().find(|v| v.member_vnf_index == kdu.member) {
@@ -53,14 +55,14 @@ pub fn ns_create_body(
             }),
         }
     }
-    NsCreate {
+    Ok(NsCreate {
         ns_name: want.name.clone(),
         nsd_id: nsd_osm_id.to_owned(),
         vim_account_id: vim_account_id.to_owned(),
         ns_description: Some(owner.ns_description(want.description.as_deref())),
         additional_params_for_vnf: vnfs,
         config,
-    }
+    })
 }
 
 /// The KDU an upgrade or rollback action is for.
@@ -208,7 +210,18 @@ impl Apply<'_> {
             // The plan checked the names against this very list.
             Err(unknown) => return result(ActionStatus::Failed, unknown.join("; ")),
         };
-        let body = ns_create_body(want, config, &new.nsd_osm_id, new.vim, &self.opts.owner);
+        let secrets = &self.desired.secrets;
+        let body = match ns_create_body(
+            want,
+            config,
+            &new.nsd_osm_id,
+            new.vim,
+            &self.opts.owner,
+            secrets,
+        ) {
+            Ok(b) => b,
+            Err(e) => return result(ActionStatus::Failed, e.to_string()),
+        };
         match self.client.create_ns_instance(&body).await {
             Ok(c) => succeeded("instantiate requested", &c.osm_id, c.nslcmop_id),
             Err(e @ NbiError::OutcomeUnknown { .. }) => {
@@ -279,7 +292,14 @@ impl Apply<'_> {
         what: &str,
     ) -> ActionResult {
         let sent_at = crate::model::Timestamp::now();
-        let body = KduUpgrade::new(&kdu.member, &kdu.name, params.clone());
+        // `params` may hold seals (values from Secrets): OSM gets the values, the comparison
+        // below seals what OSM recorded the same way.
+        let secrets = &self.desired.secrets;
+        let revealed = match secrets.reveal_map(&params) {
+            Ok(r) => r,
+            Err(e) => return result(ActionStatus::Failed, format!("{what} not sent: {e}")),
+        };
+        let body = KduUpgrade::new(&kdu.member, &kdu.name, revealed);
         match self.client.ns_action(osm_id, &body).await {
             Ok(op) => succeeded(format!("{what} requested"), osm_id, Some(op)),
             Err(e @ NbiError::OutcomeUnknown { .. }) => {
@@ -298,7 +318,9 @@ impl Apply<'_> {
                             .filter(|o| {
                                 o.start_time.is_some_and(|t| {
                                     t >= sent_at - k8s_openapi::jiff::SignedDuration::from_secs(30)
-                                }) && o.kdu_params(&kdu.member, &kdu.name).as_ref() == Some(&params)
+                                }) && o
+                                    .kdu_params(&kdu.member, &kdu.name)
+                                    .is_some_and(|p| secrets.seal_map_like(&p, &params) == params)
                             })
                             .max_by_key(|o| o.start_time);
                         match mine {

@@ -322,6 +322,13 @@ pub(super) fn decide_kdu(
             } else if let (true, Some((good, params))) =
                 (remediation.upgrade_rollback, rollback_to)
             {
+                if let Err(e) = cx.desired.secrets.reveal_map(&params) {
+                    return broken(format!(
+                        "{failure}; cannot roll back to the params of {}: {e}; {}",
+                        good.osm_id,
+                        upgrade_hint(cx)
+                    ));
+                }
                 let change = describe_param_changes(&desired, &params);
                 action(
                     want,

@@ -204,6 +204,7 @@ impl<'a> Context<'a> {
             return what;
         };
         let desired = instantiation_config(desired);
+        let live = self.desired.secrets.seal_map_like(&live, &desired);
         let keys: std::collections::BTreeSet<&String> = desired.keys().chain(live.keys()).collect();
         for k in keys {
             if desired.get(k) != live.get(k) {

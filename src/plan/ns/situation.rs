@@ -222,7 +222,7 @@ fn classify_owned<'a>(
                 // Running as Git declares it when every KDU's newest request is this
                 // instantiate, with the desired params.
                 let same = want.kdus.iter().all(|kdu| {
-                    let k = KduHistory::of(&cx.ops, ns, kdu);
+                    let k = KduHistory::of(&cx.ops, ns, kdu, &cx.desired.secrets);
                     k.last().is_some_and(|r| {
                         r.op.osm_id == op.osm_id && r.params == kdu.requested_params()
                     })
@@ -275,7 +275,7 @@ pub(super) fn classify_kdu<'a>(
     kdu: &Kdu,
 ) -> KduSituation<'a> {
     let desired = kdu.requested_params();
-    let h = KduHistory::of(&cx.ops, ns, kdu);
+    let h = KduHistory::of(&cx.ops, ns, kdu, &cx.desired.secrets);
     let Some(last) = h.last() else {
         // No operation history to compare with: the digest this sync recorded decides.
         return match cx

@@ -1,0 +1,572 @@
+//! Secrets kept out of Git (docs/secrets.md): `${VAR}` substitution in NsInstance files from
+//! Secrets and ConfigMaps (controller) or manifest files (CLI). The values reach OSM, a rotated
+//! value upgrades the KDU, and no value ever shows on any surface: CLI text and JSON, the saved
+//! plan, the state file, the OsmSync status, events, gRPC answers and trace logs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::world::*;
+use common::*;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::ByteString;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use osmops::sim::Simulator;
+use serde_json::json;
+
+const FIRST: &str = "Zx-first-s3cret-41";
+const SECOND: &str = "Zx-second-s3cret-42";
+const THIRD: &str = "Zx-third-s3cret-43";
+
+/// An NsInstance whose admin password comes from a Secret and whose replica count from a
+/// ConfigMap (or `--substitute`).
+fn secret_doc(name: &str) -> String {
+    format!(
+        "kind: NsInstance\nname: {name}\ndescription: test NS {name}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n  params:\n    replicaCount: \"${{REPLICAS:=1}}\"\n    adminPassword: ${{LDAP_PASSWORD}}\n    ldapDsn: \"cn=admin:${{LDAP_PASSWORD}}@ldap\"\n"
+    )
+}
+
+fn secret_repo() -> tempfile::TempDir {
+    let dir = repo(&[]);
+    write(dir.path(), "ldap.osmops.yaml", &secret_doc("ldap"));
+    dir
+}
+
+/// The KDU params OSM last received for `ns` (instantiate or upgrade).
+fn sent_params(sim: &Simulator, ns: &str) -> serde_json::Value {
+    let ns_id = sim
+        .ns_instances()
+        .into_iter()
+        .find(|n| n["name"] == ns)
+        .map(|n| n["_id"].clone())
+        .expect("the NS exists");
+    let mut ops: Vec<serde_json::Value> = sim
+        .operations()
+        .into_iter()
+        .filter(|o| o["nsInstanceId"] == ns_id)
+        .collect();
+    ops.sort_by(|a, b| {
+        a["startTime"]
+            .as_f64()
+            .partial_cmp(&b["startTime"].as_f64())
+            .unwrap()
+    });
+    let last = ops.last().expect("an operation");
+    if last["lcmOperationType"] == "action" {
+        return primitive_params(last);
+    }
+    let vnfs = &last["operationParams"]["additionalParamsForVnf"];
+    let vnfs = match vnfs {
+        serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+        v => v.clone(),
+    };
+    vnfs[0]["additionalParamsForKdu"][0]["additionalParams"].clone()
+}
+
+fn cli(sim: &Simulator, cmd: &str, dir: &Path, extra: &[&str]) -> Output {
+    let mut c = std::process::Command::new(bin());
+    c.arg(cmd).arg(dir);
+    c.args([
+        "--osm-url",
+        &sim.url(),
+        "--user",
+        "admin",
+        "--password",
+        "admin",
+        "--project",
+        "admin",
+    ]);
+    c.args(extra);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OSMOPS_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("OSMOPS_LOG", "trace");
+    c.output().unwrap()
+}
+
+fn both(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn secret_manifest(password: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ldap-secrets\ntype: Opaque\nstringData:\n  LDAP_PASSWORD: \"{password}\"\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_substitutes_secrets_sends_them_to_osm_and_shows_them_nowhere() {
+    let sim = fast_sim().await;
+    let dir = secret_repo();
+    let files = tempfile::tempdir().unwrap();
+    let secret_file = files.path().join("secret.yaml");
+    let state = files.path().join("state.json");
+    let saved = files.path().join("plan.json");
+    std::fs::write(&secret_file, secret_manifest(FIRST)).unwrap();
+    let from = secret_file.display().to_string();
+    let st = state.display().to_string();
+    let mut seen = String::new();
+
+    // plan --out, then apply exactly that plan.
+    let o = cli(
+        &sim,
+        "plan",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--substitute",
+            "REPLICAS=2",
+            "--state",
+            &st,
+            "--out",
+            &saved.display().to_string(),
+        ],
+    );
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--substitute",
+            "REPLICAS=2",
+            "--state",
+            &st,
+            "--plan",
+            &saved.display().to_string(),
+            "--output",
+            "json",
+        ],
+    );
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let sent = sent_params(&sim, "ldap");
+    assert_eq!(sent["adminPassword"], FIRST, "OSM gets the value: {sent}");
+    assert_eq!(sent["ldapDsn"], format!("cn=admin:{FIRST}@ldap"));
+    assert_eq!(sent["replicaCount"], "2");
+
+    // Unchanged: a no-op that says nothing about the value.
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--substitute",
+            "REPLICAS=2",
+            "--state",
+            &st,
+        ],
+    );
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let upgrades = action_ops(&sim).len();
+    assert_eq!(upgrades, 0, "an unchanged secret sends nothing");
+
+    // Rotated: the plan says which param changed, never how; apply upgrades the KDU.
+    std::fs::write(&secret_file, secret_manifest(SECOND)).unwrap();
+    let o = cli(
+        &sim,
+        "plan",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--substitute",
+            "REPLICAS=2",
+            "--state",
+            &st,
+        ],
+    );
+    let text = both(&o);
+    seen.push_str(&text);
+    assert!(
+        text.contains("adminPassword (secret) changed")
+            && text.contains("ldapDsn (secret) changed"),
+        "{text}"
+    );
+    for format in ["json", "text"] {
+        let o = cli(
+            &sim,
+            "plan",
+            dir.path(),
+            &[
+                "--substitute-from",
+                &from,
+                "--substitute",
+                "REPLICAS=2",
+                "--output",
+                format,
+            ],
+        );
+        seen.push_str(&both(&o));
+    }
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--substitute",
+            "REPLICAS=2",
+            "--state",
+            &st,
+            "--output",
+            "json",
+        ],
+    );
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert_eq!(sent_params(&sim, "ldap")["adminPassword"], SECOND);
+
+    // Missing file, a secret where it would show: exit 2, nothing sent.
+    let writes_before = writes(&sim).len();
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--substitute-from", "/nonexistent/secret.yaml"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(
+        both(&o).contains("/nonexistent/secret.yaml"),
+        "{}",
+        both(&o)
+    );
+    write(
+        dir.path(),
+        "bad.osmops.yaml",
+        "kind: NsInstance\nname: web-${LDAP_PASSWORD}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: mylocation1\nkdu:\n  name: ldap\n",
+    );
+    let o = cli(&sim, "apply", dir.path(), &["--substitute-from", &from]);
+    let text = both(&o);
+    seen.push_str(&text);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("field 'name': variable ${LDAP_PASSWORD} from a Secret may only be used in params or config values"),
+        "{text}"
+    );
+    std::fs::remove_file(dir.path().join("bad.osmops.yaml")).unwrap();
+    // Strict mode: an undefined variable without a default is an error.
+    let o = cli(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--substitute-strict", "--substitute", "REPLICAS=2"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(
+        both(&o).contains("variable 'LDAP_PASSWORD' is not defined"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        writes(&sim).len(),
+        writes_before,
+        "refused runs send nothing"
+    );
+
+    seen.push_str(&std::fs::read_to_string(&saved).unwrap());
+    seen.push_str(&std::fs::read_to_string(&state).unwrap());
+    assert!(seen.len() > 10_000, "trace logs were read: {}", seen.len());
+    for value in [FIRST, SECOND] {
+        if let Some(at) = seen.find(value) {
+            let from = seen[..at]
+                .char_indices()
+                .rev()
+                .nth(300)
+                .map_or(0, |(i, _)| i);
+            panic!(
+                "{value} shows up in CLI output or files: ...{}",
+                &seen[from..(at + 100).min(seen.len())]
+            );
+        }
+    }
+    // The state file keeps what it needs to compare: a rerun is still a no-op.
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--substitute",
+            "REPLICAS=2",
+            "--state",
+            &st,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert_eq!(action_ops(&sim).len(), 1, "only the rotation upgraded");
+}
+
+async fn put_secret(client: &kube::Client, name: &str, pairs: &[(&str, &str)], watched: bool) {
+    let data: BTreeMap<String, ByteString> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+        .collect();
+    let api = Api::<Secret>::namespaced(client.clone(), "ops");
+    let mut labels = BTreeMap::new();
+    if watched {
+        labels.insert("reconcile.fluxcd.io/watch".to_owned(), "Enabled".to_owned());
+    }
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        data: Some(data.clone()),
+        ..Default::default()
+    };
+    if api.get_opt(name).await.unwrap().is_some() {
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": data})),
+        )
+        .await
+        .unwrap();
+    } else {
+        api.create(&PostParams::default(), &secret).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them_nowhere() {
+    let w = world().await;
+    put_secret(&w.client, "ldap-secrets", &[("LDAP_PASSWORD", FIRST)], true).await;
+    let cm = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some("ldap-config".into()),
+            ..Default::default()
+        },
+        data: Some([("REPLICAS".to_owned(), "2".to_owned())].into()),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(w.client.clone(), "ops")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let dir = secret_repo();
+    w.publish("main@sha1:5ec1", dir.path()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = w.emu.kubeconfig(tmp.path());
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let http_addr = format!("127.0.0.1:{}", port());
+    let grpc_addr = format!("127.0.0.1:{}", port());
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "controller",
+            "--metrics-addr",
+            &http_addr,
+            "--health-addr",
+            &http_addr,
+            "--grpc-addr",
+            &grpc_addr,
+            "--operation-poll-interval",
+            "50ms",
+            "--log-level",
+            "trace",
+        ])
+        .env("KUBECONFIG", &kc)
+        .env("OSMOPS_LOG", "trace")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let reader = std::thread::spawn(move || {
+        let mut logs = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut logs).unwrap();
+        logs
+    });
+    let from = json!([
+        {"kind": "ConfigMap", "name": "ldap-config"},
+        {"kind": "Secret", "name": "ldap-secrets"},
+        {"kind": "Secret", "name": "absent-but-optional", "optional": true}
+    ]);
+    w.create_sync_with("demo", json!({"substituteFrom": from}))
+        .await;
+    w.create_sync_with(
+        "missing",
+        json!({"substituteFrom": [{"kind": "Secret", "name": "nope"}], "suspend": false}),
+    )
+    .await;
+    w.wait_for("demo", "applied", |s| applied(s, "main@sha1:5ec1"))
+        .await;
+    let sent = sent_params(&w.sim, "ldap");
+    assert_eq!(sent["adminPassword"], FIRST, "{sent}");
+    assert_eq!(sent["replicaCount"], "2", "{sent}");
+    let (_, msg) = w.wait_for_reason("missing", "SubstituteFailed").await;
+    assert!(
+        msg.contains("substituteFrom Secret 'ops/nope' not found"),
+        "{msg}"
+    );
+
+    // Rotating the password once the sync is at rest (Ready, interval 1h, operations done):
+    // only the watch on the labelled Secret can bring it back.
+    w.wait_for_reason("demo", "ReconciliationSucceeded").await;
+    settle(&w.sim).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(action_ops(&w.sim).is_empty(), "nothing upgraded yet");
+    put_secret(
+        &w.client,
+        "ldap-secrets",
+        &[("LDAP_PASSWORD", SECOND)],
+        true,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let ops = action_ops(&w.sim);
+        if ops
+            .iter()
+            .any(|o| primitive_params(o)["adminPassword"] == SECOND)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no upgrade with the rotated password: {ops:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    settle(&w.sim).await;
+
+    // Everything a user can read.
+    let mut seen = String::new();
+    for name in ["demo", "missing"] {
+        seen.push_str(&serde_json::to_string(&w.syncs().get(name).await.unwrap()).unwrap());
+    }
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), "ops");
+    seen.push_str(
+        &serde_json::to_string(&events.list(&Default::default()).await.unwrap()).unwrap(),
+    );
+    let grpc = format!("http://{grpc_addr}");
+    for what in [
+        vec!["get", "syncs"],
+        vec!["get", "plan", "demo", "-n", "ops"],
+        vec!["get", "plan", "demo", "-n", "ops", "--preview"],
+        vec!["get", "operations"],
+    ] {
+        let out = std::process::Command::new(bin())
+            .args(&what)
+            .args(["--grpc", &grpc, "--output", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    // A third value, previewed while suspended: the plan says which param changes, never how.
+    w.patch_spec("demo", json!({"suspend": true})).await;
+    put_secret(&w.client, "ldap-secrets", &[("LDAP_PASSWORD", THIRD)], true).await;
+    let out = std::process::Command::new(bin())
+        .args(["get", "plan", "demo", "-n", "ops", "--preview"])
+        .args(["--grpc", &grpc, "--output", "json"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("adminPassword (secret) changed, ldapDsn (secret) changed"),
+        "{said}"
+    );
+    seen.push_str(&said);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = reader.join().unwrap();
+    let logs = String::from_utf8_lossy(&logs);
+    assert!(logs.len() > 10_000, "trace logs ({} bytes)", logs.len());
+    seen.push_str(&logs);
+    for value in [FIRST, SECOND, THIRD] {
+        if let Some(at) = seen.find(value) {
+            let from = seen[..at]
+                .char_indices()
+                .rev()
+                .nth(300)
+                .map_or(0, |(i, _)| i);
+            panic!(
+                "{value} shows up: ...{}",
+                &seen[from..(at + 100).min(seen.len())]
+            );
+        }
+    }
+}
+
+/// A child process that is killed when the test ends, even by a panic.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+/// examples/ldap-secret as its README and docs/secrets.md run it: the CLI with the Secret and
+/// ConfigMap manifests as files; its OsmSync is one the CRD admits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ldap_secret_example_applies_with_its_secret_file() {
+    let sim = fast_sim().await;
+    let dir = example_copy("ldap-secret");
+    let cluster = dir.path().join("cluster");
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &cluster.join("ldap-credentials.yaml").display().to_string(),
+            "--substitute-from",
+            &cluster.join("ldap-settings.yaml").display().to_string(),
+        ],
+    );
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let password = "example-only-not-a-real-password";
+    assert!(!text.contains(password), "{text}");
+    let sent = sent_params(&sim, "ldap");
+    assert_eq!(sent["adminPassword"], password, "{sent}");
+    assert_eq!(sent["replicaCount"], "2", "{sent}");
+
+    let schema =
+        common::schema::crd_schema(include_str!("../crds/osmops.io_osmsyncs.yaml"), "v1alpha1");
+    let text = std::fs::read_to_string(cluster.join("osmsync.yaml")).unwrap();
+    let mut sync: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    common::schema::admit(&schema, &mut sync, true, "OsmSync ldap")
+        .map_err(|e| e.message)
+        .unwrap();
+    let sync: osmops::api::OsmSync = serde_json::from_value(sync).unwrap();
+    assert_eq!(sync.spec.substitute_from.len(), 2);
+}
