@@ -570,3 +570,104 @@ async fn the_ldap_secret_example_applies_with_its_secret_file() {
     let sync: osmops::api::OsmSync = serde_json::from_value(sync).unwrap();
     assert_eq!(sync.spec.substitute_from.len(), 2);
 }
+
+/// A VM VNF's day-1 param (rendered into its cloud-init) from a Secret: OSM gets it with the
+/// instantiate; an unchanged value is no change; a rotated one is a `config` change, which OSM
+/// cannot make on a running NS, reported by key only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_day1_param_from_a_secret_reaches_osm_and_a_rotation_is_a_config_change() {
+    let sim = fast_sim().await;
+    let dir = example_copy("vm-web");
+    let doc = std::fs::read_to_string(dir.path().join("web.osmops.yaml"))
+        .unwrap()
+        .replace(
+            "motd: Served by OSM Ops",
+            "motd: Served by OSM Ops\n        admin_password: ${WEB_PASSWORD}",
+        );
+    write(dir.path(), "web.osmops.yaml", &doc);
+    let files = tempfile::tempdir().unwrap();
+    let secret = files.path().join("s.yaml");
+    let state = files.path().join("st.json").display().to_string();
+    let put = |v: &str| {
+        std::fs::write(
+            &secret,
+            format!("kind: Secret\ndata:\n  WEB_PASSWORD: {}\n", b64(v)),
+        )
+        .unwrap()
+    };
+    let from = secret.display().to_string();
+    let mut seen = String::new();
+    put(FIRST);
+    let o = cli(
+        &sim,
+        "apply",
+        dir.path(),
+        &["--substitute-from", &from, "--state", &state],
+    );
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let inst = sim
+        .operations()
+        .into_iter()
+        .find(|o| o["lcmOperationType"] == "instantiate")
+        .unwrap();
+    assert!(
+        inst["operationParams"].to_string().contains(FIRST),
+        "OSM gets the day-1 param: {}",
+        inst["operationParams"]
+    );
+    let o = cli(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--substitute-from", &from, "--state", &state],
+    );
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(
+        !both(&o).contains("config.additionalParamsForVnf"),
+        "an unchanged secret is no config change: {}",
+        both(&o)
+    );
+    // Another change of the document makes the plan compare config with what OSM was
+    // instantiated with: the same secret compares equal.
+    write(
+        dir.path(),
+        "web.osmops.yaml",
+        &doc.replace("description: Web front end", "description: Web front end, v2"),
+    );
+    let o = cli(&sim, "plan", dir.path(), &["--substitute-from", &from, "--state", &state]);
+    seen.push_str(&both(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(
+        !both(&o).contains("config.additionalParamsForVnf"),
+        "the same secret in config is no change: {}",
+        both(&o)
+    );
+    put(SECOND);
+    let o = cli(
+        &sim,
+        "plan",
+        dir.path(),
+        &[
+            "--substitute-from",
+            &from,
+            "--state",
+            &state,
+            "--output",
+            "json",
+        ],
+    );
+    let text = both(&o);
+    seen.push_str(&text);
+    assert!(text.contains("config.additionalParamsForVnf"), "{text}");
+    seen.push_str(&std::fs::read_to_string(&state).unwrap());
+    for value in [FIRST, SECOND] {
+        assert!(!seen.contains(value), "{value} shows up: {seen}");
+    }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
