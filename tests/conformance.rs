@@ -188,6 +188,141 @@ fn ns(name: &str, nsd: &str, vim: &str, replicas: &str) -> String {
     format!("kind: NsInstance\nname: {name}\ndescription: conformance\nnsdName: {nsd}\nvnfName: openldap\nvimAccountName: {vim}\nkdu:\n  name: ldap\n  model: stable/openldap:1.2.7\n  params:\n    replicaCount: \"{replicas}\"\n    persistence:\n      enabled: false\n")
 }
 
+/// Step 6b: values from a Secret against this OSM.
+async fn secret_steps(t: &Target, suffix: &str, r: &mut Report) {
+    let (p1, p2) = (
+        format!("conf-pw1-{suffix}-x"),
+        format!("conf-pw2-{suffix}-y"),
+    );
+    let repo = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    let st = work.path().join("state.json");
+    let secret = work.path().join("secret.yaml");
+    let (knf, nsd_id, name) = (
+        format!("conf{suffix}s_knf"),
+        format!("conf{suffix}s_ns"),
+        format!("conf-{suffix}-s"),
+    );
+    common::write(
+        dir,
+        &format!("osm-pkgs/{knf}/vnfd.yaml"),
+        &vnfd(&knf, "1.0"),
+    );
+    common::write(
+        dir,
+        &format!("osm-pkgs/{nsd_id}/nsd.yaml"),
+        &nsd(&nsd_id, &knf),
+    );
+    common::write(
+        dir,
+        "s.osmops.yaml",
+        &ns(&name, &nsd_id, &t.vim, "1").replace(
+            "    persistence:",
+            "    adminPassword: ${CONF_PASSWORD}\n    persistence:",
+        ),
+    );
+    let put = |v: &str| {
+        std::fs::write(
+            &secret,
+            format!("kind: Secret\nstringData:\n  CONF_PASSWORD: \"{v}\"\n"),
+        )
+        .unwrap()
+    };
+    let from = secret.display().to_string();
+    let flags = ["--substitute-from", from.as_str()];
+    let mut seen = String::new();
+    let mut shown = |o: &Output| seen.push_str(&outcome_text(o));
+    let sent = |ops: &[osmops::osm::OpRecord]| -> Vec<String> {
+        ops.iter()
+            .filter_map(|o| o.kdu_params("openldap", "ldap"))
+            .filter_map(|p| {
+                p.get("adminPassword")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let ops_of = |name: String| async move {
+        let nbi = t.client();
+        let ns = nbi.list_ns_instances(&[("name", name.as_str())]).await?;
+        let ids: Vec<&str> = ns.iter().map(|n| n.osm_id.as_str()).collect();
+        nbi.list_ns_lcm_op_occs_of(&ids).await
+    };
+
+    put(&p1);
+    let o = t.osmops("apply", dir, &st, &flags).await;
+    shown(&o);
+    let ops = ops_of(name.clone()).await;
+    r.step(
+        "6b a KDU param from a Secret reaches OSM",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let ops = ops.map_err(|e| e.to_string())?;
+            check(sent(&ops) == [p1.clone()], || {
+                format!("{:?}", sent(&ops).len())
+            })?;
+            Ok(String::new())
+        })(),
+    );
+    let o = t.osmops("apply", dir, &st, &flags).await;
+    shown(&o);
+    let v = json(&o);
+    r.step(
+        "6c the same secret again sends 0 writes",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let writes = v["requests"]["writes"].as_u64().unwrap_or(u64::MAX);
+            check(writes == 0, || {
+                format!("{writes} writes: {:?}", actions(&v))
+            })?;
+            Ok(String::new())
+        })(),
+    );
+    put(&p2);
+    let o = t.osmops("apply", dir, &st, &flags).await;
+    shown(&o);
+    let v = json(&o);
+    let ops = ops_of(name.clone()).await;
+    let state = std::fs::read_to_string(&st).unwrap_or_default();
+    r.step(
+        "6d a rotated secret is one KDU upgrade, and no value shows",
+        (|| {
+            check(o.status.code() == Some(0), || outcome_text(&o))?;
+            let reasons: Vec<String> = v["plan"]["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["operation"]["type"] == "upgradeNs")
+                .map(|a| a["reason"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            check(reasons == ["adminPassword (secret) changed"], || {
+                format!("{reasons:?}")
+            })?;
+            let ops = ops.map_err(|e| e.to_string())?;
+            check(sent(&ops).last() == Some(&p2), || {
+                "OSM did not get the new value".into()
+            })?;
+            for p in [&p1, &p2] {
+                check(
+                    !seen.contains(p.as_str()) && !state.contains(p.as_str()),
+                    || "a value shows in the output or the state file".into(),
+                )?;
+            }
+            Ok(String::new())
+        })(),
+    );
+    std::fs::remove_file(dir.join("s.osmops.yaml")).unwrap();
+    std::fs::remove_dir_all(dir.join("osm-pkgs")).unwrap();
+    let o = t
+        .osmops("apply", dir, &st, &["--prune", "--allow-empty"])
+        .await;
+    r.step(
+        "6e the secret repository is pruned",
+        check(o.status.code() == Some(0), || outcome_text(&o)).map(|()| String::new()),
+    );
+}
+
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
@@ -627,6 +762,11 @@ async fn conformance_scenario() {
             .push("SKIP  6 failed instantiate: no OSMOPS_CONFORMANCE_FAIL_CMD".into());
         println!("conformance: SKIP  6 failed instantiate: no OSMOPS_CONFORMANCE_FAIL_CMD");
     }
+
+    // 6b. A KDU param from a Secret (docs/secrets.md), in a repository of its own: OSM gets
+    // the value; the same value is no change; a rotated one is one upgrade; neither value shows
+    // in the output or the state file. Then that repository is pruned.
+    secret_steps(&t, &suffix, &mut r).await;
 
     // 7. Git drops everything: NS instances and packages are pruned in one run.
     for f in ["a.osmops.yaml", "b.osmops.yaml", "c.osmops.yaml"] {

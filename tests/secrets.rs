@@ -634,9 +634,17 @@ async fn a_vm_day1_param_from_a_secret_reaches_osm_and_a_rotation_is_a_config_ch
     write(
         dir.path(),
         "web.osmops.yaml",
-        &doc.replace("description: Web front end", "description: Web front end, v2"),
+        &doc.replace(
+            "description: Web front end",
+            "description: Web front end, v2",
+        ),
     );
-    let o = cli(&sim, "plan", dir.path(), &["--substitute-from", &from, "--state", &state]);
+    let o = cli(
+        &sim,
+        "plan",
+        dir.path(),
+        &["--substitute-from", &from, "--state", &state],
+    );
     seen.push_str(&both(&o));
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert!(

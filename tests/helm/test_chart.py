@@ -124,6 +124,15 @@ def rbac_least_privilege():
         assert any("leases" in rule["resources"] for rule in rules)
     docs = render(ALL_ON)
     assert not by_kind(docs, "ClusterRoleBinding"), "a watched namespace needs no cluster-wide grant"
+    # Secrets and ConfigMaps (credentials, substituteFrom): get, plus list/watch only for the
+    # label watch; with a watched namespace, in that namespace's Role only.
+    def config_verbs(docs):
+        rules = [rule for r in by_kind(docs, "ClusterRole") + by_kind(docs, "Role") for rule in r["rules"]]
+        return [set(rule["verbs"]) for rule in rules if "secrets" in rule["resources"] and "configmaps" in rule["resources"]]
+    assert config_verbs(render(None)) == [{"get", "list", "watch"}]
+    assert config_verbs(render({"controller": {"watchConfigsLabelSelector": ""}})) == [{"get"}]
+    (role,) = by_kind(docs, "Role")[:1]
+    assert any("secrets" in rule["resources"] for rule in role["rules"]) and role["metadata"]["namespace"] == "flux-system"
 
 
 def all_features_wired():
@@ -216,7 +225,8 @@ def flux_options_reach_the_controller():
     for a in ["--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
               "--leader-election-lease-duration=40s", "--leader-election-renew-deadline=30s",
               "--leader-election-retry-period=5s", "--watch-label-selector=sharding.fluxcd.io/key=shard1",
-              "--interval-jitter-percentage=10", "--kube-api-qps=20", "--kube-api-burst=100"]:
+              "--interval-jitter-percentage=10", "--kube-api-qps=20", "--kube-api-burst=100",
+              "--watch-configs-label-selector=reconcile.fluxcd.io/watch=Enabled"]:
         assert a in args, (a, args)
     off = render({"leaderElection": {"enabled": False}})
     (dep,) = by_kind(off, "Deployment")
