@@ -679,3 +679,79 @@ fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// The seals in a state file are keyed with the OSM password they were made with: after a
+/// password change the state file's operation history is read again from OSM instead of every
+/// secret param looking changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_osm_password_does_not_make_secret_params_look_changed() {
+    let mut seed = osmops::sim::Seed::default();
+    seed.users.push(osmops::sim::SeedUser {
+        name: "second".into(),
+        password: "another-osm-password".into(),
+        projects: vec!["admin".into()],
+    });
+    let sim = Simulator::start(osmops::sim::SimConfig {
+        token_throttle: false,
+        lcm_pickup_delay: Duration::from_millis(10),
+        lcm_delay: Duration::from_millis(50),
+        seed,
+        ..osmops::sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = secret_repo();
+    let files = tempfile::tempdir().unwrap();
+    let secret = files.path().join("s.yaml");
+    std::fs::write(&secret, secret_manifest(FIRST)).unwrap();
+    let state = files.path().join("st.json").display().to_string();
+    let from = secret.display().to_string();
+    let flags = [
+        "--substitute-from",
+        &from,
+        "--state",
+        &state,
+        "--owner",
+        "repo-1",
+    ];
+    // The second run reads OSM's history and keeps it, sealed, in the state file.
+    for _ in 0..2 {
+        let o = cli(&sim, "apply", dir.path(), &flags);
+        assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    }
+    let kept = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        kept.contains("\"instantiate\"") && kept.contains("(secret:"),
+        "{kept}"
+    );
+    let o = cli(&sim, "plan", dir.path(), &flags);
+    assert!(both(&o).contains("params match OSM"), "{}", both(&o));
+    // As if the history had been read a while after the operation ended: the next run reads
+    // only what OSM changed since (nothing), so the plan compares with the state file's seals,
+    // not with the values OSM has.
+    let mut file: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    let cursor = file["osmOperations"]["cursor"].as_f64().unwrap();
+    file["osmOperations"]["cursor"] = json!(cursor + 1.0);
+    std::fs::write(&state, file.to_string()).unwrap();
+    // The same OSM and project, reached with another password: other seals.
+    let mut c = std::process::Command::new(bin());
+    c.arg("plan").arg(dir.path());
+    c.args([
+        "--osm-url",
+        &sim.url(),
+        "--user",
+        "second",
+        "--password",
+        "another-osm-password",
+    ]);
+    c.args(["--project", "admin"]).args(flags);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OSMOPS_") {
+            c.env_remove(k);
+        }
+    }
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(both(&o).contains("params match OSM"), "{}", both(&o));
+    assert!(!both(&o).contains("(secret) changed"), "{}", both(&o));
+}

@@ -42,9 +42,14 @@ pub struct OpsMemory {
     /// read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<f64>,
-    /// The operations the plan needs, as OSM wrote them.
+    /// The operations the plan needs, as OSM wrote them (values from Secrets sealed).
     #[serde(default)]
     pub operations: Vec<OpRecord>,
+    /// [`SecretBook::key_check`] of the key the operations' seals were made with.
+    ///
+    /// [`SecretBook::key_check`]: crate::repo::SecretBook::key_check
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_key_check: Option<String>,
 }
 
 impl OpsMemory {
@@ -55,8 +60,21 @@ impl OpsMemory {
             for op in &mut self.operations {
                 op.operation_params = secrets.seal_known(&op.operation_params);
             }
+            self.seal_key_check = Some(secrets.key_check());
         }
         self
+    }
+
+    /// The memory, or nothing when its seals were made with another key (the OSM password
+    /// changed): seals of two keys never compare equal, so OSM's history is read again rather
+    /// than every secret param looking changed.
+    pub fn usable_with(self, key: &crate::repo::SealKey) -> OpsMemory {
+        match &self.seal_key_check {
+            Some(check) if *check != crate::repo::SecretBook::new(key.clone()).key_check() => {
+                OpsMemory::default()
+            }
+            _ => self,
+        }
     }
 }
 
@@ -226,6 +244,7 @@ impl OpsCache {
         OpsMemory {
             cursor: known.cursor.map(to_osm_epoch),
             operations: known.snapshot(),
+            seal_key_check: None,
         }
     }
 

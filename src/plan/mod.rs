@@ -16,7 +16,7 @@ mod packages;
 mod references;
 mod rollout;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -534,12 +534,15 @@ fn learn_earlier_secrets(desired: &DesiredState, live: &LiveState) {
         return;
     };
     let vims = live.vim_accounts.as_deref().unwrap_or_default();
+    let names: HashMap<&str, &str> = live
+        .ns_instances
+        .iter()
+        .map(|n| (n.osm_id.as_str(), n.name.as_str()))
+        .collect();
     for op in ops {
-        let Some(want) = live
-            .ns_instances
-            .iter()
-            .find(|n| n.osm_id == op.ns_instance_id)
-            .and_then(|n| desired.ns_instance(&n.name))
+        let Some(want) = names
+            .get(op.ns_instance_id.as_str())
+            .and_then(|name| desired.ns_instance(name))
         else {
             continue;
         };

@@ -121,7 +121,8 @@ async fn prepare(args: &RunArgs, lock: bool) -> Result<Prepared, CliError> {
     let osm = match &store {
         Some(store) => {
             let scope = desired.ns_instances.iter().map(|n| n.name.clone());
-            let ops = OpsCache::remembering(store.operations(), scope);
+            let memory = store.operations().usable_with(&target.seal_key);
+            let ops = OpsCache::remembering(memory, scope);
             Osm::shared(
                 target.client.clone(),
                 Arc::new(LiveView::with_ops(Duration::ZERO, ops)),
