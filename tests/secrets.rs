@@ -415,6 +415,12 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
         json!({"substituteFrom": [{"kind": "Secret", "name": "nope"}], "suspend": false}),
     )
     .await;
+    put_secret(&w.client, "partial", &[("OTHER", "x")], true).await;
+    w.create_sync_with(
+        "lacking",
+        json!({"substituteFrom": [{"kind": "Secret", "name": "partial"}]}),
+    )
+    .await;
     w.wait_for("demo", "applied", |s| applied(s, "main@sha1:5ec1"))
         .await;
     let sent = sent_params(&w.sim, "ldap");
@@ -424,6 +430,18 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
     assert!(
         msg.contains("substituteFrom Secret 'ops/nope' not found"),
         "{msg}"
+    );
+    // A key the file uses is missing: strict by default, retried (the Secret may get it), and
+    // nothing is sent.
+    let (status, msg) = w.wait_for_reason("lacking", "SubstituteFailed").await;
+    assert!(
+        msg.contains("variable 'LDAP_PASSWORD' is not defined (looked in Secret 'ops/partial')"),
+        "{msg}"
+    );
+    assert!(
+        status.condition("Stalled").is_none(),
+        "{:?}",
+        status.conditions
     );
 
     // Rotating the password once the sync is at rest (Ready, interval 1h, operations done):
@@ -458,7 +476,7 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
 
     // Everything a user can read.
     let mut seen = String::new();
-    for name in ["demo", "missing"] {
+    for name in ["demo", "missing", "lacking"] {
         seen.push_str(&serde_json::to_string(&w.syncs().get(name).await.unwrap()).unwrap());
     }
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), "ops");

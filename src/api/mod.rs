@@ -193,9 +193,11 @@ pub struct OsmSyncSpec {
     /// values and are never shown: plans say `(secret)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub substitute_from: Vec<SubstituteReference>,
-    /// Fail when a file uses a variable that is not defined and has no default (kustomize-
-    /// controller's `StrictPostBuildSubstitutions`); otherwise it becomes empty.
-    #[serde(default)]
+    /// A variable a file uses without a default and that nothing defines stops the reconcile
+    /// (`SubstituteFailed`, nothing sent) rather than becoming empty: default true, unlike
+    /// kustomize-controller, whose `StrictPostBuildSubstitutions` is opt-in — an empty password
+    /// sent to OSM is worse than a stopped reconcile. `false`: kustomize-controller's default.
+    #[serde(default = "default_true")]
     pub substitute_strict: bool,
     /// The OSM cluster to drive.
     pub osm: OsmEndpoint,

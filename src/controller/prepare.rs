@@ -146,6 +146,7 @@ pub async fn substitutions(ctx: &Context, sync: &OsmSync) -> Result<Substitution
     };
     for r in &spec.substitute_from {
         let label = format!("{:?} '{ns}/{}'", r.kind, r.name);
+        subs.note_source(label.clone());
         let Some(pairs) = substitute_source(ctx, &ns, r, &label).await? else {
             if r.optional {
                 continue;
@@ -168,6 +169,9 @@ pub async fn substitutions(ctx: &Context, sync: &OsmSync) -> Result<Substitution
             subs.define(&k, var)
                 .map_err(|e| failed(format!("substituteFrom {e}")))?;
         }
+    }
+    if !spec.substitute.is_empty() {
+        subs.note_source("spec.substitute");
     }
     // Inline variables take precedence over substituteFrom, as in kustomize-controller.
     for (k, v) in &spec.substitute {
@@ -249,10 +253,20 @@ pub async fn repository(
     tracing::info_span!("repository.read")
         .in_scope(|| read_repository(snapshot.root(), &ctx.read_options(sync, subs)))
         .map_err(|e| {
-            Failure::new(
-                reason::VALIDATION_FAILED,
-                format!("validation failed for revision {revision}: {e}"),
-            )
+            // A variable defined nowhere may come with the next change of a Secret or
+            // ConfigMap (watched, or read at the next retry): not stalled.
+            if e.only_undefined_variables() && !sync.spec.substitute_from.is_empty() {
+                Failure::new(
+                    reason::SUBSTITUTE_FAILED,
+                    format!("substitution failed for revision {revision}: {e}"),
+                )
+                .requeue(Requeue::Dependency)
+            } else {
+                Failure::new(
+                    reason::VALIDATION_FAILED,
+                    format!("validation failed for revision {revision}: {e}"),
+                )
+            }
         })
 }
 

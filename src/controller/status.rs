@@ -417,6 +417,7 @@ mod tests {
             (reason::PRUNE_FAILED, "InProgress"),
             (reason::VALIDATION_FAILED, "Failed"),
             (reason::SECRET_NOT_FOUND, "InProgress"),
+            (reason::SUBSTITUTE_FAILED, "InProgress"),
             (reason::INVALID_SECRET, "Failed"),
             (reason::OSM_UNREACHABLE, "InProgress"),
             (reason::OPERATION_FAILED, "InProgress"),

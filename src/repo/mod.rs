@@ -30,6 +30,9 @@ pub struct Problem {
     pub file: String,
     pub field: Option<String>,
     pub message: String,
+    /// A variable the file uses is defined nowhere: a Secret or ConfigMap may still get it.
+    #[serde(skip)]
+    pub undefined_variable: bool,
 }
 
 impl Problem {
@@ -38,6 +41,7 @@ impl Problem {
             file: file.into(),
             field: field.map(str::to_owned),
             message: message.into(),
+            undefined_variable: false,
         }
     }
 }
@@ -55,6 +59,13 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct RepoError {
     pub problems: Vec<Problem>,
+}
+
+impl RepoError {
+    /// Whether every problem is a variable defined nowhere (the sources may get it later).
+    pub fn only_undefined_variables(&self) -> bool {
+        !self.problems.is_empty() && self.problems.iter().all(|p| p.undefined_variable)
+    }
 }
 
 impl fmt::Display for RepoError {

@@ -335,7 +335,9 @@ pub(crate) fn parse_substituted(
             }
             Err(errors) => {
                 for e in errors {
-                    problems.push(Problem::new(file, None, format!("substitution: {e}")));
+                    let mut p = Problem::new(file, None, format!("substitution: {}", e.message));
+                    p.undefined_variable = e.undefined;
+                    problems.push(p);
                 }
                 return Vec::new();
             }

@@ -1,8 +1,9 @@
 //! Variable substitution in NsInstance files, with kustomize-controller's `postBuild` rules:
 //! `${VAR}`, `${VAR:=default}` (also `:-`, `=` and `-`), `$$` for a literal `$` (so
 //! `$${VAR}` stays `${VAR}`), and `$VAR` without braces left alone (scripts in params keep
-//! their shell variables). An undefined variable without a default becomes empty, or is an
-//! error in strict mode. Substitution runs only when the sync defines some variable or source.
+//! their shell variables). An undefined variable without a default is an error in strict mode
+//! (the callers' default: an empty password sent to OSM is worse than a refused file) and
+//! empty otherwise. Substitution runs only when the sync defines some variable or source.
 //!
 //! A variable from a Secret never enters the YAML text: a token stands in its place while the
 //! file is parsed, and the value it stands for is then [sealed](super::secrets) where the
@@ -34,6 +35,8 @@ pub struct Substitutions {
     /// An undefined variable without a default is an error.
     pub strict: bool,
     key: SealKey,
+    /// Where variables were looked for, for the message about an undefined one.
+    sources: Vec<String>,
 }
 
 impl std::fmt::Debug for Substitutions {
@@ -79,6 +82,18 @@ impl Substitutions {
         self.enabled = true;
         self.vars.insert(name.to_owned(), var);
         Ok(())
+    }
+
+    /// Records that variables were looked for in `source` (`Secret 'ops/x'`, a file).
+    pub fn note_source(&mut self, source: impl Into<String>) {
+        self.sources.push(source.into());
+    }
+
+    fn sources_text(&self) -> String {
+        match self.sources.as_slice() {
+            [] => "nothing".to_owned(),
+            s => s.join(", "),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Variable> {
@@ -166,8 +181,25 @@ impl Tokens {
     }
 }
 
+/// Why a `${...}` could not be substituted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubstitutionError {
+    pub message: String,
+    /// The variable is defined nowhere (strict mode): defining it fixes it.
+    pub undefined: bool,
+}
+
+impl SubstitutionError {
+    fn invalid(message: String) -> Self {
+        SubstitutionError {
+            message,
+            undefined: false,
+        }
+    }
+}
+
 /// Substitutes the variables in `text`. Errors say which expression is wrong and why.
-pub fn substitute(text: &str, subs: &Substitutions) -> Result<Substituted, Vec<String>> {
+pub fn substitute(text: &str, subs: &Substitutions) -> Result<Substituted, Vec<SubstitutionError>> {
     let mut tokens = Tokens {
         prefix: token_prefix(text),
         values: Vec::new(),
@@ -189,10 +221,10 @@ pub fn substitute(text: &str, subs: &Substitutions) -> Result<Substituted, Vec<S
             continue;
         };
         let Some(end) = body_start.find('}') else {
-            errors.push(format!(
+            errors.push(SubstitutionError::invalid(format!(
                 "'${{{}' is not closed with '}}'",
                 body_start.chars().take(40).collect::<String>()
-            ));
+            )));
             out.push_str(&rest[at..]);
             rest = "";
             break;
@@ -213,16 +245,20 @@ pub fn substitute(text: &str, subs: &Substitutions) -> Result<Substituted, Vec<S
 }
 
 /// One `${...}`.
-fn expand(expr: &str, subs: &Substitutions, tokens: &mut Tokens) -> Result<String, String> {
+fn expand(
+    expr: &str,
+    subs: &Substitutions,
+    tokens: &mut Tokens,
+) -> Result<String, SubstitutionError> {
     let name_len = expr
         .char_indices()
         .find(|&(_, c)| !(c == '_' || c.is_ascii_alphanumeric()))
         .map_or(expr.len(), |(i, _)| i);
     let (name, op) = expr.split_at(name_len);
     if !valid_name(name) {
-        return Err(format!(
+        return Err(SubstitutionError::invalid(format!(
             "'${{{expr}}}': '{name}' is not a valid variable name"
-        ));
+        )));
     }
     // `:=`/`:-` use the default when the variable is undefined or empty, `=`/`-` when undefined.
     let (default, when_empty) = match op {
@@ -230,9 +266,9 @@ fn expand(expr: &str, subs: &Substitutions, tokens: &mut Tokens) -> Result<Strin
         _ if op.starts_with(":=") || op.starts_with(":-") => (Some(&op[2..]), true),
         _ if op.starts_with('=') || op.starts_with('-') => (Some(&op[1..]), false),
         _ => {
-            return Err(format!(
+            return Err(SubstitutionError::invalid(format!(
             "'${{{expr}}}': only ${{VAR}}, ${{VAR:=default}} and ${{VAR:-default}} are supported"
-        ))
+        )))
         }
     };
     match (subs.get(name), default) {
@@ -240,9 +276,13 @@ fn expand(expr: &str, subs: &Substitutions, tokens: &mut Tokens) -> Result<Strin
         (Some(v), _) if v.secret => Ok(tokens.token(name, &v.value)),
         (Some(v), _) => Ok(v.value.clone()),
         (None, Some(d)) => Ok(d.to_owned()),
-        (None, None) if subs.strict => Err(format!(
-            "variable '{name}' is not defined (strict substitution: define it in substitute or substituteFrom, or give a default with ${{{name}:=default}})"
-        )),
+        (None, None) if subs.strict => Err(SubstitutionError {
+            message: format!(
+                "variable '{name}' is not defined (looked in {}); define it, give a default with ${{{name}:=default}}, or turn strict substitution off",
+                subs.sources_text()
+            ),
+            undefined: true,
+        }),
         (None, None) => Ok(String::new()),
     }
 }
@@ -459,13 +499,20 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0].contains("only ${VAR}"), "{e:?}");
-        assert!(e[1].contains("not a valid variable name"), "{e:?}");
-        assert!(e[2].contains("not closed"), "{e:?}");
+        assert!(e[0].message.contains("only ${VAR}"), "{e:?}");
+        assert!(e[1].message.contains("not a valid variable name"), "{e:?}");
+        assert!(e[2].message.contains("not closed"), "{e:?}");
+        assert!(e.iter().all(|e| !e.undefined));
         let mut strict = subs(&[]);
         strict.strict = true;
+        strict.note_source("Secret 'ops/s'");
         let e = substitute("x: ${NOPE}", &strict).err().unwrap();
-        assert!(e[0].contains("'NOPE' is not defined"), "{e:?}");
+        assert!(
+            e[0].message
+                .contains("'NOPE' is not defined (looked in Secret 'ops/s')"),
+            "{e:?}"
+        );
+        assert!(e[0].undefined);
         assert_eq!(text("x: ${NOPE:=d}", &strict), "x: d");
     }
 

@@ -180,8 +180,9 @@ pub struct SubstituteArgs {
     /// Repeatable; later files override earlier ones.
     #[arg(long = "substitute-from", value_name = "FILE")]
     pub(super) from: Vec<PathBuf>,
-    /// A variable used without a default and defined nowhere is an error (otherwise empty).
-    #[arg(long = "substitute-strict")]
+    /// A variable used without a default and defined nowhere is an error (exit 2, nothing
+    /// sent); `--substitute-strict=false`: it becomes empty, as kustomize-controller's default.
+    #[arg(long = "substitute-strict", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(super) strict: bool,
 }
 
@@ -199,6 +200,7 @@ impl SubstituteArgs {
         subs.strict = self.strict;
         let bad = |m: String| CliError::Input(format!("{m}. Nothing was sent to OSM."));
         for path in &self.from {
+            subs.note_source(path.display().to_string());
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad(format!("--substitute-from {}: {e}", path.display())))?;
             let (vars, secret) = repo::variables_from_manifest(&text)
@@ -222,6 +224,9 @@ impl SubstituteArgs {
                 subs.define(&k, var)
                     .map_err(|e| bad(format!("--substitute-from: {e}")))?;
             }
+        }
+        if !self.vars.is_empty() {
+            subs.note_source("--substitute");
         }
         for pair in &self.vars {
             let Some((k, v)) = pair.split_once('=') else {
