@@ -1,5 +1,5 @@
 //! Pure hot paths (a bench binary, not a timed test): `plan()` on 10,000 NS instances and reading
-//! a repository of 1,000 NsInstance files.
+//! a repository of 1,000 NsInstance files, each also with values from Secrets.
 //!
 //!     cargo bench --bench plan_scale
 
@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use osmops::osm::{NsRecord, OpRecord, PackageRecord, VimAccount};
 use osmops::plan::{plan, Inventory, LiveState, PlanOptions};
-use osmops::repo::{read_repository, DesiredState, Kdu, NsInstance, ReadOptions};
+use osmops::repo::{
+    read_repository, DesiredState, Kdu, NsInstance, ReadOptions, SealKey, SecretBook,
+    Substitutions, Variable,
+};
 use serde_json::json;
 
 fn measure<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
@@ -88,6 +91,41 @@ fn main() {
     println!("|---|---|---|");
     println!("| plan() on {n} NS instances ({} upgrades, {} unchanged, prune on) | {:.1} ms | {:.1} ms |", n / 10, n - n / 10, min.as_secs_f64() * 1e3, median.as_secs_f64() * 1e3);
 
+    // The same, each NS with an admin password from a Secret (docs/secrets.md): the documents
+    // hold seals, OSM's history the values; every 10th password was rotated.
+    let mut book = SecretBook::new(SealKey::from_password("osm"));
+    let mut secret = desired.clone();
+    for (i, ns) in secret.ns_instances.iter_mut().enumerate() {
+        let seal = book.seal(format!(
+            "pw-{i}-{}",
+            if i % 10 == 0 { "new" } else { "old" }
+        ));
+        let params = ns.kdus[0].params.as_mut().unwrap();
+        params.insert("replicaCount".into(), json!("2"));
+        params.insert("adminPassword".into(), json!(seal));
+    }
+    secret.secrets = book;
+    let mut secret_live = live.clone();
+    for (i, op) in secret_live
+        .operations
+        .as_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        op.operation_params["additionalParamsForVnf"][0]["additionalParamsForKdu"][0]
+            ["additionalParams"]["adminPassword"] = json!(format!("pw-{i}-old"));
+    }
+    let p = plan(&secret, &secret_live, &inv, &PlanOptions::default());
+    assert_eq!(p.count("upgrade"), n / 10);
+    let (min, median) = measure(21, || plan(&secret, &secret_live, &inv, &prune));
+    println!(
+        "| the same, each NS with a password from a Secret ({} rotated) | {:.1} ms | {:.1} ms |",
+        n / 10,
+        min.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e3
+    );
+
     let dir = tempfile::tempdir().unwrap();
     for i in 0..1000 {
         std::fs::write(
@@ -101,6 +139,34 @@ fn main() {
     });
     println!(
         "| read + validate a repository of 1000 NsInstance files | {:.1} ms | {:.1} ms |",
+        min.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e3
+    );
+    for i in 0..1000 {
+        std::fs::write(
+            dir.path().join(format!("knf{i:04}.osmops.yaml")),
+            format!("kind: NsInstance\nname: knf{i:04}\nnsdName: openldap_ns\nvnfName: openldap\nvimAccountName: vim1\nkdu:\n  name: ldap\n  params:\n    replicaCount: \"${{REPLICAS}}\"\n    adminPassword: ${{PASSWORD_{}}}\n", i % 100),
+        )
+        .unwrap();
+    }
+    let mut subs = Substitutions::enabled(SealKey::from_password("osm"));
+    let var = |value: String, secret: bool| Variable {
+        value,
+        secret,
+        origin: "bench".into(),
+    };
+    subs.define("REPLICAS", var("2".into(), false)).unwrap();
+    for k in 0..100 {
+        subs.define(&format!("PASSWORD_{k}"), var(format!("password-{k}"), true))
+            .unwrap();
+    }
+    let opts = ReadOptions {
+        substitutions: subs,
+        ..ReadOptions::default()
+    };
+    let (min, median) = measure(11, || read_repository(dir.path(), &opts).unwrap());
+    println!(
+        "| the same, each file with 2 variables (one from a Secret, sealed) | {:.1} ms | {:.1} ms |",
         min.as_secs_f64() * 1e3,
         median.as_secs_f64() * 1e3
     );

@@ -773,3 +773,84 @@ async fn a_new_osm_password_does_not_make_secret_params_look_changed() {
     assert!(both(&o).contains("params match OSM"), "{}", both(&o));
     assert!(!both(&o).contains("(secret) changed"), "{}", both(&o));
 }
+
+/// OSM's own words may quote a value it was sent (a Helm error echoing a bad password): the
+/// failure is reported with OSM's message, the value replaced by `(secret)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_osm_error_that_quotes_a_secret_is_reported_scrubbed() {
+    let sim = fast_sim().await;
+    sim.fail_next(
+        "instantiate",
+        Some("ldap"),
+        1,
+        &format!("helm install failed: password '{FIRST}' rejected by slapd"),
+    );
+    let dir = secret_repo();
+    let files = tempfile::tempdir().unwrap();
+    let secret = files.path().join("s.yaml");
+    std::fs::write(&secret, secret_manifest(FIRST)).unwrap();
+    let from = secret.display().to_string();
+    for format in ["text", "json"] {
+        let o = cli(
+            &sim,
+            "apply",
+            dir.path(),
+            &["--substitute-from", &from, "--output", format],
+        );
+        let text = both(&o);
+        assert!(!text.contains(FIRST), "{text}");
+        if format == "text" {
+            assert_eq!(o.status.code(), Some(1), "{text}");
+            assert!(
+                text.contains("password '(secret)' rejected by slapd"),
+                "{text}"
+            );
+        } else {
+            // The NS is broken now: the plan's reason carries OSM's error, scrubbed.
+            assert!(text.contains("'(secret)' rejected by slapd"), "{text}");
+        }
+    }
+}
+
+/// The same in the controller: the failed instantiate, handed off to the follower and recorded
+/// by the next reconcile, is reported in the status and the events with OSM's words, the value
+/// scrubbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_reports_an_osm_error_quoting_a_secret_scrubbed() {
+    let w = world().await;
+    w.sim.fail_next(
+        "instantiate",
+        Some("ldap"),
+        1,
+        &format!("helm install failed: password '{FIRST}' rejected by slapd"),
+    );
+    put_secret(&w.client, "ldap-secrets", &[("LDAP_PASSWORD", FIRST)], true).await;
+    let dir = secret_repo();
+    w.publish("main@sha1:5ec2", dir.path()).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctl = tokio::spawn(osmops::controller::run(
+        context(&w.client, "ctl-1"),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    w.create_sync_with(
+        "demo",
+        json!({"substituteFrom": [{"kind": "Secret", "name": "ldap-secrets"}]}),
+    )
+    .await;
+    let (_, msg) = w.wait_for_reason("demo", "OperationFailed").await;
+    assert!(
+        msg.contains("password '(secret)' rejected by slapd"),
+        "{msg}"
+    );
+    let mut seen = serde_json::to_string(&w.syncs().get("demo").await.unwrap()).unwrap();
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), "ops");
+    seen.push_str(
+        &serde_json::to_string(&events.list(&Default::default()).await.unwrap()).unwrap(),
+    );
+    assert!(seen.contains("'(secret)' rejected"), "{seen}");
+    assert!(!seen.contains(FIRST), "{seen}");
+    let _ = stop_tx.send(());
+    let _ = ctl.await;
+}

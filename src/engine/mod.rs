@@ -198,6 +198,30 @@ pub enum Progress {
 
 pub type ProgressFn<'a> = &'a (dyn Fn(&Plan, &Progress) + Sync);
 
+impl Progress {
+    /// The event with every value from a Secret that OSM's words quote replaced by `(secret)`:
+    /// callers print it (the CLI) or write it to the status at once (the controller).
+    pub fn scrubbed(&self, secrets: &crate::repo::SecretBook) -> Progress {
+        match self {
+            Progress::ActionFinished {
+                index,
+                status,
+                message,
+            } => Progress::ActionFinished {
+                index: *index,
+                status: *status,
+                message: secrets.scrub(message),
+            },
+            Progress::Operation { report } => {
+                let mut report = report.clone();
+                report.error = report.error.as_deref().map(|e| secrets.scrub(e));
+                Progress::Operation { report }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
 /// Fetches what `plan()` needs: the NS instances, then only the lists the desired state requires.
 ///
 /// Which NS records: the plan decides on the NS that Git names, and prune also on every NS that
@@ -379,7 +403,7 @@ pub async fn reconcile(
         plan: &plan,
         opts,
         deadline,
-        progress,
+        progress: &|plan: &Plan, p: &Progress| progress(plan, &p.scrubbed(&desired.secrets)),
     }
     .run(inventory)
     .instrument(tracing::info_span!("apply", writes = plan.writes()))

@@ -74,7 +74,7 @@ impl<'a> KduHistory<'a> {
     /// `secrets` seals what OSM records where the document holds a value from a Secret, so that
     /// the params compare as the values do and never show.
     pub fn of(ops: &OpsByNs<'a>, ns: &NsRecord, kdu: &Kdu, secrets: &SecretBook) -> KduHistory<'a> {
-        let desired = kdu.requested_params();
+        let desired = (!secrets.is_empty()).then(|| kdu.requested_params());
         let requests = ops
             .get(ns.osm_id.as_str())
             .into_iter()
@@ -82,7 +82,10 @@ impl<'a> KduHistory<'a> {
             .filter_map(|&op| {
                 op.kdu_params(&kdu.member, &kdu.name).map(|params| Request {
                     op,
-                    params: secrets.seal_map_like(&params, &desired),
+                    params: match &desired {
+                        Some(d) => secrets.seal_map_like(&params, d),
+                        None => params,
+                    },
                 })
             })
             .collect();

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -105,7 +106,11 @@ pub struct SecretBook {
     /// Earlier values OSM recorded where the document now holds a seal (a password before its
     /// rotation), by seal: never revealed, but sealed and scrubbed like the current ones.
     earlier: Arc<Mutex<BTreeMap<String, String>>>,
+    /// The scrubbing automaton and how many earlier values it covers.
+    scrubber: Arc<Mutex<Option<ScrubberCache>>>,
 }
+
+type ScrubberCache = (usize, Option<Arc<AhoCorasick>>);
 
 impl fmt::Debug for SecretBook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,6 +145,8 @@ impl SecretBook {
     pub fn seal(&mut self, value: String) -> String {
         let seal = self.seal_of(&value);
         self.values.insert(seal.clone(), value);
+        // Not shared with clones made before this value was known.
+        self.scrubber = Arc::default();
         seal
     }
 
@@ -283,27 +290,48 @@ impl SecretBook {
     /// ids, counts and words of every message (and the earlier values at a secret's place may
     /// be ordinary ones, from before it was secret).
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        let earlier = self.earlier.lock().expect("secret book lock").clone();
-        // Longest first, so that a value containing another is replaced whole.
-        let mut values: Vec<&String> = self
+        match self.scrubber() {
+            Some(s) => {
+                let mut out = String::with_capacity(text.len());
+                s.replace_all_with(text, &mut out, |_, _, out| {
+                    out.push_str(SHOWN);
+                    true
+                });
+                out
+            }
+            None => text.to_owned(),
+        }
+    }
+
+    /// One automaton over every value to scrub (current and earlier), built again only when the
+    /// book learnt earlier values: a plan of 10,000 NS scrubs 10,000 reasons with it in linear
+    /// time.
+    fn scrubber(&self) -> Option<Arc<AhoCorasick>> {
+        let earlier = self.earlier.lock().expect("secret book lock");
+        let mut cache = self.scrubber.lock().expect("secret book lock");
+        if let Some((seen, s)) = cache.as_ref() {
+            if *seen == earlier.len() {
+                return s.clone();
+            }
+        }
+        let patterns: Vec<&String> = self
             .values
             .values()
             .chain(earlier.values())
             .filter(|v| v.chars().count() >= SCRUB_MIN_CHARS)
             .collect();
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        for v in values {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), SHOWN);
-            }
-        }
-        out
-    }
-
-    /// Adds the values of `other` (another document's secrets sealed with the same key).
-    pub fn extend(&mut self, other: SecretBook) {
-        self.values.extend(other.values);
+        let built = if patterns.is_empty() {
+            None
+        } else {
+            // Leftmost-longest: a value containing another is replaced whole.
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(patterns)
+                .ok()
+                .map(Arc::new)
+        };
+        *cache = Some((earlier.len(), built.clone()));
+        built
     }
 }
 

@@ -17,13 +17,29 @@ use serde_json::{Map, Value};
 
 use super::secrets::{SealKey, SecretBook};
 
-/// Where a variable's value comes from, for messages: `substitute` (inline), `Secret/name`,
-/// `ConfigMap/name`, a CLI file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A variable's value, whether it is secret, and where it comes from, for messages:
+/// `spec.substitute`, `Secret 'ns/name'`, `ConfigMap 'ns/name'`, a CLI file. `Debug` never shows
+/// a secret value.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Variable {
     pub value: String,
     pub secret: bool,
     pub origin: String,
+}
+
+impl std::fmt::Debug for Variable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.secret {
+            super::secrets::SHOWN
+        } else {
+            &self.value
+        };
+        f.debug_struct("Variable")
+            .field("value", &value)
+            .field("secret", &self.secret)
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 /// The variables of one sync. `Debug` never shows values.
@@ -592,6 +608,18 @@ mod tests {
         assert!(variables_from_manifest("kind: Deployment\n")
             .unwrap_err()
             .contains("Deployment"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret_value() {
+        let v = Variable {
+            value: "hunter2".into(),
+            secret: true,
+            origin: "Secret 'ops/s'".into(),
+        };
+        assert!(!format!("{v:?}").contains("hunter2"));
+        let s = subs(&[("P", "hunter2", true)]);
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
