@@ -825,9 +825,14 @@ async fn concurrent_applies_end_with_exactly_one_ns_per_name() {
     let dir = repo(&[("a", None), ("b", None)]);
     let args = against(&sim, "apply", dir.path(), &[]);
     let (o1, o2) = tokio::join!(run(args.clone()), run(args));
-    for o in [&o1, &o2] {
+    for (o, other) in [(&o1, &o2), (&o2, &o1)] {
         let (out, err) = text(o);
-        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        let (other_out, _) = text(other);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{out}\n{err}\nthe concurrent run:\n{other_out}"
+        );
     }
     let creates = sim
         .log()

@@ -347,6 +347,86 @@ async fn duplicate_live_names_are_reported_not_guessed() {
     assert!(writes(&sim).is_empty());
 }
 
+/// Two runs of one sync create NS 'a' at once; the other run created its NS first, checked for
+/// duplicates first, and removed this run's NS before this run's own check. This run must keep
+/// the other run's NS and not follow the instantiate of the NS that is gone (it used to fail with
+/// "operation disappeared from OSM": tests/cli.rs::concurrent_applies_end_with_exactly_one_ns_per_name
+/// hit that window about once in fifteen runs).
+#[tokio::test]
+async fn a_create_whose_ns_a_concurrent_run_removed_keeps_that_runs_ns() {
+    let sim = fast_sim().await;
+    let c = client(&sim);
+    reconcile(&c, repo(&[]).path(), &Inventory::default(), &opts()).await;
+    let dir = repo(&[("a", None)]);
+    let ids = std::sync::Mutex::new(None::<(String, String)>);
+    let concurrent_run = |plan: &osmops::plan::Plan, p: &osmops::engine::Progress| {
+        let osmops::engine::Progress::ActionFinished { index, status, .. } = p else {
+            return;
+        };
+        if plan.actions[*index].name != "a" || *status != ActionStatus::Succeeded {
+            return;
+        }
+        let mut ids = ids.lock().unwrap();
+        if ids.is_some() {
+            return;
+        }
+        let mine = sim
+            .ns_instances()
+            .into_iter()
+            .find(|n| n["name"] == "a")
+            .unwrap();
+        let mine_id = mine["_id"].as_str().unwrap().to_owned();
+        // The other run's NS: same name and mark, created a second earlier.
+        let mut theirs = mine.clone();
+        let theirs_id = uuid::Uuid::new_v4().to_string();
+        theirs["_id"] = json!(theirs_id);
+        theirs["_admin"]["created"] = json!(mine["_admin"]["created"].as_f64().unwrap() - 1.0);
+        sim.insert_ns_record(theirs);
+        sim.remove_ns_record(&mine_id);
+        *ids = Some((mine_id, theirs_id));
+    };
+    sim.clear_log();
+    let o = osmops::engine::reconcile(
+        &c,
+        &desired(dir.path()),
+        &Inventory::default(),
+        &opts(),
+        &concurrent_run,
+    )
+    .await
+    .expect("reconcile runs");
+    let (mine, theirs) = ids.lock().unwrap().clone().expect("the create finished");
+    assert!(!o.failed(), "{}", o.summary());
+    let i = o.plan.actions.iter().position(|a| a.name == "a").unwrap();
+    let r = &o.results[i];
+    assert_eq!(r.status, ActionStatus::NoOp, "{}", r.message);
+    assert_eq!(r.osm_id.as_deref(), Some(theirs.as_str()));
+    assert!(
+        r.message.contains(&format!(
+            "a concurrent run of this sync had created 'a' first ({theirs}) and removed this run's NS {mine}: using that one"
+        )),
+        "{}",
+        r.message
+    );
+    assert!(
+        o.operations.is_empty(),
+        "the removed NS's instantiate is not followed: {:?}",
+        o.operations
+    );
+    assert_eq!(o.inventory.ns_instances["a"].osm_id, theirs);
+    assert!(
+        !sim.log().iter().any(|e| e.method == "DELETE"),
+        "the other run's NS is kept: {:?}",
+        writes(&sim)
+    );
+    let names: Vec<_> = sim
+        .ns_instances()
+        .iter()
+        .map(|n| n["_id"].clone())
+        .collect();
+    assert_eq!(names, [json!(theirs)]);
+}
+
 #[tokio::test]
 async fn failing_operation_is_reported_with_osms_message() {
     let sim = fast_sim().await;

@@ -337,6 +337,12 @@ impl Simulator {
         set_state(&mut db, ns_name, ns_state, error_detail);
     }
 
+    /// Removes an NS record with its VNF records and operations, as a `DELETE` of an NS that is
+    /// not instantiated does (for "a concurrent run removed it" scenarios).
+    pub fn remove_ns_record(&self, osm_id: &str) {
+        lcm::remove_ns(&mut self.shared.db.lock().expect("sim db lock"), osm_id);
+    }
+
     /// Adds an NS record directly, bypassing the NBI (for "someone else created it" scenarios).
     pub fn insert_ns_record(&self, record: Value) {
         self.shared

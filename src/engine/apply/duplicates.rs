@@ -29,7 +29,9 @@ impl Apply<'_> {
     /// the others, so they all converge on exactly one NS per name. One that does not carry it
     /// was created meanwhile by another repository (or by hand) declaring the same name: the NS
     /// created second is removed by its creator, the only one that can prove it owns it, and the
-    /// run that finds the conflict fails, whichever side of it it is on.
+    /// run that finds the conflict fails, whichever side of it it is on. A run may find its own
+    /// NS already removed by a concurrent run that checked first: it then keeps what that run
+    /// kept and does not follow the removed NS's instantiate.
     pub(super) async fn check_duplicates(&self, state: &Mutex<State>) {
         let created: Vec<(usize, String, String)> = {
             let st = self.lock(state);
@@ -60,7 +62,11 @@ impl Apply<'_> {
             .filter(|(_, n, _)| contested.contains(n.as_str()))
         {
             let mut same: Vec<&NsRecord> = found.iter().filter(|n| &n.name == name).collect();
-            if same.len() < 2 {
+            // This run's NS is missing when a concurrent run of this sync checked first, found
+            // it the newer one and removed it: this run keeps what that run kept, as it would
+            // have had it checked first.
+            let mine_present = same.iter().any(|n| &n.osm_id == mine);
+            if same.is_empty() || (mine_present && same.len() < 2) {
                 continue;
             }
             // OSM's creation time orders them the same way for every run (ids break ties).
@@ -87,6 +93,13 @@ impl Apply<'_> {
                 .collect();
             let keep = ours(first).then(|| first.osm_id.clone());
             let mut notes = Vec::new();
+            if !mine_present {
+                self.ns_gone(state, mine);
+                notes.push(match &keep {
+                    Some(keep) => format!("a concurrent run of this sync had created '{name}' first ({keep}) and removed this run's NS {mine}: using that one"),
+                    None => format!("a concurrent run of this sync removed this run's NS {mine}, created after another NS of that name"),
+                });
+            }
             for extra in same
                 .iter()
                 .filter(|n| ours(n) && Some(&n.osm_id) != keep.as_ref())
