@@ -853,4 +853,20 @@ async fn the_controller_reports_an_osm_error_quoting_a_secret_scrubbed() {
     assert!(!seen.contains(FIRST), "{seen}");
     let _ = stop_tx.send(());
     let _ = ctl.await;
+    // Each reconcile reads the credentials Secret once, though both the seal key and the NBI
+    // session come from it.
+    let requests = w.emu.requests();
+    let created = requests
+        .iter()
+        .position(|r| r.starts_with("POST ") && r.contains("/osmsyncs"))
+        .unwrap();
+    let gets = |path: &str| {
+        requests[created..]
+            .iter()
+            .filter(|r| r.starts_with("GET ") && r.ends_with(path))
+            .count()
+    };
+    let reconciles = gets("/secrets/ldap-secrets");
+    assert!(reconciles >= 2, "{requests:?}");
+    assert_eq!(gets("/secrets/osm-creds"), reconciles, "{requests:?}");
 }

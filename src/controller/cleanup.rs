@@ -50,7 +50,7 @@ pub(super) async fn cleanup(
         );
         write_status(api, sync, &mut current, &next).await?;
     }
-    let osm = match prepare::credentials(ctx, sync).await {
+    let osm = match prepare::credentials(ctx, sync, None).await {
         Ok(c) => c,
         Err(Stop::Api(e)) => return Err(e.into()),
         Err(Stop::Failure(f)) => {

@@ -116,27 +116,31 @@ pub fn api_failure(e: kube::Error, what: &str) -> Stop {
 /// The variables of `spec.substitute` and `spec.substituteFrom` (Secrets and ConfigMaps of the
 /// OsmSync's own namespace), with the key secret values are sealed with. Values are never put in
 /// a message; a missing source that is not optional stops the reconcile before anything is sent.
-pub async fn substitutions(ctx: &Context, sync: &OsmSync) -> Result<Substitutions, Stop> {
+///
+/// The key is derived from the OSM password of the credentials Secret: when it was read for
+/// that, it is returned too, for [`credentials`] to use instead of reading it again (one read
+/// per reconcile, and the seals and the NBI session see the same version of it).
+pub async fn substitutions(
+    ctx: &Context,
+    sync: &OsmSync,
+) -> Result<(Substitutions, Option<CredentialsSecret>), Stop> {
     let spec = &sync.spec;
     if spec.substitute.is_empty() && spec.substitute_from.is_empty() {
-        return Ok(Substitutions::default());
+        return Ok((Substitutions::default(), None));
     }
     let ns = sync.namespace().unwrap_or_default();
-    let key = if spec
+    let credentials = if spec
         .substitute_from
         .iter()
         .any(|r| r.kind == SubstituteKind::Secret)
     {
-        SealKey::from_password(
-            credentials_secret(ctx, sync)
-                .await?
-                .credentials
-                .password
-                .expose(),
-        )
+        Some(credentials_secret(ctx, sync).await?)
     } else {
-        SealKey::default()
+        None
     };
+    let key = credentials.as_ref().map_or_else(SealKey::default, |c| {
+        SealKey::from_password(c.conn.credentials.password.expose())
+    });
     let mut subs = Substitutions::enabled(key);
     subs.strict = spec.substitute_strict;
     let failed = |msg: String| -> Stop {
@@ -185,7 +189,7 @@ pub async fn substitutions(ctx: &Context, sync: &OsmSync) -> Result<Substitution
         )
         .map_err(|e| Stop::from(Failure::new(reason::INVALID_SPEC, e).stalled()))?;
     }
-    Ok(subs)
+    Ok((subs, credentials))
 }
 
 /// The keys and values of one `substituteFrom` object, `None` when it does not exist.
@@ -271,16 +275,24 @@ pub async fn repository(
 }
 
 /// The OSM the OsmSync's Secret reaches: its NBI session (shared across reconciles of every
-/// OsmSync that uses the same Secret version) and live view.
-pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Osm, Stop> {
-    let (conn, version) = credentials_secret_versioned(ctx, sync).await?;
+/// OsmSync that uses the same Secret version) and live view. `read`: the Secret as this
+/// reconcile already read it ([`substitutions`]); `None`: read it now.
+pub async fn credentials(
+    ctx: &Context,
+    sync: &OsmSync,
+    read: Option<CredentialsSecret>,
+) -> Result<Osm, Stop> {
+    let secret = match read {
+        Some(s) => s,
+        None => credentials_secret(ctx, sync).await?,
+    };
     let ns = sync.namespace().unwrap_or_default();
     let name = &sync.spec.osm.secret_ref.name;
     ctx.osms
         .get(
             &format!("{ns}/{name}"),
-            &version,
-            conn,
+            &secret.version,
+            secret.conn,
             sync.spec.osm.insecure_skip_tls_verify,
         )
         .map_err(|e| {
@@ -288,15 +300,14 @@ pub async fn credentials(ctx: &Context, sync: &OsmSync) -> Result<Osm, Stop> {
         })
 }
 
-/// The connection the OsmSync's credentials Secret holds.
-async fn credentials_secret(ctx: &Context, sync: &OsmSync) -> Result<OsmConnection, Stop> {
-    Ok(credentials_secret_versioned(ctx, sync).await?.0)
+/// The OsmSync's credentials Secret as read: the connection it holds and its resource version.
+pub struct CredentialsSecret {
+    conn: OsmConnection,
+    version: String,
 }
 
-async fn credentials_secret_versioned(
-    ctx: &Context,
-    sync: &OsmSync,
-) -> Result<(OsmConnection, String), Stop> {
+/// Reads the OsmSync's credentials Secret.
+async fn credentials_secret(ctx: &Context, sync: &OsmSync) -> Result<CredentialsSecret, Stop> {
     let ns = sync.namespace().unwrap_or_default();
     let name = &sync.spec.osm.secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -315,5 +326,8 @@ async fn credentials_secret_versioned(
     let invalid =
         |e: String| Failure::new(reason::INVALID_SECRET, format!("Secret '{ns}/{name}': {e}"));
     let conn = connection_from_secret(&secret).map_err(invalid)?;
-    Ok((conn, secret.resource_version().unwrap_or_default()))
+    Ok(CredentialsSecret {
+        conn,
+        version: secret.resource_version().unwrap_or_default(),
+    })
 }

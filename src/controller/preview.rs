@@ -45,7 +45,7 @@ fn access(stop: Stop) -> AccessError {
 /// The NBI session of an OsmSync (its Secret), shared with the reconciler.
 pub async fn nbi_for_sync(ctx: &Context, ns: &str, name: &str) -> Result<Osm, AccessError> {
     let sync = get_sync(ctx, ns, name).await?;
-    prepare::credentials(ctx, &sync).await.map_err(access)
+    prepare::credentials(ctx, &sync, None).await.map_err(access)
 }
 
 /// Computes the plan for an OsmSync's current artifact (or `revision`, if that is the one the
@@ -68,11 +68,13 @@ pub async fn preview_plan(
             )));
         }
     }
-    let subs = prepare::substitutions(ctx, &sync).await.map_err(access)?;
+    let (subs, credentials) = prepare::substitutions(ctx, &sync).await.map_err(access)?;
     let desired = prepare::repository(ctx, &sync, &source, subs)
         .await
         .map_err(|f| AccessError::FailedPrecondition(f.message))?;
-    let osm = prepare::credentials(ctx, &sync).await.map_err(access)?;
+    let osm = prepare::credentials(ctx, &sync, credentials)
+        .await
+        .map_err(access)?;
     let recorded = sync.status.as_ref().and_then(|s| s.inventory.as_ref());
     let inventory =
         inventory_for(recorded, osm.client.base_url(), osm.client.project()).unwrap_or_default();

@@ -134,10 +134,10 @@ impl Run<'_> {
         self.next.last_attempted_revision = Some(revision.clone());
         self.ctx.journal.reconcile_started(&self.key(), &revision);
         self.progress(&revision, &intervals).await?;
-        let subs = prepare::substitutions(self.ctx, self.sync).await?;
+        let (subs, credentials) = prepare::substitutions(self.ctx, self.sync).await?;
         let desired = prepare::repository(self.ctx, self.sync, &source, subs).await?;
         self.digest = Some(desired_digest(&desired));
-        let osm = prepare::credentials(self.ctx, self.sync).await?;
+        let osm = prepare::credentials(self.ctx, self.sync, credentials).await?;
         self.resume_operations(&osm, &intervals, &desired.secrets)
             .await?;
         self.rollout_gate(&revision).await?;
