@@ -84,7 +84,7 @@ impl Run<'_> {
         if !ended.is_empty() {
             // OSM's error text may quote a value it was sent.
             for r in &mut ended {
-                r.error = r.error.as_deref().map(|e| secrets.scrub(e));
+                secrets.scrub_error(r);
             }
             let key = self.key();
             let by_id: std::collections::HashMap<String, String> = self

@@ -200,24 +200,30 @@ pub type ProgressFn<'a> = &'a (dyn Fn(&Plan, &Progress) + Sync);
 
 impl Progress {
     /// The event with every value from a Secret that OSM's words quote replaced by `(secret)`:
-    /// callers print it (the CLI) or write it to the status at once (the controller).
-    pub fn scrubbed(&self, secrets: &crate::repo::SecretBook) -> Progress {
+    /// callers print it (the CLI) or write it to the status at once (the controller). Events
+    /// without OSM's words, and every event of a sync without secrets, are passed as they are
+    /// (an inventory event carries the whole inventory: not copied).
+    pub fn scrubbed(&self, secrets: &crate::repo::SecretBook) -> std::borrow::Cow<'_, Progress> {
+        use std::borrow::Cow;
+        if secrets.is_empty() {
+            return Cow::Borrowed(self);
+        }
         match self {
             Progress::ActionFinished {
                 index,
                 status,
                 message,
-            } => Progress::ActionFinished {
+            } => Cow::Owned(Progress::ActionFinished {
                 index: *index,
                 status: *status,
                 message: secrets.scrub(message),
-            },
+            }),
             Progress::Operation { report } => {
                 let mut report = report.clone();
-                report.error = report.error.as_deref().map(|e| secrets.scrub(e));
-                Progress::Operation { report }
+                secrets.scrub_error(&mut report);
+                Cow::Owned(Progress::Operation { report })
             }
-            other => other.clone(),
+            other => Cow::Borrowed(other),
         }
     }
 }

@@ -70,9 +70,7 @@ impl OpsMemory {
     /// than every secret param looking changed.
     pub fn usable_with(self, key: &crate::repo::SealKey) -> OpsMemory {
         match &self.seal_key_check {
-            Some(check) if *check != crate::repo::SecretBook::new(key.clone()).key_check() => {
-                OpsMemory::default()
-            }
+            Some(check) if *check != key.check() => OpsMemory::default(),
             _ => self,
         }
     }

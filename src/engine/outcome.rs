@@ -73,7 +73,7 @@ impl Outcome {
             r.message = secrets.scrub(&r.message);
         }
         for o in &mut self.operations {
-            o.error = o.error.as_deref().map(|e| secrets.scrub(e));
+            secrets.scrub_error(o);
         }
         self.rollout_paused = self.rollout_paused.as_deref().map(|e| secrets.scrub(e));
         self

@@ -43,6 +43,11 @@ impl SealKey {
         SealKey(h.finalize().into())
     }
 
+    /// A seal of a fixed text: tells which key seals were made with, and nothing else.
+    pub fn check(&self) -> String {
+        seal_with(self, KEY_CHECK_TEXT)
+    }
+
     fn hmac(&self, message: &[u8]) -> [u8; 32] {
         // RFC 2104 with a 32-byte key (shorter than SHA-256's 64-byte block: zero-padded).
         let mut block = [0u8; 64];
@@ -70,6 +75,15 @@ impl fmt::Debug for SealKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SealKey(..)")
     }
+}
+
+/// What [`SealKey::check`] seals.
+const KEY_CHECK_TEXT: &str = "osmops seal key check";
+
+/// The seal of `value` under `key`.
+fn seal_with(key: &SealKey, value: &str) -> String {
+    let mac = key.hmac(value.as_bytes());
+    format!("{SEAL_PREFIX}{})", &hex::encode(mac)[..SEAL_HEX])
 }
 
 /// Whether `s` is a seal.
@@ -132,13 +146,12 @@ impl SecretBook {
 
     /// The seal of `value` (without recording it).
     pub fn seal_of(&self, value: &str) -> String {
-        let mac = self.key.hmac(value.as_bytes());
-        format!("{SEAL_PREFIX}{})", &hex::encode(mac)[..SEAL_HEX])
+        seal_with(&self.key, value)
     }
 
-    /// A seal of a fixed text: tells which key seals were made with, and nothing else.
+    /// [`SealKey::check`] of this book's key.
     pub fn key_check(&self) -> String {
-        self.seal_of("osmops seal key check")
+        self.key.check()
     }
 
     /// Records `value` and returns its seal.
@@ -300,6 +313,13 @@ impl SecretBook {
                 out
             }
             None => text.to_owned(),
+        }
+    }
+
+    /// [`scrub`](Self::scrub) of an operation's error text (OSM's words).
+    pub fn scrub_error(&self, report: &mut crate::model::OperationReport) {
+        if let Some(e) = &report.error {
+            report.error = Some(self.scrub(e));
         }
     }
 

@@ -148,23 +148,36 @@ impl Tokens {
         self.values.is_empty()
     }
 
+    /// The first token in `s`: where it starts, its length and the value and variable it
+    /// stands for.
+    fn next_token<'t>(&'t self, s: &str) -> Option<(usize, usize, &'t (String, String))> {
+        let mut from = 0;
+        while let Some(at) = s[from..].find(&self.prefix).map(|i| from + i) {
+            let after = &s[at + self.prefix.len()..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            let found = after[..digits]
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.values.get(i));
+            match found {
+                Some(entry) if after[digits..].starts_with('x') => {
+                    return Some((at, self.prefix.len() + digits + 1, entry));
+                }
+                _ => from = at + self.prefix.len(),
+            }
+        }
+        None
+    }
+
     /// The variables of the tokens in `s`.
     fn vars_in(&self, s: &str) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         let mut rest = s;
-        while let Some(at) = rest.find(&self.prefix) {
-            let after = &rest[at + self.prefix.len()..];
-            let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
-            if let Some((_, var)) = digits
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| self.values.get(i))
-            {
-                if !out.contains(&var.as_str()) {
-                    out.push(var);
-                }
+        while let Some((at, len, (_, var))) = self.next_token(rest) {
+            if !out.contains(&var.as_str()) {
+                out.push(var);
             }
-            rest = &after[digits.len()..];
+            rest = &rest[at + len..];
         }
         out
     }
@@ -173,24 +186,10 @@ impl Tokens {
     fn resolve(&self, s: &str) -> String {
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
-        while let Some(at) = rest.find(&self.prefix) {
+        while let Some((at, len, (value, _))) = self.next_token(rest) {
             out.push_str(&rest[..at]);
-            let after = &rest[at + self.prefix.len()..];
-            let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
-            match digits
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| self.values.get(i))
-            {
-                Some((value, _)) if after[digits.len()..].starts_with('x') => {
-                    out.push_str(value);
-                    rest = &after[digits.len() + 1..];
-                }
-                _ => {
-                    out.push_str(&self.prefix);
-                    rest = after;
-                }
-            }
+            out.push_str(value);
+            rest = &rest[at + len..];
         }
         out.push_str(rest);
         out
@@ -385,19 +384,17 @@ fn walk(
             }
         }
         Value::Object(m) => {
-            let bad_keys: Vec<String> = m
+            let bad_keys: Vec<(String, String)> = m
                 .keys()
-                .filter(|k| !tokens.vars_in(k).is_empty())
-                .cloned()
+                .filter_map(|k| {
+                    let vars = tokens.vars_in(k);
+                    (!vars.is_empty()).then(|| (k.clone(), describe_vars(&vars)))
+                })
                 .collect();
-            for k in bad_keys {
-                let vars = tokens.vars_in(&k);
+            for (k, vars) in bad_keys {
                 problems.push((
                     field(path),
-                    format!(
-                        "{} from a Secret is used in a key; secrets may only be values",
-                        describe_vars(&vars)
-                    ),
+                    format!("{vars} from a Secret is used in a key; secrets may only be values"),
                 ));
                 m.remove(&k);
             }
