@@ -9,13 +9,8 @@ use osmops::sim::Simulator;
 
 /// The binary, with no `OSMOPS_*` variable from the environment the tests run in.
 fn command(args: &[String], env: &[(&str, &str)]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(bin());
+    let mut cmd = osmops_command();
     cmd.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OSMOPS_") {
-            cmd.env_remove(k);
-        }
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }

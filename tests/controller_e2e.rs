@@ -458,43 +458,7 @@ async fn a_password_never_shows_in_controller_logs_events_status_or_grpc() {
     let dir = repo(&[("ldap", None)]);
     w.publish("main@sha1:dddd", dir.path()).await;
     let tmp = tempfile::tempdir().unwrap();
-    let kc = w.emu.kubeconfig(tmp.path());
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let http_addr = format!("127.0.0.1:{}", free_port());
-    let grpc_addr = format!("127.0.0.1:{}", free_port());
-    let mut child = std::process::Command::new(bin())
-        .args([
-            "controller",
-            "--metrics-addr",
-            &http_addr,
-            "--health-addr",
-            &http_addr,
-            "--grpc-addr",
-            &grpc_addr,
-            "--operation-poll-interval",
-            "50ms",
-            "--log-level",
-            "trace",
-        ])
-        .env("KUBECONFIG", &kc)
-        .env("OSMOPS_LOG", "trace")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Trace logs are plenty: read them as they come, or the pipe fills and blocks the controller.
-    let mut stderr = child.stderr.take().unwrap();
-    let mut child = KillOnDrop(child);
-    let reader = std::thread::spawn(move || {
-        let mut logs = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut logs).unwrap();
-        logs
-    });
+    let controller = common::process::TracedController::spawn(&w.emu.kubeconfig(tmp.path()));
     w.create_sync("demo").await;
     w.create_sync_with(
         "down",
@@ -517,7 +481,7 @@ async fn a_password_never_shows_in_controller_logs_events_status_or_grpc() {
     seen.push_str(
         &serde_json::to_string(&events.list(&Default::default()).await.unwrap()).unwrap(),
     );
-    let grpc = format!("http://{grpc_addr}");
+    let grpc = controller.grpc.clone();
     for what in [
         vec!["get", "syncs"],
         vec!["get", "plan", "demo", "-n", "ops"],
@@ -537,16 +501,7 @@ async fn a_password_never_shows_in_controller_logs_events_status_or_grpc() {
         seen.push_str(&String::from_utf8_lossy(&out.stdout));
         seen.push_str(&String::from_utf8_lossy(&out.stderr));
     }
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    tokio::task::spawn_blocking(move || child.0.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let logs = reader.join().unwrap();
-    let logs = String::from_utf8_lossy(&logs);
+    let logs = controller.stop().await;
     assert!(
         logs.len() > 10_000,
         "trace logs were written ({} bytes)",
@@ -554,15 +509,6 @@ async fn a_password_never_shows_in_controller_logs_events_status_or_grpc() {
     );
     seen.push_str(&logs);
     assert!(!seen.contains(pw), "the password shows up somewhere");
-}
-
-/// A child process that is killed when the test ends, even by a panic.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

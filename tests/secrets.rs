@@ -67,27 +67,34 @@ fn sent_params(sim: &Simulator, ns: &str) -> serde_json::Value {
     vnfs[0]["additionalParamsForKdu"][0]["additionalParams"].clone()
 }
 
+/// The CLI against `sim` as admin, with trace logs (the redaction scans read them).
 fn cli(sim: &Simulator, cmd: &str, dir: &Path, extra: &[&str]) -> Output {
-    let mut c = std::process::Command::new(bin());
+    cli_as(sim, ("admin", "admin"), cmd, dir, extra)
+        .env("OSMOPS_LOG", "trace")
+        .output()
+        .unwrap()
+}
+
+/// The CLI against `sim` in project admin as `(user, password)`.
+fn cli_as(
+    sim: &Simulator,
+    login: (&str, &str),
+    cmd: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> std::process::Command {
+    let mut c = osmops_command();
     c.arg(cmd).arg(dir);
     c.args([
         "--osm-url",
         &sim.url(),
         "--user",
-        "admin",
+        login.0,
         "--password",
-        "admin",
-        "--project",
-        "admin",
+        login.1,
     ]);
-    c.args(extra);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OSMOPS_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("OSMOPS_LOG", "trace");
-    c.output().unwrap()
+    c.args(["--project", "admin"]).args(extra);
+    c
 }
 
 fn both(o: &Output) -> String {
@@ -104,6 +111,16 @@ fn secret_manifest(password: &str) -> String {
     )
 }
 
+/// Runs the CLI, adds everything it printed to `seen` (for the redaction scan) and checks that
+/// it succeeded; returns what it printed.
+fn cli_ok(sim: &Simulator, cmd: &str, dir: &Path, extra: &[&str], seen: &mut String) -> String {
+    let o = cli(sim, cmd, dir, extra);
+    let text = both(&o);
+    seen.push_str(&text);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    text
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_substitutes_secrets_sends_them_to_osm_and_shows_them_nowhere() {
     let sim = fast_sim().await;
@@ -115,84 +132,37 @@ async fn cli_substitutes_secrets_sends_them_to_osm_and_shows_them_nowhere() {
     std::fs::write(&secret_file, secret_manifest(FIRST)).unwrap();
     let from = secret_file.display().to_string();
     let st = state.display().to_string();
+    let saved_path = saved.display().to_string();
+    // The variables, then the state file.
+    let stateful = [
+        "--substitute-from",
+        &from,
+        "--substitute",
+        "REPLICAS=2",
+        "--state",
+        &st,
+    ];
+    let stateless = &stateful[..4];
     let mut seen = String::new();
 
     // plan --out, then apply exactly that plan.
-    let o = cli(
-        &sim,
-        "plan",
-        dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--substitute",
-            "REPLICAS=2",
-            "--state",
-            &st,
-            "--out",
-            &saved.display().to_string(),
-        ],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
-    let o = cli(
-        &sim,
-        "apply",
-        dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--substitute",
-            "REPLICAS=2",
-            "--state",
-            &st,
-            "--plan",
-            &saved.display().to_string(),
-            "--output",
-            "json",
-        ],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let flags = [&stateful[..], &["--out", &saved_path]].concat();
+    cli_ok(&sim, "plan", dir.path(), &flags, &mut seen);
+    let flags = [&stateful[..], &["--plan", &saved_path, "--output", "json"]].concat();
+    cli_ok(&sim, "apply", dir.path(), &flags, &mut seen);
     let sent = sent_params(&sim, "ldap");
     assert_eq!(sent["adminPassword"], FIRST, "OSM gets the value: {sent}");
     assert_eq!(sent["ldapDsn"], format!("cn=admin:{FIRST}@ldap"));
     assert_eq!(sent["replicaCount"], "2");
 
     // Unchanged: a no-op that says nothing about the value.
-    let o = cli(
-        &sim,
-        "apply",
-        dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--substitute",
-            "REPLICAS=2",
-            "--state",
-            &st,
-        ],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    cli_ok(&sim, "apply", dir.path(), &stateful, &mut seen);
     let upgrades = action_ops(&sim).len();
     assert_eq!(upgrades, 0, "an unchanged secret sends nothing");
 
     // Rotated: the plan says which param changed, never how; apply upgrades the KDU.
     std::fs::write(&secret_file, secret_manifest(SECOND)).unwrap();
-    let o = cli(
-        &sim,
-        "plan",
-        dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--substitute",
-            "REPLICAS=2",
-            "--state",
-            &st,
-        ],
-    );
+    let o = cli(&sim, "plan", dir.path(), &stateful);
     let text = both(&o);
     seen.push_str(&text);
     assert!(
@@ -201,38 +171,12 @@ async fn cli_substitutes_secrets_sends_them_to_osm_and_shows_them_nowhere() {
         "{text}"
     );
     for format in ["json", "text"] {
-        let o = cli(
-            &sim,
-            "plan",
-            dir.path(),
-            &[
-                "--substitute-from",
-                &from,
-                "--substitute",
-                "REPLICAS=2",
-                "--output",
-                format,
-            ],
-        );
+        let flags = [stateless, &["--output", format]].concat();
+        let o = cli(&sim, "plan", dir.path(), &flags);
         seen.push_str(&both(&o));
     }
-    let o = cli(
-        &sim,
-        "apply",
-        dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--substitute",
-            "REPLICAS=2",
-            "--state",
-            &st,
-            "--output",
-            "json",
-        ],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let flags = [&stateful[..], &["--output", "json"]].concat();
+    cli_ok(&sim, "apply", dir.path(), &flags, &mut seen);
     assert_eq!(sent_params(&sim, "ldap")["adminPassword"], SECOND);
 
     // Missing file, a secret where it would show: exit 2, nothing sent.
@@ -299,19 +243,7 @@ async fn cli_substitutes_secrets_sends_them_to_osm_and_shows_them_nowhere() {
         }
     }
     // The state file keeps what it needs to compare: a rerun is still a no-op.
-    let o = cli(
-        &sim,
-        "apply",
-        dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--substitute",
-            "REPLICAS=2",
-            "--state",
-            &st,
-        ],
-    );
+    let o = cli(&sim, "apply", dir.path(), &stateful);
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert_eq!(action_ops(&sim).len(), 1, "only the rotation upgraded");
 }
@@ -367,42 +299,7 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
     let dir = secret_repo();
     w.publish("main@sha1:5ec1", dir.path()).await;
     let tmp = tempfile::tempdir().unwrap();
-    let kc = w.emu.kubeconfig(tmp.path());
-    let port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let http_addr = format!("127.0.0.1:{}", port());
-    let grpc_addr = format!("127.0.0.1:{}", port());
-    let mut child = std::process::Command::new(bin())
-        .args([
-            "controller",
-            "--metrics-addr",
-            &http_addr,
-            "--health-addr",
-            &http_addr,
-            "--grpc-addr",
-            &grpc_addr,
-            "--operation-poll-interval",
-            "50ms",
-            "--log-level",
-            "trace",
-        ])
-        .env("KUBECONFIG", &kc)
-        .env("OSMOPS_LOG", "trace")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut child = KillOnDrop(child);
-    let reader = std::thread::spawn(move || {
-        let mut logs = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut logs).unwrap();
-        logs
-    });
+    let controller = common::process::TracedController::spawn(&w.emu.kubeconfig(tmp.path()));
     let from = json!([
         {"kind": "ConfigMap", "name": "ldap-config"},
         {"kind": "Secret", "name": "ldap-secrets"},
@@ -483,7 +380,7 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
     seen.push_str(
         &serde_json::to_string(&events.list(&Default::default()).await.unwrap()).unwrap(),
     );
-    let grpc = format!("http://{grpc_addr}");
+    let grpc = controller.grpc.clone();
     for what in [
         vec!["get", "syncs"],
         vec!["get", "plan", "demo", "-n", "ops"],
@@ -516,16 +413,7 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
         "{said}"
     );
     seen.push_str(&said);
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    tokio::task::spawn_blocking(move || child.0.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let logs = reader.join().unwrap();
-    let logs = String::from_utf8_lossy(&logs);
+    let logs = controller.stop().await;
     assert!(logs.len() > 10_000, "trace logs ({} bytes)", logs.len());
     seen.push_str(&logs);
     for value in [FIRST, SECOND, THIRD] {
@@ -540,15 +428,6 @@ async fn controller_substitutes_from_secrets_upgrades_on_rotation_and_shows_them
                 &seen[from..(at + 100).min(seen.len())]
             );
         }
-    }
-}
-
-/// A child process that is killed when the test ends, even by a panic.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
     }
 }
 
@@ -614,16 +493,10 @@ async fn a_vm_day1_param_from_a_secret_reaches_osm_and_a_rotation_is_a_config_ch
         .unwrap()
     };
     let from = secret.display().to_string();
+    let flags = ["--substitute-from", &from, "--state", &state];
     let mut seen = String::new();
     put(FIRST);
-    let o = cli(
-        &sim,
-        "apply",
-        dir.path(),
-        &["--substitute-from", &from, "--state", &state],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    cli_ok(&sim, "apply", dir.path(), &flags, &mut seen);
     let inst = sim
         .operations()
         .into_iter()
@@ -634,18 +507,10 @@ async fn a_vm_day1_param_from_a_secret_reaches_osm_and_a_rotation_is_a_config_ch
         "OSM gets the day-1 param: {}",
         inst["operationParams"]
     );
-    let o = cli(
-        &sim,
-        "plan",
-        dir.path(),
-        &["--substitute-from", &from, "--state", &state],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let text = cli_ok(&sim, "plan", dir.path(), &flags, &mut seen);
     assert!(
-        !both(&o).contains("config.additionalParamsForVnf"),
-        "an unchanged secret is no config change: {}",
-        both(&o)
+        !text.contains("config.additionalParamsForVnf"),
+        "an unchanged secret is no config change: {text}"
     );
     // Another change of the document makes the plan compare config with what OSM was
     // instantiated with: the same secret compares equal.
@@ -657,32 +522,17 @@ async fn a_vm_day1_param_from_a_secret_reaches_osm_and_a_rotation_is_a_config_ch
             "description: Web front end, v2",
         ),
     );
-    let o = cli(
-        &sim,
-        "plan",
-        dir.path(),
-        &["--substitute-from", &from, "--state", &state],
-    );
-    seen.push_str(&both(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let text = cli_ok(&sim, "plan", dir.path(), &flags, &mut seen);
     assert!(
-        !both(&o).contains("config.additionalParamsForVnf"),
-        "the same secret in config is no change: {}",
-        both(&o)
+        !text.contains("config.additionalParamsForVnf"),
+        "the same secret in config is no change: {text}"
     );
     put(SECOND);
     let o = cli(
         &sim,
         "plan",
         dir.path(),
-        &[
-            "--substitute-from",
-            &from,
-            "--state",
-            &state,
-            "--output",
-            "json",
-        ],
+        &[&flags[..], &["--output", "json"]].concat(),
     );
     let text = both(&o);
     seen.push_str(&text);
@@ -752,23 +602,15 @@ async fn a_new_osm_password_does_not_make_secret_params_look_changed() {
     file["osmOperations"]["cursor"] = json!(cursor + 1.0);
     std::fs::write(&state, file.to_string()).unwrap();
     // The same OSM and project, reached with another password: other seals.
-    let mut c = std::process::Command::new(bin());
-    c.arg("plan").arg(dir.path());
-    c.args([
-        "--osm-url",
-        &sim.url(),
-        "--user",
-        "second",
-        "--password",
-        "another-osm-password",
-    ]);
-    c.args(["--project", "admin"]).args(flags);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OSMOPS_") {
-            c.env_remove(k);
-        }
-    }
-    let o = c.output().unwrap();
+    let o = cli_as(
+        &sim,
+        ("second", "another-osm-password"),
+        "plan",
+        dir.path(),
+        &flags,
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert!(both(&o).contains("params match OSM"), "{}", both(&o));
     assert!(!both(&o).contains("(secret) changed"), "{}", both(&o));

@@ -454,6 +454,14 @@ mod tests {
         read_repository(dir.path(), &ReadOptions::default())
     }
 
+    /// The fields the problems are about, in order.
+    fn fields(err: &RepoError) -> Vec<&str> {
+        err.problems
+            .iter()
+            .filter_map(|p| p.field.as_deref())
+            .collect()
+    }
+
     #[test]
     fn members_vdus_aspects_levels_and_virtual_links_are_checked_against_the_descriptors() {
         let example = std::fs::read_to_string(
@@ -469,13 +477,8 @@ mod tests {
                 "aspect: web-aspect\n  level: 3",
             );
         let err = vm_web_with(&bad).unwrap_err();
-        let fields: Vec<&str> = err
-            .problems
-            .iter()
-            .filter_map(|p| p.field.as_deref())
-            .collect();
         assert_eq!(
-            fields,
+            fields(&err),
             [
                 "config.additionalParamsForVnf[0].additionalParamsForVdu[0].vdu_id",
                 "config.vld[0].name",
@@ -504,13 +507,8 @@ mod tests {
                 "- member-vnf-index: vnf1\n    additionalParams: {}\n  - member-vnf-index: vnf3",
             );
         let err = vm_web_with(&bad).unwrap_err();
-        let fields: Vec<&str> = err
-            .problems
-            .iter()
-            .filter_map(|p| p.field.as_deref())
-            .collect();
         assert_eq!(
-            fields,
+            fields(&err),
             [
                 "config.additionalParamsForVnf[1].member-vnf-index",
                 "scale[0].vnfName"

@@ -160,6 +160,17 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_osmops"))
 }
 
+/// The binary, with no `OSMOPS_*` variable from the environment the tests run in.
+pub fn osmops_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OSMOPS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// Writes (non-token) requests in the simulator log.
 pub fn writes(sim: &Simulator) -> Vec<String> {
     sim.log()

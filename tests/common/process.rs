@@ -1,4 +1,5 @@
-//! The controller as its own `osmops controller` process, for benches that read its memory.
+//! The controller as its own `osmops controller` process: for benches that read its memory, and
+//! for tests that read everything it logs.
 
 /// A free local port.
 pub fn free_port() -> u16 {
@@ -60,4 +61,71 @@ pub fn spawn_controller(
         .env("OSMOPS_LOG", "error")
         .spawn()
         .expect("controller starts")
+}
+
+/// `osmops controller` against `kubeconfig` with trace logs, read as they come (or the pipe
+/// fills and blocks the controller); killed when dropped, even by a panic.
+pub struct TracedController {
+    child: std::process::Child,
+    logs: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// Its gRPC address, `http://127.0.0.1:<port>`.
+    pub grpc: String,
+}
+
+impl TracedController {
+    pub fn spawn(kubeconfig: &std::path::Path) -> TracedController {
+        let http_addr = format!("127.0.0.1:{}", free_port());
+        let grpc_addr = format!("127.0.0.1:{}", free_port());
+        let mut child = std::process::Command::new(super::bin())
+            .args([
+                "controller",
+                "--metrics-addr",
+                &http_addr,
+                "--health-addr",
+                &http_addr,
+                "--grpc-addr",
+                &grpc_addr,
+                "--operation-poll-interval",
+                "50ms",
+                "--log-level",
+                "trace",
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .env("OSMOPS_LOG", "trace")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let logs = std::thread::spawn(move || {
+            let mut logs = Vec::new();
+            std::io::Read::read_to_end(&mut stderr, &mut logs).unwrap();
+            logs
+        });
+        TracedController {
+            child,
+            logs: Some(logs),
+            grpc: format!("http://{grpc_addr}"),
+        }
+    }
+
+    /// Stops it as Kubernetes does (SIGTERM), waits for it and returns everything it logged.
+    pub async fn stop(mut self) -> String {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let logs = self.logs.take().unwrap();
+        tokio::task::spawn_blocking(move || {
+            String::from_utf8_lossy(&logs.join().unwrap()).into_owned()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TracedController {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
